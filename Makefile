@@ -1,0 +1,34 @@
+# Flux: `make demo` runs the example incident end to end; `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check flux_lsp tests bench examples
+	$(BIN)/ruff format --check flux_lsp tests bench examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy flux_lsp
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/recording_overhead.py
+
+clean:
+	rm -rf $(VENV) examples/shop/.flux

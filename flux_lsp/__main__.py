@@ -1,0 +1,5 @@
+"""`python -m flux_lsp ...` is the `flux` command."""
+
+from flux_lsp.cli.main import main
+
+main()

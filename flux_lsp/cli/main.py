@@ -1,0 +1,13 @@
+"""The `flux` command: the typer app with every command module registered on it.
+
+Command modules keep their heavy imports inside the command bodies so `flux` starts fast.
+"""
+
+from __future__ import annotations
+
+from flux_lsp.cli import serve_commands  # noqa: F401  (registers dev, serve)
+from flux_lsp.cli.app import app
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,55 @@
+"""`flux dev` and `flux serve`: the gateway, the job worker and the recorder, on localhost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from flux_lsp.cli.app import HostOption, PortOption, ProjectOption, app
+from flux_lsp.cli.errors import fail, user_errors
+
+
+def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
+    import logging
+
+    from flux_lsp.project import Project
+    from flux_lsp.recorder.writer import RecorderWriter
+    from flux_lsp.runtime.executor import Runtime
+    from flux_lsp.runtime.gateway import create_app
+    from flux_lsp.runtime.server import WatchTask, serve_app
+
+    logging.basicConfig(level=logging.INFO, format="flux: %(message)s")
+    with user_errors():
+        project = Project.load(project_dir)
+        if not project.functions_dir.is_dir():
+            fail(f"no functions folder at {project.functions_dir}")
+        recorder = RecorderWriter(project.recorder_path, project.settings.recorder_queue_size)
+        runtime = Runtime(project, recorder, check_mtime=dev)
+    background = [WatchTask(runtime)] if dev else []
+    typer.echo(
+        f"flux {'dev' if dev else 'serve'}: {len(runtime.registry.names())} functions on "
+        f"http://{host}:{port}/<name> · recording to {project.recorder_path}",
+        err=True,
+    )
+    serve_app(create_app(runtime, background=background), host, port)
+
+
+@app.command()
+def dev(
+    project: ProjectOption = Path("."),
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+) -> None:
+    """Serve functions/ on localhost with reload on change, and record every execution."""
+    _serve(project, host, port, dev=True)
+
+
+@app.command()
+def serve(
+    project: ProjectOption = Path("."),
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+) -> None:
+    """Serve functions/ without reload (production), and record every execution."""
+    _serve(project, host, port, dev=False)

@@ -1,0 +1,252 @@
+"""The shared vocabulary of Flux: executions, spans, mutations, errors and locations.
+
+Every layer speaks in these records. They are plain dataclasses that convert to and from
+JSON-ready dicts (`to_dict` / `from_dict`), which is how the recorder stores them and how the
+remote API and the language server ship them. This module imports nothing from Flux.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+JSON = Any
+"""A JSON-ready value: dict, list, str, int, float, bool or None."""
+
+SHORT_ID_LENGTH = 8
+
+
+def new_execution_id() -> str:
+    """A random 64-bit id as 16 lowercase hex digits."""
+    return secrets.token_hex(8)
+
+
+def short_id(execution_id: str) -> str:
+    """The form users see: `req:` and the first 8 hex digits."""
+    return f"req:{execution_id[:SHORT_ID_LENGTH]}"
+
+
+def normalize_id(text: str) -> str:
+    """Accept `req:7c8d9e0f`, `7C8D9E0F` or a prefix; return the bare lowercase hex part."""
+    text = text.strip().lower()
+    if text.startswith("req:"):
+        text = text[4:]
+    return text
+
+
+@dataclass(slots=True)
+class Location:
+    """A place in user code: file relative to the project, 1-based line, 0-based columns."""
+
+    file: str
+    line: int
+    col: int | None = None
+    end_line: int | None = None
+    end_col: int | None = None
+    function: str | None = None
+    source_line: str | None = None
+    context: list[str] = field(default_factory=list)
+    context_start: int | None = None
+    """1-based line number of `context[0]`; the context is 3 lines each side of `line`."""
+
+    def to_dict(self) -> dict[str, JSON]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, JSON]) -> Location:
+        return cls(**data)
+
+    @property
+    def label(self) -> str:
+        """`stripe_webhook.py:6`, the form the seed prints."""
+        name = self.file.rsplit("/", 1)[-1]
+        return f"{name}:{self.line}"
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    """Why an execution failed, and where in user code."""
+
+    type: str
+    message: str
+    location: Location | None = None
+    frames: list[Location] = field(default_factory=list)
+    locals: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "type": self.type,
+            "message": self.message,
+            "location": self.location.to_dict() if self.location else None,
+            "frames": [f.to_dict() for f in self.frames],
+            "locals": dict(self.locals),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, JSON]) -> ErrorInfo:
+        loc = data.get("location")
+        return cls(
+            type=data["type"],
+            message=data["message"],
+            location=Location.from_dict(loc) if loc else None,
+            frames=[Location.from_dict(f) for f in data.get("frames") or []],
+            locals=dict(data.get("locals") or {}),
+        )
+
+
+@dataclass(slots=True)
+class Span:
+    """One timed step of an execution.
+
+    `name` is the kind of step (`gateway`, `function`, `db.update`, `email.send`, ...);
+    `start_ms` is the offset from the execution's start. `status` is `ok`, `error`, or
+    `skipped` (a step that never ran because an earlier one failed).
+    """
+
+    id: int
+    name: str
+    parent: int | None = None
+    start_ms: float = 0.0
+    duration_ms: float = 0.0
+    status: str = "ok"
+    attributes: dict[str, JSON] = field(default_factory=dict)
+    input: JSON = None
+    output: JSON = None
+    error: str | None = None
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def label(self) -> str:
+        """How the seed names a step: the function's name, or `db.query(users)`."""
+        if self.name == "function":
+            return str(self.attributes.get("code.function.name", "function"))
+        table = self.attributes.get("db.collection.name")
+        if table:
+            return f"{self.name}({table})"
+        return self.name
+
+    def to_dict(self) -> dict[str, JSON]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, JSON]) -> Span:
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class Mutation:
+    """One insert, update or delete made by an execution, with the row before and after."""
+
+    execution_id: str
+    seq: int
+    table: str
+    op: str
+    """`insert`, `update` or `delete`."""
+    pk: str | None
+    before: dict[str, JSON] | None
+    after: dict[str, JSON] | None
+    rows_affected: int
+    at: float
+    """Wall-clock time (epoch seconds) of the write."""
+    where: dict[str, JSON] | None = None
+
+    def to_dict(self) -> dict[str, JSON]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, JSON]) -> Mutation:
+        return cls(**data)
+
+    @property
+    def changed_fields(self) -> dict[str, JSON]:
+        """Fields whose value differs between before and after (all of `after` for inserts)."""
+        before = self.before or {}
+        after = self.after or {}
+        return {k: v for k, v in after.items() if before.get(k) != v}
+
+
+@dataclass(slots=True)
+class Execution:
+    """The complete record of one run of a function."""
+
+    id: str
+    kind: str
+    """`http`, `job` or `replay`."""
+    function: str
+    method: str
+    path: str
+    status: str
+    """The HTTP status as text (`"500"`), or `done` / `failed` for jobs."""
+    started_at: float
+    duration_ms: float
+    request: dict[str, JSON] = field(default_factory=dict)
+    response: dict[str, JSON] = field(default_factory=dict)
+    error: ErrorInfo | None = None
+    spans: list[Span] = field(default_factory=list)
+    mutations: list[Mutation] = field(default_factory=list)
+    code_version: str = ""
+    parent_id: str | None = None
+    ctx_values: list[JSON] = field(default_factory=list)
+    """Time, random values and generated ids the handler took from `ctx`, in order."""
+    job: dict[str, JSON] | None = None
+    """For job runs: `{"id", "attempt", "max_attempts"}`."""
+
+    @property
+    def short_id(self) -> str:
+        return short_id(self.id)
+
+    @property
+    def failed(self) -> bool:
+        if self.kind == "job" or self.status in ("done", "failed"):
+            return self.status == "failed"
+        return self.status.isdigit() and int(self.status) >= 500
+
+    @property
+    def is_client_error(self) -> bool:
+        return self.status.isdigit() and 400 <= int(self.status) < 500
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "function": self.function,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "started_at": self.started_at,
+            "duration_ms": self.duration_ms,
+            "request": self.request,
+            "response": self.response,
+            "error": self.error.to_dict() if self.error else None,
+            "spans": [s.to_dict() for s in self.spans],
+            "mutations": [m.to_dict() for m in self.mutations],
+            "code_version": self.code_version,
+            "parent_id": self.parent_id,
+            "ctx_values": self.ctx_values,
+            "job": self.job,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, JSON]) -> Execution:
+        err = data.get("error")
+        return cls(
+            id=data["id"],
+            kind=data["kind"],
+            function=data["function"],
+            method=data["method"],
+            path=data["path"],
+            status=str(data["status"]),
+            started_at=data["started_at"],
+            duration_ms=data["duration_ms"],
+            request=data.get("request") or {},
+            response=data.get("response") or {},
+            error=ErrorInfo.from_dict(err) if err else None,
+            spans=[Span.from_dict(s) for s in data.get("spans") or []],
+            mutations=[Mutation.from_dict(m) for m in data.get("mutations") or []],
+            code_version=data.get("code_version") or "",
+            parent_id=data.get("parent_id"),
+            ctx_values=list(data.get("ctx_values") or []),
+            job=data.get("job"),
+        )

@@ -1,0 +1,117 @@
+"""What a caller can ask the recorder for: execution filters, time windows, and their parsing.
+
+`ExecutionQuery` is the one filter type every `Store` accepts. `parse_filters` turns the
+command line's `--filter status=5xx` strings into it, and `parse_time` / `parse_window` turn
+`15m`, `09:00`, ISO date-times and `09:00..09:20` into timestamps, so the CLI, the language
+server and the remote API all read them the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+FILTER_KEYS = ("path", "function", "status", "kind")
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+class QueryError(ValueError):
+    """A filter, time or window the user wrote that Flux cannot read."""
+
+
+@dataclass(slots=True, frozen=True)
+class ExecutionQuery:
+    """Which executions to list. Every field narrows; None means any."""
+
+    function: str | None = None
+    path: str | None = None
+    status: str | None = None
+    """Exact (`500`, `done`), a class (`5xx`, `4xx`), or `failed` (5xx and failed jobs)."""
+    kind: str | None = None
+    since: float | None = None
+    until: float | None = None
+    parent_id: str | None = None
+    error_file: str | None = None
+    limit: int | None = 100
+    newest_first: bool = True
+
+    def with_(self, **changes: object) -> ExecutionQuery:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def parse_filters(filters: Iterable[str], base: ExecutionQuery | None = None) -> ExecutionQuery:
+    """`["path=/stripe_webhook", "status=500"]` → an ExecutionQuery (repeated filters AND)."""
+    query = base or ExecutionQuery()
+    for text in filters:
+        key, sep, value = text.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not value:
+            raise QueryError(f"bad filter {text!r}: expected KEY=VALUE, e.g. status=500")
+        if key not in FILTER_KEYS:
+            raise QueryError(f"unknown filter key {key!r}: use one of {', '.join(FILTER_KEYS)}")
+        if key == "status":
+            ok = value in ("done", "failed") or value in STATUS_CLASSES or value.isdigit()
+            if not ok:
+                raise QueryError(
+                    f"bad status {value!r}: use a code (500), a class (5xx), done or failed"
+                )
+        if key == "kind" and value not in ("http", "job", "replay"):
+            raise QueryError(f"bad kind {value!r}: use http, job or replay")
+        if key == "path" and not value.startswith("/"):
+            value = "/" + value
+        query = query.with_(**{key: value})
+    return query
+
+
+_RELATIVE = re.compile(r"^-?(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)$")
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_time(text: str, now: float | None = None) -> float:
+    """A point in time: `now`, `15m` / `-15m` (ago), `09:00` (today, local), or ISO 8601."""
+    now = _dt.datetime.now().timestamp() if now is None else now
+    value = text.strip()
+    if value == "now":
+        return now
+    match = _RELATIVE.match(value)
+    if match:
+        return now - float(match.group(1)) * _UNITS[match.group(2)]
+    match = _CLOCK.match(value)
+    if match:
+        hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+        if hour > 23 or minute > 59 or second > 59:
+            raise QueryError(f"bad time {text!r}: no such time of day")
+        today = _dt.datetime.fromtimestamp(now).replace(
+            hour=hour, minute=minute, second=second, microsecond=0
+        )
+        return today.timestamp()
+    try:
+        parsed = _dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise QueryError(
+            f"bad time {text!r}: use 15m, 2h, 09:00, now, or an ISO date-time"
+        ) from None
+    return parsed.timestamp()
+
+
+def parse_window(text: str, now: float | None = None) -> tuple[float, float]:
+    """`09:00..09:20`, `-30m..now`, or two ISO date-times joined by `..`."""
+    start_text, sep, end_text = text.partition("..")
+    if not sep or not start_text.strip() or not end_text.strip():
+        raise QueryError(f"bad window {text!r}: expected FROM..TO, e.g. 09:00..09:20 or -30m..now")
+    start, end = parse_time(start_text, now), parse_time(end_text, now)
+    if end <= start:
+        raise QueryError(f"bad window {text!r}: the end is not after the start")
+    return start, end
+
+
+def status_matches(status: str, wanted: str) -> bool:
+    """Whether a recorded status matches a status filter (used where SQL is not)."""
+    if wanted == "failed":
+        return status == "failed" or (status.isdigit() and int(status) >= 500)
+    if wanted in STATUS_CLASSES:
+        return status.isdigit() and status[0] == wanted[0]
+    return status == wanted

@@ -1,0 +1,124 @@
+"""`Store`: the one read interface to recorded executions, and the errors it raises.
+
+The CLI and the language server only ever talk to a `Store`. `SQLiteStore` reads a local
+recorder file; `RemoteStore` reads a `flux serve` server's recorder API. Both raise the
+errors below, each with a message fit to show a user as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from flux_lsp.model import Execution, Mutation
+from flux_lsp.recorder.query import ExecutionQuery
+
+
+class RecorderError(Exception):
+    """Base of every recorder error; `str()` is the one line to show the user."""
+
+
+class RecorderMissing(RecorderError):
+    pass
+
+
+class RecorderCorrupt(RecorderError):
+    pass
+
+
+class RecorderTooNew(RecorderError):
+    pass
+
+
+class UnknownExecution(RecorderError):
+    def __init__(self, ident: str) -> None:
+        self.ident = ident
+        super().__init__(f"no execution matches {ident!r}")
+
+
+class AmbiguousExecution(RecorderError):
+    def __init__(self, ident: str, candidates: list[str]) -> None:
+        self.ident = ident
+        self.candidates = candidates
+        shown = ", ".join(f"req:{c[:12]}" for c in candidates[:10])
+        super().__init__(
+            f"{ident!r} matches {len(candidates)} executions: {shown}; use more digits"
+        )
+
+
+@dataclass(slots=True)
+class CallSiteResult:
+    """One recorded span at a call site in user code (`ctx.db.update(...)` on line 9)."""
+
+    execution_id: str
+    started_at: float
+    name: str
+    duration_ms: float
+    status: str
+    output: object = None
+    error: str | None = None
+    attributes: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RecorderStats:
+    location: str
+    size_bytes: int
+    executions: int
+    oldest: float | None
+    newest: float | None
+    schema_version: int
+    dropped: int = 0
+    recorded_by_writer: int = 0
+    problem: str | None = None
+    health_updated_at: float | None = None
+
+
+class Store(Protocol):
+    """Read access to recorded executions."""
+
+    async def get(self, ident: str) -> Execution:
+        """An execution by id, `req:` id or unique prefix, with spans and mutations."""
+        ...
+
+    async def executions(self, query: ExecutionQuery) -> list[Execution]:
+        """Executions matching `query` (spans included, mutations included)."""
+        ...
+
+    def stream(self, query: ExecutionQuery) -> AsyncIterator[Execution]:
+        """Executions matching `query`, fetched in pages: for windows too large to hold."""
+        ...
+
+    async def mutations(
+        self,
+        *,
+        table: str | None = None,
+        pk: str | None = None,
+        execution_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 1000,
+    ) -> list[Mutation]:
+        """Mutations oldest first, narrowed by table, primary key, execution and time."""
+        ...
+
+    async def call_sites(
+        self, file: str, line: int, *, since: float | None = None, limit: int = 20
+    ) -> list[CallSiteResult]:
+        """The most recent spans recorded at `file:line`, newest first."""
+        ...
+
+    async def function_stats(
+        self, function: str, *, since: float | None = None, limit: int = 500
+    ) -> list[Execution]:
+        """Recent executions of one function, newest first, without spans or mutations."""
+        ...
+
+    async def stats(self) -> RecorderStats: ...
+
+    async def change_token(self) -> int:
+        """A number that changes whenever new records are written."""
+        ...
+
+    async def close(self) -> None: ...

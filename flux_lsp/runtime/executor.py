@@ -1,0 +1,276 @@
+"""Running one function and turning the run into an `Execution` record.
+
+`Runtime` holds what every execution shares (the project, the app database, the loaded
+functions, the redactor, the recorder sink and the ctx services) and `Runtime.run` is the one
+code path every kind of execution goes through: HTTP requests from the gateway, jobs from the
+worker, and replays. It opens the root and function spans, calls the handler, captures the
+error and its location, closes the response span, redacts, and hands the record over.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from flux_lsp.model import JSON, ErrorInfo, Execution, new_execution_id
+from flux_lsp.project import Project
+from flux_lsp.runtime.context import Ctx, DbService
+from flux_lsp.runtime.database import AppDatabase
+from flux_lsp.runtime.errors import HTTPError, capture_error, locate_returned_error
+from flux_lsp.runtime.functions import FunctionLoadError, FunctionRegistry
+from flux_lsp.runtime.recording import Recorder
+from flux_lsp.runtime.redaction import Redactor
+from flux_lsp.runtime.services import default_service_factories
+from flux_lsp.runtime.trace import Trace, current_trace, relative_path
+
+BODY_CAP = 64 * 1024
+RESPONSE_CAP = 4 * 1024
+
+ServiceFactory = Callable[["Runtime", Trace], Mapping[str, Any]]
+"""Builds the extra ctx services (`email`, `stripe`, ...) for one execution."""
+
+
+def decode_body(raw: bytes, cap: int = BODY_CAP) -> JSON:
+    """A body as JSON when it parses, else as (capped) text."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        text = raw[:cap].decode("utf-8", errors="replace")
+        return text + ("…" if len(raw) > cap else "")
+
+
+def to_response(result: Any) -> Response:
+    """What a handler returned, as a Starlette response."""
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(status_code=204)
+    if isinstance(result, str):
+        return PlainTextResponse(result)
+    return JSONResponse(result)
+
+
+@dataclass(slots=True)
+class Invocation:
+    """What to run, and how to describe it in the record."""
+
+    kind: str
+    function: str
+    argument: Any
+    """The handler's first argument: the request, or the job."""
+    method: str
+    path: str
+    request: dict[str, JSON]
+    function_input: JSON = None
+    root_span: str = "gateway"
+    parent_id: str | None = None
+    execution_id: str = field(default_factory=new_execution_id)
+    original: Execution | None = None
+    """Set when replaying: the recorded execution; services answer from it."""
+    job: dict[str, JSON] | None = None
+
+
+@dataclass(slots=True)
+class RunResult:
+    execution: Execution
+    response: Response | None
+    exception: BaseException | None = None
+
+
+class Runtime:
+    """Shared state of a running Flux app and the single path through which functions run."""
+
+    def __init__(
+        self,
+        project: Project,
+        recorder: Recorder,
+        *,
+        database: AppDatabase | None = None,
+        registry: FunctionRegistry | None = None,
+        service_factories: list[ServiceFactory] | None = None,
+        check_mtime: bool = False,
+    ) -> None:
+        self.project = project
+        self.recorder = recorder
+        settings = project.settings
+        self.redactor = Redactor(settings.redact_headers, settings.redact_keys)
+        self.database = database or AppDatabase(project.app_db_path)
+        self.database.apply_migrations(project.migrations_dir)
+        self.registry = registry or FunctionRegistry(
+            project.functions_dir, project_root=project.root, check_mtime=check_mtime
+        )
+        self.db_service = DbService(self.database)
+        self.service_factories = (
+            list(service_factories)
+            if service_factories is not None
+            else default_service_factories()
+        )
+        self.code_version = project.code_version(self.registry.overlay)
+        self.user_root = str(self.registry.functions_dir) + "/"
+        self.project_root = str(project.root)
+        self.record_failures = 0
+
+    def reload(self) -> list[str]:
+        """Pick up changed function files and new migrations (used by `flux dev`)."""
+        self.registry.invalidate()
+        applied = self.database.apply_migrations(self.project.migrations_dir)
+        self.code_version = self.project.code_version(self.registry.overlay)
+        return applied
+
+    def make_ctx(self, trace: Trace) -> Ctx:
+        services: dict[str, Any] = {}
+        for factory in self.service_factories:
+            services.update(factory(self, trace))
+        return Ctx(trace, self.db_service, services)
+
+    def relative(self, filename: str) -> str:
+        return relative_path(filename, self.project_root)
+
+    async def run(self, inv: Invocation) -> RunResult:
+        """Run one invocation end to end and record it. Never raises for handler errors."""
+        trace = Trace(inv.execution_id, self.user_root, self.project_root, inv.original)
+        token = current_trace.set(trace)
+        root = trace.open_span(inv.root_span)
+        root.input = f"{inv.method} {inv.path}" if inv.kind != "job" else inv.function
+        error: ErrorInfo | None = None
+        exception: BaseException | None = None
+        result: Any = None
+        status_code: int | None = None
+        try:
+            try:
+                loaded = self.registry.get(inv.function)
+            except FunctionLoadError as exc:
+                raise RuntimeError(str(exc)) from None
+            if loaded is None:
+                raise LookupError(f"function no longer exists: {inv.function}")
+            ctx = self.make_ctx(trace)
+            with trace.span(
+                "function", {"code.function.name": inv.function}, call_site=False
+            ) as fn:
+                fn.file = self.relative(str(loaded.path))
+                fn.line = loaded.handler.__code__.co_firstlineno
+                fn.input = inv.function_input
+                result = await loaded.handler(inv.argument, ctx)
+                fn.output = _summary(result)
+        except HTTPError as exc:
+            exception = exc
+            status_code = exc.status
+            error = capture_error(exc, self.user_root, self.project_root, self.redactor)
+            error.type = "ValidationError" if exc.status in (400, 422) else type(exc).__name__
+        except Exception as exc:  # the handler's failure is the record's subject, not ours
+            exception = exc
+            status_code = 500
+            error = capture_error(exc, self.user_root, self.project_root, self.redactor)
+        finally:
+            current_trace.reset(token)
+
+        response: Response | None = None
+        resp_span = trace.open_span("response")
+        if inv.kind == "job":
+            status = "failed" if exception else "done"
+            if exception:
+                resp_span.status = "skipped"
+        else:
+            if exception is None:
+                try:
+                    response = to_response(result)
+                except Exception as exc:  # e.g. a dict that is not JSON-serialisable
+                    exception = exc
+                    status_code = 500
+                    error = capture_error(exc, self.user_root, self.project_root, self.redactor)
+            if exception is not None:
+                resp_span.status = "skipped"
+                response = JSONResponse(
+                    {
+                        "error": error.message if error else "internal error",
+                        "request_id": trace.execution_id,
+                    },
+                    status_code=status_code or 500,
+                )
+            assert response is not None
+            response.headers["x-flux-request-id"] = trace.execution_id
+            status = str(response.status_code)
+            if exception is None and response.status_code >= 400:
+                error = self._returned_error(inv.function, response)
+        trace.close_span(resp_span)
+        resp_span.output = {"status": status}
+        trace.close_span(root)
+        root.output = {"status": status}
+        if exception is not None and root.status == "ok":
+            root.status = "error"
+            root.error = error.message if error else str(exception)
+        execution = Execution(
+            id=trace.execution_id,
+            kind=inv.kind,
+            function=inv.function,
+            method=inv.method,
+            path=inv.path,
+            status=status,
+            started_at=trace.started_at,
+            duration_ms=trace.elapsed_ms(),
+            request=inv.request,
+            response=_response_record(response),
+            error=error,
+            spans=trace.spans,
+            mutations=trace.mutations,
+            code_version=self.code_version,
+            parent_id=inv.parent_id,
+            ctx_values=trace.ctx_values,
+            job=inv.job,
+        )
+        self.redactor.execution(execution)
+        try:
+            self.recorder.record(execution)
+        except Exception:  # recording never breaks the app
+            self.record_failures += 1
+        return RunResult(execution, response, exception)
+
+    def _returned_error(self, function: str, response: Response) -> ErrorInfo:
+        """ErrorInfo for a 4xx/5xx the handler returned instead of raising."""
+        body = decode_body(bytes(response.body or b""), RESPONSE_CAP)
+        message = ""
+        if isinstance(body, dict):
+            message = str(body.get("error") or body.get("message") or "")
+        elif isinstance(body, str):
+            message = body
+        path = self.registry.path_of(function)
+        location = locate_returned_error(str(path), self.relative(str(path)), message)
+        code = response.status_code
+        kind = (
+            "ValidationError"
+            if code in (400, 422)
+            else ("ClientError" if code < 500 else "ServerError")
+        )
+        return ErrorInfo(
+            type=kind,
+            message=message or f"HTTP {code}",
+            location=location,
+            frames=[location] if location else [],
+        )
+
+
+def _summary(value: Any) -> JSON:
+    if isinstance(value, Response):
+        return {"status": value.status_code}
+    if isinstance(value, (dict, list, str, int, float, bool)) or value is None:
+        return value
+    return repr(value)[:200]
+
+
+def _response_record(response: Response | None) -> dict[str, JSON]:
+    if response is None:
+        return {}
+    body = b""
+    if hasattr(response, "body") and isinstance(response.body, (bytes, bytearray, memoryview)):
+        body = bytes(response.body)
+    return {
+        "status": response.status_code,
+        "headers": {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"},
+        "body": decode_body(body[:RESPONSE_CAP]),
+    }

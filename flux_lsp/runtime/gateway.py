@@ -1,0 +1,100 @@
+"""The HTTP gateway: a Starlette app that routes `/<name>` to `functions/<name>.py`.
+
+Every method reaches the handler; unknown or invalid names get a 404 JSON body. The request
+the handler sees is a Starlette `Request` whose `json()` turns a malformed body into a 400.
+Other routes (the admin API of `flux serve`) can be mounted in front with `extra_routes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from flux_lsp.runtime.errors import MalformedJSON
+from flux_lsp.runtime.executor import Invocation, Runtime, decode_body
+from flux_lsp.runtime.functions import valid_function_name
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+class FluxRequest(Request):
+    """A Starlette request whose malformed JSON body becomes a 400, not a 500."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedJSON(str(exc)) from None
+
+
+async def describe_request(request: Request, runtime: Runtime) -> dict[str, Any]:
+    """The recorded form of a request: method, path, query, redacted headers and body."""
+    raw = await request.body()
+    return {
+        "method": request.method,
+        "path": request.url.path,
+        "query": dict(request.query_params),
+        "headers": runtime.redactor.headers_dict(request.headers.items()),
+        "body": decode_body(raw),
+    }
+
+
+BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
+
+
+def create_app(
+    runtime: Runtime,
+    extra_routes: Sequence[BaseRoute] = (),
+    background: Sequence[BackgroundTask] = (),
+) -> Starlette:
+    """The gateway app for one runtime; `background` tasks (worker, watcher) run alongside."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(task()) for task in background]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            runtime.recorder.close()
+
+    async def call_function(request: Request) -> Response:
+        name = request.path_params["name"]
+        if not valid_function_name(name) or not runtime.registry.exists(name):
+            return JSONResponse({"error": f"no function named {name!r}"}, status_code=404)
+        flux_request = FluxRequest(request.scope, request.receive)
+        recorded = await describe_request(flux_request, runtime)
+        result = await runtime.run(
+            Invocation(
+                kind="http",
+                function=name,
+                argument=flux_request,
+                method=request.method,
+                path=request.url.path,
+                request=recorded,
+                function_input=recorded["body"],
+            )
+        )
+        assert result.response is not None
+        return result.response
+
+    async def not_found(request: Request) -> Response:
+        return JSONResponse({"error": f"no function at {request.url.path}"}, status_code=404)
+
+    routes: list[BaseRoute] = [
+        *extra_routes,
+        Route("/{name}", call_function, methods=METHODS),
+        Route("/{rest:path}", not_found, methods=METHODS),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,55 @@
+"""Serving the gateway with uvicorn, and the `flux dev` file watcher.
+
+`flux dev` and `flux serve` both end up in `serve_app`; dev adds a watcher that reloads
+changed functions and applies new migrations in place, without restarting the process.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+
+from flux_lsp.runtime.executor import Runtime
+
+log = logging.getLogger("flux.dev")
+
+
+class WatchTask:
+    """Reloads the runtime whenever a file under functions/, migrations/ or templates/ changes."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def __call__(self) -> None:
+        from watchfiles import awatch
+
+        project = self.runtime.project
+        folders = [
+            p
+            for p in (project.functions_dir, project.migrations_dir, project.templates_dir)
+            if p.is_dir()
+        ]
+        if not folders:
+            return
+        async for changes in awatch(*folders):
+            names = sorted({Path(path).name for _, path in changes})
+            try:
+                applied = self.runtime.reload()
+            except Exception as exc:  # a broken migration must not stop the server
+                log.error("reload failed: %s", exc)
+                continue
+            log.warning(
+                "reloaded (%s)%s; code version %s",
+                ", ".join(names),
+                f", applied {', '.join(applied)}" if applied else "",
+                self.runtime.code_version,
+            )
+
+
+def serve_app(app: Starlette, host: str, port: int, log_level: str = "info") -> None:
+    """Run the app until interrupted."""
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+    uvicorn.Server(config).run()
