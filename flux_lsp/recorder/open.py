@@ -16,7 +16,7 @@ async def open_store(location: str | Path, *, token: str | None = None) -> Store
     """A Store for a local recorder file, or for a Flux server's recorder API at a URL."""
     text = str(location)
     if is_remote(text):
-        from flux_lsp.recorder.remote_store import RemoteStore  # type: ignore[import-not-found]
+        from flux_lsp.recorder.remote_store import RemoteStore  # type: ignore[import-not-found,unused-ignore]
 
         store: Store = await RemoteStore.open(text, token=token)
         return store
