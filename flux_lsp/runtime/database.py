@@ -258,7 +258,7 @@ class AppDatabase:
             results: list[Row] = []
             mutations: list[Mutation] = []
             for b in before_rows:
-                before = {k: b[k] for k in b if k != "__rowid"}
+                before = {k: b[k] for k in b.keys() if k != "__rowid"}  # noqa: SIM118 (sqlite3.Row iterates values)
                 rowid = b["__rowid"]
                 after: dict[str, Any] | None = None
                 if op == "update":

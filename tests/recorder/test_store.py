@@ -1,0 +1,120 @@
+"""The SQLite Store: id prefixes, filters, and clear errors for bad recorder files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from flux_lsp.model import Execution, Mutation
+from flux_lsp.recorder.query import ExecutionQuery
+from flux_lsp.recorder.schema import SCHEMA_VERSION
+from flux_lsp.recorder.sqlite_store import SQLiteStore
+from flux_lsp.recorder.store import (
+    AmbiguousExecution,
+    RecorderCorrupt,
+    RecorderMissing,
+    RecorderTooNew,
+    UnknownExecution,
+)
+from flux_lsp.recorder.writer import open_for_writing, write_batch
+
+
+def make(id_: str, status: str = "200", started: float = 1000.0, **kw: object) -> Execution:
+    return Execution(
+        id=id_,
+        kind=str(kw.get("kind", "http")),
+        function=str(kw.get("function", "create_user")),
+        method="POST",
+        path=f"/{kw.get('function', 'create_user')}",
+        status=status,
+        started_at=started,
+        duration_ms=3.0,
+        mutations=[Mutation(id_, 0, "users", "insert", "u_1", None, {"id": "u_1"}, 1, started)],
+    )
+
+
+@pytest.fixture
+def recorder(tmp_path: Path) -> Path:
+    path = tmp_path / "recorder.db"
+    conn = open_for_writing(path)
+    write_batch(
+        conn,
+        [
+            make("7c8d9e0f00000001", "500", 1000.0, function="stripe_webhook"),
+            make("7c8d9e0f00000002", "200", 1001.0, function="stripe_webhook"),
+            make("1a2b3c4d00000000", "201", 1002.0),
+            make("b3c4d5e600000000", "done", 1003.0, kind="job", function="send_email"),
+            make("c4d5e6f700000000", "failed", 1004.0, kind="job", function="send_email"),
+            make("a1b2c3d400000000", "400", 1005.0),
+        ],
+    )
+    conn.close()
+    return path
+
+
+async def test_ids_resolve_by_full_id_prefix_and_req_form(recorder: Path) -> None:
+    async with await SQLiteStore.open(recorder) as store:
+        assert (await store.get("1a2b3c4d00000000")).id == "1a2b3c4d00000000"
+        assert (await store.get("req:1A2B")).id == "1a2b3c4d00000000"
+        e = await store.get("7c8d9e0f00000001")
+        assert [m.table for m in e.mutations] == ["users"]
+        with pytest.raises(AmbiguousExecution) as amb:
+            await store.get("7c8d9e0f")
+        assert "req:7c8d9e0f0000" in str(amb.value) and len(amb.value.candidates) == 2
+        for bad in ("ffffffff", "not-hex!", ""):
+            with pytest.raises(UnknownExecution):
+                await store.get(bad)
+
+
+async def test_filters_select_by_status_class_kind_and_time(recorder: Path) -> None:
+    async with await SQLiteStore.open(recorder) as store:
+
+        async def ids(**kw: object) -> list[str]:
+            rows = await store.executions(ExecutionQuery(**kw))  # type: ignore[arg-type]
+            return [e.id[:4] for e in rows]
+
+        assert await ids(status="5xx") == ["7c8d"]
+        assert await ids(status="failed") == ["c4d5", "7c8d"]
+        assert await ids(status="4xx") == ["a1b2"]
+        assert await ids(kind="job") == ["c4d5", "b3c4"]
+        assert await ids(function="stripe_webhook", newest_first=False) == ["7c8d", "7c8d"]
+        assert await ids(since=1002.0, until=1004.0) == ["b3c4", "1a2b"]
+        assert await ids(limit=2) == ["a1b2", "c4d5"]
+        streamed = [
+            e.id[:4] async for e in store.stream(ExecutionQuery(newest_first=False, limit=None))
+        ]
+        assert streamed == ["7c8d", "7c8d", "1a2b", "b3c4", "c4d5", "a1b2"]
+        muts = await store.mutations(table="users", pk="u_1")
+        assert len(muts) == 6 and muts[0].at <= muts[-1].at
+        stats = await store.stats()
+        assert (stats.executions, stats.oldest, stats.newest) == (6, 1000.0, 1005.0)
+
+
+async def test_missing_file_is_recorder_missing(tmp_path: Path) -> None:
+    with pytest.raises(RecorderMissing, match="no recorder at"):
+        await SQLiteStore.open(tmp_path / "nope.db")
+    assert not (tmp_path / "nope.db").exists()
+
+
+async def test_garbage_file_is_recorder_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "recorder.db"
+    path.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(RecorderCorrupt, match="not a readable recorder"):
+        await SQLiteStore.open(path)
+
+
+async def test_foreign_sqlite_file_is_recorder_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "recorder.db"
+    sqlite3.connect(path).execute("CREATE TABLE other (x)").connection.commit()
+    with pytest.raises(RecorderCorrupt, match="not a Flux recorder"):
+        await SQLiteStore.open(path)
+
+
+async def test_newer_schema_is_refused(recorder: Path) -> None:
+    conn = sqlite3.connect(recorder)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(RecorderTooNew, match="newer than this Flux"):
+        await SQLiteStore.open(recorder)
