@@ -91,6 +91,6 @@ def test_migrations_are_applied_once_and_remembered(tmp_path: Path) -> None:
     assert db.apply_migrations(migrations) == ["002_b.sql"]
     assert db.apply_migrations(migrations) == []
     (migrations / "003_bad.sql").write_text("CREATE TABLE c (;")
-    with pytest.raises(DatabaseError, match="migration 003_bad.sql failed"):
+    with pytest.raises(DatabaseError, match=r"migration 003_bad\.sql failed"):
         db.apply_migrations(migrations)
     assert "c" not in db.tables()
