@@ -75,6 +75,11 @@ class Invocation:
     """Set when replaying: the recorded execution; services answer from it."""
     job: dict[str, JSON] | None = None
 
+    @property
+    def runs_job(self) -> bool:
+        """A job run: a queue job, or the replay of one (status `done`/`failed`, no response)."""
+        return self.kind == "job" or (self.original is not None and self.original.kind == "job")
+
 
 @dataclass(slots=True)
 class RunResult:
@@ -137,7 +142,7 @@ class Runtime:
         trace = Trace(inv.execution_id, self.user_root, self.project_root, inv.original)
         token = current_trace.set(trace)
         root = trace.open_span(inv.root_span)
-        root.input = f"{inv.method} {inv.path}" if inv.kind != "job" else inv.function
+        root.input = f"{inv.method} {inv.path}" if not inv.runs_job else inv.function
         error: ErrorInfo | None = None
         exception: BaseException | None = None
         result: Any = None
@@ -172,7 +177,7 @@ class Runtime:
 
         response: Response | None = None
         resp_span = trace.open_span("response")
-        if inv.kind == "job":
+        if inv.runs_job:
             status = "failed" if exception else "done"
             if exception:
                 resp_span.status = "skipped"

@@ -46,6 +46,27 @@ async def describe_request(request: Request, runtime: Runtime) -> dict[str, Any]
     }
 
 
+async def http_invocation(
+    request: Request, runtime: Runtime, name: str, **options: Any
+) -> Invocation:
+    """The invocation for an HTTP request to function `name` (the gateway's and replay's).
+
+    `options` set the other `Invocation` fields, e.g. `kind="replay"` and `original=...`.
+    """
+    flux_request = FluxRequest(request.scope, request.receive)
+    recorded = await describe_request(flux_request, runtime)
+    fields: dict[str, Any] = {"kind": "http", **options}
+    return Invocation(
+        function=name,
+        argument=flux_request,
+        method=request.method,
+        path=request.url.path,
+        request=recorded,
+        function_input=recorded["body"],
+        **fields,
+    )
+
+
 BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
 
 
@@ -73,19 +94,7 @@ def create_app(
         name = request.path_params["name"]
         if not valid_function_name(name) or not runtime.registry.exists(name):
             return JSONResponse({"error": f"no function named {name!r}"}, status_code=404)
-        flux_request = FluxRequest(request.scope, request.receive)
-        recorded = await describe_request(flux_request, runtime)
-        result = await runtime.run(
-            Invocation(
-                kind="http",
-                function=name,
-                argument=flux_request,
-                method=request.method,
-                path=request.url.path,
-                request=recorded,
-                function_input=recorded["body"],
-            )
-        )
+        result = await runtime.run(await http_invocation(request, runtime, name))
         assert result.response is not None
         return result.response
 
