@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -128,6 +129,23 @@ class Runtime:
         self.code_version = self.project.code_version(self.registry.overlay)
         return applied
 
+    def swap_code(self, project: Project, registry: FunctionRegistry) -> list[str]:
+        """Switch to another version of the code (a `flux serve` deployment).
+
+        Applies the new version's pending migrations first (a failure raises and changes
+        nothing else), then swaps project, functions, redactor and code version in one step:
+        runs already in flight finish on the code they started with, later runs use the new.
+        """
+        applied = self.database.apply_migrations(project.migrations_dir)
+        settings = project.settings
+        self.project = project
+        self.registry = registry
+        self.redactor = Redactor(settings.redact_headers, settings.redact_keys)
+        self.code_version = project.code_version(registry.overlay)
+        self.user_root = str(registry.functions_dir) + "/"
+        self.project_root = str(project.root)
+        return applied
+
     def make_ctx(self, trace: Trace) -> Ctx:
         services: dict[str, Any] = {}
         for factory in self.service_factories:
@@ -139,7 +157,11 @@ class Runtime:
 
     async def run(self, inv: Invocation) -> RunResult:
         """Run one invocation end to end and record it. Never raises for handler errors."""
-        trace = Trace(inv.execution_id, self.user_root, self.project_root, inv.original)
+        # One consistent version of the code for the whole run, even if `swap_code` runs
+        # while the handler is awaiting.
+        registry, code_version = self.registry, self.code_version
+        user_root, project_root = self.user_root, self.project_root
+        trace = Trace(inv.execution_id, user_root, project_root, inv.original)
         token = current_trace.set(trace)
         root = trace.open_span(inv.root_span)
         root.input = f"{inv.method} {inv.path}" if not inv.runs_job else inv.function
@@ -149,7 +171,7 @@ class Runtime:
         status_code: int | None = None
         try:
             try:
-                loaded = self.registry.get(inv.function)
+                loaded = registry.get(inv.function)
             except FunctionLoadError as exc:
                 raise RuntimeError(str(exc)) from None
             if loaded is None:
@@ -158,7 +180,7 @@ class Runtime:
             with trace.span(
                 "function", {"code.function.name": inv.function}, call_site=False
             ) as fn:
-                fn.file = self.relative(str(loaded.path))
+                fn.file = relative_path(str(loaded.path), project_root)
                 fn.line = loaded.handler.__code__.co_firstlineno
                 fn.input = inv.function_input
                 result = await loaded.handler(inv.argument, ctx)
@@ -166,12 +188,12 @@ class Runtime:
         except HTTPError as exc:
             exception = exc
             status_code = exc.status
-            error = capture_error(exc, self.user_root, self.project_root, self.redactor)
+            error = capture_error(exc, user_root, project_root, self.redactor)
             error.type = "ValidationError" if exc.status in (400, 422) else type(exc).__name__
         except Exception as exc:  # the handler's failure is the record's subject, not ours
             exception = exc
             status_code = 500
-            error = capture_error(exc, self.user_root, self.project_root, self.redactor)
+            error = capture_error(exc, user_root, project_root, self.redactor)
         finally:
             current_trace.reset(token)
 
@@ -188,7 +210,7 @@ class Runtime:
                 except Exception as exc:  # e.g. a dict that is not JSON-serialisable
                     exception = exc
                     status_code = 500
-                    error = capture_error(exc, self.user_root, self.project_root, self.redactor)
+                    error = capture_error(exc, user_root, project_root, self.redactor)
             if exception is not None:
                 resp_span.status = "skipped"
                 response = JSONResponse(
@@ -202,7 +224,7 @@ class Runtime:
             response.headers["x-flux-request-id"] = trace.execution_id
             status = str(response.status_code)
             if exception is None and response.status_code >= 400:
-                error = self._returned_error(inv.function, response)
+                error = self._returned_error(registry.path_of(inv.function), response)
         trace.close_span(resp_span)
         resp_span.output = {"status": status}
         trace.close_span(root)
@@ -224,7 +246,7 @@ class Runtime:
             error=error,
             spans=trace.spans,
             mutations=trace.mutations,
-            code_version=self.code_version,
+            code_version=code_version,
             parent_id=inv.parent_id,
             ctx_values=trace.ctx_values,
             job=inv.job,
@@ -236,15 +258,14 @@ class Runtime:
             self.record_failures += 1
         return RunResult(execution, response, exception)
 
-    def _returned_error(self, function: str, response: Response) -> ErrorInfo:
-        """ErrorInfo for a 4xx/5xx the handler returned instead of raising."""
+    def _returned_error(self, path: Path, response: Response) -> ErrorInfo:
+        """ErrorInfo for a 4xx/5xx the handler at `path` returned instead of raising."""
         body = decode_body(bytes(response.body or b""), RESPONSE_CAP)
         message = ""
         if isinstance(body, dict):
             message = str(body.get("error") or body.get("message") or "")
         elif isinstance(body, str):
             message = body
-        path = self.registry.path_of(function)
         location = locate_returned_error(str(path), self.relative(str(path)), message)
         code = response.status_code
         kind = (
