@@ -1,0 +1,261 @@
+"""`TraceDiff`: two executions' span trees aligned, and where they diverge.
+
+Children are aligned by label (`db.query(users)`, `email.send`) in order, so a span present in
+one run only shows as `missing` (only in A) or `extra` (only in B). Aligned spans are `changed`
+when their status, output or rows affected differ; duration changes are reported beside them.
+The first row that is not `same` is where the runs diverge.
+
+JSON shape (`TraceDiff.to_dict()`):
+
+    {"a": SIDE, "b": SIDE,
+     "diverges_at": "db.update(subscriptions)" | null,
+     "identical": false,
+     "notes": ["status 200 → 500", "error: Row not found: ...", "duration 44ms → 32ms"],
+     "data_changes": {"a": ["subscriptions  UPDATE  1 row affected"], "b": [...]},
+     "rows": [{"depth": 1, "label": "stripe_webhook", "change": "same" | "changed" |
+               "missing" | "extra",
+               "a": {"status": "ok", "duration_ms": 40.0, "result": "→ ..."} | null,
+               "b": {...} | null,
+               "duration_delta_ms": -8.0 | null,
+               "notes": ["status ok → error", "rows affected 1 → 0"]}]}
+
+    SIDE = {"id": "...", "short_id": "req:1a2b3c4d", "function": "stripe_webhook",
+            "target": "POST /stripe_webhook", "status": "200", "duration_ms": 44.0,
+            "started_at_iso": "...", "error": "..." | null}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+from flux_lsp.analysis.tail import target
+from flux_lsp.analysis.trace import TraceNode, build_tree
+from flux_lsp.analysis.values import compact, duration, iso
+from flux_lsp.analysis.why import data_changes
+from flux_lsp.model import JSON, Execution, short_id
+
+NOTABLE_MS = 5.0
+NOTABLE_RATIO = 0.5
+
+
+@dataclass(slots=True)
+class DiffSide:
+    status: str
+    duration_ms: float
+    result: str
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "status": self.status,
+            "duration_ms": round(self.duration_ms, 3),
+            "result": self.result,
+        }
+
+
+@dataclass(slots=True)
+class DiffRow:
+    depth: int
+    label: str
+    change: str
+    a: DiffSide | None
+    b: DiffSide | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def duration_delta_ms(self) -> float | None:
+        if self.a is None or self.b is None:
+            return None
+        return self.b.duration_ms - self.a.duration_ms
+
+    def to_dict(self) -> dict[str, JSON]:
+        delta = self.duration_delta_ms
+        return {
+            "depth": self.depth,
+            "label": self.label,
+            "change": self.change,
+            "a": self.a.to_dict() if self.a else None,
+            "b": self.b.to_dict() if self.b else None,
+            "duration_delta_ms": round(delta, 3) if delta is not None else None,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(slots=True)
+class ExecutionSide:
+    id: str
+    function: str
+    target: str
+    status: str
+    duration_ms: float
+    started_at: float
+    error: str | None
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "id": self.id,
+            "short_id": short_id(self.id),
+            "function": self.function,
+            "target": self.target,
+            "status": self.status,
+            "duration_ms": round(self.duration_ms, 3),
+            "started_at_iso": iso(self.started_at),
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class TraceDiff:
+    a: ExecutionSide
+    b: ExecutionSide
+    rows: list[DiffRow]
+    notes: list[str]
+    data_changes_a: list[str]
+    data_changes_b: list[str]
+
+    @property
+    def diverges_at(self) -> str | None:
+        return next((r.label for r in self.rows if r.change != "same"), None)
+
+    @property
+    def identical(self) -> bool:
+        return self.diverges_at is None and not self.notes
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "a": self.a.to_dict(),
+            "b": self.b.to_dict(),
+            "diverges_at": self.diverges_at,
+            "identical": self.identical,
+            "notes": list(self.notes),
+            "data_changes": {"a": list(self.data_changes_a), "b": list(self.data_changes_b)},
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+
+def _side(node: TraceNode) -> DiffSide:
+    return DiffSide(node.status, node.duration_ms, node.result)
+
+
+def _rows_affected(node: TraceNode) -> JSON:
+    value = node.attributes.get("db.response.rows_affected")
+    if value is None and isinstance(node.output, dict):
+        value = node.output.get("rows_affected")
+    return value
+
+
+def _duration_note(a_ms: float, b_ms: float) -> str | None:
+    delta = b_ms - a_ms
+    if abs(delta) < NOTABLE_MS or abs(delta) < NOTABLE_RATIO * max(a_ms, 0.001):
+        return None
+    return f"duration {duration(a_ms)} → {duration(b_ms)}"
+
+
+def _compare(a: TraceNode, b: TraceNode) -> list[str]:
+    notes = []
+    if a.status != b.status:
+        notes.append(f"status {a.status} → {b.status}")
+    if a.error != b.error and b.error:
+        notes.append(f"error: {b.error}")
+    rows_a, rows_b = _rows_affected(a), _rows_affected(b)
+    if rows_a != rows_b and (rows_a is not None or rows_b is not None):
+        notes.append(f"rows affected {rows_a} → {rows_b}")
+    elif a.name != "response" and a.output != b.output and not a.error and not b.error:
+        notes.append(f"output {compact(a.output, 50)} → {compact(b.output, 50)}")
+    elif a.name == "response" and a.result != b.result:
+        notes.append(f"{a.result} → {b.result}")
+    return notes
+
+
+def _only(node: TraceNode, change: str, depth: int) -> list[DiffRow]:
+    rows = []
+    for n in node.walk():
+        side = _side(n)
+        rows.append(
+            DiffRow(
+                depth=depth + (n.depth - node.depth),
+                label=n.label,
+                change=change,
+                a=side if change == "missing" else None,
+                b=side if change == "extra" else None,
+            )
+        )
+    return rows
+
+
+def align(a: TraceNode, b: TraceNode, depth: int = 0) -> list[DiffRow]:
+    """Rows for two aligned nodes and, recursively, their children."""
+    notes = _compare(a, b)
+    timing = _duration_note(a.duration_ms, b.duration_ms)
+    row = DiffRow(
+        depth=depth,
+        label=b.label if a.label != b.label else a.label,
+        change="changed" if notes else "same",
+        a=_side(a),
+        b=_side(b),
+        notes=[*notes, *([timing] if timing else [])],
+    )
+    rows = [row]
+    labels_a = [c.label for c in a.children]
+    labels_b = [c.label for c in b.children]
+    matcher = SequenceMatcher(a=labels_a, b=labels_b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            for ca, cb in zip(a.children[i1:i2], b.children[j1:j2], strict=True):
+                rows.extend(align(ca, cb, depth + 1))
+            continue
+        for ca in a.children[i1:i2]:
+            rows.extend(_only(ca, "missing", depth + 1))
+        for cb in b.children[j1:j2]:
+            rows.extend(_only(cb, "extra", depth + 1))
+    return rows
+
+
+def _execution_side(e: Execution) -> ExecutionSide:
+    return ExecutionSide(
+        id=e.id,
+        function=e.function,
+        target=target(e),
+        status=e.status,
+        duration_ms=e.duration_ms,
+        started_at=e.started_at,
+        error=e.error.message if e.error else None,
+    )
+
+
+def trace_diff(a: Execution, b: Execution) -> TraceDiff:
+    """Where execution `b` differs from execution `a`."""
+    tree_a, tree_b = build_tree(a.spans), build_tree(b.spans)
+    rows: list[DiffRow] = []
+    if tree_a is not None and tree_b is not None:
+        rows = align(tree_a, tree_b)
+    elif tree_a is not None:
+        rows = _only(tree_a, "missing", 0)
+    elif tree_b is not None:
+        rows = _only(tree_b, "extra", 0)
+    notes: list[str] = []
+    if a.function != b.function:
+        notes.append(f"function {a.function} → {b.function}")
+    if a.status != b.status:
+        notes.append(f"status {a.status} → {b.status}")
+    err_a = a.error.message if a.error else None
+    err_b = b.error.message if b.error else None
+    if err_a != err_b:
+        notes.append(f"error: {err_b}" if err_b else f"error gone (was: {err_a})")
+    if a.code_version and b.code_version and a.code_version != b.code_version:
+        notes.append(f"code version {a.code_version[:8]} → {b.code_version[:8]}")
+    changes_a = [d.text for d in data_changes(a.mutations)]
+    changes_b = [d.text for d in data_changes(b.mutations)]
+    if changes_a != changes_b:
+        notes.append("data changes differ")
+    timing = _duration_note(a.duration_ms, b.duration_ms)
+    if timing:
+        notes.append(timing)
+    return TraceDiff(
+        a=_execution_side(a),
+        b=_execution_side(b),
+        rows=rows,
+        notes=notes,
+        data_changes_a=changes_a,
+        data_changes_b=changes_b,
+    )

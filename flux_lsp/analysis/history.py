@@ -1,0 +1,228 @@
+"""`StateHistory`: the mutation log of one row, or of one execution, oldest first.
+
+`flux state history users --id u_42` lists every insert, update and delete of that row;
+`--filter job=<id>` (or `req=<id>`) lists what one execution wrote to the table. An empty
+result says so in words, and when the execution did call a service that should have written
+to the table (`email.send` for `email_sends`) the report points at that call's result.
+
+JSON shape (`StateHistory.to_dict()`):
+
+    {"table": "users", "pk": "u_42" | null, "pk_column": "id",
+     "execution": {"id": "...", "short_id": "req:c4d5e6f7", "function": "..."} | null,
+     "heading": "users id=u_42  (1 mutation)",
+     "entries": [{"at": 1773130462.0, "at_iso": "...", "time": "2026-03-10 09:14",
+                  "op": "INSERT", "pk": "u_42", "rows_affected": 1,
+                  "changes": {"email": [null, "a@b.com"], ...},
+                  "text": "email=a@b.com, name=Alice",
+                  "execution_id": "...", "short_id": "req:4f9a3b2c"}],
+     "empty": "No rows — ..." | null,
+     "hints": ["email.send returned → { status: 'queued', provider: 'console' }", ...]}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from flux_lsp.analysis.tail import pk_column
+from flux_lsp.analysis.values import compact, iso, moment, plain
+from flux_lsp.model import JSON, Execution, Mutation, short_id
+from flux_lsp.recorder.query import QueryError
+
+if TYPE_CHECKING:
+    from flux_lsp.recorder.store import Store
+
+HISTORY_FILTER_KEYS = ("job", "req")
+MAX_ENTRIES = 1000
+
+
+@dataclass(slots=True)
+class HistoryEntry:
+    at: float
+    op: str
+    pk: str | None
+    rows_affected: int
+    changes: dict[str, tuple[JSON, JSON]]
+    text: str
+    execution_id: str
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "at": self.at,
+            "at_iso": iso(self.at),
+            "time": moment(self.at),
+            "op": self.op,
+            "pk": self.pk,
+            "rows_affected": self.rows_affected,
+            "changes": {k: [old, new] for k, (old, new) in self.changes.items()},
+            "text": self.text,
+            "execution_id": self.execution_id,
+            "short_id": short_id(self.execution_id),
+        }
+
+
+@dataclass(slots=True)
+class ExecutionRef:
+    id: str
+    function: str
+    kind: str
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "id": self.id,
+            "short_id": short_id(self.id),
+            "function": self.function,
+            "kind": self.kind,
+        }
+
+
+@dataclass(slots=True)
+class StateHistory:
+    table: str
+    pk: str | None
+    pk_column: str
+    execution: ExecutionRef | None
+    entries: list[HistoryEntry] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+
+    @property
+    def heading(self) -> str:
+        n = len(self.entries)
+        count = f"({n} mutation{'' if n == 1 else 's'})"
+        if self.pk is not None:
+            return f"{self.table} {self.pk_column}={self.pk}  {count}"
+        if self.execution is not None:
+            return f"{self.table} by {short_id(self.execution.id)}  {count}"
+        return f"{self.table}  {count}"
+
+    @property
+    def empty(self) -> str | None:
+        if self.entries:
+            return None
+        if self.execution is not None:
+            who = f"{short_id(self.execution.id)} ({self.execution.function})"
+            return f"No rows — {who} wrote nothing to {self.table}"
+        if self.pk is not None:
+            return f"No rows — no mutation of {self.table} {self.pk_column}={self.pk} is recorded"
+        return f"No rows — no mutation of {self.table} is recorded"
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "table": self.table,
+            "pk": self.pk,
+            "pk_column": self.pk_column,
+            "execution": self.execution.to_dict() if self.execution else None,
+            "heading": self.heading,
+            "entries": [e.to_dict() for e in self.entries],
+            "empty": self.empty,
+            "hints": list(self.hints),
+        }
+
+
+def parse_history_filter(text: str) -> str:
+    """`job=c4d5e6f7` or `req=7c8d9e0f` → the execution id to look up."""
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not value:
+        raise QueryError(f"bad filter {text!r}: expected job=<id> or req=<id>")
+    if key not in HISTORY_FILTER_KEYS:
+        raise QueryError(f"unknown filter key {key!r}: use job=<id> or req=<id>")
+    return value
+
+
+def _changes(m: Mutation) -> dict[str, tuple[JSON, JSON]]:
+    before, after = m.before or {}, m.after or {}
+    if m.op == "delete":
+        return {k: (v, None) for k, v in before.items()}
+    return {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+
+
+def entry_text(m: Mutation, pk_col: str) -> str:
+    """`email=a@b.com, name=Alice` (insert), `status: pending → active` (update)."""
+    changes = _changes(m)
+    if m.op == "insert":
+        shown = {
+            k: new
+            for k, (_, new) in changes.items()
+            if k != pk_col and new is not None and not k.endswith("_at")
+        }
+        return ", ".join(f"{k}={plain(v)}" for k, v in shown.items()) or "(row created)"
+    if m.op == "delete":
+        return "row deleted" if m.rows_affected else "0 rows affected"
+    if m.op == "update":
+        if not m.rows_affected:
+            where = ", ".join(f"{k}={plain(v)}" for k, v in (m.where or {}).items())
+            return f"0 rows affected (no row where {where})" if where else "0 rows affected"
+        return ", ".join(f"{k}: {plain(old)} → {plain(new)}" for k, (old, new) in changes.items())
+    return f"{m.rows_affected} rows affected"
+
+
+def history_entries(mutations: list[Mutation]) -> list[HistoryEntry]:
+    entries = []
+    for m in sorted(mutations, key=lambda m: (m.at, m.execution_id, m.seq)):
+        entries.append(
+            HistoryEntry(
+                at=m.at,
+                op=m.op.upper(),
+                pk=m.pk,
+                rows_affected=m.rows_affected,
+                changes=_changes(m),
+                text=entry_text(m, pk_column(m)),
+                execution_id=m.execution_id,
+            )
+        )
+    return entries
+
+
+def service_hints(table: str, execution: Execution) -> list[str]:
+    """For an empty result: the execution's calls that were meant to write `table`."""
+    stem = table.split("_", 1)[0].rstrip("s")
+    hints = []
+    for s in execution.spans:
+        if not s.name.startswith(stem + "."):
+            continue
+        if s.error:
+            hints.append(f"{s.name} failed: {s.error}")
+        else:
+            result = compact(s.output, 80) if s.output is not None else "nothing"
+            hints.append(f"{s.name} returned → {result}, yet no {table} row was written")
+            hints.append("→ Check the provider's logs with the message id from the trace")
+    return hints
+
+
+def state_history(
+    table: str,
+    mutations: list[Mutation],
+    *,
+    pk: str | None = None,
+    execution: Execution | None = None,
+) -> StateHistory:
+    """The report over mutations already fetched for `table` (pure)."""
+    entries = history_entries(mutations)
+    column = next((pk_column(m) for m in mutations if m.pk is not None), "id")
+    report = StateHistory(
+        table=table,
+        pk=pk,
+        pk_column=column,
+        execution=(
+            ExecutionRef(execution.id, execution.function, execution.kind) if execution else None
+        ),
+        entries=entries,
+    )
+    if not entries and execution is not None:
+        report.hints = service_hints(table, execution)
+    return report
+
+
+async def load_state_history(
+    store: Store, table: str, *, pk: str | None = None, execution_ident: str | None = None
+) -> StateHistory:
+    """Fetch the mutations (resolving `execution_ident` as any id form) and build the report."""
+    execution = await store.get(execution_ident) if execution_ident is not None else None
+    mutations = await store.mutations(
+        table=table,
+        pk=pk,
+        execution_id=execution.id if execution else None,
+        limit=MAX_ENTRIES,
+    )
+    return state_history(table, mutations, pk=pk, execution=execution)

@@ -1,0 +1,376 @@
+"""`TraceReport`: an execution's span tree with durations and results, and its debug steps.
+
+The recorded spans are flat with parent ids; the report nests them the way the seed draws them:
+the root span (`gateway`, `queue.dispatch`) holds the function, the function holds its calls,
+and the `response` step is the function's last child. `steps` is the same execution walked
+stage by stage for `flux trace debug` (`Step 1/3 gateway`, Input, Output, Error, Time), where
+the stages after a failure are marked skipped.
+
+JSON shape (`TraceReport.to_dict()`):
+
+    {"id": "...", "short_id": "req:7c8d9e0f", "kind": "http", "function": "stripe_webhook",
+     "target": "POST /stripe_webhook", "status": "500", "outcome": "failed",
+     "duration_ms": 32.0, "started_at": 1773130462.0, "started_at_iso": "...",
+     "error": {"type": ..., "message": ..., "location": "stripe_webhook.py:12"} | null,
+     "tree": NODE,
+     "steps": [STEP, ...]}
+
+    NODE = {"span_id": 1, "name": "function", "label": "stripe_webhook", "depth": 1,
+            "start_ms": 1.2, "duration_ms": 28.0, "status": "ok" | "error" | "skipped",
+            "result": "→ { rows_affected: 0 }" | "200 OK" | "✗ Row not found: ..." | "",
+            "input": ..., "output": ..., "error": str | null,
+            "file": "functions/stripe_webhook.py" | null, "line": 12 | null,
+            "attributes": {...}, "children": [NODE, ...]}
+
+    STEP = {"index": 1, "total": 3, "label": "gateway", "name": "gateway",
+            "status": "ok" | "error" | "skipped", "skipped": false,
+            "skip_reason": "upstream error" | null,
+            "input": "POST /stripe_webhook", "output": "{ event_type: '...' }" | null,
+            "error": str | null, "duration_ms": 2.0, "location": "stripe_webhook.py:12" | null,
+            "calls": [{"label": "db.update(subscriptions)", "status": "error",
+                       "duration_ms": 1.0, "result": "✗ ...", "location": "stripe_webhook.py:12"}]}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from flux_lsp.analysis.inputs import stripe_event, summarize_input
+from flux_lsp.analysis.tail import outcome, target
+from flux_lsp.analysis.values import compact, iso
+from flux_lsp.model import JSON, Execution, Span, short_id
+
+
+@dataclass(slots=True)
+class TraceNode:
+    span_id: int
+    name: str
+    label: str
+    depth: int
+    start_ms: float
+    duration_ms: float
+    status: str
+    result: str
+    input: JSON = None
+    output: JSON = None
+    error: str | None = None
+    file: str | None = None
+    line: int | None = None
+    attributes: dict[str, JSON] = field(default_factory=dict)
+    children: list[TraceNode] = field(default_factory=list)
+
+    @property
+    def location(self) -> str | None:
+        if self.file is None or self.line is None:
+            return None
+        return f"{self.file.rsplit('/', 1)[-1]}:{self.line}"
+
+    def walk(self) -> list[TraceNode]:
+        """This node and every descendant, depth first."""
+        out = [self]
+        for child in self.children:
+            out.extend(child.walk())
+        return out
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "span_id": self.span_id,
+            "name": self.name,
+            "label": self.label,
+            "depth": self.depth,
+            "start_ms": round(self.start_ms, 3),
+            "duration_ms": round(self.duration_ms, 3),
+            "status": self.status,
+            "result": self.result,
+            "input": self.input,
+            "output": self.output,
+            "error": self.error,
+            "file": self.file,
+            "line": self.line,
+            "attributes": self.attributes,
+            "children": [c.to_dict() for c in self.children],
+        }
+
+
+@dataclass(slots=True)
+class StepCall:
+    label: str
+    status: str
+    duration_ms: float
+    result: str
+    location: str | None
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "label": self.label,
+            "status": self.status,
+            "duration_ms": round(self.duration_ms, 3),
+            "result": self.result,
+            "location": self.location,
+        }
+
+
+@dataclass(slots=True)
+class DebugStep:
+    index: int
+    total: int
+    label: str
+    name: str
+    status: str
+    skipped: bool
+    skip_reason: str | None
+    input: str | None
+    output: str | None
+    error: str | None
+    duration_ms: float
+    location: str | None = None
+    calls: list[StepCall] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "index": self.index,
+            "total": self.total,
+            "label": self.label,
+            "name": self.name,
+            "status": self.status,
+            "skipped": self.skipped,
+            "skip_reason": self.skip_reason,
+            "input": self.input,
+            "output": self.output,
+            "error": self.error,
+            "duration_ms": round(self.duration_ms, 3),
+            "location": self.location,
+            "calls": [c.to_dict() for c in self.calls],
+        }
+
+
+@dataclass(slots=True)
+class TraceReport:
+    id: str
+    short_id: str
+    kind: str
+    function: str
+    target: str
+    status: str
+    outcome: str
+    duration_ms: float
+    started_at: float
+    error_type: str | None
+    error_message: str | None
+    error_location: str | None
+    tree: TraceNode | None
+    steps: list[DebugStep] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "id": self.id,
+            "short_id": self.short_id,
+            "kind": self.kind,
+            "function": self.function,
+            "target": self.target,
+            "status": self.status,
+            "outcome": self.outcome,
+            "duration_ms": round(self.duration_ms, 3),
+            "started_at": self.started_at,
+            "started_at_iso": iso(self.started_at),
+            "error": (
+                {
+                    "type": self.error_type,
+                    "message": self.error_message,
+                    "location": self.error_location,
+                }
+                if self.error_message is not None
+                else None
+            ),
+            "tree": self.tree.to_dict() if self.tree else None,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+def span_result(span: Span) -> str:
+    """What a span came to, as the seed prints it: `→ {...}`, `200 OK`, `✗ error`."""
+    if span.status == "skipped":
+        return "skipped"
+    if span.error:
+        return f"✗ {span.error}"
+    if span.name == "response" and isinstance(span.output, dict):
+        status = str(span.output.get("status", ""))
+        if status.isdigit():
+            try:
+                return f"{status} {HTTPStatus(int(status)).phrase}"
+            except ValueError:
+                return status
+        return status
+    if span.output is None:
+        return ""
+    return "→ " + compact(span.output, 80)
+
+
+def _node(span: Span, depth: int) -> TraceNode:
+    return TraceNode(
+        span_id=span.id,
+        name=span.name,
+        label=span.label,
+        depth=depth,
+        start_ms=span.start_ms,
+        duration_ms=span.duration_ms,
+        status=span.status,
+        result=span_result(span),
+        input=span.input,
+        output=span.output,
+        error=span.error,
+        file=span.file,
+        line=span.line,
+        attributes=dict(span.attributes),
+    )
+
+
+def _stages(spans: list[Span]) -> list[Span]:
+    """The top-level stages: the root span, then every other span without a parent."""
+    return [s for s in spans if s.parent is None]
+
+
+def build_tree(spans: list[Span]) -> TraceNode | None:
+    """Nest spans: orphan stages under the root, and `response` under the function span."""
+    if not spans:
+        return None
+    by_parent: dict[int | None, list[Span]] = {}
+    for s in spans:
+        by_parent.setdefault(s.parent, []).append(s)
+    stages = _stages(spans)
+    root_span, rest = stages[0], stages[1:]
+    function = next((s for s in rest if s.name == "function"), None)
+
+    def children_of(span: Span) -> list[Span]:
+        kids = [c for c in by_parent.get(span.id, []) if c.id != span.id]
+        if span is root_span:
+            kids += [s for s in rest if function is None or s is function or s.name != "response"]
+        elif span is function:
+            kids += [s for s in rest if s.name == "response"]
+        return sorted(kids, key=lambda s: (s.start_ms, s.id))
+
+    def build(span: Span, depth: int, seen: set[int]) -> TraceNode:
+        node = _node(span, depth)
+        seen.add(span.id)
+        for child in children_of(span):
+            if child.id not in seen:
+                node.children.append(build(child, depth + 1, seen))
+        return node
+
+    return build(root_span, 0, set())
+
+
+def _self_time(span: Span, spans: list[Span], stages: list[Span]) -> float:
+    """A root stage's own time: its duration less the stages and children inside it."""
+    inner = [s for s in spans if s.parent == span.id] + (
+        [s for s in stages if s is not span] if span is stages[0] else []
+    )
+    return max(0.0, span.duration_ms - sum(s.duration_ms for s in inner))
+
+
+def _descendants(span: Span, spans: list[Span]) -> list[Span]:
+    out: list[Span] = []
+    frontier = [span.id]
+    while frontier:
+        parent = frontier.pop(0)
+        kids = [s for s in spans if s.parent == parent and s.id != parent]
+        out.extend(kids)
+        frontier.extend(k.id for k in kids)
+    return sorted(out, key=lambda s: (s.start_ms, s.id))
+
+
+def _handover(execution: Execution) -> str | None:
+    """What the root stage handed to the function: a Stripe event's type, or the payload."""
+    body = execution.request.get("body") if execution.kind != "job" else None
+    event = stripe_event(body)
+    if event is not None:
+        handed = {"event_type": event["type"]}
+        if isinstance(event.get("id"), str):
+            handed["event_id"] = event["id"]
+        return compact(handed)
+    if execution.kind == "job":
+        return compact(execution.job or {"function": execution.function})
+    return compact(body) if body not in (None, "") else None
+
+
+def debug_steps(execution: Execution) -> list[DebugStep]:
+    """The execution's stages in order, with what went in and out of each."""
+    spans = execution.spans
+    stages = _stages(spans)
+    if not stages:
+        return []
+    summary = summarize_input(execution)
+    err = execution.error
+    steps: list[DebugStep] = []
+    failed_before = False
+    for index, span in enumerate(stages, start=1):
+        is_root = index == 1
+        skipped = span.status == "skipped" or (failed_before and span.status != "error")
+        step_error: str | None = span.error
+        location: str | None = None
+        if span.name == "function":
+            step_input = summary.text or (compact(span.input) if span.input is not None else None)
+            step_output = compact(span.output) if span.output is not None else None
+            if err is not None and span.status == "error":
+                step_error = err.message
+                location = err.location.label if err.location else None
+            elif span.file and span.line:
+                location = f"{span.file.rsplit('/', 1)[-1]}:{span.line}"
+        elif is_root:
+            step_input = str(span.input) if span.input is not None else execution.function
+            step_output = _handover(execution)
+            step_error = None  # the root carries the function's error; it is shown there
+        else:
+            step_input = None
+            step_output = span_result(span) if not skipped else None
+        calls = [
+            StepCall(
+                label=c.label,
+                status=c.status,
+                duration_ms=c.duration_ms,
+                result=span_result(c),
+                location=f"{c.file.rsplit('/', 1)[-1]}:{c.line}" if c.file and c.line else None,
+            )
+            for c in _descendants(span, spans)
+        ]
+        steps.append(
+            DebugStep(
+                index=index,
+                total=len(stages),
+                label=span.label,
+                name=span.name,
+                status="skipped" if skipped else span.status,
+                skipped=skipped,
+                skip_reason="upstream error" if skipped and failed_before else None,
+                input=None if skipped else step_input,
+                output=None if skipped else step_output,
+                error=None if skipped else step_error,
+                duration_ms=_self_time(span, spans, stages) if is_root else span.duration_ms,
+                location=location,
+                calls=[] if skipped else calls,
+            )
+        )
+        if span.status == "error" and not is_root:
+            failed_before = True
+    return steps
+
+
+def trace_report(execution: Execution) -> TraceReport:
+    err = execution.error
+    return TraceReport(
+        id=execution.id,
+        short_id=short_id(execution.id),
+        kind=execution.kind,
+        function=execution.function,
+        target=target(execution),
+        status=execution.status,
+        outcome=outcome(execution),
+        duration_ms=execution.duration_ms,
+        started_at=execution.started_at,
+        error_type=err.type if err else None,
+        error_message=err.message if err else None,
+        error_location=err.location.label if err and err.location else None,
+        tree=build_tree(execution.spans),
+        steps=debug_steps(execution),
+    )

@@ -1,0 +1,529 @@
+"""`WhyReport`: why an execution failed — root cause, location, input, data changes, suggestion.
+
+The root cause comes from rules over the error type, the spans and the mutations, tried in
+order: a bad webhook signature, a validation error, a row that was not found, a timeout, a
+failed outbound call, an exception in user code, an error status the handler returned, and an
+update that silently matched no row. `why_report()` is pure (one execution in, one report out);
+`explain()` also reads the mutation log of other executions through a `Store`, to say when the
+row that was not found was created later by another execution (the seed's signup-order bug).
+
+JSON shape (`WhyReport.to_dict()`):
+
+    {"id": "...", "short_id": "req:7c8d9e0f", "function": "stripe_webhook",
+     "target": "POST /stripe_webhook", "status": "500", "outcome": "failed",
+     "started_at": 1773130462.0, "started_at_iso": "...",
+     "root_cause": {"rule": "row_not_found" | "validation" | "bad_signature" | "timeout" |
+                    "outbound_call" | "exception" | "error_status" | "no_rows_changed" |
+                    "ok",
+                    "summary": "Row not found: subscriptions WHERE customer_id = 'cus_ABC'",
+                    "error_type": "RowNotFound" | null, "details": ["..."]},
+     "location": {"label": "stripe_webhook.py:12", "file": "functions/stripe_webhook.py",
+                  "line": 12, "col": 8, "function": "handler",
+                  "source_line": "        await ctx.db.update("} | null,
+     "input": INPUT_SUMMARY (see analysis/inputs.py),
+     "data_changes": [{"table": "subscriptions", "op": "UPDATE", "rows_affected": 0,
+                       "pks": [], "where": {"customer_id": "cus_ABC"},
+                       "text": "subscriptions  UPDATE  0 rows affected"}],
+     "related": [{"relation": "created_later", "execution_id": "...",
+                  "short_id": "req:ab12cd34", "function": "confirm_email",
+                  "delay_seconds": 2.1, "table": "subscriptions",
+                  "where": {"customer_id": "cus_ABC"}, "pk": "s_1",
+                  "text": "The subscriptions row (customer_id = 'cus_ABC') was created 2.1 s
+                           later by confirm_email (req:ab12cd34)"}],
+     "suggestions": ["→ Customer row does not exist at webhook time", "..."]}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flux_lsp.analysis.inputs import InputSummary, summarize_input
+from flux_lsp.analysis.tail import outcome, target
+from flux_lsp.analysis.values import delay, iso
+from flux_lsp.model import JSON, Execution, Mutation, Span, short_id
+
+if TYPE_CHECKING:
+    from flux_lsp.recorder.store import Store
+
+TIMEOUT_TYPES = frozenset(
+    {"TimeoutError", "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout", "Timeout"}
+)
+MUTATION_PAGES = 5
+MUTATION_PAGE = 1000
+
+
+@dataclass(slots=True)
+class RootCause:
+    rule: str
+    summary: str
+    error_type: str | None = None
+    details: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "rule": self.rule,
+            "summary": self.summary,
+            "error_type": self.error_type,
+            "details": list(self.details),
+        }
+
+
+@dataclass(slots=True)
+class CodeLocation:
+    label: str
+    file: str
+    line: int
+    col: int | None = None
+    function: str | None = None
+    source_line: str | None = None
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "label": self.label,
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "function": self.function,
+            "source_line": self.source_line,
+        }
+
+
+@dataclass(slots=True)
+class DataChange:
+    table: str
+    op: str
+    rows_affected: int
+    pks: list[str] = field(default_factory=list)
+    where: dict[str, JSON] | None = None
+
+    @property
+    def text(self) -> str:
+        rows = "row" if self.rows_affected == 1 else "rows"
+        return f"{self.table}  {self.op}  {self.rows_affected} {rows} affected"
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "table": self.table,
+            "op": self.op,
+            "rows_affected": self.rows_affected,
+            "pks": list(self.pks),
+            "where": self.where,
+            "text": self.text,
+        }
+
+
+@dataclass(slots=True)
+class RelatedExecution:
+    relation: str
+    """`created_later`: another execution wrote the row this one did not find, after it."""
+    execution_id: str
+    function: str
+    delay_seconds: float
+    table: str
+    where: dict[str, JSON]
+    pk: str | None = None
+
+    @property
+    def short_id(self) -> str:
+        return short_id(self.execution_id)
+
+    @property
+    def text(self) -> str:
+        lookup = describe_where(self.where)
+        return (
+            f"The {self.table} row ({lookup}) was created {delay(self.delay_seconds)} later "
+            f"by {self.function} ({self.short_id})"
+        )
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "relation": self.relation,
+            "execution_id": self.execution_id,
+            "short_id": self.short_id,
+            "function": self.function,
+            "delay_seconds": round(self.delay_seconds, 3),
+            "table": self.table,
+            "where": self.where,
+            "pk": self.pk,
+            "text": self.text,
+        }
+
+
+@dataclass(slots=True)
+class WhyReport:
+    id: str
+    function: str
+    target: str
+    status: str
+    outcome: str
+    started_at: float
+    root_cause: RootCause
+    location: CodeLocation | None
+    input: InputSummary
+    data_changes: list[DataChange] = field(default_factory=list)
+    related: list[RelatedExecution] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)
+
+    @property
+    def short_id(self) -> str:
+        return short_id(self.id)
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "id": self.id,
+            "short_id": self.short_id,
+            "function": self.function,
+            "target": self.target,
+            "status": self.status,
+            "outcome": self.outcome,
+            "started_at": self.started_at,
+            "started_at_iso": iso(self.started_at),
+            "root_cause": self.root_cause.to_dict(),
+            "location": self.location.to_dict() if self.location else None,
+            "input": self.input.to_dict(),
+            "data_changes": [d.to_dict() for d in self.data_changes],
+            "related": [r.to_dict() for r in self.related],
+            "suggestions": list(self.suggestions),
+        }
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def describe_where(where: dict[str, JSON]) -> str:
+    """`customer_id = 'cus_ABC'`: the lookup as the runtime's RowNotFound message spells it."""
+    parts = []
+    for key, value in where.items():
+        if value is None:
+            parts.append(f"{key} IS NULL")
+        elif isinstance(value, str):
+            parts.append(f"{key} = '{value}'")
+        else:
+            parts.append(f"{key} = {value}")
+    return " AND ".join(parts) or "(all rows)"
+
+
+def data_changes(mutations: list[Mutation]) -> list[DataChange]:
+    """Mutations grouped by consecutive (table, operation), rows affected summed."""
+    out: list[DataChange] = []
+    for m in sorted(mutations, key=lambda m: m.seq):
+        op = m.op.upper()
+        last = out[-1] if out else None
+        if last is not None and (last.table, last.op) == (m.table, op):
+            last.rows_affected += m.rows_affected
+            if m.pk is not None:
+                last.pks.append(m.pk)
+            continue
+        out.append(
+            DataChange(
+                table=m.table,
+                op=op,
+                rows_affected=m.rows_affected,
+                pks=[m.pk] if m.pk is not None else [],
+                where=m.where,
+            )
+        )
+    return out
+
+
+def failed_lookup(execution: Execution) -> Mutation | None:
+    """The last update or delete that matched no row."""
+    for m in reversed(execution.mutations):
+        if m.rows_affected == 0 and m.op in ("update", "delete") and m.where:
+            return m
+    return None
+
+
+def _outbound_failure(spans: list[Span]) -> Span | None:
+    for s in spans:
+        if s.name != "http.request":
+            continue
+        code = s.attributes.get("http.response.status_code")
+        if s.status == "error" or (isinstance(code, int) and code >= 500):
+            return s
+    return None
+
+
+def _timeout_span(spans: list[Span]) -> Span | None:
+    for s in spans:
+        text = (s.error or "").lower()
+        if "timeout" in text or "timed out" in text:
+            return s
+    return None
+
+
+def _outbound_target(span: Span) -> str:
+    attrs = span.attributes
+    method = attrs.get("http.request.method")
+    url = attrs.get("url.full") or attrs.get("server.address") or span.label
+    return f"{method} {url}" if method else str(url)
+
+
+def _host(span: Span) -> str:
+    attrs = span.attributes
+    host = attrs.get("server.address")
+    if isinstance(host, str):
+        return host
+    url = attrs.get("url.full")
+    if isinstance(url, str) and "://" in url:
+        return url.split("://", 1)[1].split("/", 1)[0]
+    return "the remote service"
+
+
+def entity_name(table: str, where: dict[str, Any] | None) -> str:
+    """`Customer` for a lookup by `customer_id`, else the table's singular: `Subscription`."""
+    for key in where or {}:
+        if key.endswith("_id") and len(key) > 3:
+            return key[:-3].replace("_", " ").capitalize()
+    singular = table[:-1] if table.endswith("s") else table
+    return singular.replace("_", " ").capitalize()
+
+
+def moment_name(execution: Execution) -> str:
+    """`webhook` for a webhook, `job` for a job, else the function's name."""
+    if "webhook" in execution.function:
+        return "webhook"
+    if execution.kind == "job":
+        return "job"
+    return execution.function
+
+
+def _is_signature_error(execution: Execution) -> bool:
+    err = execution.error
+    if err is None:
+        return False
+    text = f"{err.type} {err.message}".lower()
+    return "signature" in text and (
+        "verif" in text or "invalid" in text or "bad" in text or "mismatch" in text
+    )
+
+
+# -- the rules -----------------------------------------------------------------------------
+
+
+def root_cause(execution: Execution) -> RootCause:
+    """The first rule that explains this execution."""
+    err = execution.error
+    etype = err.type if err else None
+    if err is not None and _is_signature_error(execution):
+        return RootCause("bad_signature", f"Bad webhook signature: {err.message}", etype)
+    if err is not None and err.type == "ValidationError":
+        return RootCause("validation", f"Validation error: {err.message}", etype)
+    lookup = failed_lookup(execution)
+    if err is not None and (err.type == "RowNotFound" or err.message.startswith("Row not found")):
+        return RootCause("row_not_found", err.message, etype)
+    timeout = _timeout_span(execution.spans)
+    if err is not None and (err.type in TIMEOUT_TYPES or timeout is not None):
+        where = f" ({_outbound_target(timeout)})" if timeout and timeout.name else ""
+        return RootCause("timeout", f"Timeout{where}: {err.message}", etype)
+    outbound = _outbound_failure(execution.spans)
+    if outbound is not None and (err is not None or execution.failed):
+        code = outbound.attributes.get("http.response.status_code")
+        result = f"answered {code}" if code else (outbound.error or "failed")
+        return RootCause(
+            "outbound_call",
+            f"Outbound call failed: {_outbound_target(outbound)} {result}",
+            etype,
+            [f"{err.type}: {err.message}"] if err else [],
+        )
+    if err is not None and err.frames and etype not in ("ServerError", "ClientError"):
+        return RootCause("exception", f"{err.type}: {err.message}", etype)
+    if err is not None:
+        return RootCause(
+            "error_status",
+            f"{execution.function} answered {execution.status}: {err.message}",
+            etype,
+        )
+    if execution.failed:
+        return RootCause("error_status", f"{execution.function} ended {execution.status}", None)
+    if lookup is not None:
+        return RootCause(
+            "no_rows_changed",
+            f"No error, but {lookup.op} of {lookup.table} matched no row "
+            f"({describe_where(lookup.where or {})})",
+            None,
+        )
+    return RootCause("ok", f"No error: {execution.function} answered {execution.status}", None)
+
+
+_EXCEPTION_HINTS = {
+    "KeyError": "Check for the missing key before reading it (use .get() and answer 400)",
+    "ZeroDivisionError": "Guard the division: the divisor can be zero for this input",
+    "IndexError": "Check the list's length before indexing it",
+    "JSONDecodeError": "The payload is not valid JSON: validate it before parsing",
+}
+
+
+def suggestions(
+    execution: Execution,
+    cause: RootCause,
+    summary: InputSummary,
+    related: list[RelatedExecution],
+) -> list[str]:
+    """What to do about it, one or two lines per rule."""
+    err = execution.error
+    loc = err.location.label if err and err.location else execution.function
+    if cause.rule == "row_not_found" or cause.rule == "no_rows_changed":
+        lookup = failed_lookup(execution)
+        table = lookup.table if lookup else "the"
+        entity = entity_name(table, lookup.where if lookup else None)
+        lines = [f"→ {entity} row does not exist at {moment_name(execution)} time"]
+        later = next((r for r in related if r.relation == "created_later"), None)
+        if later is not None:
+            lines.append(
+                f"{later.function} creates it {delay(later.delay_seconds)} later: create the "
+                f"row before {execution.function} can run, or retry it once the row exists"
+            )
+        else:
+            lines.append(f"Check that the {table} row is created before {execution.function} runs")
+        return lines
+    if cause.rule == "validation":
+        lines = ["→ Add client-side validation or return clear error message"]
+        if summary.missing:
+            lines.append(f"The request left out {', '.join(summary.missing)}")
+        return lines
+    if cause.rule == "bad_signature":
+        return [
+            "→ Check that the webhook signing secret ([stripe] webhook_secret or "
+            "STRIPE_WEBHOOK_SECRET) matches the endpoint's secret in the Stripe dashboard",
+            "and that nothing re-encodes the raw body before it is verified",
+        ]
+    if cause.rule == "timeout":
+        return [
+            "→ The call did not answer in time: raise its timeout, or move the work into a "
+            "queued job (ctx.queue) that can retry"
+        ]
+    if cause.rule == "outbound_call":
+        outbound = _outbound_failure(execution.spans)
+        host = _host(outbound) if outbound else "the remote service"
+        return [
+            f"→ {host} failed: retry with backoff, or handle the failure at {loc} "
+            "instead of letting it become a 500"
+        ]
+    if cause.rule == "exception" and err is not None:
+        hint = _EXCEPTION_HINTS.get(err.type)
+        if hint is None and "NoneType" in err.message:
+            hint = "A value was None here: check the lookup or input that produced it"
+        if hint is None and err.type == "LookupError":
+            hint = "The record it looked up does not exist: check who creates it, and when"
+        lines = [
+            f"→ {hint or f'Handle {err.type} at {loc}, or validate the input that leads to it'}"
+        ]
+        marked = [f.name for f in summary.fields if f.note] + summary.missing
+        if marked:
+            lines.append(f"Look at the input field {', '.join(marked)}")
+        return lines
+    if cause.rule == "error_status":
+        return [f"→ {execution.function} answered {execution.status} at {loc}: check that branch"]
+    return []
+
+
+def code_location(execution: Execution) -> CodeLocation | None:
+    err = execution.error
+    if err is not None and err.location is not None:
+        loc = err.location
+        return CodeLocation(loc.label, loc.file, loc.line, loc.col, loc.function, loc.source_line)
+    lookup = failed_lookup(execution)
+    if lookup is not None:
+        span = next(
+            (
+                s
+                for s in execution.spans
+                if s.name == f"db.{lookup.op}" and s.file and s.line is not None
+            ),
+            None,
+        )
+        if span is not None and span.file is not None and span.line is not None:
+            label = f"{span.file.rsplit('/', 1)[-1]}:{span.line}"
+            return CodeLocation(label, span.file, span.line)
+    return None
+
+
+def why_report(execution: Execution, related: list[RelatedExecution] | None = None) -> WhyReport:
+    """The report from this execution alone (plus any related executions already found)."""
+    related = list(related or [])
+    cause = root_cause(execution)
+    summary = summarize_input(execution)
+    cause.details.extend(r.text for r in related)
+    return WhyReport(
+        id=execution.id,
+        function=execution.function,
+        target=target(execution),
+        status=execution.status,
+        outcome=outcome(execution),
+        started_at=execution.started_at,
+        root_cause=cause,
+        location=code_location(execution),
+        input=summary,
+        data_changes=data_changes(execution.mutations),
+        related=related,
+        suggestions=suggestions(execution, cause, summary, related),
+    )
+
+
+# -- across executions ---------------------------------------------------------------------
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b or str(a) == str(b)
+
+
+def row_matches(row: dict[str, JSON] | None, where: dict[str, JSON]) -> bool:
+    return row is not None and all(k in row and _same(row[k], v) for k, v in where.items())
+
+
+def creations(mutations: list[Mutation], lookup: Mutation, skip: set[str]) -> list[Mutation]:
+    """Inserts and updates after `lookup` that made a row match its WHERE, oldest first."""
+    assert lookup.where is not None
+    out = []
+    for m in mutations:
+        if m.execution_id in skip or m.at < lookup.at:
+            continue
+        if m.op in ("insert", "update", "replace") and row_matches(m.after, lookup.where):
+            if m.op == "update" and row_matches(m.before, lookup.where):
+                continue  # it already matched before: not the write that created it
+            out.append(m)
+    return out
+
+
+async def created_later(store: Store, execution: Execution) -> list[RelatedExecution]:
+    """When the row this execution did not find was written afterwards, who wrote it."""
+    from flux_lsp.recorder.store import RecorderError
+
+    lookup = failed_lookup(execution)
+    if lookup is None or not lookup.where:
+        return []
+    skip = {execution.id}
+    since = lookup.at
+    for _ in range(MUTATION_PAGES):
+        page = await store.mutations(table=lookup.table, since=since, limit=MUTATION_PAGE)
+        for found in creations(page, lookup, skip):
+            try:
+                writer: Execution | None = await store.get(found.execution_id)
+            except RecorderError:  # the writer's record may be gone; say what we know
+                writer = None
+            if writer is not None and writer.kind == "replay":
+                skip.add(found.execution_id)
+                continue
+            return [
+                RelatedExecution(
+                    relation="created_later",
+                    execution_id=found.execution_id,
+                    function=writer.function if writer else "another execution",
+                    delay_seconds=found.at - lookup.at,
+                    table=lookup.table,
+                    where=dict(lookup.where),
+                    pk=found.pk,
+                )
+            ]
+        if len(page) < MUTATION_PAGE:
+            return []
+        since = page[-1].at
+    return []
+
+
+async def explain(store: Store, execution: Execution) -> WhyReport:
+    """The full why report: the execution's own rules plus what other executions did."""
+    related = await created_later(store, execution)
+    return why_report(execution, related)
