@@ -28,7 +28,46 @@ MAX_FIELDS = 8
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEY_ERROR = re.compile(r"^['\"]([^'\"]+)['\"]$")
 _STOPWORDS = frozenset(
-    ["a", "an", "and", "or", "the", "is", "are", "be", "must", "not", "no", "required", "missing", "invalid", "empty", "field", "fields", "value", "values", "provided", "given", "needed", "need", "please", "should", "cannot", "can't", "only", "with", "without", "of", "for", "to", "in", "on", "at", "by", "as"]
+    [
+        "a",
+        "an",
+        "and",
+        "or",
+        "the",
+        "is",
+        "are",
+        "be",
+        "must",
+        "not",
+        "no",
+        "required",
+        "missing",
+        "invalid",
+        "empty",
+        "field",
+        "fields",
+        "value",
+        "values",
+        "provided",
+        "given",
+        "needed",
+        "need",
+        "please",
+        "should",
+        "cannot",
+        "can't",
+        "only",
+        "with",
+        "without",
+        "of",
+        "for",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "as",
+    ]
 )
 
 
