@@ -25,7 +25,7 @@ from flux_lsp.runtime.errors import HTTPError, capture_error, locate_returned_er
 from flux_lsp.runtime.functions import FunctionLoadError, FunctionRegistry
 from flux_lsp.runtime.recording import Recorder
 from flux_lsp.runtime.redaction import Redactor
-from flux_lsp.runtime.services import default_service_factories
+from flux_lsp.runtime.services import apply_service_schema, default_service_factories
 from flux_lsp.runtime.trace import Trace, current_trace, relative_path
 
 BODY_CAP = 64 * 1024
@@ -108,6 +108,7 @@ class Runtime:
         self.redactor = Redactor(settings.redact_headers, settings.redact_keys)
         self.database = database or AppDatabase(project.app_db_path)
         self.database.apply_migrations(project.migrations_dir)
+        apply_service_schema(self.database)
         self.registry = registry or FunctionRegistry(
             project.functions_dir, project_root=project.root, check_mtime=check_mtime
         )

@@ -1,0 +1,206 @@
+"""Running queued jobs: each attempt is its own recorded execution.
+
+`Worker` is the background task `flux dev` and `flux serve` run next to the gateway: it polls
+the job store, leases due jobs, runs each attempt through `Runtime.run` (kind `job`, root span
+`queue.dispatch`, parent = the execution that enqueued it) and settles it (done, retry with
+backoff, failed). While an attempt runs its lease is renewed; when a worker process dies its
+jobs run again — at once when the dead worker ran on this machine (its process is gone), or
+when the lease expires otherwise. `run_pending` runs whatever is due once, for tests, the demo
+and replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+
+from flux_lsp.runtime.executor import Invocation, RunResult, Runtime
+from flux_lsp.runtime.queue import (
+    Job,
+    claim,
+    expire_leases,
+    extend_lease,
+    finish,
+    release,
+    running_workers,
+)
+
+log = logging.getLogger("flux.worker")
+
+DEFAULT_LEASE_SECONDS = 30.0
+DEFAULT_CONCURRENCY = 4
+_HOST = socket.gethostname()
+_live_in_this_process: set[str] = set()
+
+
+def new_worker_id() -> str:
+    """`<host>:<pid>:<random>`, so a restarted process can tell its predecessors are gone."""
+    return f"{_HOST}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # no permission to signal it: it exists
+        return True
+    return True
+
+
+def worker_is_dead(worker_id: str) -> bool:
+    """True when `worker_id` ran on this machine and is known to be gone."""
+    host, _, rest = worker_id.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _HOST or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return worker_id not in _live_in_this_process
+    return not _process_alive(pid)
+
+
+def recover_orphans(runtime: Runtime) -> int:
+    """Make jobs leased by dead workers on this machine claimable now; returns how many."""
+    dead = [w for w in running_workers(runtime.database) if worker_is_dead(w)]
+    count = expire_leases(runtime.database, dead)
+    if count:
+        log.warning("%d job(s) left running by a stopped worker will run again", count)
+    return count
+
+
+def job_invocation(job: Job) -> Invocation:
+    """How one attempt of `job` runs and is recorded."""
+    return Invocation(
+        kind="job",
+        function=job.function,
+        argument=job,
+        method="JOB",
+        path=job.function,
+        request={"data": job.data},
+        function_input=job.data,
+        root_span="queue.dispatch",
+        parent_id=job.parent_id,
+        job=job.summary(),
+    )
+
+
+async def run_job(
+    runtime: Runtime, job: Job, *, lease_seconds: float = DEFAULT_LEASE_SECONDS
+) -> RunResult:
+    """Run one leased attempt of `job`, renewing its lease meanwhile, and settle it."""
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(lease_seconds / 3)
+            with contextlib.suppress(Exception):
+                extend_lease(runtime.database, job, lease_seconds)
+
+    beat = asyncio.create_task(heartbeat())
+    try:
+        result = await runtime.run(job_invocation(job))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            release(runtime.database, job)
+        raise
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+    execution = result.execution
+    error = None
+    if execution.status == "failed":
+        error = execution.error.message if execution.error else "job failed"
+    finish(
+        runtime.database,
+        job,
+        error=error,
+        execution_id=execution.id,
+        backoff_seconds=runtime.project.settings.queue_backoff_seconds,
+    )
+    return result
+
+
+async def run_pending(runtime: Runtime, *, limit: int | None = None) -> list[RunResult]:
+    """Run every job that is due now (including retries and jobs those jobs enqueue), once each.
+
+    Stops when nothing is due or after `limit` attempts; returns the attempts' results in order.
+    """
+    worker_id = new_worker_id()
+    _live_in_this_process.add(worker_id)
+    results: list[RunResult] = []
+    try:
+        recover_orphans(runtime)
+        while limit is None or len(results) < limit:
+            jobs = claim(runtime.database, worker_id, lease_seconds=DEFAULT_LEASE_SECONDS)
+            if not jobs:
+                break
+            results.append(await run_job(runtime, jobs[0]))
+    finally:
+        _live_in_this_process.discard(worker_id)
+    return results
+
+
+class Worker:
+    """The background job runner: `create_app(runtime, background=[Worker(runtime)])`."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        poll_seconds: float | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.concurrency = max(1, concurrency)
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = (
+            poll_seconds
+            if poll_seconds is not None
+            else runtime.project.settings.queue_poll_seconds
+        )
+        self.id = new_worker_id()
+
+    async def __call__(self) -> None:
+        _live_in_this_process.add(self.id)
+        running: set[asyncio.Task[RunResult]] = set()
+        last_recovery = 0.0
+        try:
+            while True:
+                if time.monotonic() - last_recovery > self.lease_seconds / 3:
+                    last_recovery = time.monotonic()
+                    with contextlib.suppress(Exception):
+                        recover_orphans(self.runtime)
+                jobs: list[Job] = []
+                free = self.concurrency - len(running)
+                if free > 0:
+                    try:
+                        jobs = claim(
+                            self.runtime.database,
+                            self.id,
+                            lease_seconds=self.lease_seconds,
+                            limit=free,
+                        )
+                    except Exception as exc:  # e.g. the database is busy: try again next poll
+                        log.warning("could not take jobs: %s", exc)
+                for job in jobs:
+                    task = asyncio.create_task(
+                        run_job(self.runtime, job, lease_seconds=self.lease_seconds)
+                    )
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                if not jobs or len(running) >= self.concurrency:
+                    await asyncio.sleep(self.poll_seconds)
+        finally:
+            for task in list(running):
+                task.cancel()
+            for task in list(running):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            _live_in_this_process.discard(self.id)
