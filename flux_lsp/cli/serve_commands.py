@@ -13,26 +13,41 @@ from flux_lsp.cli.errors import fail, user_errors
 def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
     import logging
 
+    from starlette.routing import BaseRoute
+
     from flux_lsp.project import Project
     from flux_lsp.recorder.writer import RecorderWriter
     from flux_lsp.runtime.executor import Runtime
-    from flux_lsp.runtime.gateway import create_app
+    from flux_lsp.runtime.gateway import BackgroundTask, create_app
     from flux_lsp.runtime.server import WatchTask, serve_app
 
     logging.basicConfig(level=logging.INFO, format="flux: %(message)s")
     with user_errors():
         project = Project.load(project_dir)
+        base = project
+        if not dev:
+            from flux_lsp.serve.admin import prepare
+
+            project = prepare(base)  # the active deployment, when there is one
         if not project.functions_dir.is_dir():
             fail(f"no functions folder at {project.functions_dir}")
         recorder = RecorderWriter(project.recorder_path, project.settings.recorder_queue_size)
         runtime = Runtime(project, recorder, check_mtime=dev)
-    background = [WatchTask(runtime)] if dev else []
+    background: list[BackgroundTask] = [WatchTask(runtime)] if dev else []
+    extra_routes: list[BaseRoute] = []
+    if not dev:
+        from flux_lsp.serve.admin import AdminAPI
+
+        admin = AdminAPI(runtime, base, base.settings.server_token)
+        extra_routes = admin.routes()
+        background += admin.background()
+        typer.echo(f"flux serve: {admin.startup_note()}", err=True)
     typer.echo(
         f"flux {'dev' if dev else 'serve'}: {len(runtime.registry.names())} functions on "
         f"http://{host}:{port}/<name> · recording to {project.recorder_path}",
         err=True,
     )
-    serve_app(create_app(runtime, background=background), host, port)
+    serve_app(create_app(runtime, extra_routes, background), host, port)
 
 
 @app.command()

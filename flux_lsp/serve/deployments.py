@@ -1,0 +1,331 @@
+"""Deployments of a `flux serve` server: kept on disk, checked, and swapped in atomically.
+
+Each deployment is a folder `<state dir>/deployments/<id>/` holding the unpacked bundle and a
+`deployment.json` (id, code version, time, file hashes). `history.json` is the stack of
+deployments made active, newest last: deploy pushes, rollback pops. Both files are replaced
+atomically, so a crash never leaves a half-written history.
+
+`Deployer.deploy` unpacks a bundle into a new folder and checks it before anything changes:
+the archive (see `bundle`), `flux.toml`, every function importable, and the new migrations
+applied to a copy of the app database. Only then does `Runtime.swap_code` switch versions;
+a rejected bundle leaves the running deployment exactly as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flux_lsp.model import JSON
+from flux_lsp.project import ConfigError, Project
+from flux_lsp.runtime.database import AppDatabase, DatabaseError
+from flux_lsp.runtime.executor import Runtime
+from flux_lsp.runtime.functions import FunctionLoadError, FunctionRegistry, valid_function_name
+from flux_lsp.serve.bundle import (
+    BundleError,
+    BundleLimits,
+    Changes,
+    diff_manifests,
+    manifest,
+    project_files,
+    unpack_bundle,
+)
+
+DEPLOYMENTS = "deployments"
+HISTORY = "history.json"
+RECORD = "deployment.json"
+_ID = re.compile(r"^[0-9a-f]{8}$")
+
+
+class DeployError(Exception):
+    """A deploy or rollback that cannot be done; `status` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(slots=True)
+class Deployment:
+    id: str
+    code_version: str
+    created_at: float
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "id": self.id,
+            "code_version": self.code_version,
+            "created_at": self.created_at,
+            "files": self.files,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, JSON]) -> Deployment:
+        return cls(
+            id=str(data["id"]),
+            code_version=str(data["code_version"]),
+            created_at=float(data["created_at"]),
+            files=dict(data.get("files") or {}),
+        )
+
+
+@dataclass(slots=True)
+class DeployResult:
+    """What a deploy or rollback did."""
+
+    deployment: Deployment
+    previous_code_version: str
+    changes: Changes
+    migrations_applied: list[str]
+    rolled_back_from: str | None = None
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "id": self.deployment.id,
+            "code_version": self.deployment.code_version,
+            "created_at": self.deployment.created_at,
+            "previous_code_version": self.previous_code_version,
+            "changes": self.changes.to_dict(),
+            "migrations_applied": self.migrations_applied,
+            "rolled_back_from": self.rolled_back_from,
+        }
+
+
+def _write_json(path: Path, data: object) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def deployment_project(folder: Path, base: Project) -> Project:
+    """The project for an unpacked bundle, keeping the server's state, recorder and token.
+
+    The bundle's `flux.toml` sets everything else; its folder layout is always the bundle's
+    (`functions/`, `migrations/`, `templates/`), whatever `[project]` says."""
+    project = Project.load(folder)
+    settings = project.settings
+    settings.functions_dir, settings.migrations_dir, settings.templates_dir = (
+        "functions",
+        "migrations",
+        "templates",
+    )
+    settings.state_dir = str(base.state_dir)
+    settings.recorder_path = str(base.recorder_path)
+    settings.server_token = base.settings.server_token
+    return project
+
+
+class DeploymentStore:
+    """The deployment folders and the history under a server's state dir."""
+
+    def __init__(self, base: Project) -> None:
+        self.base = base
+        self.root = base.state_dir / DEPLOYMENTS
+
+    def folder(self, ident: str) -> Path:
+        return self.root / ident
+
+    def history(self) -> list[str]:
+        try:
+            data = json.loads((self.root / HISTORY).read_text())
+        except (OSError, ValueError):
+            return []
+        ids = data.get("active") if isinstance(data, dict) else None
+        if not isinstance(ids, list):
+            return []
+        return [i for i in ids if isinstance(i, str) and _ID.match(i) and self.load(i)]
+
+    def set_history(self, ids: list[str]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_json(self.root / HISTORY, {"active": ids})
+
+    def load(self, ident: str) -> Deployment | None:
+        try:
+            data = json.loads((self.folder(ident) / RECORD).read_text())
+            return Deployment.from_dict(data)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def active(self) -> Deployment | None:
+        ids = self.history()
+        return self.load(ids[-1]) if ids else None
+
+    def all(self) -> list[Deployment]:
+        if not self.root.is_dir():
+            return []
+        found = [self.load(p.name) for p in self.root.iterdir() if _ID.match(p.name)]
+        return sorted((d for d in found if d), key=lambda d: d.created_at)
+
+    def new_folder(self) -> tuple[str, Path]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        while True:
+            ident = secrets.token_hex(4)
+            folder = self.folder(ident)
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            return ident, folder
+
+    def project(self, ident: str) -> Project:
+        return deployment_project(self.folder(ident), self.base)
+
+
+def active_project(base: Project) -> Project:
+    """The project `flux serve` starts with: the active deployment, else the folder itself."""
+    store = DeploymentStore(base)
+    active = store.active()
+    return store.project(active.id) if active else base
+
+
+def _check_functions(registry: FunctionRegistry) -> None:
+    folder = registry.functions_dir
+    for path in sorted(folder.glob("*.py")):
+        if not valid_function_name(path.stem):
+            raise BundleError(
+                f"functions/{path.name}: not a valid function name "
+                "(use letters, digits and _, starting with a letter)"
+            )
+    for name in registry.names():
+        try:
+            registry.get(name)
+        except FunctionLoadError as exc:
+            raise BundleError(f"functions/{exc}") from None
+        except (SystemExit, KeyboardInterrupt) as exc:
+            raise BundleError(f"functions/{name}.py: import failed: {type(exc).__name__}") from None
+
+
+def _check_migrations(app_db: Path, migrations: Path) -> None:
+    """Apply the new migrations to a copy of the app database; raise BundleError if one fails."""
+    if not migrations.is_dir():
+        return
+    with tempfile.TemporaryDirectory(prefix="flux-migrate-", dir=app_db.parent) as tmp:
+        copy = Path(tmp) / "app.db"
+        if app_db.exists():
+            source = sqlite3.connect(str(app_db))
+            target = sqlite3.connect(str(copy))
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+                source.close()
+        trial = AppDatabase(copy)
+        try:
+            trial.apply_migrations(migrations)
+        except DatabaseError as exc:
+            raise BundleError(str(exc)) from None
+        finally:
+            trial.close()
+
+
+class Deployer:
+    """Deploys bundles to, and rolls back, one running `Runtime`."""
+
+    def __init__(self, runtime: Runtime, base: Project, limits: BundleLimits | None = None) -> None:
+        self.runtime = runtime
+        self.store = DeploymentStore(base)
+        self.limits = limits or BundleLimits()
+        self._lock = asyncio.Lock()
+
+    def current_manifest(self) -> dict[str, str]:
+        """The files of the code running now (the active deployment, or the served folder)."""
+        active = self.store.active()
+        if active and active.code_version == self.runtime.code_version:
+            return active.files
+        return manifest(project_files(self.runtime.project))
+
+    def _prepare(self, data: bytes, ident: str, folder: Path) -> tuple[Project, FunctionRegistry]:
+        """Unpack and check a bundle (in a worker thread); nothing live changes here."""
+        unpack_bundle(data, folder, self.limits)
+        try:
+            project = self.store.project(ident)
+        except ConfigError as exc:
+            raise BundleError(str(exc)) from None
+        registry = FunctionRegistry(project.functions_dir, project_root=project.root)
+        _check_functions(registry)
+        _check_migrations(self.runtime.database.path, project.migrations_dir)
+        return project, registry
+
+    async def deploy(self, data: bytes) -> DeployResult:
+        """Check `data` and make it the running code; raise DeployError, changing nothing."""
+        async with self._lock:
+            ident, folder = self.store.new_folder()
+            try:
+                project, registry = await asyncio.to_thread(self._prepare, data, ident, folder)
+                files = manifest(project_files(project))
+                deployment = Deployment(
+                    id=ident,
+                    code_version=project.code_version(),
+                    created_at=time.time(),
+                    files=files,
+                )
+                _write_json(folder / RECORD, deployment.to_dict())
+                return self._activate(deployment, project, registry, push=True)
+            except BundleError as exc:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise DeployError(f"bundle rejected: {exc}") from None
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+
+    async def rollback(self) -> DeployResult:
+        """Make the deployment before the active one run again."""
+        async with self._lock:
+            ids = self.store.history()
+            if len(ids) < 2:
+                raise DeployError("no previous deployment to roll back to", status=409)
+            target = ids[-2]
+            deployment = self.store.load(target)
+            if deployment is None:  # pragma: no cover - history() only lists loadable ones
+                raise DeployError(f"deployment {target} is missing", status=409)
+            project = await asyncio.to_thread(self.store.project, target)
+            registry = FunctionRegistry(project.functions_dir, project_root=project.root)
+            try:
+                await asyncio.to_thread(_check_functions, registry)
+            except BundleError as exc:
+                raise DeployError(f"cannot roll back to {target}: {exc}", status=409) from None
+            result = self._activate(deployment, project, registry, push=False)
+            result.rolled_back_from = ids[-1]
+            self.store.set_history(ids[:-1])
+            return result
+
+    def _activate(
+        self, deployment: Deployment, project: Project, registry: FunctionRegistry, *, push: bool
+    ) -> DeployResult:
+        previous_version = self.runtime.code_version
+        changes = diff_manifests(self.current_manifest(), deployment.files)
+        try:
+            applied = self.runtime.swap_code(project, registry)
+        except DatabaseError as exc:
+            raise BundleError(str(exc)) from None
+        if push:
+            self.store.set_history([*self.store.history(), deployment.id])
+        return DeployResult(
+            deployment=deployment,
+            previous_code_version=previous_version,
+            changes=changes,
+            migrations_applied=applied,
+        )
+
+    def status(self) -> dict[str, JSON]:
+        """The running code version, the active deployment and every kept deployment."""
+        active = self.store.active()
+        return {
+            "code_version": self.runtime.code_version,
+            "active": active.id if active else None,
+            "history": self.store.history(),
+            "deployments": [
+                {"id": d.id, "code_version": d.code_version, "created_at": d.created_at}
+                for d in self.store.all()
+            ],
+        }
