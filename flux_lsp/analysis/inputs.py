@@ -76,7 +76,7 @@ class InputField:
     name: str
     value: JSON
     note: str | None = None
-    """Why this field is marked: `missing`, `zero`, `null`, `used in the failed lookup`."""
+    """Why this field is marked: `zero` (a division by zero), `null` (a None failed)."""
 
     def to_dict(self) -> dict[str, JSON]:
         return {"name": self.name, "value": self.value, "note": self.note}
@@ -201,7 +201,7 @@ def missing_fields(err: ErrorInfo | None, payload: JSON) -> list[str]:
 
 
 def _mark(fields: list[InputField], err: ErrorInfo | None) -> None:
-    """Note the field a division by zero, a None or a failed lookup most likely came from."""
+    """Note the field a division by zero or a None most likely came from."""
     if err is None:
         return
     for f in fields:
@@ -209,8 +209,6 @@ def _mark(fields: list[InputField], err: ErrorInfo | None) -> None:
             f.note = "zero"
         elif f.value is None and "NoneType" in err.message:
             f.note = "null"
-        elif err.type == "RowNotFound" and isinstance(f.value, str) and f.value in err.message:
-            f.note = "used in the failed lookup"
 
 
 def summarize_input(execution: Execution) -> InputSummary:

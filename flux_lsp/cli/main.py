@@ -5,7 +5,11 @@ Command modules keep their heavy imports inside the command bodies so `flux` sta
 
 from __future__ import annotations
 
-from flux_lsp.cli import serve_commands  # noqa: F401  (registers dev, serve)
+from flux_lsp.cli import (
+    inspect_commands,  # noqa: F401  (registers tail, why, trace, state, status)
+    replay_commands,  # noqa: F401  (registers incident replay, replay)
+    serve_commands,  # noqa: F401  (registers dev, serve)
+)
 from flux_lsp.cli.app import app
 
 

@@ -1,0 +1,320 @@
+"""The debugging commands: `tail`, `why`, `trace` (+ `debug`, `diff`), `state history`, `status`.
+
+Each command opens the store (`cli/stores.py`), asks `flux_lsp.analysis` for a report and
+renders it (`cli/render.py`), or prints the report's `to_dict()` with `--json`. Imports beyond
+typer happen inside the commands, so `flux tail` starts quickly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from flux_lsp.cli.app import app
+from flux_lsp.cli.stores import JsonOpt, ProjectOpt, RecorderOpt, ServerOpt, TokenOpt
+
+if TYPE_CHECKING:
+    from typer._click.core import Context
+
+    from flux_lsp.recorder.store import Store
+
+FOLLOW_POLL_SECONDS = 0.2
+FOLLOW_LOOKBACK_SECONDS = 300.0
+"""How far before the newest line shown `--follow` looks again: a long execution is recorded
+when it ends, after shorter ones that started later."""
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A group whose first argument, when it is not a subcommand, goes to `show`."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+trace_app = typer.Typer(
+    cls=DefaultCommandGroup,
+    help="An execution's span tree; `trace debug` steps through it; `trace diff` compares two.",
+    no_args_is_help=True,
+)
+state_app = typer.Typer(help="The recorded data changes.", no_args_is_help=True)
+app.add_typer(trace_app, name="trace")
+app.add_typer(state_app, name="state")
+
+IdArg = Annotated[str, typer.Argument(help="Execution id: 7c8d9e0f, req:7c8d9e0f or a prefix.")]
+
+
+def _run(
+    work: Any, project: Path, recorder: Path | None, server: str | None, token: str | None
+) -> Any:
+    from flux_lsp.cli.stores import run_with_store
+
+    return run_with_store(work, project, recorder, server, token)
+
+
+# -- tail ----------------------------------------------------------------------------------
+
+
+@app.command()
+def tail(
+    filter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            "-f",
+            help="KEY=VALUE with key path, function, status (500, 5xx, failed) or kind; "
+            "repeat to narrow.",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only executions since 15m, 2h, 09:00 or a date-time.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many of the newest executions to show.")] = 20,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep streaming new executions until Ctrl-C.")
+    ] = False,
+    json: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+    recorder: RecorderOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """The latest executions, each with its error or its data changes."""
+    from flux_lsp.cli.errors import fail, user_errors
+    from flux_lsp.recorder.query import parse_filters, parse_time
+
+    if limit < 1:
+        fail(f"bad limit {limit}: use a number of executions, 1 or more")
+    with user_errors():
+        query = parse_filters(filter or [])
+        if since is not None:
+            query = query.with_(since=parse_time(since))
+        query = query.with_(limit=limit, newest_first=True)
+
+    async def work(store: Store) -> None:
+        from flux_lsp.analysis.tail import tail_lines
+        from flux_lsp.cli import render
+
+        lines = tail_lines(await store.executions(query))
+        out = render.console()
+        if json and not follow:
+            render.print_json({"executions": [line.to_dict() for line in lines]})
+        elif json:
+            for line in lines:
+                render.print_json_line(line.to_dict())
+        elif lines:
+            render.render_tail(out, lines)
+        elif not follow:
+            out.print("  No executions match." if filter or since else "  No executions yet.")
+        if follow:
+            await _follow(store, query, lines, json, out)
+
+    try:
+        _run(work, project, recorder, server, token)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+async def _follow(store: Store, query: Any, shown: list[Any], json: bool, out: Any) -> None:
+    """Print executions as they are recorded, polling the store's change token."""
+    import asyncio
+    import time
+
+    from flux_lsp.analysis.tail import tail_lines
+    from flux_lsp.cli import render
+
+    seen = {line.id: line.started_at for line in shown}
+    watermark = max((line.started_at for line in shown), default=time.time())
+    token = await store.change_token()
+    while True:
+        await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        current = await store.change_token()
+        if current == token:
+            continue
+        token = current
+        window = query.with_(since=watermark - FOLLOW_LOOKBACK_SECONDS, limit=500)
+        fresh = [e for e in await store.executions(window) if e.id not in seen]
+        for line in tail_lines(fresh):
+            seen[line.id] = line.started_at
+            watermark = max(watermark, line.started_at)
+            if json:
+                render.print_json_line(line.to_dict())
+            else:
+                render.render_tail(out, [line])
+        horizon = watermark - FOLLOW_LOOKBACK_SECONDS
+        seen = {k: v for k, v in seen.items() if v >= horizon}
+
+
+# -- why -----------------------------------------------------------------------------------
+
+
+@app.command()
+def why(
+    execution_id: IdArg,
+    json: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+    recorder: RecorderOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Why an execution failed: root cause, location, input, data changes, suggestion."""
+
+    async def work(store: Store) -> None:
+        from flux_lsp.analysis.why import explain
+        from flux_lsp.cli import render
+
+        report = await explain(store, await store.get(execution_id))
+        if json:
+            render.print_json(report.to_dict())
+        else:
+            render.render_why(render.console(), report)
+
+    _run(work, project, recorder, server, token)
+
+
+# -- trace ---------------------------------------------------------------------------------
+
+
+def _trace(
+    execution_id: str,
+    json: bool,
+    debug: bool,
+    project: Path,
+    recorder: Path | None,
+    server: str | None,
+    token: str | None,
+) -> None:
+    async def work(store: Store) -> None:
+        from flux_lsp.analysis.trace import trace_report
+        from flux_lsp.cli import render
+
+        report = trace_report(await store.get(execution_id))
+        if json:
+            render.print_json(report.to_dict())
+        elif debug:
+            render.render_debug(render.console(), report)
+        else:
+            render.render_trace(render.console(), report)
+
+    _run(work, project, recorder, server, token)
+
+
+@trace_app.command("show")
+def trace_show(
+    execution_id: IdArg,
+    json: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+    recorder: RecorderOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """The span tree of an execution, with durations and results (`flux trace <id>`)."""
+    _trace(execution_id, json, False, project, recorder, server, token)
+
+
+@trace_app.command("debug")
+def trace_debug(
+    execution_id: IdArg,
+    json: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+    recorder: RecorderOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Step through an execution: each stage's input, output, error and time."""
+    _trace(execution_id, json, True, project, recorder, server, token)
+
+
+@trace_app.command("diff")
+def trace_diff(
+    a: Annotated[str, typer.Argument(help="The execution to compare from (e.g. a good run).")],
+    b: Annotated[str, typer.Argument(help="The execution to compare with it.")],
+    json: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+    recorder: RecorderOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Two executions' span trees aligned: where they diverge, and what changed."""
+
+    async def work(store: Store) -> None:
+        from flux_lsp.analysis.diff import trace_diff as diff_of
+        from flux_lsp.cli import render
+
+        report = diff_of(await store.get(a), await store.get(b))
+        if json:
+            render.print_json(report.to_dict())
+        else:
+            render.render_diff(render.console(), report)
+
+    _run(work, project, recorder, server, token)
+
+
+# -- state history -------------------------------------------------------------------------
+
+
+@state_app.command("history")
+def state_history(
+    table: Annotated[str, typer.Argument(help="The table, e.g. users.")],
+    id: Annotated[str | None, typer.Option("--id", help="The row's primary key.")] = None,
+    filter: Annotated[
+        str | None,
+        typer.Option("--filter", "-f", help="job=<id> or req=<id>: what one execution wrote."),
+    ] = None,
+    json: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+    recorder: RecorderOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """The mutation log of a row (`--id`) or of an execution (`--filter job=<id>`)."""
+    from flux_lsp.cli.errors import fail, user_errors
+
+    if not table.replace("_", "").isalnum():
+        fail(f"bad table name {table!r}")
+    with user_errors():
+        from flux_lsp.analysis.history import parse_history_filter
+
+        ident = parse_history_filter(filter) if filter is not None else None
+
+    async def work(store: Store) -> None:
+        from flux_lsp.analysis.history import load_state_history
+        from flux_lsp.cli import render
+
+        report = await load_state_history(store, table, pk=id, execution_ident=ident)
+        if json:
+            render.print_json(report.to_dict())
+        else:
+            render.render_history(render.console(), report)
+
+    _run(work, project, recorder, server, token)
+
+
+# -- status --------------------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    json: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+    recorder: RecorderOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """The recorder: where it is, its size, how many executions, and any recording problem."""
+
+    async def work(store: Store) -> None:
+        from flux_lsp.analysis.status import status_report
+        from flux_lsp.cli import render
+
+        report = status_report(await store.stats())
+        if json:
+            render.print_json(report.to_dict())
+        else:
+            render.render_status(render.console(), report)
+
+    _run(work, project, recorder, server, token)

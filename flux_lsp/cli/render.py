@@ -1,0 +1,296 @@
+"""Rendering analysis reports in the terminal with rich, in the seed's layout.
+
+Only layout and colour live here: every word a report says comes from `flux_lsp.analysis`.
+User-controlled text is added as `rich.text.Text` pieces, never as markup, so a `[` in an
+error message prints as it is. `print_json` writes a report's `to_dict()` for `--json`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.text import Text
+
+from flux_lsp.analysis.values import clock, duration, moment, plain
+
+if TYPE_CHECKING:
+    from flux_lsp.analysis.diff import DiffRow, TraceDiff
+    from flux_lsp.analysis.history import StateHistory
+    from flux_lsp.analysis.status import StatusReport
+    from flux_lsp.analysis.tail import TailLine
+    from flux_lsp.analysis.trace import TraceNode, TraceReport
+    from flux_lsp.analysis.why import WhyReport
+
+INDENT = "  "
+LABEL_WIDTH = 13
+OUTCOME_STYLE = {"ok": "green", "client_error": "yellow", "failed": "bold red"}
+STATUS_STYLE = {"ok": "green", "error": "red", "skipped": "dim"}
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(
+        file=sys.stderr if stderr else sys.stdout, highlight=False, soft_wrap=True, emoji=False
+    )
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def print_json_line(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+# -- tail ----------------------------------------------------------------------------------
+
+
+def tail_text(line: TailLine) -> Text:
+    style = OUTCOME_STYLE.get(line.outcome, "")
+    text = Text(INDENT)
+    text.append(line.target, style="bold")
+    text.append("  ")
+    text.append(line.status, style=style)
+    text.append(f"  {duration(line.duration_ms)}  ")
+    text.append(line.short_id, style="cyan")
+    text.append(f"  {line.time}", style="dim")
+    if line.error_message is not None:
+        marker = "└─" if line.outcome == "failed" else "←"
+        text.append(f"\n{INDENT}   {marker} Error: ", style=style)
+        text.append(line.error_message)
+    else:
+        for change in line.changes:
+            text.append(f"\n{INDENT}   {change}", style="dim")
+    return text
+
+
+def render_tail(out: Console, lines: list[TailLine], blank_between: bool = True) -> None:
+    for line in lines:
+        out.print(tail_text(line))
+        if blank_between and (line.error_message is not None or line.changes):
+            out.print()
+
+
+# -- why -----------------------------------------------------------------------------------
+
+
+def _section(out: Console, label: str, lines: list[Text | str], style: str = "bold") -> None:
+    for index, line in enumerate(lines):
+        head = Text(INDENT)
+        head.append(f"{label:<{LABEL_WIDTH}}" if index == 0 else " " * LABEL_WIDTH, style=style)
+        head.append(line if isinstance(line, Text) else Text(line))
+        out.print(head)
+
+
+def render_why(out: Console, report: WhyReport) -> None:
+    cause = report.root_cause
+    cause_style = "bold red" if report.outcome == "failed" else "bold yellow"
+    if cause.rule == "ok":
+        cause_style = "bold green"
+    _section(out, "ROOT CAUSE", [Text(cause.summary, style=cause_style), *cause.details])
+    if report.location is not None:
+        loc = Text(report.location.label, style="cyan")
+        if report.location.source_line:
+            loc.append(f"   {report.location.source_line.strip()}", style="dim")
+        _section(out, "LOCATION", [loc])
+    summary = report.input
+    input_lines: list[Text | str] = []
+    if summary.heading:
+        input_lines.append(summary.heading)
+    missing = Text("")
+    if summary.missing:
+        names = ", ".join(summary.missing)
+        verb = "was" if len(summary.missing) == 1 else "were"
+        missing = Text(f"   ← {names} {verb} missing", style="yellow")
+    if summary.kind == "stripe_event":
+        fields = Text("  ".join(f"{f.name}: {plain(f.value)}" for f in summary.fields))
+        input_lines.append(fields + missing)
+    elif summary.fields:
+        input_lines.append(Text(summary.text) + missing)
+    elif summary.missing:
+        input_lines.append(Text("(empty)") + missing)
+    for f in summary.fields:
+        if f.note:
+            input_lines.append(Text(f"← {f.name} is {plain(f.value)} ({f.note})", style="yellow"))
+    if input_lines:
+        _section(out, "INPUT", input_lines)
+    if report.data_changes:
+        _section(out, "DATA CHANGES", [d.text for d in report.data_changes])
+    if report.suggestions:
+        _section(out, "SUGGESTION", list(report.suggestions))
+
+
+# -- trace ---------------------------------------------------------------------------------
+
+
+def _header(out: Console, report: TraceReport) -> None:
+    text = Text(INDENT)
+    text.append(report.short_id, style="cyan")
+    text.append(f"  {report.target}  ")
+    text.append(report.status, style=OUTCOME_STYLE.get(report.outcome, ""))
+    text.append(f"  {duration(report.duration_ms)}  {clock(report.started_at)}", style="dim")
+    out.print(text)
+    out.print()
+
+
+def _tree_rows(node: TraceNode, prefix: str, last: bool, root: bool) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    head = "" if root else prefix + ("└─ " if last else "├─ ")
+    rows.append((head + node.label, node))
+    child_prefix = "" if root else prefix + ("   " if last else "│  ")
+    for index, child in enumerate(node.children):
+        rows.extend(_tree_rows(child, child_prefix, index == len(node.children) - 1, False))
+    return rows
+
+
+def render_trace(out: Console, report: TraceReport) -> None:
+    _header(out, report)
+    if report.tree is None:
+        out.print(INDENT + "(no spans recorded)")
+        return
+    rows = _tree_rows(report.tree, "", True, True)
+    width = max(len(label) for label, _ in rows) + 2
+    root_time = report.steps[0].duration_ms if report.steps else report.tree.duration_ms
+    for label, node in rows:
+        ms = root_time if node is report.tree else node.duration_ms
+        text = Text(INDENT + f"{label:<{width}}")
+        text.append(f"{duration(ms):>7}", style="dim")
+        if node.result:
+            style = "red" if node.status == "error" else ("dim" if node.status == "skipped" else "")
+            text.append("   ")
+            text.append(node.result, style=style)
+        out.print(text)
+
+
+def render_debug(out: Console, report: TraceReport) -> None:
+    _header(out, report)
+    for step in report.steps:
+        head = Text(INDENT + f"Step {step.index}/{step.total}  ", style="bold")
+        if step.skipped:
+            reason = step.skip_reason or "not run"
+            head.append(f"({step.label}: skipped — {reason})", style="dim")
+            out.print(head)
+            out.print()
+            continue
+        head.append(step.label, style="bold red" if step.status == "error" else "bold")
+        out.print(head)
+        for name, value, style in (
+            ("Input", step.input, ""),
+            ("Output", step.output, ""),
+            ("Error", step.error, "red"),
+            ("At", step.location, "cyan"),
+        ):
+            if value:
+                line = Text(INDENT + f"  {name + ':':<9}")
+                line.append(value, style=style)
+                out.print(line)
+        if step.calls:
+            out.print(Text(INDENT + "  Calls:"))
+            width = max(len(c.label) for c in step.calls) + 2
+            for call in step.calls:
+                line = Text(INDENT + f"    {call.label:<{width}}")
+                line.append(f"{duration(call.duration_ms):>7}", style="dim")
+                if call.result:
+                    line.append("   ")
+                    line.append(call.result, style="red" if call.status == "error" else "")
+                out.print(line)
+        out.print(Text(INDENT + f"  {'Time:':<9}{duration(step.duration_ms)}"))
+        out.print()
+
+
+# -- diff ----------------------------------------------------------------------------------
+
+DIFF_MARK = {"same": " ", "changed": "~", "missing": "-", "extra": "+"}
+DIFF_STYLE = {"same": "", "changed": "yellow", "missing": "red", "extra": "green"}
+
+
+def _diff_row(row: DiffRow, width: int) -> Text:
+    mark = DIFF_MARK.get(row.change, "?")
+    label = "   " * row.depth + row.label
+    text = Text(INDENT + f"{mark} {label:<{width}}", style=DIFF_STYLE.get(row.change, ""))
+    a = duration(row.a.duration_ms) if row.a else "—"
+    b = duration(row.b.duration_ms) if row.b else "—"
+    text.append(f"{a:>8} → {b:<8}", style="dim")
+    if row.change == "missing":
+        text.append("  only in A", style="red")
+    elif row.change == "extra":
+        text.append("  only in B", style="green")
+    if row.notes:
+        text.append("  " + "; ".join(row.notes))
+    return text
+
+
+def render_diff(out: Console, diff: TraceDiff) -> None:
+    for name, side in (("A", diff.a), ("B", diff.b)):
+        text = Text(INDENT + f"{name}  ", style="bold")
+        text.append(side.to_dict()["short_id"], style="cyan")
+        text.append(f"  {side.target}  {side.status}  {duration(side.duration_ms)}")
+        if side.error:
+            text.append(f"  {side.error}", style="red")
+        out.print(text)
+    out.print()
+    if diff.identical:
+        out.print(INDENT + "The two traces match: same spans, statuses, outputs and data changes.")
+        return
+    if diff.diverges_at:
+        out.print(Text(INDENT + "Diverges at ") + Text(diff.diverges_at, style="bold yellow"))
+    for note in diff.notes:
+        out.print(INDENT + "· " + note)
+    out.print()
+    if diff.rows:
+        width = max(len("   " * r.depth + r.label) for r in diff.rows) + 2
+        for row in diff.rows:
+            out.print(_diff_row(row, width))
+    if diff.data_changes_a != diff.data_changes_b:
+        out.print()
+        _section(out, "DATA A", list(diff.data_changes_a) or ["(none)"])
+        _section(out, "DATA B", list(diff.data_changes_b) or ["(none)"])
+
+
+# -- state history -------------------------------------------------------------------------
+
+
+def render_history(out: Console, history: StateHistory) -> None:
+    out.print(Text(INDENT + history.heading, style="bold"))
+    if history.empty:
+        out.print(Text(INDENT + history.empty, style="yellow"))
+        for hint in history.hints:
+            out.print(INDENT + hint)
+        return
+    for entry in history.entries:
+        text = Text(INDENT + f"{moment(entry.at)}  ")
+        style = {"INSERT": "green", "DELETE": "red"}.get(entry.op, "yellow")
+        text.append(f"{entry.op:<6}", style=style)
+        if history.pk is None and entry.pk is not None:
+            text.append(f"  {history.pk_column}={entry.pk}")
+        text.append(f"  {entry.text}  ")
+        text.append(entry.to_dict()["short_id"], style="cyan")
+        out.print(text)
+
+
+# -- status --------------------------------------------------------------------------------
+
+
+def _stamp(timestamp: float | None) -> str:
+    return "—" if timestamp is None else f"{moment(timestamp)}:{clock(timestamp)[-2:]}"
+
+
+def render_status(out: Console, report: StatusReport) -> None:
+    data = report.to_dict()
+    rows: list[tuple[str, Text | str]] = [
+        ("Recorder", f"{report.location}  ({data['size']}, schema v{report.schema_version})"),
+        ("Executions", f"{report.executions:,}"),
+        ("Oldest", _stamp(report.oldest)),
+        ("Newest", _stamp(report.newest)),
+        (
+            "Dropped",
+            Text(f"{report.dropped:,}", style="red" if report.dropped else "green"),
+        ),
+        ("Problem", Text(report.problem or "none", style="red" if report.problem else "green")),
+    ]
+    for label, value in rows:
+        _section(out, label, [value])

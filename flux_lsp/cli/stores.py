@@ -1,0 +1,86 @@
+"""Where the inspecting commands read from: one way to open a `Store`, and the options for it.
+
+Every command that reads recordings (`tail`, `why`, `trace`, `state history`, `status`) takes
+`--project/-p`, `--recorder` (a recorder file), `--server` (a `flux serve` URL) and `--token`
+(or `FLUX_TOKEN`), and opens its store through `open_cli_store`, which is built on
+`recorder.open.open_store` so that local files and remote servers behave the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from flux_lsp.recorder.store import Store
+
+T = TypeVar("T")
+
+ProjectOpt = Annotated[
+    Path,
+    typer.Option("--project", "-p", help="The project folder.", show_default=False),
+]
+RecorderOpt = Annotated[
+    Path | None,
+    typer.Option("--recorder", help="A recorder file to read instead of the project's."),
+]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option("--server", help="Read from a `flux serve` server at this URL.", metavar="URL"),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", envvar="FLUX_TOKEN", help="The server's access token."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document instead.")]
+
+
+async def open_cli_store(
+    project: Path | str = ".",
+    recorder: Path | str | None = None,
+    server: str | None = None,
+    token: str | None = None,
+) -> Store:
+    """The store a command reads: `--server`, else `--recorder`, else the project's recorder."""
+    from flux_lsp.recorder.open import is_remote, open_store
+
+    if server is not None:
+        if not is_remote(server):
+            from flux_lsp.cli.errors import UserError
+
+            raise UserError(f"bad server URL {server!r}: expected http://… or https://…")
+        return await open_store(server, token=token)
+    if recorder is not None:
+        return await open_store(Path(recorder))
+    from flux_lsp.project import Project
+
+    return await open_store(Project.load(project).recorder_path)
+
+
+def run_with_store(
+    work: Callable[[Store], Awaitable[T]],
+    project: Path,
+    recorder: Path | None,
+    server: str | None,
+    token: str | None,
+) -> T:
+    """Open the store, run `work` on it, close it; user errors become one line and exit 1."""
+    from flux_lsp.cli.errors import user_errors
+
+    async def main() -> T:
+        store = await open_cli_store(project, recorder, server, token)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    with user_errors():
+        return run(main())
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
