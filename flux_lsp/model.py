@@ -8,13 +8,18 @@ remote API and the language server ship them. This module imports nothing from F
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 JSON = Any
 """A JSON-ready value: dict, list, str, int, float, bool or None."""
 
 SHORT_ID_LENGTH = 8
+
+
+def _shallow_dict(obj: Any) -> dict[str, JSON]:
+    """A dataclass's fields as a dict (values not copied: records are built once, then read)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def new_execution_id() -> str:
@@ -51,7 +56,9 @@ class Location:
     """1-based line number of `context[0]`; the context is 3 lines each side of `line`."""
 
     def to_dict(self) -> dict[str, JSON]:
-        return asdict(self)
+        data = _shallow_dict(self)
+        data["context"] = list(self.context)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> Location:
@@ -128,7 +135,7 @@ class Span:
         return self.name
 
     def to_dict(self) -> dict[str, JSON]:
-        return asdict(self)
+        return _shallow_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> Span:
@@ -153,7 +160,7 @@ class Mutation:
     where: dict[str, JSON] | None = None
 
     def to_dict(self) -> dict[str, JSON]:
-        return asdict(self)
+        return _shallow_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> Mutation:

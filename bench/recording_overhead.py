@@ -1,0 +1,133 @@
+"""What recording costs: throughput with recording on vs off, and a span vs an OpenTelemetry span.
+
+Serves the same handler (one insert, one query) with the real recorder writer and with
+recording off, in the same run, interleaving rounds so that machine noise hits both alike,
+and prints requests/s for each and their ratio (target: on/off >= 0.95). Then times opening
+and closing a Flux span against an OpenTelemetry SDK span (target: Flux <= 1/3 of OTel).
+
+    .venv/bin/python bench/recording_overhead.py [--requests 3000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from flux_lsp.project import Project
+from flux_lsp.recorder.writer import RecorderWriter
+from flux_lsp.runtime.executor import Runtime
+from flux_lsp.runtime.gateway import create_app
+from flux_lsp.runtime.recording import NullRecorder, Recorder
+from flux_lsp.runtime.trace import Trace
+
+HANDLER = """\
+async def handler(req, ctx):
+    body = await req.json()
+    row = await ctx.db.insert("items", {"name": body["name"], "n": body["n"]})
+    found = await ctx.db.query("SELECT id, name FROM items WHERE id = $1", [row.id])
+    return {"id": row.id, "found": len(found)}
+"""
+CONCURRENCY = 20
+
+
+def make_project(root: Path) -> Project:
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "functions").mkdir(parents=True)
+    (root / "migrations").mkdir()
+    (root / "functions" / "item.py").write_text(HANDLER)
+    (root / "migrations" / "001.sql").write_text(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, n INTEGER);"
+    )
+    return Project.load(root)
+
+
+async def throughput(project: Project, recorder: Recorder, requests: int) -> float:
+    runtime = Runtime(project, recorder)
+    app = create_app(runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        for i in range(50):  # warm up: imports, module load, SQLite caches
+            await client.post("/item", json={"name": "warm", "n": i})
+        counter = iter(range(requests))
+
+        async def worker() -> None:
+            for i in counter:
+                r = await client.post("/item", json={"name": f"item {i}", "n": i})
+                assert r.status_code == 200
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - start
+    recorder.close()
+    runtime.database.close()
+    return requests / elapsed
+
+
+def span_cost(iterations: int) -> tuple[float, float]:
+    """(Flux ns per span, OpenTelemetry SDK ns per span)."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    trace = Trace("0" * 16, "/nonexistent/functions/", "/nonexistent")
+    attrs = {"db.collection.name": "users", "db.operation.name": "insert"}
+
+    def flux_spans() -> float:
+        trace.spans.clear()
+        start = time.perf_counter_ns()
+        for _ in range(iterations):
+            with trace.span("db.insert", dict(attrs)):
+                pass
+        return (time.perf_counter_ns() - start) / iterations
+
+    tracer = TracerProvider().get_tracer("bench")
+
+    def otel_spans() -> float:
+        start = time.perf_counter_ns()
+        for _ in range(iterations):
+            with tracer.start_as_current_span("db.insert", attributes=attrs):
+                pass
+        return (time.perf_counter_ns() - start) / iterations
+
+    flux = min(flux_spans() for _ in range(5))
+    otel = min(otel_spans() for _ in range(5))
+    return flux, otel
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="flux-bench-"))
+    on: list[float] = []
+    off: list[float] = []
+    for round_ in range(args.rounds):
+        order = ("off", "on") if round_ % 2 == 0 else ("on", "off")
+        for mode in order:
+            project = make_project(base / f"{mode}-{round_}")
+            if mode == "on":
+                recorder: Recorder = RecorderWriter(project.recorder_path)
+                on.append(await throughput(project, recorder, args.requests))
+            else:
+                off.append(await throughput(project, NullRecorder(), args.requests))
+    shutil.rmtree(base, ignore_errors=True)
+    med_on, med_off = statistics.median(on), statistics.median(off)
+    print(f"requests per round: {args.requests} at concurrency {CONCURRENCY}, {args.rounds} rounds")
+    for name, median, rounds in (("off", med_off, off), ("on", med_on, on)):
+        shown = ", ".join(f"{x:.0f}" for x in rounds)
+        print(f"recording {name + ':':4} {median:8.0f} req/s (median; rounds: {shown})")
+    print(f"ratio on/off:  {med_on / med_off:.3f}   (target >= 0.95)")
+    flux_ns, otel_ns = span_cost(100_000)
+    print(f"span open+close: Flux {flux_ns:.0f} ns, OpenTelemetry SDK {otel_ns:.0f} ns")
+    print(f"ratio Flux/OTel: {flux_ns / otel_ns:.3f}   (target <= 0.333)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
