@@ -1,0 +1,302 @@
+/**
+ * The palette commands and how server answers are shown: why/trace in a report panel, replays
+ * with cancellable progress ending in the seed-style verdict. Server-side command ids
+ * (`flux.why`, …) belong to the language client, so palette ids are `flux.palette.*`.
+ */
+
+import * as vscode from "vscode";
+import type { Middleware } from "vscode-languageclient/node";
+import { ENTER_ID, type ExecutionItem, askForId, executionItem, pickExecution, recentFailures } from "./executions";
+import {
+  type CommandResult,
+  SERVER_COMMANDS,
+  type TailRow,
+  asCommandResult,
+  isObject,
+  normalizeId,
+  shortId,
+  verdictLine,
+} from "./protocol";
+import type { FluxServer } from "./server";
+import type { TailChannel } from "./tail";
+import type { ReportPanels } from "./webview/panel";
+
+export const PALETTE = {
+  why: "flux.palette.why",
+  showTrace: "flux.palette.showTrace",
+  replayIncident: "flux.palette.replayIncident",
+  replayRequest: "flux.palette.replayRequest",
+  tail: "flux.palette.tail",
+  restartServer: "flux.palette.restartServer",
+  showFailures: "flux.palette.showFailures",
+} as const;
+
+export const WINDOW_CHOICES = {
+  last15: "Last 15 minutes",
+  lastHour: "Last hour",
+  around: "Around the selected failure",
+  custom: "Custom from..to…",
+} as const;
+
+export const SHOW_DETAILS = "Show Details";
+
+/** `2026-11-25T09:14:22`, local time: a form `parse_time` reads. */
+export function isoLocal(epochSeconds: number): string {
+  const d = new Date(epochSeconds * 1000);
+  const pad = (n: number): string => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** Five minutes either side of a failure. */
+export function windowAround(epochSeconds: number, marginSeconds = 300): string {
+  return `${isoLocal(epochSeconds - marginSeconds)}..${isoLocal(epochSeconds + marginSeconds)}`;
+}
+
+export function validateWindow(text: string): string | undefined {
+  const [from, to] = text.split("..");
+  return text.includes("..") && from?.trim() && to?.trim()
+    ? undefined
+    : "FROM..TO, e.g. 09:00..09:20, -30m..now, or two ISO date-times";
+}
+
+function idArg(value: unknown): string | undefined {
+  if (typeof value === "string") {
+    return normalizeId(value);
+  }
+  if (isObject(value) && typeof value.id === "string") {
+    return normalizeId(value.id);
+  }
+  return undefined;
+}
+
+export class FluxCommands {
+  /** The failure last chosen in a pick, for "around the selected failure". */
+  selected: TailRow | undefined;
+  readonly replayOutput: vscode.OutputChannel;
+
+  constructor(
+    private readonly server: FluxServer,
+    private readonly panels: ReportPanels,
+    private readonly tail: TailChannel,
+  ) {
+    this.replayOutput = vscode.window.createOutputChannel("Flux Replay");
+  }
+
+  register(): vscode.Disposable[] {
+    const reg = (id: string, fn: (...args: unknown[]) => Promise<unknown>): vscode.Disposable =>
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          return await fn(...args);
+        } catch (err) {
+          void vscode.window.showErrorMessage(`Flux: ${(err as Error).message}`);
+          return undefined;
+        }
+      });
+    return [
+      reg(PALETTE.why, (arg) => this.why(idArg(arg))),
+      reg(PALETTE.showTrace, (arg) => this.showTrace(idArg(arg))),
+      reg(PALETTE.replayIncident, (arg) => this.replayIncident(typeof arg === "string" ? arg : undefined)),
+      reg(PALETTE.replayRequest, (arg) => this.replayRequest(idArg(arg))),
+      reg(PALETTE.tail, () => this.tail.start()),
+      reg(PALETTE.restartServer, () => this.restartServer()),
+      reg(PALETTE.showFailures, () => this.showFailures()),
+      this.replayOutput,
+    ];
+  }
+
+  private async chooseId(title: string, given?: string): Promise<string | undefined> {
+    if (given) {
+      return given;
+    }
+    const row = await pickExecution(this.server, title);
+    if (row?.started_at) {
+      this.selected = row;
+    }
+    return row?.id;
+  }
+
+  async why(id?: string): Promise<void> {
+    const chosen = await this.chooseId("Flux: Why…", id);
+    if (chosen) {
+      await this.openReport(chosen);
+    }
+  }
+
+  async showTrace(id?: string): Promise<void> {
+    const chosen = await this.chooseId("Flux: Show Trace…", id);
+    if (chosen) {
+      await this.openReport(chosen);
+    }
+  }
+
+  /** The report panel: the trace (raw spans) and, when the server can say, why it failed. */
+  async openReport(id: string, known?: { why?: CommandResult; trace?: CommandResult }): Promise<void> {
+    const [trace, why] = await Promise.all([
+      known?.trace ?? this.server.execute(SERVER_COMMANDS.trace, { id }).then(asCommandResult),
+      known?.why ??
+        this.server
+          .execute(SERVER_COMMANDS.why, { id })
+          .then(asCommandResult)
+          .catch(() => undefined),
+    ]);
+    const executionId = trace?.execution?.id ?? trace?.execution_id ?? why?.execution_id ?? id;
+    this.panels.show(executionId, { trace, why });
+  }
+
+  async showFailures(): Promise<void> {
+    const rows = await recentFailures(this.server);
+    if (rows.length === 0) {
+      void vscode.window.showInformationMessage("Flux: no failures in the window.");
+      return;
+    }
+    const items: ExecutionItem[] = rows.map(executionItem);
+    const choice = await vscode.window.showQuickPick(items, {
+      title: `Flux: ${rows.length} failure${rows.length === 1 ? "" : "s"}`,
+      matchOnDescription: true,
+      matchOnDetail: true,
+    });
+    if (choice?.row) {
+      this.selected = choice.row;
+      await this.openReport(choice.row.id);
+    }
+  }
+
+  async replayIncident(window?: string): Promise<CommandResult | undefined> {
+    const chosen = window ?? (await this.chooseWindow());
+    if (!chosen) {
+      return undefined;
+    }
+    return this.runReplay(SERVER_COMMANDS.incidentReplay, { window: chosen }, `Replaying ${chosen}`);
+  }
+
+  async chooseWindow(): Promise<string | undefined> {
+    const items: vscode.QuickPickItem[] = [
+      { label: WINDOW_CHOICES.last15, description: "-15m..now" },
+      { label: WINDOW_CHOICES.lastHour, description: "-1h..now" },
+      {
+        label: WINDOW_CHOICES.around,
+        description: this.selected ? `${shortId(this.selected.id)} ± 5 min` : "pick a failure",
+      },
+      { label: WINDOW_CHOICES.custom, description: "e.g. 09:00..09:20" },
+    ];
+    const choice = await vscode.window.showQuickPick(items, {
+      title: "Flux: Replay Incident…",
+      placeHolder: "Which window of recorded requests to replay",
+    });
+    switch (choice?.label) {
+      case WINDOW_CHOICES.last15:
+        return "-15m..now";
+      case WINDOW_CHOICES.lastHour:
+        return "-1h..now";
+      case WINDOW_CHOICES.around: {
+        let row = this.selected;
+        if (!row) {
+          row = await pickExecution(this.server, "Flux: replay around which failure?");
+        }
+        if (!row) {
+          return undefined;
+        }
+        if (!row.started_at) {
+          const trace = asCommandResult(await this.server.execute(SERVER_COMMANDS.trace, { id: row.id }));
+          if (!trace?.execution) {
+            return undefined;
+          }
+          row = { ...row, started_at: trace.execution.started_at };
+        }
+        this.selected = row;
+        return windowAround(row.started_at);
+      }
+      case WINDOW_CHOICES.custom: {
+        const text = await vscode.window.showInputBox({
+          title: "Flux: replay window",
+          prompt: "FROM..TO",
+          placeHolder: "09:00..09:20",
+          validateInput: validateWindow,
+        });
+        return text?.trim() || undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  async replayRequest(id?: string): Promise<CommandResult | undefined> {
+    const chosen = await this.chooseId("Flux: Replay Request…", id);
+    if (!chosen) {
+      return undefined;
+    }
+    return this.runReplay(SERVER_COMMANDS.replay, { id: chosen }, `Replaying ${shortId(chosen)}`);
+  }
+
+  /** Run a replay with cancellable progress; end with the verdict (and the full text in an output channel). */
+  async runReplay(command: string, arg: object, title: string): Promise<CommandResult | undefined> {
+    const answer = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Flux: ${title}…`, cancellable: true },
+      async (_progress, token) => {
+        try {
+          return { result: asCommandResult(await this.server.execute(command, arg, token)) };
+        } catch (err) {
+          return { error: token.isCancellationRequested ? undefined : (err as Error), cancelled: token.isCancellationRequested };
+        }
+      },
+    );
+    if ("cancelled" in answer && answer.cancelled) {
+      void vscode.window.showInformationMessage("Flux: replay cancelled.");
+      return undefined;
+    }
+    if ("error" in answer && answer.error) {
+      void vscode.window.showErrorMessage(`Flux: replay failed: ${answer.error.message}`);
+      return undefined;
+    }
+    const result = "result" in answer ? answer.result : undefined;
+    if (!result) {
+      void vscode.window.showErrorMessage("Flux: the server gave no replay result.");
+      return undefined;
+    }
+    this.showVerdict(result);
+    return result;
+  }
+
+  showVerdict(result: CommandResult): void {
+    const verdict = verdictLine(result);
+    this.replayOutput.appendLine(result.markdown?.trim() || verdict);
+    this.replayOutput.appendLine("");
+    const failing = /still failing/.test(verdict) && !/\b0 still failing/.test(verdict);
+    const show = failing ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    void Promise.resolve(show(`Flux: ${verdict}`, SHOW_DETAILS)).then((choice) => {
+      if (choice === SHOW_DETAILS) {
+        this.replayOutput.show(true);
+      }
+    });
+  }
+
+  async restartServer(): Promise<void> {
+    await this.server.restart();
+  }
+
+  /**
+   * Language-client middleware: server commands run from code lenses and code actions show
+   * their answers the same way the palette does.
+   */
+  middleware(): Middleware {
+    return {
+      executeCommand: async (command, args, next) => {
+        const first = args[0];
+        switch (command) {
+          case SERVER_COMMANDS.why:
+          case SERVER_COMMANDS.trace: {
+            const id = idArg(first);
+            return id ? this.openReport(id) : next(command, args);
+          }
+          case SERVER_COMMANDS.replay:
+          case SERVER_COMMANDS.incidentReplay:
+            return this.runReplay(command, isObject(first) ? first : {}, command === SERVER_COMMANDS.replay ? "Replaying request" : "Replaying incident");
+          default:
+            return next(command, args);
+        }
+      },
+    };
+  }
+}
+
+export { ENTER_ID, askForId };

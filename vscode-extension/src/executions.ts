@@ -1,0 +1,85 @@
+/**
+ * Recent executions from the server (`flux.tail`) and the quick picks that choose one:
+ * recent failures, or an id typed in.
+ */
+
+import * as vscode from "vscode";
+import { SERVER_COMMANDS, type TailRow, clock, normalizeId, shortId, tailRows } from "./protocol";
+import type { FluxServer } from "./server";
+
+export const ENTER_ID = "$(edit) Enter a request id…";
+
+export interface TailArgs {
+  filters?: string[];
+  since?: string;
+  limit?: number;
+}
+
+export async function fetchExecutions(server: FluxServer, args: TailArgs): Promise<TailRow[]> {
+  return tailRows(await server.execute(SERVER_COMMANDS.tail, args));
+}
+
+/** The failures within the `flux.window` setting, newest first. */
+export async function recentFailures(server: FluxServer, limit = 50): Promise<TailRow[]> {
+  const window = vscode.workspace.getConfiguration("flux").get<string>("window") || "24h";
+  return fetchExecutions(server, { filters: ["status=failed"], since: window, limit });
+}
+
+export interface ExecutionItem extends vscode.QuickPickItem {
+  row?: TailRow;
+}
+
+export function executionItem(row: TailRow): ExecutionItem {
+  const what = row.kind === "job" ? `JOB ${row.function}` : `${row.method} ${row.path}`;
+  return {
+    label: `$(error) ${what}  ${row.status}`,
+    description: `${shortId(row.id)} · ${clock(row.started_at)} · ${Math.round(row.duration_ms)}ms`,
+    detail: row.error ?? undefined,
+    row,
+  };
+}
+
+const ID_PATTERN = /^(req:)?[0-9a-f]{1,16}$/i;
+
+export function validateId(text: string): string | undefined {
+  return ID_PATTERN.test(text.trim()) ? undefined : "A request id: req:7c8d9e0f, 7c8d9e0f or a unique prefix";
+}
+
+export async function askForId(): Promise<string | undefined> {
+  const text = await vscode.window.showInputBox({
+    title: "Flux: request id",
+    prompt: "A recorded request id (req:7c8d9e0f, or any unique prefix)",
+    placeHolder: "req:7c8d9e0f",
+    validateInput: validateId,
+  });
+  return text ? normalizeId(text) : undefined;
+}
+
+/**
+ * A quick pick of recent failures with an "Enter a request id…" entry; resolves to the chosen
+ * row (or a row holding only the typed id).
+ */
+export async function pickExecution(server: FluxServer, title: string): Promise<TailRow | undefined> {
+  let rows: TailRow[] = [];
+  try {
+    rows = await recentFailures(server);
+  } catch (err) {
+    void vscode.window.showWarningMessage(`Flux: could not list recent failures: ${(err as Error).message}`);
+  }
+  const items: ExecutionItem[] = rows.map(executionItem);
+  items.push({ label: ENTER_ID, alwaysShow: true });
+  const choice = await vscode.window.showQuickPick(items, {
+    title,
+    placeHolder: rows.length > 0 ? "A recent failure, or enter an id" : "No recent failures — enter an id",
+    matchOnDescription: true,
+    matchOnDetail: true,
+  });
+  if (!choice) {
+    return undefined;
+  }
+  if (choice.row) {
+    return choice.row;
+  }
+  const id = await askForId();
+  return id ? { id, function: "", method: "", path: "", status: "", started_at: 0, duration_ms: 0, error: null } : undefined;
+}

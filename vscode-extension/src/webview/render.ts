@@ -1,0 +1,322 @@
+/**
+ * The HTML of a Flux report: why sections above a waterfall of the recorded span tree.
+ *
+ * One module makes the page for both the editor's webview and a standalone file that a plain
+ * browser opens (`writeStandaloneHtml`, used by tests and by `node dist/render-cli.js`). It
+ * imports no `vscode`. The page has no script at all: inputs, outputs and errors expand with
+ * `<details>`, and the Content-Security-Policy allows only the page's own nonce'd stylesheet.
+ * Colours come from the editor theme's `--vscode-*` variables, with fallbacks for a browser.
+ */
+
+import { writeFileSync } from "node:fs";
+import {
+  type CommandResult,
+  type ExecutionJson,
+  type Json,
+  type SpanJson,
+  clock,
+  isObject,
+  shortId,
+} from "../protocol";
+
+export interface ReportInput {
+  /** The answer of `flux.why`, when there is one. */
+  why?: CommandResult;
+  /** The answer of `flux.trace` (carries the raw `execution`). */
+  trace?: CommandResult;
+}
+
+export interface RenderOptions {
+  /** A fresh random value per render; the stylesheet carries it. */
+  nonce: string;
+  /** The webview's `cspSource`, for images; omitted in a standalone file. */
+  cspSource?: string;
+}
+
+export function escapeHtml(text: string): string {
+  return text
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;");
+}
+
+/** A span's display label: the function's name, or `db.query(users)` (as `Span.label`). */
+export function spanLabel(span: SpanJson): string {
+  const attrs = span.attributes ?? {};
+  if (span.name === "function") {
+    const fn = attrs["code.function.name"];
+    return typeof fn === "string" ? fn : "function";
+  }
+  const table = attrs["db.collection.name"];
+  if (typeof table === "string" && table) {
+    return `${span.name}(${table})`;
+  }
+  return span.name;
+}
+
+export interface OrderedSpan {
+  span: SpanJson;
+  depth: number;
+}
+
+/** Spans in tree order (parents before children, siblings by start), with their depth. */
+export function treeOrder(spans: SpanJson[]): OrderedSpan[] {
+  const ids = new Set(spans.map((s) => s.id));
+  const children = new Map<number | null, SpanJson[]>();
+  for (const span of spans) {
+    const parent = span.parent !== null && ids.has(span.parent) ? span.parent : null;
+    const list = children.get(parent) ?? [];
+    list.push(span);
+    children.set(parent, list);
+  }
+  for (const list of children.values()) {
+    list.sort((a, b) => a.start_ms - b.start_ms || a.id - b.id);
+  }
+  const out: OrderedSpan[] = [];
+  const seen = new Set<number>();
+  const visit = (parent: number | null, depth: number): void => {
+    for (const span of children.get(parent) ?? []) {
+      if (seen.has(span.id)) {
+        continue;
+      }
+      seen.add(span.id);
+      out.push({ span, depth });
+      visit(span.id, depth + 1);
+    }
+  };
+  visit(null, 0);
+  return out;
+}
+
+/** The span the failure is attributed to: the deepest erroring span, if any. */
+export function failingSpanId(spans: SpanJson[]): number | undefined {
+  let best: OrderedSpan | undefined;
+  for (const entry of treeOrder(spans)) {
+    if (entry.span.status === "error" && (!best || entry.depth >= best.depth)) {
+      best = entry;
+    }
+  }
+  return best?.span.id;
+}
+
+function pretty(value: Json | undefined): string {
+  if (value === undefined || value === null) {
+    return "";
+  }
+  if (typeof value === "string") {
+    return value;
+  }
+  return JSON.stringify(value, null, 2);
+}
+
+function inline(value: Json | undefined, max = 120): string {
+  if (value === undefined || value === null) {
+    return "";
+  }
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+function ms(value: number): string {
+  return value >= 10 ? `${Math.round(value)}ms` : `${value.toFixed(1)}ms`;
+}
+
+function detailsBlock(title: string, value: Json | undefined, open = false): string {
+  const text = pretty(value);
+  if (!text) {
+    return "";
+  }
+  return `<details class="io"${open ? " open" : ""}><summary>${escapeHtml(title)} <span class="preview">${escapeHtml(inline(value, 80))}</span></summary><pre>${escapeHtml(text)}</pre></details>`;
+}
+
+function renderWaterfall(execution: ExecutionJson): string {
+  const ordered = treeOrder(execution.spans ?? []);
+  if (ordered.length === 0) {
+    return `<p class="empty">This execution recorded no spans.</p>`;
+  }
+  const end = Math.max(
+    execution.duration_ms || 0,
+    ...ordered.map(({ span }) => span.start_ms + span.duration_ms),
+    0.001,
+  );
+  const failing = failingSpanId(execution.spans);
+  const rows = ordered.map(({ span, depth }) => {
+    const left = Math.max(0, Math.min(100, (span.start_ms / end) * 100));
+    const width = Math.max(0.4, Math.min(100 - left, (span.duration_ms / end) * 100));
+    const isFailing = span.id === failing;
+    const status = escapeHtml(span.status);
+    const where = span.file ? `${span.file}${span.line ? `:${span.line}` : ""}` : "";
+    const marker = isFailing ? `<span class="marker" title="failing span">✖</span>` : "";
+    const skipped = span.status === "skipped" ? ` <span class="note">(skipped — upstream error)</span>` : "";
+    const attrs = Object.keys(span.attributes ?? {}).length > 0 ? (span.attributes as Json) : undefined;
+    const body = [
+      detailsBlock("Error", span.error ?? undefined, isFailing),
+      detailsBlock("Input", span.input),
+      detailsBlock("Output", span.output),
+      detailsBlock("Attributes", attrs),
+    ].join("");
+    return `<li class="span status-${status}${isFailing ? " failing" : ""}" data-span-id="${span.id}" data-status="${status}"${isFailing ? ' data-failing="true"' : ""}>
+  <div class="row">
+    <div class="label" style="padding-left:${depth * 14}px">${marker}<span class="name">${escapeHtml(spanLabel(span))}</span>${skipped}${where ? ` <span class="where">${escapeHtml(where)}</span>` : ""}</div>
+    <div class="track"><div class="span-bar" style="margin-left:${left.toFixed(3)}%;width:${width.toFixed(3)}%" title="${escapeHtml(`${spanLabel(span)} ${ms(span.duration_ms)}`)}"></div></div>
+    <div class="dur">${ms(span.duration_ms)}</div>
+  </div>
+  ${body ? `<div class="more">${body}</div>` : ""}
+</li>`;
+  });
+  return `<ol class="waterfall">${rows.join("\n")}</ol>`;
+}
+
+const SECTION_TITLES: { [key: string]: string } = {
+  root_cause: "Root cause",
+  location: "Location",
+  input: "Input",
+  data_changes: "Data changes",
+  suggestion: "Suggestion",
+  suggestions: "Suggestion",
+};
+
+function sectionValue(value: unknown): string {
+  if (value === null || value === undefined || value === "") {
+    return `<span class="note">—</span>`;
+  }
+  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
+    return escapeHtml(String(value));
+  }
+  if (Array.isArray(value)) {
+    if (value.length === 0) {
+      return `<span class="note">none</span>`;
+    }
+    return `<ul>${value.map((item) => `<li>${sectionValue(item)}</li>`).join("")}</ul>`;
+  }
+  if (isObject(value)) {
+    if (typeof value.file === "string" && typeof value.line === "number") {
+      const name = value.file.split("/").pop() ?? value.file;
+      return `<code>${escapeHtml(`${name}:${value.line}`)}</code>`;
+    }
+    const parts = Object.entries(value)
+      .filter(([, v]) => v !== null && v !== undefined)
+      .map(([k, v]) => `<span class="kv"><span class="k">${escapeHtml(k)}</span> ${escapeHtml(inline(v as Json, 200))}</span>`);
+    return parts.join(" ");
+  }
+  return "";
+}
+
+function renderWhy(why: CommandResult): string {
+  const report = why.report;
+  if (isObject(report) && Object.keys(report).length > 0) {
+    const rows = Object.entries(report)
+      .filter(([key]) => key !== "execution_id" && key !== "kind")
+      .map(([key, value]) => {
+        const title = SECTION_TITLES[key] ?? key.replace(/_/g, " ");
+        return `<tr class="why-row" data-section="${escapeHtml(key)}"><th>${escapeHtml(title.toUpperCase())}</th><td>${sectionValue(value)}</td></tr>`;
+      });
+    return `<section class="why"><h2>Why</h2><table>${rows.join("")}</table></section>`;
+  }
+  if (why.markdown) {
+    return `<section class="why"><h2>Why</h2><pre class="markdown">${escapeHtml(why.markdown)}</pre></section>`;
+  }
+  return "";
+}
+
+function renderHeader(execution: ExecutionJson | undefined, fallbackId: string | undefined): string {
+  if (!execution) {
+    return `<header><h1>${escapeHtml(fallbackId ? shortId(fallbackId) : "Flux report")}</h1></header>`;
+  }
+  const what =
+    execution.kind === "job" ? `JOB ${execution.function}` : `${execution.method} ${execution.path}`;
+  const failed = execution.error !== null || /^5\d\d$/.test(execution.status) || execution.status === "failed";
+  const err = execution.error
+    ? `<p class="error-line">└─ ${escapeHtml(`${execution.error.type}: ${execution.error.message}`)}${
+        execution.error.location
+          ? ` <code>${escapeHtml(`${execution.error.location.file}:${execution.error.location.line}`)}</code>`
+          : ""
+      }</p>`
+    : "";
+  return `<header>
+  <h1><span class="what">${escapeHtml(what)}</span> <span class="status ${failed ? "bad" : "good"}">${escapeHtml(execution.status)}</span> <span class="dim">${escapeHtml(ms(execution.duration_ms))}</span> <code>${escapeHtml(shortId(execution.id))}</code> <span class="dim">${escapeHtml(clock(execution.started_at))}</span></h1>
+  ${err}
+</header>`;
+}
+
+function css(): string {
+  return `
+:root { color-scheme: light dark; }
+body { font-family: var(--vscode-font-family, system-ui, sans-serif); font-size: var(--vscode-font-size, 13px);
+  color: var(--vscode-foreground, #cccccc); background: var(--vscode-editor-background, #1e1e1e); margin: 0; padding: 16px 20px; }
+code, pre, .dur, .where { font-family: var(--vscode-editor-font-family, ui-monospace, monospace); }
+h1 { font-size: 1.25em; font-weight: 600; margin: 0 0 4px; }
+h2 { font-size: 1.05em; margin: 18px 0 8px; color: var(--vscode-descriptionForeground, #9d9d9d); text-transform: uppercase; letter-spacing: .04em; }
+.dim, .note, .where, .preview { color: var(--vscode-descriptionForeground, #9d9d9d); }
+.status.bad, .error-line, .marker { color: var(--vscode-errorForeground, #f48771); }
+.status.good { color: var(--vscode-testing-iconPassed, #73c991); }
+.error-line { margin: 4px 0 0; }
+.why table { border-collapse: collapse; }
+.why th { text-align: left; vertical-align: top; padding: 3px 16px 3px 0; white-space: nowrap; color: var(--vscode-textPreformat-foreground, #d7ba7d); font-weight: 600; }
+.why td { padding: 3px 0; }
+.why ul { margin: 0; padding-left: 18px; }
+.kv { margin-right: 12px; } .kv .k { color: var(--vscode-descriptionForeground, #9d9d9d); }
+.waterfall { list-style: none; margin: 0; padding: 0; border-top: 1px solid var(--vscode-panel-border, #80808059); }
+.span { border-bottom: 1px solid var(--vscode-panel-border, #80808059); }
+.row { display: grid; grid-template-columns: minmax(220px, 32%) 1fr 70px; align-items: center; gap: 10px; padding: 4px 0; }
+.label { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.marker { margin-right: 4px; font-weight: bold; }
+.track { position: relative; height: 14px; background: var(--vscode-editorWidget-background, #25252680); border-radius: 2px; }
+.span-bar { height: 100%; border-radius: 2px; background: var(--vscode-charts-blue, #3794ff); }
+.status-error .span-bar { background: var(--vscode-charts-red, #f14c4c); }
+.status-skipped .span-bar { background: repeating-linear-gradient(45deg, var(--vscode-disabledForeground, #808080) 0 3px, transparent 3px 6px); }
+.status-skipped .name { color: var(--vscode-disabledForeground, #808080); }
+.failing { background: var(--vscode-inputValidation-errorBackground, #5a1d1d66); outline: 1px solid var(--vscode-inputValidation-errorBorder, #be1100); }
+.dur { text-align: right; color: var(--vscode-descriptionForeground, #9d9d9d); }
+.more { padding: 0 0 6px 24px; }
+details.io summary { cursor: pointer; color: var(--vscode-textLink-foreground, #3794ff); }
+details.io pre { margin: 4px 0 6px; padding: 6px 8px; background: var(--vscode-textCodeBlock-background, #0a0a0a66); overflow-x: auto; white-space: pre-wrap; }
+pre.markdown { white-space: pre-wrap; }
+`;
+}
+
+/** The whole page for a why and/or trace answer. */
+export function renderReportHtml(input: ReportInput, options: RenderOptions): string {
+  const execution = input.trace?.execution;
+  const id = execution?.id ?? input.why?.execution_id ?? input.trace?.execution_id ?? undefined;
+  const title = id ? `Flux ${shortId(id)}` : "Flux report";
+  const imgSrc = options.cspSource ? `${options.cspSource} data:` : "data:";
+  const csp = `default-src 'none'; style-src 'nonce-${options.nonce}'; img-src ${imgSrc}; script-src 'none'; base-uri 'none'; form-action 'none'`;
+  const why = input.why ? renderWhy(input.why) : "";
+  let trace = "";
+  if (execution) {
+    trace = `<section class="trace"><h2>Trace</h2>${renderWaterfall(execution)}</section>`;
+  } else if (input.trace?.markdown) {
+    trace = `<section class="trace"><h2>Trace</h2><pre class="markdown">${escapeHtml(input.trace.markdown)}</pre></section>`;
+  }
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style nonce="${escapeHtml(options.nonce)}">${css()}</style>
+</head>
+<body>
+${renderHeader(execution, id ?? undefined)}
+${why}
+${trace}
+</body>
+</html>
+`;
+}
+
+/** A random nonce for one render (base64 of 16 random bytes). */
+export function makeNonce(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  return Buffer.from(bytes).toString("base64").replace(/[^A-Za-z0-9]/g, "");
+}
+
+/** Write the page to a file a plain browser can open. */
+export function writeStandaloneHtml(path: string, input: ReportInput): void {
+  writeFileSync(path, renderReportHtml(input, { nonce: makeNonce() }), "utf8");
+}

@@ -1,0 +1,210 @@
+/** Palette flows: quick picks of failures or an id, report panels, replay windows, progress and verdicts. */
+
+import assert from "node:assert/strict";
+import { beforeEach, test } from "node:test";
+import { FluxCommands, PALETTE, WINDOW_CHOICES, windowAround } from "../src/commands";
+import { ENTER_ID } from "../src/executions";
+import { FailureStatus } from "../src/statusBar";
+import { TailChannel } from "../src/tail";
+import { ReportPanels } from "../src/webview/panel";
+import { FAILING_ID, replayResult, tailResult, traceResult, whyResult } from "./fixtures";
+import { ScriptedServer, pickLabel, vscode } from "./helpers";
+
+function make(answers: ConstructorParameters<typeof ScriptedServer>[0] = {}) {
+  const server = new ScriptedServer({
+    "flux.tail": () => tailResult,
+    "flux.trace": () => traceResult,
+    "flux.why": () => whyResult,
+    "flux.incidentReplay": () => replayResult,
+    "flux.replay": () => replayResult,
+    ...answers,
+  });
+  const panels = new ReportPanels();
+  const tail = new TailChannel(server, 60_000);
+  const commands = new FluxCommands(server, panels, tail);
+  commands.register();
+  return { server, panels, tail, commands };
+}
+
+beforeEach(() => vscode.reset());
+
+test("Show Trace: a recent failure from the quick pick opens the report panel", async () => {
+  const { server } = make();
+  vscode.answers.quickPick.push(pickLabel("POST /stripe_webhook"));
+  await vscode.commands.executeCommand(PALETTE.showTrace);
+  const pick = vscode.log.quickPicks[0];
+  assert.equal(pick.items.length, 3, "two failures and the enter-an-id entry");
+  assert.equal(pick.items[2].label, ENTER_ID);
+  assert.match(pick.items[0].description, /req:7c8d9e0f/);
+  assert.match(pick.items[1].label, /JOB send_onboarding_email {2}failed/);
+  assert.deepEqual(server.calls[0], { command: "flux.tail", arg: { filters: ["status=failed"], since: "24h", limit: 50 }, token: undefined });
+  const commands = server.calls.slice(1).map((c) => [c.command, c.arg]);
+  assert.deepEqual(commands.sort(), [["flux.trace", { id: FAILING_ID }], ["flux.why", { id: FAILING_ID }]]);
+  assert.equal(vscode.log.panels.length, 1);
+  const panel = vscode.log.panels[0];
+  assert.equal(panel.title, "Flux req:7c8d9e0f");
+  assert.equal(panel.options.enableScripts, false);
+  assert.equal((panel.webview.html.match(/class="span-bar"/g) ?? []).length, 4);
+  assert.match(panel.webview.html, /ROOT CAUSE/);
+  assert.match(panel.webview.html, /vscode-webview:\/\/test/, "CSP names the webview source");
+});
+
+test("Why: entering an id normalises it; the window setting narrows the failure list", async () => {
+  vscode.config["flux.window"] = "2h";
+  const { server } = make();
+  vscode.answers.quickPick.push(pickLabel(ENTER_ID));
+  vscode.answers.inputBox.push("REQ:7C8D9E0F");
+  await vscode.commands.executeCommand(PALETTE.why);
+  assert.equal(server.calls[0].arg.since, "2h");
+  assert.ok(server.calls.some((c) => c.command === "flux.why" && c.arg.id === "7c8d9e0f"));
+  assert.equal(vscode.log.panels.length, 1);
+});
+
+test("Why: an id that is not one is refused by the input box", async () => {
+  make();
+  vscode.answers.quickPick.push(pickLabel(ENTER_ID));
+  vscode.answers.inputBox.push("not an id!");
+  await vscode.commands.executeCommand(PALETTE.why);
+  const errors = vscode.log.messages.filter((m) => m.level === "error");
+  assert.equal(errors.length, 1);
+  assert.match(errors[0].text, /input box rejected/);
+  assert.equal(vscode.log.panels.length, 0);
+});
+
+test("dismissing the quick pick does nothing", async () => {
+  const { server } = make();
+  await vscode.commands.executeCommand(PALETTE.showTrace);
+  assert.deepEqual(server.calls.map((c) => c.command), ["flux.tail"]);
+  assert.equal(vscode.log.panels.length, 0);
+});
+
+test("a server error becomes one error message, not an exception", async () => {
+  make({
+    "flux.trace": () => {
+      throw new Error("no execution matches req:deadbeef");
+    },
+  });
+  await vscode.commands.executeCommand(PALETTE.showTrace, "req:deadbeef");
+  assert.deepEqual(vscode.log.messages.map((m) => [m.level, m.text]), [["error", "Flux: no execution matches req:deadbeef"]]);
+});
+
+test("Replay Incident: last 15 minutes runs with cancellable progress and ends with the verdict", async () => {
+  const { server } = make();
+  vscode.answers.quickPick.push(pickLabel(WINDOW_CHOICES.last15));
+  vscode.answers.message.push("Show Details");
+  await vscode.commands.executeCommand(PALETTE.replayIncident);
+  const labels = vscode.log.quickPicks[0].items.map((i: { label: string }) => i.label);
+  assert.deepEqual(labels, Object.values(WINDOW_CHOICES));
+  const call = server.calls.find((c) => c.command === "flux.incidentReplay")!;
+  assert.deepEqual(call.arg, { window: "-15m..now" });
+  assert.ok(call.token, "the progress token reaches the request, so Cancel cancels it");
+  assert.equal(vscode.log.progress[0].options.cancellable, true);
+  const info = vscode.log.messages.find((m) => m.level === "info")!;
+  assert.equal(info.text, "Flux: 7 replayed · 7 passing · 0 still failing  ✔ incident resolved");
+  await new Promise((r) => setImmediate(r));
+  assert.equal(vscode.log.outputs.get("Flux Replay")!.lines[0].split("\n")[0], "Replaying 7 requests…");
+});
+
+test("Replay Incident: last hour, custom window, and around the selected failure", async () => {
+  const { server } = make();
+  vscode.answers.quickPick.push(pickLabel(WINDOW_CHOICES.lastHour));
+  await vscode.commands.executeCommand(PALETTE.replayIncident);
+  vscode.answers.quickPick.push(pickLabel(WINDOW_CHOICES.custom));
+  vscode.answers.inputBox.push("09:00..09:20");
+  await vscode.commands.executeCommand(PALETTE.replayIncident);
+  // No failure selected yet: "around" asks for one first.
+  vscode.answers.quickPick.push(pickLabel(WINDOW_CHOICES.around), pickLabel("POST /stripe_webhook"));
+  await vscode.commands.executeCommand(PALETTE.replayIncident);
+  const windows = server.calls.filter((c) => c.command === "flux.incidentReplay").map((c) => c.arg.window);
+  assert.deepEqual(windows, ["-1h..now", "09:00..09:20", windowAround(1_795_000_000)]);
+  assert.match(windows[2], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\.\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/);
+});
+
+test("Replay Incident: a custom window without .. is refused", async () => {
+  const { server } = make();
+  vscode.answers.quickPick.push(pickLabel(WINDOW_CHOICES.custom));
+  vscode.answers.inputBox.push("09:00");
+  await vscode.commands.executeCommand(PALETTE.replayIncident);
+  assert.equal(server.calls.filter((c) => c.command === "flux.incidentReplay").length, 0);
+});
+
+test("Replay: cancelling the progress says so and shows no verdict", async () => {
+  make({
+    "flux.replay": (_arg, token) =>
+      new Promise((_resolve, reject) => {
+        token.onCancellationRequested(() => reject(new Error("Request cancelled")));
+      }),
+  });
+  const running = vscode.commands.executeCommand(PALETTE.replayRequest, "req:7c8d9e0f");
+  await new Promise((r) => setImmediate(r));
+  vscode.log.progress[0].source.cancel();
+  await running;
+  assert.deepEqual(vscode.log.messages.map((m) => m.text), ["Flux: replay cancelled."]);
+});
+
+test("Replay Request: a still-failing verdict is a warning", async () => {
+  const { server } = make({
+    "flux.replay": () => ({
+      kind: "replay",
+      execution_id: FAILING_ID,
+      report: {},
+      markdown: "✗  req:7c8d9e0f  payment_intent.succeeded  500  32ms\n1 replayed · 0 passing · 1 still failing",
+    }),
+  });
+  vscode.answers.quickPick.push(pickLabel("POST /stripe_webhook"));
+  await vscode.commands.executeCommand(PALETTE.replayRequest);
+  assert.deepEqual(server.calls.at(-1)!.arg, { id: FAILING_ID });
+  assert.deepEqual(vscode.log.messages.map((m) => [m.level, m.text]), [
+    ["warning", "Flux: 1 replayed · 0 passing · 1 still failing"],
+  ]);
+});
+
+test("code lens commands from the server open the same panel (middleware)", async () => {
+  const { commands } = make();
+  let passedThrough = false;
+  await commands.middleware().executeCommand!("flux.why", [{ id: "req:7c8d9e0f" }], async () => {
+    passedThrough = true;
+  });
+  assert.equal(passedThrough, false);
+  assert.equal(vscode.log.panels.length, 1);
+  await commands.middleware().executeCommand!("flux.traceDiff", [{ a: "1", b: "2" }], async () => {
+    passedThrough = true;
+  });
+  assert.equal(passedThrough, true);
+});
+
+test("status bar counts failures in the window and opens their quick pick", async () => {
+  const { server } = make();
+  const status = new FailureStatus(server as never, 60_000);
+  await status.refresh();
+  assert.equal(status.count, 2);
+  assert.equal(status.item.text, "$(error) Flux: 2 failing");
+  assert.equal(status.item.command, PALETTE.showFailures);
+  vscode.answers.quickPick.push(pickLabel("JOB send_onboarding_email"));
+  await vscode.commands.executeCommand(status.item.command!);
+  assert.equal(vscode.log.quickPicks[0].options.title, "Flux: 2 failures");
+  assert.ok(server.calls.some((c) => c.command === "flux.trace" && c.arg.id === "2b3c4d5e00000000"));
+  status.dispose();
+});
+
+test("status bar with a server error says so in its tooltip", async () => {
+  const server = new ScriptedServer({});
+  const status = new FailureStatus(server as never, 60_000);
+  await status.refresh();
+  assert.equal(status.item.text, "$(warning) Flux");
+  assert.match(String(status.item.tooltip), /unexpected server command flux.tail/);
+  status.dispose();
+});
+
+test("Tail streams new executions once each, oldest first, in flux tail's lines", async () => {
+  const { server, tail } = make();
+  await vscode.commands.executeCommand(PALETTE.tail);
+  const lines = vscode.log.outputs.get("Flux Tail")!.lines.slice(1);
+  assert.match(lines[0], /^ {2}POST \/stripe_webhook {2}500 {2}32ms {2}req:7c8d9e0f {2}\d\d:\d\d:\d\d$/);
+  assert.equal(lines[1], "     └─ Error: RowNotFound: Row not found: subscriptions WHERE customer_id = 'cus_ABC'");
+  assert.match(lines[2], /^ {2}JOB {2}send_onboarding_email {2}failed {2}220ms {2}req:2b3c4d5e/);
+  await tail.poll();
+  assert.equal(vscode.log.outputs.get("Flux Tail")!.lines.length, 5, "nothing printed twice");
+  assert.match(server.calls.at(-1)!.arg.since, /^\d{4}-\d\d-\d\dT/);
+  tail.stop();
+});

@@ -1,0 +1,61 @@
+/** The report page: tree order, labels, one bar per span, the failing span, escaping, CSP. */
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { failingSpanId, renderReportHtml, spanLabel, treeOrder, writeStandaloneHtml } from "../src/webview/render";
+import { verdictLine } from "../src/protocol";
+import { failingExecution, replayResult, traceResult, whyResult } from "./fixtures";
+
+test("spans come in tree order with depths, labelled as the CLI labels them", () => {
+  const ordered = treeOrder(failingExecution.spans).map(({ span, depth }) => [spanLabel(span), depth]);
+  assert.deepEqual(ordered, [
+    ["gateway", 0],
+    ["stripe_webhook", 1],
+    ["db.update(subscriptions)", 2],
+    ["email.send", 2],
+  ]);
+  assert.equal(failingSpanId(failingExecution.spans), 3, "the deepest erroring span");
+});
+
+test("one bar per span, scaled to duration, the failing span marked", () => {
+  const html = renderReportHtml({ trace: traceResult, why: whyResult }, { nonce: "abc123" });
+  assert.equal((html.match(/class="span-bar"/g) ?? []).length, 4);
+  assert.equal((html.match(/data-failing="true"/g) ?? []).length, 1);
+  assert.match(html, /data-span-id="3" data-status="error" data-failing="true"/);
+  assert.match(html, /margin-left:0\.000%;width:100\.000%/, "the gateway spans the whole execution");
+  assert.match(html, /margin-left:12\.500%;width:9\.375%/, "db.update: 4ms in, 3ms long, of 32ms");
+  assert.match(html, /skipped — upstream error/);
+  assert.ok(html.indexOf("ROOT CAUSE") < html.indexOf('class="waterfall"'), "why sections above the waterfall");
+});
+
+test("strict CSP: no script allowed, only the nonce'd stylesheet; content is escaped", () => {
+  const html = renderReportHtml({ trace: traceResult, why: whyResult }, { nonce: "n0nce", cspSource: "vscode-resource:" });
+  assert.match(html, /default-src &#39;none&#39;; style-src &#39;nonce-n0nce&#39;; img-src vscode-resource: data:; script-src &#39;none&#39;/);
+  assert.match(html, /<style nonce="n0nce">/);
+  assert.doesNotMatch(html, /<script/);
+  assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+  assert.match(html, /var\(--vscode-editor-background/);
+});
+
+test("a why answer without a report falls back to its markdown; no execution, no waterfall", () => {
+  const html = renderReportHtml({ why: { kind: "why", execution_id: "abc", markdown: "**ROOT CAUSE** x" } }, { nonce: "n" });
+  assert.match(html, /<pre class="markdown">\*\*ROOT CAUSE\*\* x<\/pre>/);
+  assert.doesNotMatch(html, /class="span-bar"/);
+});
+
+test("the standalone file is the same page", () => {
+  const dir = mkdtempSync(join(tmpdir(), "flux-render-"));
+  const out = join(dir, "report.html");
+  writeStandaloneHtml(out, { trace: traceResult });
+  const html = readFileSync(out, "utf8");
+  assert.match(html, /^<!DOCTYPE html>/);
+  assert.equal((html.match(/class="span-bar"/g) ?? []).length, 4);
+});
+
+test("the verdict is the report's own, else the markdown's last line", () => {
+  assert.equal(verdictLine(replayResult), "7 replayed · 7 passing · 0 still failing  ✔ incident resolved");
+  assert.equal(verdictLine({ kind: "replay", report: { verdict: "1 replayed · 1 passing" } }), "1 replayed · 1 passing");
+});
