@@ -1,0 +1,162 @@
+"""`flux deploy`: ship the project to a `flux serve` server, or roll it back.
+
+Builds the bundle (`serve.bundle`), uploads it with httpx behind a rich progress bar, and
+prints the deployment id, the code version executions will record, and which files were
+added, changed or removed. A refused bundle, a wrong token or an unreachable server end in
+one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from flux_lsp.cli.app import ProjectOption, app
+from flux_lsp.cli.errors import UserError, fail, user_errors
+
+if TYPE_CHECKING:
+    import httpx
+    from rich.console import Console
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+CHUNK = 64 * 1024
+
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="FLUX_SERVER",
+        metavar="URL",
+        help=f"The `flux serve` server to deploy to (default {DEFAULT_SERVER}).",
+        show_default=False,
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="FLUX_TOKEN",
+        help="The server's admin token (default: the token in flux.toml's server table).",
+        show_default=False,
+    ),
+]
+RollbackOption = Annotated[
+    bool, typer.Option("--rollback", help="Return to the deployment before the active one.")
+]
+
+
+def _answer(response: httpx.Response, server: str) -> dict[str, Any]:
+    """The JSON of a successful answer; a UserError with the server's reason otherwise."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code == 401:
+        raise UserError(f"{server} refused the token: pass --token or set FLUX_TOKEN")
+    if isinstance(body, dict) and response.is_success:
+        return body
+    if isinstance(body, dict) and "error" in body:
+        raise UserError(str(body["error"]))
+    raise UserError(
+        f"{server} answered {response.status_code} without a Flux admin API "
+        "(is it `flux serve` with FLUX_TOKEN set?)"
+    )
+
+
+def _print_result(console: Console, result: dict[str, Any], rollback: bool) -> None:
+    ident, version = result["id"], result["code_version"]
+    if rollback:
+        console.print(
+            f"[green]✔[/] rolled back to [bold]{ident}[/]  code version {version}  "
+            f"(was {result.get('rolled_back_from')})"
+        )
+    else:
+        console.print(
+            f"[green]✔[/] deployed [bold]{ident}[/]  code version {version}  "
+            f"(was {result.get('previous_code_version') or 'none'})"
+        )
+    changes = result.get("changes") or {}
+    styles = {"added": "green", "changed": "yellow", "removed": "red"}
+    shown = False
+    for key in ("added", "changed", "removed"):
+        for name in changes.get(key) or []:
+            console.print(f"  [{styles[key]}]{key:<8}[/] {name}")
+            shown = True
+    if not shown:
+        console.print("  no file changed")
+    for name in result.get("migrations_applied") or []:
+        console.print(f"  [cyan]migrated[/] {name}")
+
+
+def _upload(client: httpx.Client, bundle: bytes, console: Console) -> httpx.Response:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("uploading", total=len(bundle))
+
+        def chunks() -> Iterator[bytes]:
+            for start in range(0, len(bundle), CHUNK):
+                piece = bundle[start : start + CHUNK]
+                yield piece
+                progress.advance(task, len(piece))
+
+        return client.post(
+            "/_flux/deploy",
+            content=chunks(),
+            headers={"content-type": "application/gzip", "content-length": str(len(bundle))},
+        )
+
+
+@app.command()
+def deploy(
+    project: ProjectOption = Path("."),
+    server: ServerOption = None,
+    token: TokenOption = None,
+    rollback: RollbackOption = False,
+) -> None:
+    """Ship functions/, migrations/, templates/ and flux.toml to a `flux serve` server."""
+    import httpx
+    from rich.console import Console
+
+    from flux_lsp.project import Project
+    from flux_lsp.recorder.open import is_remote
+    from flux_lsp.recorder.remote_store import base_url
+    from flux_lsp.serve.bundle import build_bundle, project_files
+
+    console = Console(stderr=True, highlight=False)
+    with user_errors():
+        loaded = Project.load(project)
+        url = base_url(server or DEFAULT_SERVER)
+        if not is_remote(url):
+            raise UserError(f"bad server URL {url!r}: expected http://… or https://…")
+        secret = token or loaded.settings.server_token
+        if not secret:
+            raise UserError("no token: pass --token, set FLUX_TOKEN, or set [server] token")
+        headers = {"authorization": f"Bearer {secret}"}
+        try:
+            with httpx.Client(base_url=url, headers=headers, timeout=120.0) as client:
+                if rollback:
+                    result = _answer(client.post("/_flux/rollback"), url)
+                else:
+                    files = project_files(loaded)
+                    if not any(name.startswith("functions/") for name in files):
+                        raise UserError(f"nothing to deploy: no functions in {loaded.root}")
+                    bundle = build_bundle(files)
+                    console.print(
+                        f"flux deploy: {len(files)} files ({len(bundle):,} bytes) → {url}"
+                    )
+                    result = _answer(_upload(client, bundle, console), url)
+        except httpx.HTTPError as exc:
+            fail(f"cannot reach {url}: {exc}")
+    out = Console(highlight=False)
+    _print_result(out, result, rollback)
