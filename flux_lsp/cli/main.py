@@ -6,6 +6,7 @@ Command modules keep their heavy imports inside the command bodies so `flux` sta
 from __future__ import annotations
 
 from flux_lsp.cli import (
+    deploy_commands,  # noqa: F401  (registers deploy)
     inspect_commands,  # noqa: F401  (registers tail, why, trace, state, status)
     replay_commands,  # noqa: F401  (registers incident replay, replay)
     serve_commands,  # noqa: F401  (registers dev, serve)
