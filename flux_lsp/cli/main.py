@@ -8,10 +8,12 @@ from __future__ import annotations
 from flux_lsp.cli import (
     deploy_commands,  # noqa: F401  (registers deploy)
     inspect_commands,  # noqa: F401  (registers tail, why, trace, state, status)
+    lsp_commands,  # noqa: F401  (registers lsp)
     replay_commands,  # noqa: F401  (registers incident replay, replay)
     serve_commands,  # noqa: F401  (registers dev, serve)
 )
 from flux_lsp.cli.app import app
+from flux_lsp.cli.lsp_commands import lsp_main  # noqa: F401  (the flux-lsp script)
 
 
 def main() -> None:

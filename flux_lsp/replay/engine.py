@@ -1,0 +1,255 @@
+"""Replaying recorded executions against the current code: the API the CLI and the editor use.
+
+`replay_window` re-runs every recorded execution of a time window in recorded order;
+`replay_one` re-runs a single one. Both run on a `Runtime` built for the project's current
+functions (or an overlay of unsaved editor buffers, `{relative path: text}`) whose database is
+a `Sandbox` — the app data as it was when the window started — so the live app database is
+never written. Each run is an `Invocation` of kind `replay` pointing at its original, which is
+what makes the ctx services stay quiet: no email, no Stripe signature check, outbound HTTP
+answered from the recording, and time, random values and ids fed back. Replays are recorded
+(kind `replay`, parent = the original) so the editor can show "fixed in replay".
+
+The window is streamed page by page (`Store.stream`), never loaded whole. Executions in the
+window that are not re-run (filtered out by `query`, or jobs without `with_jobs`) have their
+recorded writes re-applied to the sandbox instead, so the data evolves as it did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from flux_lsp.model import Execution
+from flux_lsp.project import Project
+from flux_lsp.recorder.query import ExecutionQuery, status_matches
+from flux_lsp.recorder.store import Store
+from flux_lsp.recorder.writer import RecorderWriter
+from flux_lsp.replay.rebuild import REPLAY_KIND, replay_invocation
+from flux_lsp.replay.report import ReplayOutcome, ReplayReport, compare, event_type_of
+from flux_lsp.replay.report import missing_function as missing_function_outcome
+from flux_lsp.replay.sandbox import Sandbox
+from flux_lsp.runtime.executor import Runtime
+from flux_lsp.runtime.functions import FunctionRegistry
+from flux_lsp.runtime.http_client import close_client
+from flux_lsp.runtime.recording import Recorder
+
+ProgressCallback = Callable[[ReplayOutcome, int], None]
+"""Called after each replayed execution with its outcome and how many have been replayed."""
+
+
+@dataclass(slots=True)
+class ReplayPlan:
+    """What a window holds to replay, counted before replaying (for headers, progress bars)."""
+
+    count: int
+    webhooks: int
+
+
+def selects(execution: Execution, query: ExecutionQuery | None, with_jobs: bool) -> bool:
+    """Whether `execution` is re-run (rather than having its recorded writes re-applied)."""
+    if execution.kind == REPLAY_KIND:
+        return False
+    if execution.kind == "job" and not with_jobs:
+        return False
+    if query is None:
+        return True
+    checks = (
+        (query.function, execution.function),
+        (query.path, execution.path),
+        (query.kind, execution.kind),
+        (query.parent_id, execution.parent_id),
+    )
+    if any(wanted is not None and wanted != actual for wanted, actual in checks):
+        return False
+    if query.error_file is not None:
+        location = execution.error.location if execution.error else None
+        if location is None or location.file != query.error_file:
+            return False
+    return query.status is None or status_matches(execution.status, query.status)
+
+
+def window_query(since: float, until: float) -> ExecutionQuery:
+    """Every execution that started in [since, until), oldest first, without a limit."""
+    return ExecutionQuery(since=since, until=until, limit=None, newest_first=False)
+
+
+async def plan_window(
+    store: Store,
+    since: float,
+    until: float,
+    *,
+    query: ExecutionQuery | None = None,
+    with_jobs: bool = False,
+) -> ReplayPlan:
+    """Count what `replay_window` with the same arguments would re-run."""
+    plan = ReplayPlan(0, 0)
+    async for execution in store.stream(window_query(since, until)):
+        if selects(execution, query, with_jobs):
+            plan.count += 1
+            if event_type_of(execution):
+                plan.webhooks += 1
+    return plan
+
+
+class ReplaySession:
+    """A runtime on a sandbox: the machinery one replay runs on, released by `close`."""
+
+    def __init__(
+        self, runtime: Runtime, sandbox: Sandbox, recorder: Recorder, owns_recorder: bool
+    ) -> None:
+        self.runtime = runtime
+        self.sandbox = sandbox
+        self._recorder = recorder
+        self._owns_recorder = owns_recorder
+
+    @classmethod
+    async def open(
+        cls,
+        project: Project,
+        store: Store,
+        at: float,
+        *,
+        overlay: dict[str, str] | None = None,
+        recorder: Recorder | None = None,
+    ) -> ReplaySession:
+        sandbox = await Sandbox.create(project, store, at)
+        owns = recorder is None
+        sink: Recorder = recorder if recorder is not None else _project_recorder(project)
+        try:
+            registry = FunctionRegistry(
+                project.functions_dir, overlay=overlay, project_root=project.root
+            )
+            runtime = Runtime(
+                project, _WithoutDataChanges(sink), database=sandbox.database, registry=registry
+            )
+        except BaseException:
+            sandbox.close()
+            if owns:
+                sink.close()
+            raise
+        return cls(runtime, sandbox, sink, owns)
+
+    async def replay(self, original: Execution) -> ReplayOutcome:
+        """Run `original` again and compare."""
+        if not self.runtime.registry.exists(original.function):
+            return missing_function_outcome(original)
+        invocation = await replay_invocation(self.runtime, original)
+        result = await self.runtime.run(invocation)
+        return compare(original, result.execution)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await close_client(self.runtime)
+        self.runtime.registry.close()
+        self.sandbox.close()
+        if self._owns_recorder:
+            self._recorder.close()
+
+
+def _project_recorder(project: Project) -> Recorder:
+    return RecorderWriter(project.recorder_path, project.settings.recorder_queue_size)
+
+
+class _WithoutDataChanges:
+    """Records replays without their mutations: the mutation log is what happened to the
+    live data (`flux state history`, and the undo log of later sandboxes), and a replay's
+    writes went to a sandbox. The replay's db spans still show what it did."""
+
+    def __init__(self, sink: Recorder) -> None:
+        self.sink = sink
+
+    def record(self, execution: Execution) -> None:
+        self.sink.record(dataclasses.replace(execution, mutations=[]))
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+@contextlib.asynccontextmanager
+async def _session(
+    project: Project,
+    store: Store,
+    at: float,
+    overlay: dict[str, str] | None,
+    recorder: Recorder | None,
+) -> AsyncIterator[ReplaySession]:
+    session = await ReplaySession.open(project, store, at, overlay=overlay, recorder=recorder)
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+async def replay_window(
+    project: Project,
+    store: Store,
+    since: float,
+    until: float,
+    *,
+    overlay: dict[str, str] | None = None,
+    query: ExecutionQuery | None = None,
+    with_jobs: bool = False,
+    recorder: Recorder | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: asyncio.Event | None = None,
+) -> ReplayReport:
+    """Re-run every recorded execution that started in [since, until), in recorded order.
+
+    `overlay` replaces function files with unsaved text; `query` narrows which executions
+    are re-run (the others' recorded writes are re-applied); `with_jobs` re-runs recorded job
+    runs too. Replays are recorded into `recorder` (by default the project's recorder file;
+    pass a `NullRecorder` to keep them). Setting `cancel` stops after the current execution
+    with `report.cancelled` set.
+    """
+    report = ReplayReport(
+        since=since, until=until, with_jobs=with_jobs, overlay=sorted(overlay or {})
+    )
+    async with _session(project, store, since, overlay, recorder) as session:
+        report.code_version = session.runtime.code_version
+        async for execution in store.stream(window_query(since, until)):
+            if cancel is not None and cancel.is_set():
+                report.cancelled = True
+                break
+            if not selects(execution, query, with_jobs):
+                if execution.kind != REPLAY_KIND:
+                    session.sandbox.redo(execution.mutations)
+                    report.redone += 1
+                continue
+            outcome = await session.replay(execution)
+            report.add(outcome)
+            if progress is not None:
+                progress(outcome, report.summary.replayed)
+        report.sandbox = session.sandbox.stats.to_dict()
+    return report
+
+
+async def replay_one(
+    project: Project,
+    store: Store,
+    ident: str,
+    *,
+    overlay: dict[str, str] | None = None,
+    recorder: Recorder | None = None,
+) -> ReplayReport:
+    """Re-run one recorded execution (by id, `req:` id or prefix) on the data as it was then.
+
+    The id of a replay stands for its original.
+    """
+    original = await store.get(ident)
+    if original.kind == REPLAY_KIND and original.parent_id:
+        original = await store.get(original.parent_id)
+    report = ReplayReport(
+        since=None,
+        until=None,
+        target=original.id,
+        with_jobs=original.kind == "job",
+        overlay=sorted(overlay or {}),
+    )
+    async with _session(project, store, original.started_at, overlay, recorder) as session:
+        report.code_version = session.runtime.code_version
+        report.add(await session.replay(original))
+        report.sandbox = session.sandbox.stats.to_dict()
+    return report

@@ -1,0 +1,129 @@
+"""Shared pieces of the replay tests: recording the seed's incident, the fix, and guards.
+
+`record_incident` drives the buggy example shop through its real gateway: two customers sign
+up; cus_1 confirms and pays (200); cus_ABC's payment webhook arrives before the confirmation
+that creates the subscription row (500: Row not found), then cus_ABC confirms. Their onboarding
+jobs run through the real worker. `no_network` fails any socket connect or name lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flux_lsp.runtime.stripe import signed_webhook
+from flux_lsp.runtime.worker import run_pending
+from tests.harness import FluxApp
+
+SECRET = "whsec_flux_example_secret"
+ROW_NOT_FOUND = "Row not found: subscriptions WHERE customer_id = 'cus_ABC'"
+
+FIXED_SIGNUP = '''\
+"""POST /signup — creates the account and its pending subscription."""
+
+from starlette.responses import JSONResponse
+
+
+async def handler(req, ctx):
+    body = await req.json()
+    email, customer_id = body.get("email"), body.get("customer_id")
+    if not email or not customer_id:
+        return JSONResponse({"error": "email and customer_id required"}, status_code=400)
+
+    user = await ctx.db.insert(
+        "users", {"email": email, "name": body.get("name"), "created_at": ctx.now()}
+    )
+    await ctx.db.insert(
+        "subscriptions",
+        {"customer_id": customer_id, "user_id": user.id, "status": "pending"},
+    )
+    await ctx.queue.enqueue("send_onboarding_email", {"userId": user.id})
+    return JSONResponse({"id": user.id, "customer_id": customer_id}, status_code=201)
+'''
+
+
+def payment_event(customer_id: str, amount: int = 4900) -> dict[str, Any]:
+    return {
+        "id": f"evt_{customer_id}",
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "data": {"object": {"customer_id": customer_id, "amount": amount}},
+    }
+
+
+@dataclass
+class Incident:
+    since: float
+    until: float
+    ids: dict[str, str] = field(default_factory=dict)
+    """Request ids by step name: signup_1, webhook_1, webhook_ABC, ..."""
+
+
+async def record_incident(shop: Path) -> Incident:
+    """Record the seed's incident in `shop` (the live app database keeps its results)."""
+    async with FluxApp(shop) as flux:
+        r = await flux.client.post("/create_user", json={"email": "early@x.com", "name": "Early"})
+        assert r.status_code == 201
+        await asyncio.sleep(0.02)
+        incident = Incident(since=time.time(), until=0.0)
+
+        async def step(name: str, path: str, **kwargs: Any) -> int:
+            response = await flux.client.post(path, **kwargs)
+            incident.ids[name] = response.headers["x-flux-request-id"]
+            return response.status_code
+
+        async def webhook(name: str, customer_id: str) -> int:
+            body, headers = signed_webhook(payment_event(customer_id), SECRET)
+            return await step(name, "/stripe_webhook", content=body, headers=headers)
+
+        assert await step("signup_1", "/signup", json={"email": "a@x.com", "customer_id": "cus_1"})
+        assert await step("confirm_1", "/confirm_email", json={"customer_id": "cus_1"}) == 200
+        assert await webhook("webhook_1", "cus_1") == 200
+        signup = {"email": "b@x.com", "customer_id": "cus_ABC", "name": "Bea"}
+        assert await step("signup_ABC", "/signup", json=signup) == 201
+        assert await webhook("webhook_ABC", "cus_ABC") == 500
+        assert await step("confirm_ABC", "/confirm_email", json={"customer_id": "cus_ABC"}) == 200
+        results = await run_pending(flux.runtime)
+        assert [r.execution.status for r in results] == ["done", "done"]
+        incident.until = time.time() + 1
+        flux.flush()
+    return incident
+
+
+def fix_signup(project: Path) -> None:
+    (project / "functions" / "signup.py").write_text(FIXED_SIGNUP)
+
+
+class NetworkUsed(AssertionError):
+    pass
+
+
+@contextlib.contextmanager
+def no_network() -> Iterator[list[str]]:
+    """Fail every socket connect and name lookup in this process; yields the attempts."""
+    attempts: list[str] = []
+    real = (socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo)
+
+    def refuse(what: str) -> Any:
+        def guard(*args: Any, **kwargs: Any) -> Any:
+            target = args[1] if len(args) > 1 else args[0] if args else kwargs
+            attempts.append(f"{what} {target!r}")
+            raise NetworkUsed(f"network used during replay: {what} {target!r}")
+
+        return guard
+
+    socket.socket.connect = refuse("connect")  # type: ignore[method-assign]
+    socket.socket.connect_ex = refuse("connect_ex")  # type: ignore[method-assign]
+    socket.getaddrinfo = refuse("getaddrinfo")
+    try:
+        yield attempts
+    finally:
+        socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = real  # type: ignore[method-assign]
+        sys.modules["socket"].getaddrinfo = real[2]
