@@ -24,6 +24,7 @@ from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.writer import RecorderWriter
 from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.gateway import create_app
+from flux_lsp.runtime.worker import Worker
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_SHOP = REPO / "examples" / "shop"
@@ -57,7 +58,7 @@ class FluxApp:
 
     def background(self) -> list[Any]:
         """The background tasks `flux dev` runs (extended as the runtime grows)."""
-        return []
+        return [Worker(self.runtime, poll_seconds=0.05)]
 
     async def __aenter__(self) -> FluxApp:
         self._lifespan = self.app.router.lifespan_context(self.app)

@@ -1,0 +1,266 @@
+"""ctx.queue and the worker: durable jobs, one execution per attempt, retries, at-least-once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flux_lsp.model import Execution
+from flux_lsp.runtime.database import AppDatabase
+from flux_lsp.runtime.queue import (
+    QueueError,
+    claim,
+    enqueue_job,
+    get_job,
+    list_jobs,
+)
+from flux_lsp.runtime.services import apply_service_schema
+from flux_lsp.runtime.worker import new_worker_id, recover_orphans, run_pending
+from tests.harness import REPO, FluxApp, write_function
+
+FLAKY = """\
+async def handler(job, ctx):
+    if job.attempt < job.data["succeed_on"]:
+        raise RuntimeError(f"attempt {job.attempt} failed")
+    return {"ok": job.attempt}
+"""
+
+ENQUEUE = """\
+async def handler(req, ctx):
+    body = await req.json()
+    job = await ctx.queue.enqueue(body["function"], body.get("data"), delay=body.get("delay", 0))
+    return {"job": job.id}
+"""
+
+SLOW = """\
+import asyncio
+from pathlib import Path
+
+
+async def handler(job, ctx):
+    marker = Path(job.data["marker"])
+    marker.write_text(marker.read_text() + f"start {job.attempt}\\n" if marker.exists() else
+                      f"start {job.attempt}\\n")
+    if job.attempt == 1:
+        await asyncio.sleep(60)
+    return {"attempt": job.attempt}
+"""
+
+WORKER_SCRIPT = """\
+import asyncio, sys
+from flux_lsp.project import Project
+from flux_lsp.runtime.executor import Runtime
+from flux_lsp.runtime.recording import NullRecorder
+from flux_lsp.runtime.worker import Worker
+
+runtime = Runtime(Project.load(sys.argv[1]), NullRecorder())
+asyncio.run(Worker(runtime, poll_seconds=0.05)())
+"""
+
+
+class NoWorker(FluxApp):
+    def background(self) -> list[Any]:
+        return []
+
+
+def no_backoff(shop: Path, attempts: int = 3) -> None:
+    (shop / "flux.toml").write_text(f"[queue]\nmax_attempts = {attempts}\nbackoff = 0\n")
+
+
+async def records(flux: FluxApp, *ids: str) -> list[Execution]:
+    store = await flux.store()
+    try:
+        return [await store.get(i) for i in ids]
+    finally:
+        await store.close()
+
+
+async def test_signup_enqueues_a_job_that_runs_as_its_own_execution(shop: Path) -> None:
+    async with NoWorker(shop) as flux:
+        r = await flux.client.post(
+            "/signup", json={"email": "a@b.com", "name": "Alice", "customer_id": "cus_1"}
+        )
+        signup_id = r.headers["x-flux-request-id"]
+        [pending] = list_jobs(flux.runtime.database)
+        [result] = await run_pending(flux.runtime)
+        [done] = list_jobs(flux.runtime.database)
+        signup, job = await records(flux, signup_id, result.execution.id)
+    enqueue = next(s for s in signup.spans if s.name == "queue.enqueue")
+    assert enqueue.attributes["messaging.message.id"] == pending.id
+    assert enqueue.attributes["messaging.destination.name"] == "send_onboarding_email"
+    assert enqueue.output["job_id"] == pending.id
+    assert enqueue.file == "functions/signup.py" and enqueue.line is not None
+    source = (shop / "functions/signup.py").read_text().splitlines()
+    assert "ctx.queue.enqueue" in source[enqueue.line - 1]
+    assert (pending.status, pending.parent_id, pending.data) == (
+        "pending",
+        signup_id,
+        {"userId": "u_1"},
+    )
+    assert (job.kind, job.function, job.status, job.method) == (
+        "job", "send_onboarding_email", "done", "JOB",
+    )  # fmt: skip
+    assert job.parent_id == signup_id
+    assert job.job == {"id": pending.id, "attempt": 1, "max_attempts": 3}
+    assert job.request == {"data": {"userId": "u_1"}}
+    assert [s.label for s in job.spans] == [
+        "queue.dispatch", "send_onboarding_email", "db.query(users)", "email.send", "response",
+    ]  # fmt: skip
+    assert (done.status, done.attempt, done.last_execution_id) == ("done", 1, job.id)
+
+
+async def test_failing_job_retries_then_fails_each_attempt_recorded(shop: Path) -> None:
+    no_backoff(shop, attempts=3)
+    write_function(shop, "flaky", FLAKY)
+    write_function(shop, "enqueue", ENQUEUE)
+    async with NoWorker(shop) as flux:
+        r = await flux.client.post(
+            "/enqueue", json={"function": "flaky", "data": {"succeed_on": 9}}
+        )
+        parent = r.headers["x-flux-request-id"]
+        results = await run_pending(flux.runtime)
+        [job] = list_jobs(flux.runtime.database)
+        attempts = await records(flux, *(res.execution.id for res in results))
+    assert [a.status for a in attempts] == ["failed", "failed", "failed"]
+    assert [a.job["attempt"] for a in attempts if a.job] == [1, 2, 3]
+    assert {a.parent_id for a in attempts} == {parent}
+    assert attempts[2].error is not None and attempts[2].error.message == "attempt 3 failed"
+    assert attempts[2].error.location is not None and attempts[2].error.location.line == 3
+    assert (job.status, job.attempt, job.last_error) == ("failed", 3, "attempt 3 failed")
+    assert job.last_execution_id == attempts[2].id
+
+
+async def test_retry_succeeds_and_waits_for_its_backoff(shop: Path) -> None:
+    (shop / "flux.toml").write_text("[queue]\nmax_attempts = 3\nbackoff = 30\n")
+    write_function(shop, "flaky", FLAKY)
+    async with NoWorker(shop) as flux:
+        db = flux.runtime.database
+        job = enqueue_job(db, "flaky", {"succeed_on": 2}, max_attempts=3)
+        [first] = await run_pending(flux.runtime)
+        waiting = get_job(db, job.id)
+        assert await run_pending(flux.runtime) == []  # not due for 30 s
+        db.query(None, "UPDATE _flux_jobs SET run_at = 0 WHERE id = $1", [job.id])
+        [second] = await run_pending(flux.runtime)
+        done = get_job(db, job.id)
+    assert waiting is not None and waiting.status == "pending"
+    assert 29 < waiting.run_at - time.time() <= 30
+    assert (first.execution.status, second.execution.status) == ("failed", "done")
+    assert done is not None and (done.status, done.attempt, done.last_error) == ("done", 2, None)
+
+
+async def test_delayed_job_is_not_due_yet(shop: Path) -> None:
+    write_function(shop, "enqueue", ENQUEUE)
+    async with NoWorker(shop) as flux:
+        r = await flux.client.post(
+            "/enqueue", json={"function": "create_user", "data": {}, "delay": 60}
+        )
+        assert r.status_code == 200
+        assert await run_pending(flux.runtime) == []
+        [job] = list_jobs(flux.runtime.database, status="pending")
+    assert job.run_at > time.time() + 50
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"function": "nope"}, "no function named 'nope' to run as a job"),
+        ({"function": "../x"}, "no function named '../x' to run as a job"),
+        ({"function": "flaky", "delay": -1}, "job delay must be between 0 and"),
+    ],
+)
+async def test_bad_enqueue_is_one_clear_error(
+    shop: Path, payload: dict[str, Any], message: str
+) -> None:
+    write_function(shop, "flaky", FLAKY)
+    write_function(shop, "enqueue", ENQUEUE)
+    async with NoWorker(shop) as flux:
+        r = await flux.client.post("/enqueue", json=payload)
+        assert list_jobs(flux.runtime.database) == []
+    assert r.status_code == 500 and r.json()["error"].startswith(message)
+
+
+def test_job_data_must_be_json(tmp_path: Path) -> None:
+    db = AppDatabase(tmp_path / "app.db")
+    apply_service_schema(db)
+    with pytest.raises(QueueError, match="must be JSON-serialisable"):
+        enqueue_job(db, "f", {"when": object()})
+    with pytest.raises(QueueError, match="unknown job status"):
+        list_jobs(db, status="weird")
+
+
+def test_expired_lease_is_claimed_again_and_exhausted_lease_fails(tmp_path: Path) -> None:
+    db = AppDatabase(tmp_path / "app.db")
+    apply_service_schema(db)
+    job = enqueue_job(db, "f", {}, max_attempts=2)
+    [a] = claim(db, "elsewhere:1:aa", lease_seconds=10)
+    assert claim(db, "here:2:bb", lease_seconds=10) == []  # leased
+    [b] = claim(db, "here:2:bb", lease_seconds=10, now=time.time() + 11)
+    assert (a.attempt, b.attempt, b.leased_by) == (1, 2, "here:2:bb")
+    assert claim(db, "third:3:cc", lease_seconds=10, now=time.time() + 30) == []
+    stored = get_job(db, job.id)
+    assert stored is not None and stored.status == "failed"
+    assert stored.last_error == "worker here:2:bb stopped during the last attempt"
+
+
+async def test_background_worker_runs_enqueued_jobs(shop: Path) -> None:
+    async with FluxApp(shop) as flux:
+        await flux.client.post("/signup", json={"email": "a@b.com", "customer_id": "cus_1"})
+        for _ in range(200):
+            if list_jobs(flux.runtime.database, status="done"):
+                break
+            await asyncio.sleep(0.02)
+        [job] = list_jobs(flux.runtime.database, status="done")
+        [e] = await records(flux, str(job.last_execution_id))
+    assert e.kind == "job" and e.status == "done"
+
+
+async def test_worker_killed_mid_job_leaves_it_to_run_again_on_restart(shop: Path) -> None:
+    write_function(shop, "slow", SLOW)
+    marker = shop / "marker.txt"
+    db = AppDatabase(shop / ".flux" / "app.db")
+    apply_service_schema(db)
+    job = enqueue_job(db, "slow", {"marker": str(marker)})
+    db.close()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT, str(shop)], env=env)
+    try:
+        for _ in range(300):
+            if marker.exists() and "start 1" in marker.read_text():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the worker subprocess never started the job")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    async with NoWorker(shop) as flux:
+        killed = get_job(flux.runtime.database, job.id)
+        assert killed is not None and killed.status == "running"
+        assert killed.leased_by is not None and f":{proc.pid}:" in killed.leased_by
+        results = await run_pending(flux.runtime)  # a restarted worker: the orphan runs again
+        [rerun] = await records(flux, results[0].execution.id)
+        finished = get_job(flux.runtime.database, job.id)
+    assert marker.read_text() == "start 1\nstart 2\n"
+    assert rerun.status == "done" and rerun.job == {"id": job.id, "attempt": 2, "max_attempts": 3}
+    assert finished is not None and finished.status == "done"
+
+
+def test_orphans_of_a_live_worker_are_left_alone(tmp_path: Path, shop: Path) -> None:
+    from flux_lsp.project import Project
+    from flux_lsp.runtime.executor import Runtime
+    from flux_lsp.runtime.recording import NullRecorder
+
+    runtime = Runtime(Project.load(shop), NullRecorder())
+    enqueue_job(runtime.database, "signup", {})
+    live_elsewhere = new_worker_id().rsplit(":", 2)[0] + f":{os.getppid()}:aa"
+    claim(runtime.database, live_elsewhere, lease_seconds=60)
+    assert recover_orphans(runtime) == 0
+    runtime.database.close()
