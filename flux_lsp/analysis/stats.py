@@ -1,0 +1,65 @@
+"""Run statistics for a function or a call site: counts, failures and latency percentiles.
+
+Used by the editor's code lens (`12 runs · 2 failed · p95 48 ms`) and hovers. Pure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from flux_lsp.model import Execution
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The `p`-th percentile (0..100) by the nearest-rank method; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+@dataclass(slots=True, frozen=True)
+class RunStats:
+    """How a function has been doing over a window."""
+
+    runs: int
+    failed: int
+    client_errors: int
+    p50_ms: float | None
+    p95_ms: float | None
+    latest_at: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "runs": self.runs,
+            "failed": self.failed,
+            "client_errors": self.client_errors,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "latest_at": self.latest_at,
+        }
+
+
+def run_stats(executions: Iterable[Execution]) -> RunStats:
+    """Counts and p50/p95 durations of `executions` (replays are not runs and are skipped)."""
+    durations: list[float] = []
+    failed = client_errors = 0
+    latest: float | None = None
+    for e in executions:
+        if e.kind == "replay":
+            continue
+        durations.append(e.duration_ms)
+        failed += e.failed
+        client_errors += e.is_client_error
+        latest = e.started_at if latest is None else max(latest, e.started_at)
+    return RunStats(
+        runs=len(durations),
+        failed=failed,
+        client_errors=client_errors,
+        p50_ms=percentile(durations, 50),
+        p95_ms=percentile(durations, 95),
+        latest_at=latest,
+    )

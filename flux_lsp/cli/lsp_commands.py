@@ -1,0 +1,42 @@
+"""`flux lsp` (and the `flux-lsp` script): the language server on stdio, or TCP for debugging."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from flux_lsp.cli.app import app
+
+
+def run_server(tcp: bool, host: str, port: int) -> None:
+    import logging
+
+    from flux_lsp.lsp.server import create_server
+
+    logging.basicConfig(level=logging.WARNING, format="flux-lsp: %(levelname)s %(message)s")
+    server = create_server()
+    if tcp:
+        server.start_tcp(host, port)
+    else:
+        server.start_io()
+
+
+@app.command()
+def lsp(
+    tcp: Annotated[bool, typer.Option("--tcp", help="Listen on TCP instead of stdio.")] = False,
+    host: Annotated[str, typer.Option(help="Address to bind with --tcp.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on with --tcp.")] = 2087,
+    stdio: Annotated[bool, typer.Option("--stdio", help="Use stdio (the default).")] = False,
+) -> None:
+    """Run the Flux language server (stdio by default; --tcp for debugging)."""
+    run_server(tcp and not stdio, host, port)
+
+
+lsp_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+lsp_app.command()(lsp)
+
+
+def lsp_main() -> None:
+    """The `flux-lsp` console script: `flux lsp` with its options."""
+    lsp_app()

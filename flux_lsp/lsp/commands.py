@@ -1,0 +1,419 @@
+"""`workspace/executeCommand`: flux.why, flux.trace, flux.traceDiff, flux.tail, flux.replay,
+flux.incidentReplay.
+
+Every command takes one JSON argument (an object such as `{"id": "req:7c8d9e0f", "uri": ...}`,
+or just the id as a string) and returns
+`{"kind": ..., "execution_id": ..., "report": <report.to_dict()>, "markdown": ...}`;
+`flux.trace` adds the raw `execution` (the extension draws its waterfall from the spans).
+Replays run on the editor's unsaved function files, report work-done progress, can be
+cancelled from the progress notification, and refresh the diagnostics when they finish.
+Bad arguments, unknown ids and unreadable recorders answer with an LSP error response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.uris import from_fs_path, to_fs_path
+
+from flux_lsp.lsp import diagnostics, markdown
+from flux_lsp.lsp.projects import FluxProject
+from flux_lsp.lsp.server import FluxLanguageServer
+from flux_lsp.model import Execution
+from flux_lsp.recorder.query import ExecutionQuery, QueryError, parse_filters, parse_window
+from flux_lsp.recorder.store import AmbiguousExecution, RecorderError, Store, UnknownExecution
+
+log = logging.getLogger("flux.lsp")
+
+COMMANDS = (
+    "flux.why",
+    "flux.trace",
+    "flux.traceDiff",
+    "flux.tail",
+    "flux.replay",
+    "flux.incidentReplay",
+)
+INCIDENT_BEFORE = 10 * 60.0
+INCIDENT_AFTER = 5 * 60.0
+TAIL_LIMIT = 50
+
+
+class RequestFailed(JsonRpcException):
+    """LSP `RequestFailed`: the request was well formed but cannot be answered."""
+
+    CODE = -32803
+
+
+def _argument(command: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    """The command's one argument as an object (`"req:…"` is short for `{"id": "req:…"}`)."""
+    if len(args) > 1 and all(isinstance(a, str) for a in args):
+        return {"ids": list(args)}
+    if not args:
+        return {}
+    first = args[0]
+    if isinstance(first, str):
+        return {"id": first}
+    if isinstance(first, dict):
+        return first
+    raise JsonRpcInvalidParams(
+        f'{command}: expected an object such as {{"id": "req:7c8d9e0f"}}, got {first!r}'
+    )
+
+
+def _text(command: str, arg: dict[str, Any], key: str, required: bool = True) -> str | None:
+    value = arg.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise JsonRpcInvalidParams(f"{command}: {key!r} must be a non-empty string")
+    return value.strip()
+
+
+async def _projects(ls: FluxLanguageServer, arg: dict[str, Any]) -> list[FluxProject]:
+    """The project the argument's `uri` names, else every project the workspace has."""
+    uri = arg.get("uri")
+    if uri is not None:
+        if not isinstance(uri, str):
+            raise JsonRpcInvalidParams("'uri' must be a string")
+        project = await ls.projects.project_for(uri)
+        return [project] if project is not None else []
+    found = ls.projects.all()
+    if not found:
+        for _folder_uri, folder in ls.projects.folders():
+            project = await ls.projects.project_for(from_fs_path(str(folder / "flux.toml")) or "")
+            if project is not None:
+                found.append(project)
+    return found
+
+
+async def _stores(ls: FluxLanguageServer, arg: dict[str, Any]) -> list[tuple[FluxProject, Store]]:
+    out: list[tuple[FluxProject, Store]] = []
+    problems: list[str] = []
+    for project in await _projects(ls, arg):
+        store = await project.open()
+        if store is None:
+            problems.append(project.problem or f"no recorder at {project.recorder}")
+        else:
+            out.append((project, store))
+    if not out:
+        raise RequestFailed(problems[0] if problems else "no Flux project in this workspace")
+    return out
+
+
+async def _find(
+    ls: FluxLanguageServer, command: str, arg: dict[str, Any], key: str = "id"
+) -> tuple[FluxProject, Store, Execution]:
+    ident = _text(command, arg, key)
+    assert ident is not None
+    unknown: RecorderError | None = None
+    for project, store in await _stores(ls, arg):
+        try:
+            return project, store, await store.get(ident)
+        except AmbiguousExecution as exc:
+            raise JsonRpcInvalidParams(f"{command}: {exc}") from None
+        except UnknownExecution as exc:
+            unknown = exc
+    raise JsonRpcInvalidParams(f"{command}: {unknown or 'no execution matches ' + repr(ident)}")
+
+
+def _result(kind: str, execution_id: str | None, report: Any, text: str) -> dict[str, Any]:
+    return {"kind": kind, "execution_id": execution_id, "report": report, "markdown": text}
+
+
+async def why(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+    from flux_lsp.analysis.why import explain
+
+    _project, store, execution = await _find(ls, "flux.why", arg)
+    report = await explain(store, execution)
+    return _result("why", execution.id, report.to_dict(), markdown.why(report))
+
+
+async def trace(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+    from flux_lsp.analysis.trace import trace_report
+
+    _project, _store, execution = await _find(ls, "flux.trace", arg)
+    report = trace_report(execution)
+    result = _result("trace", execution.id, report.to_dict(), markdown.trace(report))
+    result["execution"] = execution.to_dict()
+    return result
+
+
+async def _last_success(store: Store, failing: Execution) -> Execution:
+    recent = await store.function_stats(failing.function, limit=200)
+    for e in recent:
+        if e.id != failing.id and e.kind != "replay" and not e.failed and not e.is_client_error:
+            return await store.get(e.id)
+    raise RequestFailed(
+        f"flux.traceDiff: no successful run of {failing.function} to compare "
+        f'{failing.short_id} with; pass "b"'
+    )
+
+
+async def trace_diff(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+    """`{"a": id, "b": id}`; with only `id` (or `a`), compares with the latest success."""
+    from flux_lsp.analysis.diff import trace_diff as build
+
+    if "ids" in arg and len(arg["ids"]) == 2:
+        arg = {**arg, "a": arg["ids"][0], "b": arg["ids"][1]}
+    key = "a" if "a" in arg else "id"
+    _project, store, first = await _find(ls, "flux.traceDiff", arg, key)
+    if arg.get("b") is not None:
+        _p, _s, second = await _find(ls, "flux.traceDiff", arg, "b")
+        a, b = first, second
+    else:
+        a, b = await _last_success(store, first), first
+    report = build(a, b)
+    return _result("traceDiff", b.id, report.to_dict(), markdown.trace_diff(report))
+
+
+async def tail(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+    """`{"function"?, "path"?, "status"?, "kind"?, "since"?: "15m", "limit"?: 50, "uri"?}`."""
+    from flux_lsp.analysis.tail import tail_lines
+    from flux_lsp.recorder.query import parse_time
+
+    filters = [
+        f"{key}={arg[key]}"
+        for key in ("function", "path", "status", "kind")
+        if arg.get(key) is not None
+    ]
+    limit = arg.get("limit", TAIL_LIMIT)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= 1000:
+        raise JsonRpcInvalidParams("flux.tail: 'limit' must be a number from 1 to 1000")
+    try:
+        query = parse_filters(filters, ExecutionQuery(limit=limit))
+        since = _text("flux.tail", arg, "since", required=False)
+        if since is not None:
+            query = query.with_(since=parse_time(since))
+    except QueryError as exc:
+        raise JsonRpcInvalidParams(f"flux.tail: {exc}") from None
+    executions: list[Execution] = []
+    for _project, store in await _stores(ls, arg):
+        executions.extend(await store.executions(query))
+    lines = tail_lines(executions[: limit * 4])[-limit:]
+    title = f"Flux: recent {arg['function']}" if arg.get("function") else "Flux: recent executions"
+    report = {"lines": [line.to_dict() for line in lines]}
+    return _result("tail", None, report, markdown.tail(lines, title))
+
+
+def _overlay(ls: FluxLanguageServer, project: FluxProject) -> dict[str, str]:
+    """Unsaved editor text of the project's function files, by path relative to the project."""
+    overlay: dict[str, str] = {}
+    for uri, document in ls.workspace.text_documents.items():
+        fs = to_fs_path(uri)
+        if fs and project.function_name(fs) is not None:
+            path = Path(fs)
+            try:
+                on_disk = path.read_text(encoding="utf-8")
+            except OSError:
+                on_disk = None
+            if document.source != on_disk:
+                overlay[project.relative(path)] = document.source
+    return overlay
+
+
+class _Progress:
+    """Work-done progress for a long command, cancellable from the client when it supports it."""
+
+    def __init__(self, ls: FluxLanguageServer, title: str) -> None:
+        self._ls = ls
+        self.title = title
+        self.token = f"flux-{uuid.uuid4().hex[:12]}"
+        self.cancelled = asyncio.Event()
+        self.enabled = False
+
+    async def begin(self, message: str) -> None:
+        window = self._ls.client_capabilities.window
+        if window is None or not window.work_done_progress:
+            return
+        try:
+            await asyncio.wait_for(self._ls.work_done_progress.create_async(self.token), 5)
+        except Exception:
+            log.debug("client refused work-done progress", exc_info=True)
+            return
+        self.enabled = True
+        loop = asyncio.get_running_loop()
+        future = self._ls.work_done_progress.tokens.get(self.token)
+        if future is not None:
+            future.add_done_callback(
+                lambda f: loop.call_soon_threadsafe(self.cancelled.set) if f.cancelled() else None
+            )
+        self._ls.work_done_progress.begin(
+            self.token,
+            types.WorkDoneProgressBegin(title=self.title, message=message, cancellable=True),
+        )
+
+    def report(self, message: str, percentage: int | None = None) -> None:
+        if self.enabled:
+            self._ls.work_done_progress.report(
+                self.token, types.WorkDoneProgressReport(message=message, percentage=percentage)
+            )
+
+    def end(self, message: str) -> None:
+        if self.enabled:
+            self.enabled = False
+            self._ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
+            self._ls.work_done_progress.tokens.pop(self.token, None)
+
+
+async def _refresh_after_replay(ls: FluxLanguageServer, project: FluxProject) -> None:
+    project.token = None
+    for uri in sorted(project.open_uris):
+        await diagnostics.refresh(ls, uri)
+
+
+def _replay_recorder(project: FluxProject) -> Any:
+    """Replays are recorded next to the originals when the recorder is a local file."""
+    from flux_lsp.recorder.open import is_remote
+    from flux_lsp.recorder.writer import RecorderWriter
+
+    if is_remote(project.recorder):
+        return None
+    return RecorderWriter(Path(project.recorder))
+
+
+async def _run_replay(
+    ls: FluxLanguageServer,
+    project: FluxProject,
+    progress: _Progress,
+    work: Callable[[Any], Awaitable[Any]],
+) -> Any:
+    """Run `work(recorder)` as a task that the progress cancel button can stop."""
+    recorder = _replay_recorder(project)
+    task = asyncio.ensure_future(work(recorder))
+    waiter = asyncio.ensure_future(progress.cancelled.wait())
+    try:
+        done, _pending = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if task not in done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            progress.end("cancelled")
+            raise RequestFailed("replay cancelled")
+        return task.result()
+    finally:
+        waiter.cancel()
+        if recorder is not None:
+            recorder.close()
+        await _refresh_after_replay(ls, project)
+
+
+def _errors(command: str, exc: Exception) -> JsonRpcException:
+    from flux_lsp.project import ConfigError
+
+    if isinstance(exc, JsonRpcException):
+        return exc
+    if isinstance(exc, (RecorderError, ConfigError, QueryError)):
+        return RequestFailed(f"{command}: {exc}")
+    return RequestFailed(f"{command} failed: {type(exc).__name__}: {exc}")
+
+
+async def replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+    """Replay one execution against the current code (unsaved buffers included)."""
+    from flux_lsp.project import Project
+    from flux_lsp.replay.engine import replay_one
+
+    project, store, execution = await _find(ls, "flux.replay", arg)
+    overlay = _overlay(ls, project)
+    progress = _Progress(ls, f"Flux: replaying {execution.short_id}")
+    await progress.begin("against current code" + (" (unsaved buffers)" if overlay else ""))
+
+    async def work(recorder: Any) -> Any:
+        return await replay_one(
+            Project.load(project.root), store, execution.id, overlay=overlay, recorder=recorder
+        )
+
+    try:
+        report = await _run_replay(ls, project, progress, work)
+    except Exception as exc:
+        progress.end("failed")
+        raise _errors("flux.replay", exc) from None
+    progress.end(report.verdict)
+    return _result("replay", execution.id, report.to_dict(), markdown.replay(report))
+
+
+async def incident_replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+    """`{"window": "09:00..09:20"}`, or `{"id": ...}` for a window around that execution."""
+    from flux_lsp.project import Project
+    from flux_lsp.replay.engine import plan_window, replay_window
+
+    window = _text("flux.incidentReplay", arg, "window", required=False)
+    execution_id: str | None = None
+    if window is not None:
+        try:
+            since, until = parse_window(window)
+        except QueryError as exc:
+            raise JsonRpcInvalidParams(f"flux.incidentReplay: {exc}") from None
+        project, store = (await _stores(ls, arg))[0]
+    elif arg.get("id") is not None:
+        project, store, execution = await _find(ls, "flux.incidentReplay", arg)
+        execution_id = execution.id
+        since = execution.started_at - INCIDENT_BEFORE
+        until = min(time.time(), execution.started_at + INCIDENT_AFTER) + 0.001
+    else:
+        raise JsonRpcInvalidParams(
+            'flux.incidentReplay: pass {"window": "09:00..09:20"} or {"id": "req:…"}'
+        )
+    overlay = _overlay(ls, project)
+    progress = _Progress(ls, "Flux: incident replay")
+    try:
+        plan = await plan_window(store, since, until)
+        await progress.begin(f"{plan.count} requests")
+
+        def on_outcome(outcome: Any, done: int) -> None:
+            percent = int(100 * done / plan.count) if plan.count else None
+            progress.report(f"{done}/{plan.count} {outcome.short_id} {outcome.outcome}", percent)
+
+        async def work(recorder: Any) -> Any:
+            return await replay_window(
+                Project.load(project.root),
+                store,
+                since,
+                until,
+                overlay=overlay,
+                recorder=recorder,
+                progress=on_outcome,
+                cancel=progress.cancelled,
+            )
+
+        report = await _run_replay(ls, project, progress, work)
+    except Exception as exc:
+        progress.end("failed")
+        raise _errors("flux.incidentReplay", exc) from None
+    progress.end(report.verdict)
+    return _result("incidentReplay", execution_id, report.to_dict(), markdown.replay(report))
+
+
+Handler = Callable[[FluxLanguageServer, dict[str, Any]], Awaitable[dict[str, Any]]]
+HANDLERS: dict[str, Handler] = {
+    "flux.why": why,
+    "flux.trace": trace,
+    "flux.traceDiff": trace_diff,
+    "flux.tail": tail,
+    "flux.replay": replay,
+    "flux.incidentReplay": incident_replay,
+}
+
+
+def _command(name: str, handler: Handler) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def run(ls: FluxLanguageServer, *args: Any) -> dict[str, Any]:
+        try:
+            return await handler(ls, _argument(name, args))
+        except Exception as exc:
+            raise _errors(name, exc) from None
+
+    run.__name__ = name.replace(".", "_")
+    return run
+
+
+def register(ls: FluxLanguageServer) -> None:
+    for name, handler in HANDLERS.items():
+        ls.command(name)(_command(name, handler))

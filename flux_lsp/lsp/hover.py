@@ -1,0 +1,86 @@
+"""Hover: what production did on this line.
+
+- On a line a flux diagnostic covers: the why report of its latest failure.
+- On a `ctx.<service>.<method>(...)` call: the recent results recorded at that call site.
+- On a function's `def` line in the functions folder: its recent executions with p50/p95.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from flux_lsp.analysis.call_site_summary import summarize_call_site
+from flux_lsp.analysis.stats import run_stats
+from flux_lsp.analysis.why import explain
+from flux_lsp.lsp import markdown
+from flux_lsp.lsp.resolve import CtxCall, FunctionDef, resolve
+from flux_lsp.recorder.store import RecorderError
+
+if TYPE_CHECKING:
+    from flux_lsp.lsp.server import FluxLanguageServer
+
+RECENT_ROWS = 8
+STATS_LIMIT = 500
+WHY_CACHE = 256
+
+
+def _markup(text: str) -> types.Hover:
+    return types.Hover(
+        contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
+    )
+
+
+async def hover(ls: FluxLanguageServer, params: types.HoverParams) -> types.Hover | None:
+    uri = params.text_document.uri
+    line = params.position.line
+    project = await ls.projects.project_for(uri)
+    fs = to_fs_path(uri)
+    if project is None or not fs:
+        return None
+    store = await ls.projects.store_for(project)
+    if store is None:
+        return None
+    since = time.time() - project.settings.window_seconds
+    try:
+        placed = ls.diagnostics.group_at(uri, line)
+        if placed is not None:
+            key = (placed.group.latest.id, project.token)
+            text = ls.why_cache.get(key)
+            if text is None:
+                execution = await store.get(placed.group.latest.id)
+                text = markdown.why(await explain(store, execution))
+                if len(ls.why_cache) > WHY_CACHE:
+                    ls.why_cache.clear()
+                ls.why_cache[key] = text
+            if placed.group.count > 1:
+                text += f"\n\n*{placed.group.count} failures like this in the last "
+                text += f"{project.settings.window}*"
+            return _markup(text)
+        document = ls.workspace.get_text_document(uri)
+        target = resolve(document.source, fs, line, params.position.character)
+        if isinstance(target, CtxCall):
+            relative = project.relative(Path(fs))
+            results = await store.call_sites(relative, target.line, since=since, limit=RECENT_ROWS)
+            summary = summarize_call_site(relative, target.line, results)
+            return _markup(markdown.call_site(summary, target.label))
+        if isinstance(target, FunctionDef):
+            function = project.function_name(fs)
+            if function is None or target.name != "handler":
+                return None
+            recent = await store.function_stats(function, since=since, limit=STATS_LIMIT)
+            stats = run_stats(recent)
+            return _markup(
+                markdown.run_stats(function, stats, recent[:RECENT_ROWS], project.settings.window)
+            )
+    except RecorderError as exc:
+        ls.projects.report(f"Flux: {exc}")
+    return None
+
+
+def register(ls: FluxLanguageServer) -> None:
+    ls.feature(types.TEXT_DOCUMENT_HOVER)(hover)

@@ -1,0 +1,210 @@
+"""Reports as Markdown for hovers and command results (the editor's renderer).
+
+Each function takes a report built by `analysis/` (or `replay/`) and lays it out; none of them
+decides anything about the recording: that is the report's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flux_lsp.analysis.call_site_summary import CallSiteSummary
+from flux_lsp.analysis.diff import TraceDiff
+from flux_lsp.analysis.stats import RunStats
+from flux_lsp.analysis.tail import TailLine
+from flux_lsp.analysis.trace import TraceNode, TraceReport
+from flux_lsp.analysis.values import clock, duration, plain
+from flux_lsp.analysis.why import WhyReport
+from flux_lsp.model import Execution, short_id
+from flux_lsp.replay.report import ReplayReport
+
+
+def code(text: object) -> str:
+    """Inline code that survives backticks in the text."""
+    value = str(text).replace("\n", " ")
+    fence = "``" if "`" in value else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
+
+
+def _escape(text: str) -> str:
+    for ch in "\\*_[]<>|#":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def why(report: WhyReport) -> str:
+    """ROOT CAUSE, LOCATION, INPUT, DATA CHANGES, RELATED, SUGGESTION and the request id."""
+    lines = [f"**Flux: why {report.short_id}** — {report.target} → {report.status}", ""]
+    lines.append(f"**ROOT CAUSE** {_escape(report.root_cause.summary)}  ")
+    for detail in report.root_cause.details:
+        lines.append(f"{_escape(detail)}  ")
+    if report.location is not None:
+        lines.append(f"**LOCATION** {code(report.location.label)}  ")
+    summary = report.input
+    if summary.heading or summary.fields or summary.missing:
+        lines.append("")
+        lines.append("**INPUT**" + (f" {_escape(summary.heading)}" if summary.heading else ""))
+        lines.append("")
+        for f in summary.fields:
+            note = f" ← {_escape(f.note)}" if f.note else ""
+            lines.append(f"- {code(f.name)}: {code(plain(f.value))}{note}")
+        for name in summary.missing:
+            lines.append(f"- {code(name)}: *missing*")
+    if report.data_changes:
+        lines.append("")
+        lines.append("**DATA CHANGES**")
+        lines.append("")
+        for change in report.data_changes:
+            lines.append(f"- {code(change.text)}")
+    if report.related:
+        lines.append("")
+        lines.append("**RELATED**")
+        lines.append("")
+        for related in report.related:
+            lines.append(f"- {_escape(related.text)}")
+    if report.suggestions:
+        lines.append("")
+        lines.append("**SUGGESTION**")
+        lines.append("")
+        for suggestion in report.suggestions:
+            lines.append(f"- {_escape(suggestion.lstrip('→ '))}")
+    lines.append("")
+    lines.append(f"*latest {report.short_id} at {clock(report.started_at)}*")
+    return "\n".join(lines)
+
+
+def _tree(node: TraceNode, out: list[str]) -> None:
+    indent = "  " * node.depth
+    mark = {"error": " ✗", "skipped": " (skipped)"}.get(node.status, "")
+    result = f"  {node.result}" if node.result else ""
+    out.append(f"{indent}{node.label}{mark}  {duration(node.duration_ms)}{result}")
+    for child in node.children:
+        _tree(child, out)
+
+
+def trace(report: TraceReport) -> str:
+    """The span tree as a code block, then the error."""
+    lines = [
+        f"**Flux: trace {report.short_id}** — {report.target} → {report.status} "
+        f"in {duration(report.duration_ms)}",
+        "",
+    ]
+    if report.tree is not None:
+        tree: list[str] = []
+        _tree(report.tree, tree)
+        lines.append("```text")
+        lines.extend(tree)
+        lines.append("```")
+    if report.error_message is not None:
+        where = f" at {code(report.error_location)}" if report.error_location else ""
+        lines.append(f"**{report.error_type}**: {_escape(report.error_message)}{where}")
+    return "\n".join(lines)
+
+
+def trace_diff(diff: TraceDiff) -> str:
+    lines = [
+        f"**Flux: trace diff** {short_id(diff.a.id)} → {short_id(diff.b.id)}",
+        "",
+    ]
+    if diff.identical:
+        lines.append("The two runs took the same path.")
+    else:
+        if diff.diverges_at:
+            lines.append(f"Diverges at {code(diff.diverges_at)}")
+            lines.append("")
+        for note in diff.notes:
+            lines.append(f"- {_escape(note)}")
+    lines.append("")
+    lines.append("| step | change | A | B |")
+    lines.append("|---|---|---|---|")
+    for row in diff.rows:
+        a = f"{row.a.status} {duration(row.a.duration_ms)}" if row.a else ""
+        b = f"{row.b.status} {duration(row.b.duration_ms)}" if row.b else ""
+        label = "&nbsp;" * 2 * row.depth + _escape(row.label)
+        lines.append(f"| {label} | {row.change} | {a} | {b} |")
+    return "\n".join(lines)
+
+
+def tail(lines_: Sequence[TailLine], title: str = "Flux: recent executions") -> str:
+    lines = [f"**{title}**", ""]
+    if not lines_:
+        lines.append("No executions recorded in the window.")
+        return "\n".join(lines)
+    lines.append("| time | request | status | duration | id |")
+    lines.append("|---|---|---|---|---|")
+    for t in lines_:
+        lines.append(
+            f"| {t.time} | {_escape(t.target)} | {t.status} | {duration(t.duration_ms)} "
+            f"| {code(t.short_id)} |"
+        )
+        if t.error_message:
+            lines.append(f"| | ↳ {_escape(t.error_message)} | | | |")
+    return "\n".join(lines)
+
+
+def run_stats(function: str, stats: RunStats, recent: Sequence[Execution], window: str) -> str:
+    """The handler hover: counts, p50/p95 and the most recent executions."""
+    p50 = duration(stats.p50_ms) if stats.p50_ms is not None else "–"
+    p95 = duration(stats.p95_ms) if stats.p95_ms is not None else "–"
+    lines = [
+        f"**Flux: {function}** — {stats.runs} runs · {stats.failed} failed · "
+        f"p50 {p50} · p95 {p95} (last {window})",
+        "",
+    ]
+    if not recent:
+        lines.append("No executions recorded in the window.")
+        return "\n".join(lines)
+    lines.append("| time | status | duration | id |")
+    lines.append("|---|---|---|---|")
+    for e in recent:
+        lines.append(
+            f"| {clock(e.started_at)} | {e.status} | {duration(e.duration_ms)} "
+            f"| {code(short_id(e.id))} |"
+        )
+    return "\n".join(lines)
+
+
+def call_site(summary: CallSiteSummary, label: str) -> str:
+    """The ctx call hover: the recent results recorded at that line."""
+    if not summary.calls:
+        return f"**Flux: {code(label)}** — no calls recorded here in the window."
+    p50 = duration(summary.p50_ms) if summary.p50_ms is not None else "–"
+    p95 = duration(summary.p95_ms) if summary.p95_ms is not None else "–"
+    lines = [
+        f"**Flux: {code(label)}** — {len(summary.calls)} recent calls · "
+        f"{summary.errors} failed · p50 {p50} · p95 {p95}",
+        "",
+        "| time | status | result | duration | id |",
+        "|---|---|---|---|---|",
+    ]
+    for c in summary.calls:
+        lines.append(
+            f"| {clock(c.started_at)} | {c.status} | {_escape(c.result)} "
+            f"| {duration(c.duration_ms)} | {code(c.short_id)} |"
+        )
+    return "\n".join(lines)
+
+
+def replay(report: ReplayReport) -> str:
+    """The replay verdict: headline, side effects, one line per outcome, counts, verdict."""
+    if report.empty:
+        return f"**Flux: replay** — {_escape(report.empty_message)}"
+    hooks = report.webhooks_only
+    lines = [
+        f"**Flux: {_escape(report.headline())}**",
+        "",
+        f"Side-effects: {' · '.join(report.side_effects)}",
+        "",
+    ]
+    for o in report.outcomes:
+        mark = "✔" if o.passed else "✗"
+        status = o.status or "–"
+        took = duration(o.duration_ms) if o.duration_ms is not None else ""
+        was = f"  ← was {o.was_status}" if o.changed else ""
+        lines.append(f"- {mark} {code(o.short_id)} {_escape(o.label(hooks))} {status} {took}{was}")
+        if o.detail:
+            lines.append(f"  - {_escape(o.detail)}")
+    lines.append("")
+    lines.append(f"{report.summary_line}  **{report.verdict}**")
+    return "\n".join(lines)

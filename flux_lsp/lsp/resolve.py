@@ -1,0 +1,118 @@
+"""What is under the cursor: a function definition, a `ctx` service call, or a name string.
+
+jedi resolves the names in the document (which function a `def` line defines, where `ctx` is
+used); the extent of a call that spans several lines comes from the syntax tree, so hovering
+any line of `await ctx.db.update(\\n ... )` finds the call. Results are cached per document
+version, since hovers repeat on the same text.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jedi
+
+CTX_CHAIN = re.compile(r"\bctx(?:\.[A-Za-z_]\w*)+")
+_STRING = re.compile(r"""(["'])([A-Za-z_][\w.-]*)\1""")
+
+
+@dataclass(slots=True, frozen=True)
+class FunctionDef:
+    """The cursor is on a `def` line: `name` is the function, `line` 1-based."""
+
+    name: str
+    line: int
+
+
+@dataclass(slots=True, frozen=True)
+class CtxCall:
+    """The cursor is on a `ctx.<service>.<method>(...)` call starting at `line` (1-based)."""
+
+    label: str
+    line: int
+
+
+@dataclass(slots=True, frozen=True)
+class NameString:
+    """The cursor is inside a string literal holding a name (`"send_onboarding_email"`)."""
+
+    name: str
+
+
+Target = FunctionDef | CtxCall | NameString | None
+
+
+@dataclass(slots=True, frozen=True)
+class _Names:
+    defs: dict[int, str]
+    """1-based line → name of the function defined there."""
+    ctx_lines: frozenset[int]
+    """1-based lines where `ctx` is referenced."""
+    calls: tuple[tuple[int, int, str], ...]
+    """(start line, end line, label) of each ctx call the syntax tree holds."""
+
+
+def _ctx_calls(text: str) -> tuple[tuple[int, int, str], ...]:
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return ()
+    out: list[tuple[int, int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            label = ast.unparse(node.func)
+            if label.startswith("ctx."):
+                out.append((node.lineno, node.end_lineno or node.lineno, label))
+    return tuple(out)
+
+
+@lru_cache(maxsize=64)
+def _names(text: str, path: str) -> _Names:
+    script = jedi.Script(code=text, path=path or None)
+    defs: dict[int, str] = {}
+    ctx_lines: set[int] = set()
+    for name in script.get_names(all_scopes=True, definitions=True, references=True):
+        if name.type == "function" and name.is_definition():
+            defs[name.line] = name.name
+        elif name.name == "ctx" and not name.is_definition():
+            ctx_lines.add(name.line)
+    return _Names(defs, frozenset(ctx_lines), _ctx_calls(text))
+
+
+def warm_up() -> None:
+    """Load jedi's grammar once, so the first hover is not the slow one."""
+    _names("async def handler(req, ctx):\n    await ctx.db.query('x')\n", "")
+
+
+def resolve(text: str, path: str, line: int, character: int) -> Target:
+    """What is at 0-based (`line`, `character`) in `text`."""
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return None
+    current = lines[line]
+    for match in _STRING.finditer(current):
+        if match.start() <= character <= match.end():
+            return NameString(match.group(2))
+    names = _names(text, path)
+    line1 = line + 1
+    if line1 in names.defs:
+        return FunctionDef(names.defs[line1], line1)
+    containing = [c for c in names.calls if c[0] <= line1 <= c[1]]
+    if containing:
+        start, _end, label = max(containing, key=lambda c: c[0])
+        return CtxCall(label, start)
+    chain = CTX_CHAIN.search(current) if line1 in names.ctx_lines else None
+    if chain is not None:
+        return CtxCall(chain.group(0), line1)
+    return None
+
+
+def definition_line(text: str, path: str, function: str = "handler") -> int | None:
+    """The 1-based line where `function` is defined in `text`, if it is."""
+    for line, name in sorted(_names(text, path).defs.items()):
+        if name == function:
+            return line
+    return None

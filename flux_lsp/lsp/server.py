@@ -1,0 +1,73 @@
+"""The Flux language server: state shared by the features, and `create_server()`.
+
+The features live one per module (`diagnostics`, `hover`, `code_lens`, `code_actions`,
+`commands`, `navigation`, `live`); each registers its handlers here. The server owns the
+projects (and their recorder stores), the cached diagnostics and the live watcher.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from flux_lsp.lsp.diagnostics import DiagnosticsState
+from flux_lsp.lsp.projects import Projects
+
+NAME = "flux"
+VERSION = "0.1.0"
+
+log = logging.getLogger("flux.lsp")
+
+
+class FluxLanguageServer(LanguageServer):
+    """A pygls server holding the projects, the published diagnostics and the watcher."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(NAME, VERSION, *args, **kwargs)
+        from flux_lsp.lsp.live import LiveWatcher
+
+        self.projects = Projects(self)
+        self.diagnostics = DiagnosticsState()
+        self.open_uris: set[str] = set()
+        self.why_cache: dict[tuple[str, int | None], str] = {}
+        self.live = LiveWatcher(self)
+
+
+def create_server() -> FluxLanguageServer:
+    """A server with every feature registered."""
+    from flux_lsp.lsp import (
+        code_actions,
+        code_lens,
+        commands,
+        diagnostics,
+        hover,
+        navigation,
+        resolve,
+    )
+
+    ls = FluxLanguageServer()
+    for module in (diagnostics, hover, code_lens, code_actions, commands, navigation):
+        module.register(ls)
+
+    @ls.feature(types.INITIALIZED)
+    def initialized(ls: FluxLanguageServer, params: types.InitializedParams) -> None:
+        resolve.warm_up()
+        ls.live.start()
+
+    @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: FluxLanguageServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        ls.projects.forget_settings()
+        for uri in sorted(ls.open_uris):
+            await diagnostics.refresh(ls, uri)
+
+    @ls.feature(types.SHUTDOWN)
+    async def shutdown(ls: FluxLanguageServer, params: None) -> None:
+        await ls.live.stop()
+        await ls.projects.close()
+
+    return ls
