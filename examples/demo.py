@@ -35,7 +35,12 @@ FIX = """\
     # Create the subscription row now: the payment webhook can arrive before confirm_email.
     await ctx.db.insert(
         "subscriptions",
-        {"customer_id": customer_id, "user_id": user.id, "status": "pending", "created_at": ctx.now()},
+        {
+            "customer_id": customer_id,
+            "user_id": user.id,
+            "status": "pending",
+            "created_at": ctx.now(),
+        },
     )
 """
 
