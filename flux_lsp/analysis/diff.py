@@ -115,7 +115,18 @@ class TraceDiff:
 
     @property
     def diverges_at(self) -> str | None:
-        return next((r.label for r in self.rows if r.change != "same"), None)
+        """The first differing span none of whose descendants differ: where the runs part."""
+        for index, row in enumerate(self.rows):
+            if row.change == "same":
+                continue
+            below = []
+            for later in self.rows[index + 1 :]:
+                if later.depth <= row.depth:
+                    break
+                below.append(later)
+            if row.change != "changed" or all(r.change == "same" for r in below):
+                return row.label
+        return None
 
     @property
     def identical(self) -> bool:
@@ -195,7 +206,7 @@ def align(a: TraceNode, b: TraceNode, depth: int = 0) -> list[DiffRow]:
         b=_side(b),
         notes=[*notes, *([timing] if timing else [])],
     )
-    rows = [row]
+    rows: list[DiffRow] = []
     labels_a = [c.label for c in a.children]
     labels_b = [c.label for c in b.children]
     matcher = SequenceMatcher(a=labels_a, b=labels_b, autojunk=False)
@@ -208,7 +219,9 @@ def align(a: TraceNode, b: TraceNode, depth: int = 0) -> list[DiffRow]:
             rows.extend(_only(ca, "missing", depth + 1))
         for cb in b.children[j1:j2]:
             rows.extend(_only(cb, "extra", depth + 1))
-    return rows
+    inherited = {n for r in rows for n in r.notes if n.startswith("error: ")}
+    row.notes = [n for n in row.notes if n not in inherited]
+    return [row, *rows]
 
 
 def _execution_side(e: Execution) -> ExecutionSide:

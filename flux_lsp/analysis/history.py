@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 HISTORY_FILTER_KEYS = ("job", "req")
 MAX_ENTRIES = 1000
+MAX_VALUE = 40
 
 
 @dataclass(slots=True)
@@ -137,6 +138,11 @@ def _changes(m: Mutation) -> dict[str, tuple[JSON, JSON]]:
     return {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
 
 
+def _short(value: JSON) -> str:
+    text = plain(value)
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
+
+
 def entry_text(m: Mutation, pk_col: str) -> str:
     """`email=a@b.com, name=Alice` (insert), `status: pending → active` (update)."""
     changes = _changes(m)
@@ -144,16 +150,16 @@ def entry_text(m: Mutation, pk_col: str) -> str:
         shown = {
             k: new
             for k, (_, new) in changes.items()
-            if k != pk_col and new is not None and not k.endswith("_at")
+            if k not in (pk_col, "execution_id") and new is not None and not k.endswith("_at")
         }
-        return ", ".join(f"{k}={plain(v)}" for k, v in shown.items()) or "(row created)"
+        return ", ".join(f"{k}={_short(v)}" for k, v in shown.items()) or "(row created)"
     if m.op == "delete":
         return "row deleted" if m.rows_affected else "0 rows affected"
     if m.op == "update":
         if not m.rows_affected:
             where = ", ".join(f"{k}={plain(v)}" for k, v in (m.where or {}).items())
             return f"0 rows affected (no row where {where})" if where else "0 rows affected"
-        return ", ".join(f"{k}: {plain(old)} → {plain(new)}" for k, (old, new) in changes.items())
+        return ", ".join(f"{k}: {_short(old)} → {_short(new)}" for k, (old, new) in changes.items())
     return f"{m.rows_affected} rows affected"
 
 

@@ -258,7 +258,9 @@ def build_tree(spans: list[Span]) -> TraceNode | None:
                 node.children.append(build(child, depth + 1, seen))
         return node
 
-    return build(root_span, 0, set())
+    root = build(root_span, 0, set())
+    root.result = ""  # the root's outcome is the execution's, shown in the report's header
+    return root
 
 
 def _self_time(span: Span, spans: list[Span], stages: list[Span]) -> float:

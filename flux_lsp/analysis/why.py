@@ -290,12 +290,15 @@ def moment_name(execution: Execution) -> str:
 
 
 def _is_signature_error(execution: Execution) -> bool:
+    """A webhook whose signature check failed (the verify span, or the error, says so)."""
     err = execution.error
     if err is None:
         return False
+    if any(s.name.endswith("verify_webhook") and s.status == "error" for s in execution.spans):
+        return True
     text = f"{err.type} {err.message}".lower()
-    return "signature" in text and (
-        "verif" in text or "invalid" in text or "bad" in text or "mismatch" in text
+    return "signature" in text and any(
+        word in text for word in ("verif", "invalid", "bad", "mismatch", "missing")
     )
 
 

@@ -172,7 +172,7 @@ def render_debug(out: Console, report: TraceReport) -> None:
         head = Text(INDENT + f"Step {step.index}/{step.total}  ", style="bold")
         if step.skipped:
             reason = step.skip_reason or "not run"
-            head.append(f"({step.label}: skipped — {reason})", style="dim")
+            head.append(f"(skipped — {reason})  {step.label}", style="dim")
             out.print(head)
             out.print()
             continue

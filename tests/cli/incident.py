@@ -1,0 +1,90 @@
+"""The seed's incident, recorded by driving the real example shop: the recorder the tests read.
+
+A signup, then a Stripe payment webhook that fails because the subscription row does not exist
+yet, then the email confirmation that creates the row, then the same webhook succeeding, plus
+the REST examples (a created user, a validation error), a bad signature, an exception in user
+code and the onboarding job the signup enqueued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flux_lsp.recorder.query import ExecutionQuery
+from flux_lsp.runtime.stripe import signed_webhook
+from tests.harness import FluxApp, copy_shop, write_function
+
+SECRET = "whsec_flux_example_secret"  # the example shop's flux.toml
+
+DIVIDE = """\
+async def handler(req, ctx):
+    body = await req.json()
+    total = body["total"]
+    share = total / body["people"]
+    return {"share": share}
+"""
+
+
+def payment_event(customer_id: str = "cus_ABC", amount: int = 4900) -> dict[str, Any]:
+    return {
+        "id": "evt_1",
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "data": {"object": {"id": "pi_1", "customer_id": customer_id, "amount": amount}},
+    }
+
+
+@dataclass(slots=True)
+class Incident:
+    project: Path
+    recorder: Path
+    created_user: str
+    validation_error: str
+    signup: str
+    failed_webhook: str
+    confirm_email: str
+    good_webhook: str
+    bad_signature: str
+    exception: str
+    job: str
+    extra: list[str]
+
+
+async def record_incident(tmp: Path) -> Incident:
+    project = copy_shop(tmp)
+    write_function(project, "divide", DIVIDE)
+    ids: dict[str, str] = {}
+    async with FluxApp(project) as flux:
+
+        async def post(name: str, path: str, **kwargs: Any) -> None:
+            r = await flux.client.post(path, **kwargs)
+            ids[name] = r.headers["x-flux-request-id"]
+
+        await post("created_user", "/create_user", json={"email": "a@b.com", "name": "Alice"})
+        await post("validation_error", "/create_user", json={"name": "Alice"})
+        await post("signup", "/signup", json={"email": "c@d.com", "customer_id": "cus_ABC"})
+        body, headers = signed_webhook(payment_event(), SECRET)
+        await post("failed_webhook", "/stripe_webhook", content=body, headers=headers)
+        await asyncio.sleep(0.05)
+        await post("confirm_email", "/confirm_email", json={"customer_id": "cus_ABC"})
+        body, headers = signed_webhook(payment_event(), SECRET)
+        await post("good_webhook", "/stripe_webhook", content=body, headers=headers)
+        body, headers = signed_webhook(payment_event(), "whsec_wrong")
+        await post("bad_signature", "/stripe_webhook", content=body, headers=headers)
+        await post("exception", "/divide", json={"total": 10, "people": 0})
+        for n in range(7):  # 17 executions: some one-digit prefix is then surely ambiguous
+            await post(f"extra_{n}", "/create_user", json={"email": f"u{n}@b.com"})
+        for _ in range(200):
+            store = await flux.store()
+            jobs = await store.executions(ExecutionQuery(kind="job"))
+            await store.close()
+            if jobs:
+                ids["job"] = jobs[0].id
+                break
+            await asyncio.sleep(0.05)
+        flux.flush()
+    extra = [ids.pop(f"extra_{n}") for n in range(7)]
+    return Incident(project=project, recorder=flux.project.recorder_path, extra=extra, **ids)
