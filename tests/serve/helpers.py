@@ -1,0 +1,171 @@
+"""Helpers for the `flux serve` tests: a real server process, the CLI, and hand-made bundles.
+
+`ServeProcess` starts `flux serve` as a subprocess on a free loopback port with `FLUX_TOKEN`
+set and waits until it answers; `flux()` runs the real CLI in a subprocess; `tar_gz` builds
+archives member by member, including the malicious kinds a server must refuse.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from tests.harness import free_port
+
+TOKEN = "flux-test-token-7d1c"
+SECRET = "whsec_flux_example_secret"  # the example shop's flux.toml
+
+FIXED_SIGNUP = '''\
+"""POST /signup — creates the account and its pending subscription before payment starts."""
+
+from starlette.responses import JSONResponse
+
+
+async def handler(req, ctx):
+    body = await req.json()
+    email, customer_id = body.get("email"), body.get("customer_id")
+    if not email or not customer_id:
+        return JSONResponse({"error": "email and customer_id required"}, status_code=400)
+
+    user = await ctx.db.insert(
+        "users", {"email": email, "name": body.get("name"), "created_at": ctx.now()}
+    )
+    await ctx.db.insert(
+        "subscriptions",
+        {
+            "customer_id": customer_id,
+            "user_id": user.id,
+            "status": "pending",
+            "created_at": ctx.now(),
+        },
+    )
+    await ctx.queue.enqueue("send_onboarding_email", {"userId": user.id})
+    return JSONResponse({"id": user.id, "customer_id": customer_id}, status_code=201)
+'''
+
+
+def env(token: str | None = TOKEN, **extra: str) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if k not in ("FLUX_TOKEN", "FLUX_SERVER")}
+    if token is not None:
+        out["FLUX_TOKEN"] = token
+    out.update(extra)
+    return out
+
+
+def flux(
+    *args: str, token: str | None = TOKEN, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `flux` command line and capture what it prints."""
+    return subprocess.run(
+        [sys.executable, "-m", "flux_lsp", *args],
+        capture_output=True,
+        text=True,
+        env=env(token),
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+@dataclass
+class ServeProcess:
+    """`flux serve` on 127.0.0.1 as a subprocess, for one project folder."""
+
+    project: Path
+    token: str | None = TOKEN
+    url: str = ""
+    process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> ServeProcess:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = self.project.parent / f"serve-{port}.log"
+        self._log_file = self.log.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "flux_lsp",
+                "serve",
+                "-p",
+                str(self.project),
+                "--port",
+                str(port),
+            ],
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env(self.token),
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"flux serve exited early:\n{self.output()}")
+            try:
+                httpx.get(self.url + "/_flux/stats", timeout=1)
+                return self
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"flux serve did not start:\n{self.output()}") from None
+                time.sleep(0.05)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log_file.close()
+
+    def client(self, token: str | None = TOKEN) -> httpx.Client:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def code_version(self) -> str:
+        with self.client() as c:
+            return str(c.get("/_flux/deployments").json()["code_version"])
+
+
+def tar_gz(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    """A tar.gz of exactly these members (data for regular files, None otherwise)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                tar.addfile(info)
+    return raw.getvalue()
+
+
+def file_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.mode = 0o644
+    return info, data
+
+
+def special_member(name: str, kind: bytes, linkname: str = "") -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    return info, None
+
+
+GOOD_FUNCTION = b"async def handler(req, ctx):\n    return {'ok': True}\n"
