@@ -20,6 +20,7 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
     from flux_lsp.runtime.executor import Runtime
     from flux_lsp.runtime.gateway import BackgroundTask, create_app
     from flux_lsp.runtime.server import WatchTask, serve_app
+    from flux_lsp.runtime.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="flux: %(message)s")
     with user_errors():
@@ -34,6 +35,7 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
         recorder = RecorderWriter(project.recorder_path, project.settings.recorder_queue_size)
         runtime = Runtime(project, recorder, check_mtime=dev)
     background: list[BackgroundTask] = [WatchTask(runtime)] if dev else []
+    background.append(Worker(runtime))
     extra_routes: list[BaseRoute] = []
     if not dev:
         from flux_lsp.serve.admin import AdminAPI
