@@ -6,7 +6,7 @@
 
 import * as vscode from "vscode";
 import type { Middleware } from "vscode-languageclient/node";
-import { ENTER_ID, type ExecutionItem, askForId, executionItem, pickExecution, recentFailures } from "./executions";
+import { ENTER_ID, type ExecutionItem, askForId, executionItem, fetchExecutions, pickExecution, recentFailures } from "./executions";
 import {
   type CommandResult,
   SERVER_COMMANDS,
@@ -45,11 +45,6 @@ export function isoLocal(epochSeconds: number): string {
   const d = new Date(epochSeconds * 1000);
   const pad = (n: number): string => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
-
-/** Five minutes either side of a failure. */
-export function windowAround(epochSeconds: number, marginSeconds = 300): string {
-  return `${isoLocal(epochSeconds - marginSeconds)}..${isoLocal(epochSeconds + marginSeconds)}`;
 }
 
 export function validateWindow(text: string): string | undefined {
@@ -130,14 +125,14 @@ export class FluxCommands {
   }
 
   /** The report panel: the trace (raw spans) and, when the server can say, why it failed. */
-  async openReport(id: string, known?: { why?: CommandResult; trace?: CommandResult }): Promise<void> {
+  async openReport(id: string, extra: object = {}): Promise<void> {
+    const arg = { ...extra, id };
     const [trace, why] = await Promise.all([
-      known?.trace ?? this.server.execute(SERVER_COMMANDS.trace, { id }).then(asCommandResult),
-      known?.why ??
-        this.server
-          .execute(SERVER_COMMANDS.why, { id })
-          .then(asCommandResult)
-          .catch(() => undefined),
+      this.server.execute(SERVER_COMMANDS.trace, arg).then(asCommandResult),
+      this.server
+        .execute(SERVER_COMMANDS.why, arg)
+        .then(asCommandResult)
+        .catch(() => undefined),
     ]);
     const executionId = trace?.execution?.id ?? trace?.execution_id ?? why?.execution_id ?? id;
     this.panels.show(executionId, { trace, why });
@@ -162,20 +157,22 @@ export class FluxCommands {
   }
 
   async replayIncident(window?: string): Promise<CommandResult | undefined> {
-    const chosen = window ?? (await this.chooseWindow());
-    if (!chosen) {
+    const arg = window ? { window } : await this.chooseWindow();
+    if (!arg) {
       return undefined;
     }
-    return this.runReplay(SERVER_COMMANDS.incidentReplay, { window: chosen }, `Replaying ${chosen}`);
+    const title = "window" in arg ? `Replaying ${arg.window}` : `Replaying the incident around ${shortId(arg.id)}`;
+    return this.runReplay(SERVER_COMMANDS.incidentReplay, arg, title);
   }
 
-  async chooseWindow(): Promise<string | undefined> {
+  /** The `flux.incidentReplay` argument: a `{window}`, or `{id}` for the server's window around a failure. */
+  async chooseWindow(): Promise<{ window: string } | { id: string } | undefined> {
     const items: vscode.QuickPickItem[] = [
       { label: WINDOW_CHOICES.last15, description: "-15m..now" },
       { label: WINDOW_CHOICES.lastHour, description: "-1h..now" },
       {
         label: WINDOW_CHOICES.around,
-        description: this.selected ? `${shortId(this.selected.id)} ± 5 min` : "pick a failure",
+        description: this.selected ? shortId(this.selected.id) : "pick a failure",
       },
       { label: WINDOW_CHOICES.custom, description: "e.g. 09:00..09:20" },
     ];
@@ -185,26 +182,16 @@ export class FluxCommands {
     });
     switch (choice?.label) {
       case WINDOW_CHOICES.last15:
-        return "-15m..now";
+        return { window: "-15m..now" };
       case WINDOW_CHOICES.lastHour:
-        return "-1h..now";
+        return { window: "-1h..now" };
       case WINDOW_CHOICES.around: {
-        let row = this.selected;
-        if (!row) {
-          row = await pickExecution(this.server, "Flux: replay around which failure?");
-        }
+        const row = this.selected ?? (await pickExecution(this.server, "Flux: replay around which failure?"));
         if (!row) {
           return undefined;
         }
-        if (!row.started_at) {
-          const trace = asCommandResult(await this.server.execute(SERVER_COMMANDS.trace, { id: row.id }));
-          if (!trace?.execution) {
-            return undefined;
-          }
-          row = { ...row, started_at: trace.execution.started_at };
-        }
         this.selected = row;
-        return windowAround(row.started_at);
+        return { id: row.id };
       }
       case WINDOW_CHOICES.custom: {
         const text = await vscode.window.showInputBox({
@@ -213,7 +200,7 @@ export class FluxCommands {
           placeHolder: "09:00..09:20",
           validateInput: validateWindow,
         });
-        return text?.trim() || undefined;
+        return text?.trim() ? { window: text.trim() } : undefined;
       }
       default:
         return undefined;
@@ -228,33 +215,33 @@ export class FluxCommands {
     return this.runReplay(SERVER_COMMANDS.replay, { id: chosen }, `Replaying ${shortId(chosen)}`);
   }
 
-  /** Run a replay with cancellable progress; end with the verdict (and the full text in an output channel). */
+  /**
+   * Run a replay and end with the verdict (the full text goes to an output channel). The server
+   * reports work-done progress, which the language client shows as a notification with a Cancel
+   * button; the status bar shows a spinner meanwhile.
+   */
   async runReplay(command: string, arg: object, title: string): Promise<CommandResult | undefined> {
-    const answer = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Flux: ${title}…`, cancellable: true },
-      async (_progress, token) => {
-        try {
-          return { result: asCommandResult(await this.server.execute(command, arg, token)) };
-        } catch (err) {
-          return { error: token.isCancellationRequested ? undefined : (err as Error), cancelled: token.isCancellationRequested };
-        }
-      },
-    );
-    if ("cancelled" in answer && answer.cancelled) {
-      void vscode.window.showInformationMessage("Flux: replay cancelled.");
+    let answer: CommandResult | undefined;
+    try {
+      answer = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: `Flux: ${title}…` },
+        async () => asCommandResult(await this.server.execute(command, arg)),
+      );
+    } catch (err) {
+      const message = (err as Error).message;
+      if (/cancel/i.test(message)) {
+        void vscode.window.showInformationMessage("Flux: replay cancelled.");
+      } else {
+        void vscode.window.showErrorMessage(`Flux: replay failed: ${message}`);
+      }
       return undefined;
     }
-    if ("error" in answer && answer.error) {
-      void vscode.window.showErrorMessage(`Flux: replay failed: ${answer.error.message}`);
-      return undefined;
-    }
-    const result = "result" in answer ? answer.result : undefined;
-    if (!result) {
+    if (!answer) {
       void vscode.window.showErrorMessage("Flux: the server gave no replay result.");
       return undefined;
     }
-    this.showVerdict(result);
-    return result;
+    this.showVerdict(answer);
+    return answer;
   }
 
   showVerdict(result: CommandResult): void {
@@ -282,20 +269,41 @@ export class FluxCommands {
     return {
       executeCommand: async (command, args, next) => {
         const first = args[0];
+        const arg = isObject(first) ? first : typeof first === "string" ? { id: first } : {};
         switch (command) {
           case SERVER_COMMANDS.why:
           case SERVER_COMMANDS.trace: {
             const id = idArg(first);
-            return id ? this.openReport(id) : next(command, args);
+            return id ? this.openReport(id, arg) : next(command, args);
           }
           case SERVER_COMMANDS.replay:
+            return this.runReplay(command, arg, `Replaying ${shortId(idArg(first) ?? "")}`);
           case SERVER_COMMANDS.incidentReplay:
-            return this.runReplay(command, isObject(first) ? first : {}, command === SERVER_COMMANDS.replay ? "Replaying request" : "Replaying incident");
+            return this.runReplay(command, arg, "Replaying the incident");
+          case SERVER_COMMANDS.tail:
+            return this.showRecent(arg);
           default:
             return next(command, args);
         }
       },
     };
+  }
+
+  /** A code lens's `flux.tail` (one function's recent executions): a quick pick that opens one. */
+  async showRecent(arg: object): Promise<void> {
+    const rows = await fetchExecutions(this.server, arg);
+    if (rows.length === 0) {
+      void vscode.window.showInformationMessage("Flux: no recorded executions yet.");
+      return;
+    }
+    const choice = await vscode.window.showQuickPick(rows.map(executionItem), {
+      title: "Flux: recent executions",
+      matchOnDescription: true,
+      matchOnDetail: true,
+    });
+    if (choice?.row) {
+      await this.openReport(choice.row.id, arg);
+    }
   }
 }
 

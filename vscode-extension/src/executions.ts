@@ -4,15 +4,20 @@
  */
 
 import * as vscode from "vscode";
-import { SERVER_COMMANDS, type TailRow, clock, normalizeId, shortId, tailRows } from "./protocol";
+import { SERVER_COMMANDS, type TailRow, clock, isFailedStatus, normalizeId, shortId, tailRows } from "./protocol";
 import type { FluxServer } from "./server";
 
 export const ENTER_ID = "$(edit) Enter a request id…";
 
+/** The arguments of `flux.tail` (flux_lsp/lsp/commands.py). */
 export interface TailArgs {
-  filters?: string[];
+  function?: string;
+  path?: string;
+  status?: string;
+  kind?: string;
   since?: string;
   limit?: number;
+  uri?: string;
 }
 
 export async function fetchExecutions(server: FluxServer, args: TailArgs): Promise<TailRow[]> {
@@ -22,7 +27,7 @@ export async function fetchExecutions(server: FluxServer, args: TailArgs): Promi
 /** The failures within the `flux.window` setting, newest first. */
 export async function recentFailures(server: FluxServer, limit = 50): Promise<TailRow[]> {
   const window = vscode.workspace.getConfiguration("flux").get<string>("window") || "24h";
-  return fetchExecutions(server, { filters: ["status=failed"], since: window, limit });
+  return fetchExecutions(server, { status: "failed", since: window, limit });
 }
 
 export interface ExecutionItem extends vscode.QuickPickItem {
@@ -31,8 +36,9 @@ export interface ExecutionItem extends vscode.QuickPickItem {
 
 export function executionItem(row: TailRow): ExecutionItem {
   const what = row.kind === "job" ? `JOB ${row.function}` : `${row.method} ${row.path}`;
+  const icon = isFailedStatus(row.status) ? "$(error)" : row.status.startsWith("4") ? "$(warning)" : "$(pass)";
   return {
-    label: `$(error) ${what}  ${row.status}`,
+    label: `${icon} ${what}  ${row.status}`,
     description: `${shortId(row.id)} · ${clock(row.started_at)} · ${Math.round(row.duration_ms)}ms`,
     detail: row.error ?? undefined,
     row,

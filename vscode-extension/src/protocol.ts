@@ -168,7 +168,7 @@ function findList(result: unknown): unknown[] {
   if (!isObject(result)) {
     return [];
   }
-  for (const key of ["executions", "rows", "items", "results"]) {
+  for (const key of ["lines", "executions", "rows", "items", "results"]) {
     const value = result[key];
     if (Array.isArray(value)) {
       return value;
@@ -194,22 +194,21 @@ export function tailLine(row: TailRow): string {
 }
 
 /**
- * The verdict line of a replay (`7 replayed · 7 passing · 0 still failing  ✔ incident resolved`):
- * the report's own `verdict` when it has one, else the markdown's last line.
+ * The verdict line of a replay, as the seed prints it
+ * (`7 replayed · 7 passing · 0 still failing  ✔ incident resolved`): the markdown's last line
+ * (the server writes it there), else the report's `verdict`.
  */
 export function verdictLine(result: CommandResult): string {
-  const report = result.report;
-  if (isObject(report)) {
-    for (const key of ["verdict", "summary"]) {
-      const value = report[key];
-      if (typeof value === "string" && value.trim()) {
-        return value.trim();
-      }
-    }
-  }
   const lines = (result.markdown ?? "")
     .split("\n")
-    .map((line) => line.replace(/[*`_]/g, "").trim())
+    .map((line) => line.replace(/[*`]/g, "").trim())
     .filter((line) => line.length > 0);
-  return lines.length > 0 ? lines[lines.length - 1] : "Replay finished.";
+  if (lines.length > 0) {
+    return lines[lines.length - 1];
+  }
+  const report = result.report;
+  if (isObject(report) && typeof report.verdict === "string" && report.verdict.trim()) {
+    return report.verdict.trim();
+  }
+  return "Replay finished.";
 }

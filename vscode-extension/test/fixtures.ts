@@ -42,11 +42,16 @@ export const whyResult: CommandResult = {
   kind: "why",
   execution_id: FAILING_ID,
   report: {
-    root_cause: "Row not found: subscriptions WHERE customer_id = 'cus_ABC'",
-    location: { file: "functions/stripe_webhook.py", line: 12 },
-    input: { customer_id: "cus_ABC", amount: 4900 },
-    data_changes: ["subscriptions  UPDATE  0 rows affected"],
-    suggestion: ["Customer row does not exist at webhook time <script>alert(1)</script>"],
+    id: FAILING_ID,
+    short_id: "req:7c8d9e0f",
+    function: "stripe_webhook",
+    status: "500",
+    root_cause: { rule: "row_not_found", summary: "Row not found: subscriptions WHERE customer_id = 'cus_ABC'", error_type: "RowNotFound", details: [] },
+    location: { label: "stripe_webhook.py:12", file: "functions/stripe_webhook.py", line: 12, source_line: "        await ctx.db.update(" },
+    input: { kind: "stripe", heading: "Stripe event: payment_intent.succeeded", fields: [{ name: "customer_id", value: "cus_ABC", note: null }, { name: "amount", value: 4900, note: null }], missing: [], text: "" },
+    data_changes: [{ table: "subscriptions", op: "UPDATE", rows_affected: 0, text: "subscriptions  UPDATE  0 rows affected" }],
+    related: [],
+    suggestions: ["Customer row does not exist at webhook time <script>alert(1)</script>"],
   },
   markdown: "**ROOT CAUSE** Row not found",
 };
@@ -55,7 +60,7 @@ export const tailResult = {
   kind: "tail",
   execution_id: null,
   report: {
-    executions: [
+    lines: [
       { id: FAILING_ID, kind: "http", function: "stripe_webhook", method: "POST", path: "/stripe_webhook", status: "500", started_at: 1_795_000_000, duration_ms: 32, error: { type: "RowNotFound", message: "Row not found: subscriptions WHERE customer_id = 'cus_ABC'" } },
       { id: "2b3c4d5e00000000", kind: "job", function: "send_onboarding_email", method: "", path: "", status: "failed", started_at: 1_795_000_100, duration_ms: 220, error: "User 9 not found" },
     ],
@@ -66,6 +71,6 @@ export const tailResult = {
 export const replayResult: CommandResult = {
   kind: "incident_replay",
   execution_id: null,
-  report: { replayed: 7, passing: 7, still_failing: 0 },
-  markdown: "Replaying 7 requests…\n\n✔  req:7c8d9e0f  POST /stripe_webhook  200  51ms  ← was 500\n\n7 replayed · 7 passing · 0 still failing  ✔ incident resolved",
+  report: { summary: { replayed: 7, passing: 7, still_failing: 0 }, verdict: "✔ incident resolved" },
+  markdown: "**Flux: Replaying 7 requests…**\n\n- ✔ `req:7c8d9e0f` POST /stripe_webhook 200 51ms  ← was 500\n\n7 replayed · 7 passing · 0 still failing  **✔ incident resolved**",
 };

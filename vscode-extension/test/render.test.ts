@@ -29,6 +29,12 @@ test("one bar per span, scaled to duration, the failing span marked", () => {
   assert.match(html, /margin-left:12\.500%;width:9\.375%/, "db.update: 4ms in, 3ms long, of 32ms");
   assert.match(html, /skipped — upstream error/);
   assert.ok(html.indexOf("ROOT CAUSE") < html.indexOf('class="waterfall"'), "why sections above the waterfall");
+  for (const section of ["root_cause", "location", "input", "data_changes", "suggestion"]) {
+    assert.match(html, new RegExp(`data-section="${section}"`));
+  }
+  assert.match(html, /Stripe event: payment_intent.succeeded/);
+  assert.match(html, /customer_id: cus_ABC {2}amount: 4900/);
+  assert.match(html, /subscriptions {2}UPDATE {2}0 rows affected/);
 });
 
 test("strict CSP: no script allowed, only the nonce'd stylesheet; content is escaped", () => {
@@ -57,5 +63,5 @@ test("the standalone file is the same page", () => {
 
 test("the verdict is the report's own, else the markdown's last line", () => {
   assert.equal(verdictLine(replayResult), "7 replayed · 7 passing · 0 still failing  ✔ incident resolved");
-  assert.equal(verdictLine({ kind: "replay", report: { verdict: "1 replayed · 1 passing" } }), "1 replayed · 1 passing");
+  assert.equal(verdictLine({ kind: "replay", report: { verdict: "✔ incident resolved" } }), "✔ incident resolved");
 });

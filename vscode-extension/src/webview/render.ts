@@ -169,51 +169,79 @@ function renderWaterfall(execution: ExecutionJson): string {
   return `<ol class="waterfall">${rows.join("\n")}</ol>`;
 }
 
-const SECTION_TITLES: { [key: string]: string } = {
-  root_cause: "Root cause",
-  location: "Location",
-  input: "Input",
-  data_changes: "Data changes",
-  suggestion: "Suggestion",
-  suggestions: "Suggestion",
-};
+function text(value: unknown): string {
+  return typeof value === "string" ? value : value === null || value === undefined ? "" : JSON.stringify(value);
+}
 
-function sectionValue(value: unknown): string {
-  if (value === null || value === undefined || value === "") {
-    return `<span class="note">—</span>`;
+function texts(value: unknown): string[] {
+  if (!Array.isArray(value)) {
+    return [];
   }
-  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
-    return escapeHtml(String(value));
+  return value.map((item) => (isObject(item) && "text" in item ? text(item.text) : text(item))).filter((t) => t);
+}
+
+function lines(items: string[], prefix = ""): string {
+  return items.map((item) => `<div>${escapeHtml(prefix + item)}</div>`).join("");
+}
+
+/** The rows of a `WhyReport.to_dict()`: ROOT CAUSE, LOCATION, INPUT, DATA CHANGES, RELATED, SUGGESTION. */
+function whyRows(report: { [key: string]: unknown }): [string, string, string][] {
+  const rows: [string, string, string][] = [];
+  const root = report.root_cause;
+  if (isObject(root)) {
+    rows.push(["root_cause", "ROOT CAUSE", lines([text(root.summary)]) + lines(texts(root.details))]);
   }
-  if (Array.isArray(value)) {
-    if (value.length === 0) {
-      return `<span class="note">none</span>`;
+  const location = report.location;
+  if (isObject(location)) {
+    const source = text(location.source_line).trim();
+    rows.push([
+      "location",
+      "LOCATION",
+      `<code>${escapeHtml(text(location.label))}</code>${source ? ` <code class="dim">${escapeHtml(source)}</code>` : ""}`,
+    ]);
+  }
+  const input = report.input;
+  if (isObject(input)) {
+    const parts: string[] = [];
+    if (input.heading) {
+      parts.push(text(input.heading));
     }
-    return `<ul>${value.map((item) => `<li>${sectionValue(item)}</li>`).join("")}</ul>`;
-  }
-  if (isObject(value)) {
-    if (typeof value.file === "string" && typeof value.line === "number") {
-      const name = value.file.split("/").pop() ?? value.file;
-      return `<code>${escapeHtml(`${name}:${value.line}`)}</code>`;
+    const fields = Array.isArray(input.fields) ? input.fields.filter(isObject) : [];
+    if (fields.length > 0) {
+      parts.push(
+        fields.map((f) => `${text(f.name)}: ${text(f.value)}${f.note ? `  ← ${text(f.note)}` : ""}`).join("  "),
+      );
+    } else if (input.text) {
+      parts.push(text(input.text));
     }
-    const parts = Object.entries(value)
-      .filter(([, v]) => v !== null && v !== undefined)
-      .map(([k, v]) => `<span class="kv"><span class="k">${escapeHtml(k)}</span> ${escapeHtml(inline(v as Json, 200))}</span>`);
-    return parts.join(" ");
+    for (const missing of texts(input.missing)) {
+      parts.push(`← ${missing} was missing`);
+    }
+    rows.push(["input", "INPUT", parts.length > 0 ? lines(parts) : `<span class="note">—</span>`]);
   }
-  return "";
+  const changes = texts(report.data_changes);
+  if (changes.length > 0) {
+    rows.push(["data_changes", "DATA CHANGES", lines(changes)]);
+  }
+  const related = texts(report.related);
+  if (related.length > 0) {
+    rows.push(["related", "RELATED", lines(related)]);
+  }
+  const suggestions = texts(report.suggestions);
+  if (suggestions.length > 0) {
+    rows.push(["suggestion", "SUGGESTION", lines(suggestions, "→ ")]);
+  }
+  return rows;
 }
 
 function renderWhy(why: CommandResult): string {
   const report = why.report;
-  if (isObject(report) && Object.keys(report).length > 0) {
-    const rows = Object.entries(report)
-      .filter(([key]) => key !== "execution_id" && key !== "kind")
-      .map(([key, value]) => {
-        const title = SECTION_TITLES[key] ?? key.replace(/_/g, " ");
-        return `<tr class="why-row" data-section="${escapeHtml(key)}"><th>${escapeHtml(title.toUpperCase())}</th><td>${sectionValue(value)}</td></tr>`;
-      });
-    return `<section class="why"><h2>Why</h2><table>${rows.join("")}</table></section>`;
+  const rows = isObject(report) ? whyRows(report) : [];
+  if (rows.length > 0) {
+    const body = rows
+      .map(([key, title, html]) => `<tr class="why-row" data-section="${key}"><th>${title}</th><td>${html}</td></tr>`)
+      .join("");
+    return `<section class="why"><h2>Why</h2><table>${body}</table></section>`;
   }
   if (why.markdown) {
     return `<section class="why"><h2>Why</h2><pre class="markdown">${escapeHtml(why.markdown)}</pre></section>`;
