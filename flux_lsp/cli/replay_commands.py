@@ -72,14 +72,14 @@ class _Lines:
 def outcome_lines(outcome: ReplayOutcome, webhooks_only: bool, with_jobs: bool) -> list[str]:
     """`✔  req:7c8d9e0f  POST /stripe_webhook  200  51ms  ← was 500` and its sub-lines."""
     mark = "✔" if outcome.passed else "✗"
-    parts = [f"  {mark} ", outcome.short_id, outcome.label(webhooks_only)]
+    parts = [outcome.short_id, outcome.label(webhooks_only)]
     if outcome.status is not None:
         parts.append(outcome.status)
     if outcome.duration_ms is not None:
         parts.append(f"{outcome.duration_ms:.0f}ms")
     if outcome.changed:
         parts.append(f"← was {outcome.was_status}")
-    lines = ["  ".join(parts)]
+    lines = [f"  {mark}  " + "  ".join(parts)]
     detail = outcome.detail
     if detail:
         lines.append(f"     └─ {detail}")
@@ -185,17 +185,17 @@ def _finish(report: ReplayReport, as_json: bool) -> None:
     raise typer.Exit(0 if report.ok else 1)
 
 
-@incident_app.command("replay")
+@incident_app.command("replay", context_settings={"ignore_unknown_options": True})
 def incident_replay(
     window: Annotated[
         str, typer.Argument(help="FROM..TO: 09:00..09:20, -30m..now, or ISO date-times.")
     ],
     function: Annotated[
-        str | None, typer.Option("--function", help="Re-run only this function's requests.")
+        str | None, typer.Option("--function", help="Report only this function's requests.")
     ] = None,
     filters: Annotated[
         list[str] | None,
-        typer.Option("--filter", help="Re-run only matching requests: status=5xx, path=/x."),
+        typer.Option("--filter", help="Report only matching requests: status=5xx, path=/x."),
     ] = None,
     with_jobs: Annotated[
         bool, typer.Option("--with-jobs", help="Re-run the window's recorded job runs too.")
@@ -209,7 +209,7 @@ def incident_replay(
 
     Email is off, Stripe signature checks are skipped, outbound HTTP is answered from the recording.
 
-    Requests not re-run (filtered out) have their recorded writes re-applied.
+    --function and --filter narrow what is reported: every request in the window still runs.
 
     Exits with 1 while anything still fails.
     """

@@ -9,9 +9,11 @@ what makes the ctx services stay quiet: no email, no Stripe signature check, out
 answered from the recording, and time, random values and ids fed back. Replays are recorded
 (kind `replay`, parent = the original) so the editor can show "fixed in replay".
 
-The window is streamed page by page (`Store.stream`), never loaded whole. Executions in the
-window that are not re-run (filtered out by `query`, or jobs without `with_jobs`) have their
-recorded writes re-applied to the sandbox instead, so the data evolves as it did.
+The window is streamed page by page (`Store.stream`), never loaded whole. A `query` narrows
+what is reported, not what runs: every request in the window still runs on the current code,
+in order, so that a fix in one function (signup) shows in another's outcome (the webhook).
+Recorded job runs are re-run with `with_jobs`; otherwise their recorded writes are re-applied
+to the sandbox, so the data evolves as it did.
 """
 
 from __future__ import annotations
@@ -48,11 +50,15 @@ class ReplayPlan:
     webhooks: int
 
 
+def reruns(execution: Execution, with_jobs: bool) -> bool:
+    """Whether `execution` runs again (else its recorded writes are re-applied, or, for an
+    earlier replay, nothing happens)."""
+    return execution.kind != REPLAY_KIND and (execution.kind != "job" or with_jobs)
+
+
 def selects(execution: Execution, query: ExecutionQuery | None, with_jobs: bool) -> bool:
-    """Whether `execution` is re-run (rather than having its recorded writes re-applied)."""
-    if execution.kind == REPLAY_KIND:
-        return False
-    if execution.kind == "job" and not with_jobs:
+    """Whether `execution` runs again and is reported (it matches `query`)."""
+    if not reruns(execution, with_jobs):
         return False
     if query is None:
         return True
@@ -198,11 +204,11 @@ async def replay_window(
 ) -> ReplayReport:
     """Re-run every recorded execution that started in [since, until), in recorded order.
 
-    `overlay` replaces function files with unsaved text; `query` narrows which executions
-    are re-run (the others' recorded writes are re-applied); `with_jobs` re-runs recorded job
-    runs too. Replays are recorded into `recorder` (by default the project's recorder file;
-    pass a `NullRecorder` to keep them). Setting `cancel` stops after the current execution
-    with `report.cancelled` set.
+    `overlay` replaces function files with unsaved text; `query` narrows which outcomes are
+    reported (everything still runs, in order); `with_jobs` re-runs recorded job runs too
+    (otherwise their recorded writes are re-applied). Replays are recorded into `recorder`
+    (by default the project's recorder file; a `NullRecorder` records nothing). Setting
+    `cancel` stops after the current execution with `report.cancelled` set.
     """
     report = ReplayReport(
         since=since, until=until, with_jobs=with_jobs, overlay=sorted(overlay or {})
@@ -213,12 +219,15 @@ async def replay_window(
             if cancel is not None and cancel.is_set():
                 report.cancelled = True
                 break
-            if not selects(execution, query, with_jobs):
+            if not reruns(execution, with_jobs):
                 if execution.kind != REPLAY_KIND:
                     session.sandbox.redo(execution.mutations)
                     report.redone += 1
                 continue
             outcome = await session.replay(execution)
+            if not selects(execution, query, with_jobs):
+                report.unreported += 1
+                continue
             report.add(outcome)
             if progress is not None:
                 progress(outcome, report.summary.replayed)

@@ -289,7 +289,9 @@ class ReplayReport:
     outcomes: list[ReplayOutcome] = field(default_factory=list)
     summary: ReplaySummary = field(default_factory=ReplaySummary)
     redone: int = 0
-    """Executions in the window not re-run (filtered out) whose recorded writes were re-applied."""
+    """Job runs in the window not re-run (no `with_jobs`) whose recorded writes were re-applied."""
+    unreported: int = 0
+    """Executions re-run (so the data evolves) but not reported: they do not match the filter."""
     sandbox: dict[str, JSON] = field(default_factory=dict)
     cancelled: bool = False
 
@@ -385,6 +387,7 @@ class ReplayReport:
             "outcomes": [o.to_dict() for o in self.outcomes],
             "summary": self.summary.to_dict(),
             "redone": self.redone,
+            "unreported": self.unreported,
             "sandbox": self.sandbox,
             "empty": self.empty,
             "cancelled": self.cancelled,

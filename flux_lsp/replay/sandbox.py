@@ -8,8 +8,8 @@ the window started. Flux's own jobs table, which the queue writes outside the mu
 rolled back by its `created_at`. Writes that cannot be undone (raw SQL through
 `ctx.db.query`, tables since dropped) are counted as warnings, not guessed at.
 
-During a replay, executions that are not re-run (filtered out, or jobs without `--with-jobs`)
-have their recorded writes re-applied with `redo`, so the data evolves as it did when recorded.
+During a replay, recorded job runs that are not re-run (no `--with-jobs`) have their recorded
+writes re-applied with `redo`, so the data evolves as it did when recorded.
 """
 
 from __future__ import annotations
