@@ -151,6 +151,14 @@ def claim(
     """
     now = time.time() if now is None else now
     claimed: list[Job] = []
+    due, _ = database.query(  # a plain read first: an idle poll takes no write lock
+        None,
+        f"SELECT 1 FROM {JOBS_TABLE} WHERE (status = 'pending' AND run_at <= $1) "
+        "OR (status = 'running' AND lease_until < $1) LIMIT 1",
+        [now],
+    )
+    if not due:
+        return claimed
     with database.transaction() as conn:
         rows = conn.execute(
             f"SELECT * FROM {JOBS_TABLE} WHERE (status = 'pending' AND run_at <= ?) "

@@ -116,14 +116,31 @@ async def run_job(
     error = None
     if execution.status == "failed":
         error = execution.error.message if execution.error else "job failed"
-    finish(
+    status = finish(
         runtime.database,
         job,
         error=error,
         execution_id=execution.id,
         backoff_seconds=runtime.project.settings.queue_backoff_seconds,
     )
+    if error is not None:
+        then = f"retry in {job.run_at - time.time():.0f}s" if status == "pending" else "giving up"
+        log.warning(
+            "job %s %s attempt %d/%d failed (%s): %s; %s",
+            job.function,
+            job.id[:8],
+            job.attempt,
+            job.max_attempts,
+            execution.short_id,
+            error,
+            then,
+        )
     return result
+
+
+def _report_crash(task: asyncio.Task[RunResult]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("job runner failed: %s", task.exception())
 
 
 async def run_pending(runtime: Runtime, *, limit: int | None = None) -> list[RunResult]:
@@ -195,6 +212,7 @@ class Worker:
                     )
                     running.add(task)
                     task.add_done_callback(running.discard)
+                    task.add_done_callback(_report_crash)
                 if not jobs or len(running) >= self.concurrency:
                     await asyncio.sleep(self.poll_seconds)
         finally:
