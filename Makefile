@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest extension bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+# The VS Code extension: npm ci from package-lock.json, tsc --noEmit, esbuild, unit tests, .vsix.
+extension:
+	bash scripts/build_extension.sh
+
+test: lint typecheck extension pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/recording_overhead.py

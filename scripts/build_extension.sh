@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Build the VS Code extension as `make test` checks it: install node_modules from
+# package-lock.json (npm ci, only when the lock file changed), type-check in strict mode,
+# bundle with esbuild, run the unit tests, package the .vsix and check what it holds.
+set -euo pipefail
+cd "$(dirname "$0")/../vscode-extension"
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "extension: SKIPPED — Node.js and npm are not installed, so the VS Code extension was not built or tested"
+  exit 0
+fi
+
+stamp=node_modules/.flux-package-lock.json
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp"
+fi
+
+npx --no-install tsc --noEmit -p .
+node scripts/build.mjs --tests
+node --test --test-reporter=spec out/test/
+npx --no-install vsce package --no-dependencies --allow-missing-repository --skip-license -o flux.vsix >/dev/null
+python3 scripts/check_vsix.py flux.vsix
