@@ -326,6 +326,9 @@ def debug_steps(execution: Execution) -> list[DebugStep]:
         else:
             step_input = None
             step_output = span_result(span) if not skipped else None
+        step_status = "skipped" if skipped else span.status
+        if is_root and any(s.status == "error" for s in stages[1:]):
+            step_status = "ok"  # the root only carries the error a later stage raised
         calls = [
             StepCall(
                 label=c.label,
@@ -342,7 +345,7 @@ def debug_steps(execution: Execution) -> list[DebugStep]:
                 total=len(stages),
                 label=span.label,
                 name=span.name,
-                status="skipped" if skipped else span.status,
+                status=step_status,
                 skipped=skipped,
                 skip_reason="upstream error" if skipped and failed_before else None,
                 input=None if skipped else step_input,

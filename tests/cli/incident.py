@@ -75,7 +75,7 @@ async def record_incident(tmp: Path) -> Incident:
         body, headers = signed_webhook(payment_event(), "whsec_wrong")
         await post("bad_signature", "/stripe_webhook", content=body, headers=headers)
         await post("exception", "/divide", json={"total": 10, "people": 0})
-        for n in range(7):  # 17 executions: some one-digit prefix is then surely ambiguous
+        for n in range(8):  # 17 executions: some one-digit prefix is then surely ambiguous
             await post(f"extra_{n}", "/create_user", json={"email": f"u{n}@b.com"})
         for _ in range(200):
             store = await flux.store()
@@ -86,5 +86,5 @@ async def record_incident(tmp: Path) -> Incident:
                 break
             await asyncio.sleep(0.05)
         flux.flush()
-    extra = [ids.pop(f"extra_{n}") for n in range(7)]
+    extra = [ids.pop(f"extra_{n}") for n in range(8)]
     return Incident(project=project, recorder=flux.project.recorder_path, extra=extra, **ids)

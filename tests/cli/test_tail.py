@@ -34,7 +34,7 @@ def test_tail_shows_mutations_and_client_errors(incident: Incident) -> None:
 def test_tail_lists_jobs_and_limits_newest_oldest_first(incident: Incident) -> None:
     r = flux("tail", "-p", str(incident.project), "--filter", "kind=job")
     assert r.code == 0, r.err
-    assert f"  JOB  send_onboarding_email  done  " in r.out
+    assert "  JOB  send_onboarding_email  done  " in r.out
     assert short_id(incident.job) in r.out
     r = flux("tail", "-p", str(incident.project), "--limit", "2", "--json")
     ids = [e["id"] for e in r.json()["executions"]]

@@ -1,0 +1,38 @@
+"""`flux status`: where the recorder is, how big, how many executions, recording problems."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tests.cli.flux import flux
+from tests.cli.incident import Incident
+
+
+def test_status_reports_the_recorder(incident: Incident) -> None:
+    r = flux("status", "-p", str(incident.project))
+    assert r.code == 0, r.err
+    rows = {line[2:15].strip(): line[15:] for line in r.out.splitlines()}
+    assert rows["Recorder"].startswith(str(incident.recorder))
+    assert rows["Executions"] == "17"
+    assert rows["Dropped"] == "0" and rows["Problem"] == "none"
+    doc = flux("status", "-p", str(incident.project), "--json").json()
+    assert doc["executions"] == 17 and doc["healthy"] is True
+    assert doc["oldest"] <= doc["newest"] and doc["size_bytes"] > 0
+
+
+def test_status_shows_dropped_records_and_the_writer_problem(
+    incident: Incident, tmp_path: Path
+) -> None:
+    recorder = tmp_path / "recorder.db"
+    shutil.copy(incident.recorder, recorder)
+    health = recorder.with_name("recorder-health.json")
+    health.write_text(
+        json.dumps({"updated_at": 1.0, "recorded": 17, "dropped": 3, "problem": "disk full"})
+    )
+    r = flux("status", "--recorder", str(recorder))
+    assert r.code == 0, r.err
+    assert "  Dropped      3" in r.out and "  Problem      disk full" in r.out
+    doc = flux("status", "--recorder", str(recorder), "--json").json()
+    assert (doc["dropped"], doc["problem"], doc["healthy"]) == (3, "disk full", False)
