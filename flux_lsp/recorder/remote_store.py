@@ -150,6 +150,8 @@ _SIMPLE_ERRORS: dict[str, type[Exception]] = {
     "RecorderCorrupt": RecorderCorrupt,
     "RecorderTooNew": RecorderTooNew,
     "QueryError": QueryError,
+    "AdminDisabled": RecorderMissing,
+    "NotFound": RecorderMissing,
 }
 
 
