@@ -1,0 +1,127 @@
+"""Code actions and `workspace/executeCommand`: why, trace, trace diff, tail, incident replay,
+and go-to-definition from a job name."""
+
+from __future__ import annotations
+
+import ast
+
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from tests.lsp.recording import WEBHOOK, Recording, open_document, wait_for_diagnostics
+
+
+async def _execute(lsp: LanguageClient, command: str, *arguments: object) -> dict:  # type: ignore[type-arg]
+    result = await lsp.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=command, arguments=list(arguments))
+    )
+    assert isinstance(result, dict)
+    return result
+
+
+def _command_of(action: types.Command | types.CodeAction) -> types.Command:
+    """The command a code action runs.
+
+    lsprotocol's client-side converter reads any `CodeAction` that has a `command` as a bare
+    `Command` (with the nested command object in its `command` string), so undo that here.
+    """
+    if isinstance(action, types.CodeAction):
+        assert action.command is not None
+        return action.command
+    if action.command.startswith("{"):
+        raw = ast.literal_eval(action.command)
+        return types.Command(title=raw["title"], command=raw["command"], arguments=raw["arguments"])
+    return action
+
+
+async def test_code_actions_run_why_trace_and_replay(
+    lsp: LanguageClient, recording: Recording
+) -> None:
+    uri = recording.uri(WEBHOOK)
+    open_document(lsp, uri, recording.text(WEBHOOK))
+    (d,) = await wait_for_diagnostics(lsp, uri, lambda d: len(d) == 1)
+    actions = await lsp.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=d.range,
+            context=types.CodeActionContext(diagnostics=[d]),
+        )
+    )
+    assert actions is not None
+    commands = [_command_of(a) for a in actions]
+    latest = recording.failed_webhooks[-1]
+    rid = f"req:{latest[:8]}"
+    titles = [c.title for c in commands]
+    assert titles == [
+        f"Flux: Why {rid}",
+        f"Flux: Show trace {rid}",
+        f"Flux: Replay {rid} against current code",
+        "Flux: Replay incident (time window around it)",
+    ]
+    by_title = {c.title: c for c in commands}
+
+    why = by_title[f"Flux: Why {rid}"]
+    assert why is not None and why.command == "flux.why"
+    result = await _execute(lsp, why.command, *(why.arguments or []))
+    assert result["kind"] == "why"
+    assert result["execution_id"] == latest
+    assert result["report"]["root_cause"]["rule"] == "row_not_found"
+    assert result["report"]["data_changes"][0]["text"] == "subscriptions  UPDATE  0 rows affected"
+    assert "**ROOT CAUSE**" in result["markdown"]
+
+    trace = by_title[f"Flux: Show trace {rid}"]
+    assert trace is not None and trace.command == "flux.trace"
+    result = await _execute(lsp, trace.command, *(trace.arguments or []))
+    assert result["kind"] == "trace"
+    assert result["report"]["status"] == "500"
+    assert result["execution"]["id"] == latest
+    assert any(s["name"] == "db.update" for s in result["execution"]["spans"])
+    assert "db.update(subscriptions)" in result["markdown"]
+
+    incident = by_title["Flux: Replay incident (time window around it)"]
+    assert incident is not None and incident.command == "flux.incidentReplay"
+    result = await _execute(lsp, incident.command, *(incident.arguments or []))
+    assert result["kind"] == "incidentReplay"
+    summary = result["report"]["summary"]
+    assert summary["replayed"] >= 5
+    assert summary["still_failing"] == 2  # the code is unchanged: both webhooks fail again
+    assert "Replaying" in result["markdown"]
+
+
+async def test_trace_diff_compares_with_the_last_success(
+    lsp: LanguageClient, recording: Recording
+) -> None:
+    latest = recording.failed_webhooks[-1]
+    result = await _execute(lsp, "flux.traceDiff", {"id": latest})
+    assert result["kind"] == "traceDiff"
+    assert result["report"]["a"]["id"] == recording.good_webhook
+    assert result["report"]["b"]["id"] == latest
+    assert result["report"]["diverges_at"] is not None
+    both = await _execute(lsp, "flux.traceDiff", {"a": recording.good_webhook, "b": latest})
+    assert both["report"] == result["report"]
+
+
+async def test_tail_with_filters(lsp: LanguageClient, recording: Recording) -> None:
+    result = await _execute(lsp, "flux.tail", {"status": "5xx"})
+    assert {line["id"] for line in result["report"]["lines"]} == set(recording.failed_webhooks)
+    assert result["execution_id"] is None
+
+
+async def test_definition_from_a_job_name_string(lsp: LanguageClient, recording: Recording) -> None:
+    uri = recording.uri("functions/signup.py")
+    text = recording.text("functions/signup.py")
+    open_document(lsp, uri, text)
+    line = next(i for i, t in enumerate(text.splitlines()) if "ctx.queue.enqueue(" in t)
+    col = text.splitlines()[line].index('"send_onboarding_email"') + 5
+    result = await lsp.text_document_definition_async(
+        types.DefinitionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=line, character=col),
+        )
+    )
+    assert isinstance(result, list)
+    (location,) = result
+    assert isinstance(location, types.Location)
+    assert location.uri == recording.uri("functions/send_onboarding_email.py")
+    target = recording.text("functions/send_onboarding_email.py").splitlines()
+    assert target[location.range.start.line].startswith("async def handler")
