@@ -18,7 +18,13 @@ COMMANDS = {
     "flux.palette.tail": "Tail",
     "flux.palette.restartServer": "Restart Server",
 }
-SETTINGS = {"flux.recorder", "flux.window", "flux.functionsDir", "flux.serverCommand", "flux.trace.server"}
+SETTINGS = {
+    "flux.recorder",
+    "flux.window",
+    "flux.functionsDir",
+    "flux.serverCommand",
+    "flux.trace.server",
+}
 
 
 def problems(path: str) -> tuple[list[str], str]:

@@ -25,8 +25,9 @@ test("one bar per span, scaled to duration, the failing span marked", () => {
   assert.equal((html.match(/class="span-bar"/g) ?? []).length, 4);
   assert.equal((html.match(/data-failing="true"/g) ?? []).length, 1);
   assert.match(html, /data-span-id="3" data-status="error" data-failing="true"/);
-  assert.match(html, /margin-left:0\.000%;width:100\.000%/, "the gateway spans the whole execution");
-  assert.match(html, /margin-left:12\.500%;width:9\.375%/, "db.update: 4ms in, 3ms long, of 32ms");
+  assert.match(html, /#span-1 \.span-bar \{ margin-left: 0\.000%; width: 100\.000%; \}/, "the gateway spans the whole execution");
+  assert.match(html, /#span-3 \.span-bar \{ margin-left: 12\.500%; width: 9\.375%; \}/, "db.update: 4ms in, 3ms long, of 32ms");
+  assert.doesNotMatch(html, / style="/, "a strict CSP blocks style attributes");
   assert.match(html, /skipped — upstream error/);
   assert.ok(html.indexOf("ROOT CAUSE") < html.indexOf('class="waterfall"'), "why sections above the waterfall");
   for (const section of ["root_cause", "location", "input", "data_changes", "suggestion"]) {

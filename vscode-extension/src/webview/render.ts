@@ -131,11 +131,16 @@ function detailsBlock(title: string, value: Json | undefined, open = false): str
   return `<details class="io"${open ? " open" : ""}><summary>${escapeHtml(title)} <span class="preview">${escapeHtml(inline(value, 80))}</span></summary><pre>${escapeHtml(text)}</pre></details>`;
 }
 
-function renderWaterfall(execution: ExecutionJson): string {
+/**
+ * The waterfall's list and the stylesheet rules that place its bars. A strict CSP blocks
+ * `style="…"` attributes, so each bar's offset and width are rules in the nonce'd stylesheet.
+ */
+function renderWaterfall(execution: ExecutionJson): { html: string; css: string } {
   const ordered = treeOrder(execution.spans ?? []);
   if (ordered.length === 0) {
-    return `<p class="empty">This execution recorded no spans.</p>`;
+    return { html: `<p class="empty">This execution recorded no spans.</p>`, css: "" };
   }
+  const rules: string[] = [];
   const end = Math.max(
     execution.duration_ms || 0,
     ...ordered.map(({ span }) => span.start_ms + span.duration_ms),
@@ -157,16 +162,17 @@ function renderWaterfall(execution: ExecutionJson): string {
       detailsBlock("Output", span.output),
       detailsBlock("Attributes", attrs),
     ].join("");
-    return `<li class="span status-${status}${isFailing ? " failing" : ""}" data-span-id="${span.id}" data-status="${status}"${isFailing ? ' data-failing="true"' : ""}>
+    rules.push(`#span-${span.id} .span-bar { margin-left: ${left.toFixed(3)}%; width: ${width.toFixed(3)}%; }`);
+    return `<li id="span-${span.id}" class="span depth-${Math.min(depth, 8)} status-${status}${isFailing ? " failing" : ""}" data-span-id="${span.id}" data-status="${status}"${isFailing ? ' data-failing="true"' : ""}>
   <div class="row">
-    <div class="label" style="padding-left:${depth * 14}px">${marker}<span class="name">${escapeHtml(spanLabel(span))}</span>${skipped}${where ? ` <span class="where">${escapeHtml(where)}</span>` : ""}</div>
-    <div class="track"><div class="span-bar" style="margin-left:${left.toFixed(3)}%;width:${width.toFixed(3)}%" title="${escapeHtml(`${spanLabel(span)} ${ms(span.duration_ms)}`)}"></div></div>
+    <div class="label">${marker}<span class="name">${escapeHtml(spanLabel(span))}</span>${skipped}${where ? ` <span class="where">${escapeHtml(where)}</span>` : ""}</div>
+    <div class="track"><div class="span-bar" title="${escapeHtml(`${spanLabel(span)} ${ms(span.duration_ms)}`)}"></div></div>
     <div class="dur">${ms(span.duration_ms)}</div>
   </div>
   ${body ? `<div class="more">${body}</div>` : ""}
 </li>`;
   });
-  return `<ol class="waterfall">${rows.join("\n")}</ol>`;
+  return { html: `<ol class="waterfall">${rows.join("\n")}</ol>`, css: rules.join("\n") };
 }
 
 function text(value: unknown): string {
@@ -181,7 +187,7 @@ function texts(value: unknown): string[] {
 }
 
 function lines(items: string[], prefix = ""): string {
-  return items.map((item) => `<div>${escapeHtml(prefix + item)}</div>`).join("");
+  return items.map((item) => `<div>${escapeHtml(item.startsWith(prefix) ? item : prefix + item)}</div>`).join("");
 }
 
 /** The rows of a `WhyReport.to_dict()`: ROOT CAUSE, LOCATION, INPUT, DATA CHANGES, RELATED, SUGGESTION. */
@@ -291,6 +297,7 @@ h2 { font-size: 1.05em; margin: 18px 0 8px; color: var(--vscode-descriptionForeg
 .row { display: grid; grid-template-columns: minmax(220px, 32%) 1fr 70px; align-items: center; gap: 10px; padding: 4px 0; }
 .label { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .marker { margin-right: 4px; font-weight: bold; }
+${Array.from({ length: 9 }, (_, d) => `.depth-${d} .label { padding-left: ${d * 14}px; }`).join("\n")}
 .track { position: relative; height: 14px; background: var(--vscode-editorWidget-background, #25252680); border-radius: 2px; }
 .span-bar { height: 100%; border-radius: 2px; background: var(--vscode-charts-blue, #3794ff); }
 .status-error .span-bar { background: var(--vscode-charts-red, #f14c4c); }
@@ -314,8 +321,11 @@ export function renderReportHtml(input: ReportInput, options: RenderOptions): st
   const csp = `default-src 'none'; style-src 'nonce-${options.nonce}'; img-src ${imgSrc}; script-src 'none'; base-uri 'none'; form-action 'none'`;
   const why = input.why ? renderWhy(input.why) : "";
   let trace = "";
+  let barRules = "";
   if (execution) {
-    trace = `<section class="trace"><h2>Trace</h2>${renderWaterfall(execution)}</section>`;
+    const waterfall = renderWaterfall(execution);
+    barRules = waterfall.css;
+    trace = `<section class="trace"><h2>Trace</h2>${waterfall.html}</section>`;
   } else if (input.trace?.markdown) {
     trace = `<section class="trace"><h2>Trace</h2><pre class="markdown">${escapeHtml(input.trace.markdown)}</pre></section>`;
   }
@@ -326,7 +336,8 @@ export function renderReportHtml(input: ReportInput, options: RenderOptions): st
 <meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
-<style nonce="${escapeHtml(options.nonce)}">${css()}</style>
+<style nonce="${escapeHtml(options.nonce)}">${css()}
+${barRules}</style>
 </head>
 <body>
 ${renderHeader(execution, id ?? undefined)}
