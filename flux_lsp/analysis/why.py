@@ -246,7 +246,10 @@ def _outbound_failure(spans: list[Span]) -> Span | None:
 
 
 def _timeout_span(spans: list[Span]) -> Span | None:
+    """The innermost call that timed out (stages only carry their calls' errors)."""
     for s in spans:
+        if s.parent is None:
+            continue
         text = (s.error or "").lower()
         if "timeout" in text or "timed out" in text:
             return s
@@ -318,7 +321,7 @@ def root_cause(execution: Execution) -> RootCause:
         return RootCause("row_not_found", err.message, etype)
     timeout = _timeout_span(execution.spans)
     if err is not None and (err.type in TIMEOUT_TYPES or timeout is not None):
-        where = f" ({_outbound_target(timeout)})" if timeout and timeout.name else ""
+        where = f" ({_outbound_target(timeout)})" if timeout else ""
         return RootCause("timeout", f"Timeout{where}: {err.message}", etype)
     outbound = _outbound_failure(execution.spans)
     if outbound is not None and (err is not None or execution.failed):
