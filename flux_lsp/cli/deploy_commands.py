@@ -113,7 +113,10 @@ def _upload(client: httpx.Client, bundle: bytes, console: Console) -> httpx.Resp
         return client.post(
             "/_flux/deploy",
             content=chunks(),
-            headers={"content-type": "application/gzip", "content-length": str(len(bundle))},
+            headers={
+                "content-type": "application/octet-stream",
+                "content-length": str(len(bundle)),
+            },
         )
 
 

@@ -117,7 +117,9 @@ def openapi_document() -> Doc:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/gzip": {"schema": {"type": "string", "format": "binary"}}
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
                         },
                     },
                     "responses": {"200": deploy_result, **_errors(400, 401, 413)},
