@@ -10,10 +10,12 @@ failed after the job's maximum attempts. Running the jobs is `worker.py`'s busin
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import sqlite3
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +136,39 @@ def enqueue_job(
             "VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)",
             (job.id, function, encoded, job.max_attempts, job.run_at, parent_id, now, now),
         )
+    notify_workers(database)
     return job
+
+
+_wakeups: weakref.WeakKeyDictionary[
+    AppDatabase, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]
+] = weakref.WeakKeyDictionary()
+
+
+def wakeup_event(database: AppDatabase) -> asyncio.Event:
+    """An event set whenever a job is enqueued in `database` by this process (for workers)."""
+    event = asyncio.Event()
+    _wakeups.setdefault(database, set()).add((asyncio.get_running_loop(), event))
+    return event
+
+
+def forget_wakeup(database: AppDatabase, event: asyncio.Event) -> None:
+    waiters = _wakeups.get(database, set())
+    for entry in [w for w in waiters if w[1] is event]:
+        waiters.discard(entry)
+
+
+def notify_workers(database: AppDatabase) -> None:
+    """Wake this process's workers on `database`: a new job need not wait for the next poll."""
+    for loop, event in list(_wakeups.get(database, ())):
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is running:
+            event.set()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(event.set)
 
 
 def claim(

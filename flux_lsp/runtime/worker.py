@@ -26,8 +26,10 @@ from flux_lsp.runtime.queue import (
     expire_leases,
     extend_lease,
     finish,
+    forget_wakeup,
     release,
     running_workers,
+    wakeup_event,
 )
 
 log = logging.getLogger("flux.worker")
@@ -138,11 +140,6 @@ async def run_job(
     return result
 
 
-def _report_crash(task: asyncio.Task[RunResult]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("job runner failed: %s", task.exception())
-
-
 async def run_pending(runtime: Runtime, *, limit: int | None = None) -> list[RunResult]:
     """Run every job that is due now (including retries and jobs those jobs enqueue), once each.
 
@@ -187,7 +184,15 @@ class Worker:
     async def __call__(self) -> None:
         _live_in_this_process.add(self.id)
         running: set[asyncio.Task[RunResult]] = set()
+        wake = wakeup_event(self.runtime.database)  # set on enqueue here and when a job ends
         last_recovery = 0.0
+
+        def settled(task: asyncio.Task[RunResult]) -> None:
+            running.discard(task)
+            wake.set()
+            if not task.cancelled() and task.exception() is not None:
+                log.error("job runner failed: %s", task.exception())
+
         try:
             while True:
                 if time.monotonic() - last_recovery > self.lease_seconds / 3:
@@ -211,11 +216,14 @@ class Worker:
                         run_job(self.runtime, job, lease_seconds=self.lease_seconds)
                     )
                     running.add(task)
-                    task.add_done_callback(running.discard)
-                    task.add_done_callback(_report_crash)
-                if not jobs or len(running) >= self.concurrency:
-                    await asyncio.sleep(self.poll_seconds)
+                    task.add_done_callback(settled)
+                if jobs and len(running) < self.concurrency:
+                    continue  # there may be more due right now
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.poll_seconds)
+                wake.clear()
         finally:
+            forget_wakeup(self.runtime.database, wake)
             for task in list(running):
                 task.cancel()
             for task in list(running):
