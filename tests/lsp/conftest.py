@@ -1,7 +1,14 @@
-"""Fixtures: a recorder made by the real example shop, and `flux lsp` over stdio on it."""
+"""Fixtures: a recorder made by the real example shop, and `flux lsp` over stdio on it.
+
+The shop is driven once per session; each test gets its own copy of the project (recorder
+included), so tests can edit files and record more without affecting each other.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,9 +18,16 @@ from pytest_lsp import LanguageClient
 from tests.lsp.recording import Recording, record_shop, start_client, stop_client
 
 
+@pytest.fixture(scope="session")
+def shop_recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
+    return asyncio.run(record_shop(tmp_path_factory.mktemp("recorded")))
+
+
 @pytest.fixture
-async def recording(tmp_path: Path) -> Recording:
-    return await record_shop(tmp_path)
+def recording(shop_recording: Recording, tmp_path: Path) -> Recording:
+    target = tmp_path / "shop"
+    shutil.copytree(shop_recording.project, target)
+    return dataclasses.replace(shop_recording, project=target)
 
 
 @pytest.fixture
