@@ -43,6 +43,8 @@ from flux_lsp.serve.bundle import (
 DEPLOYMENTS = "deployments"
 HISTORY = "history.json"
 RECORD = "deployment.json"
+KEEP = 20
+"""How many deployments a server keeps for rollback; older folders are removed."""
 _ID = re.compile(r"^[0-9a-f]{8}$")
 
 
@@ -180,6 +182,18 @@ class DeploymentStore:
     def project(self, ident: str) -> Project:
         return deployment_project(self.folder(ident), self.base)
 
+    def prune(self, keep: int = KEEP, spare: str | None = None) -> None:
+        """Forget all but the newest `keep` deployments, and remove folders no longer listed
+        (older deployments, rolled-back ones, and any left half-written by a crash).
+
+        `spare` is a folder to leave for now: the code just swapped out, which requests still
+        in flight may read (source lines for tracebacks, templates)."""
+        ids = self.history()[-keep:]
+        self.set_history(ids)
+        for folder in self.root.iterdir():
+            if _ID.match(folder.name) and folder.name not in ids and folder.name != spare:
+                shutil.rmtree(folder, ignore_errors=True)
+
 
 def active_project(base: Project) -> Project:
     """The project `flux serve` starts with: the active deployment, else the folder itself."""
@@ -270,13 +284,15 @@ class Deployer:
                     files=files,
                 )
                 _write_json(folder / RECORD, deployment.to_dict())
-                return self._activate(deployment, project, registry, push=True)
+                result = self._activate(deployment, project, registry, push=True)
             except BundleError as exc:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise DeployError(f"bundle rejected: {exc}") from None
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
+            self.store.prune()
+            return result
 
     async def rollback(self) -> DeployResult:
         """Make the deployment before the active one run again."""
@@ -297,6 +313,7 @@ class Deployer:
             result = self._activate(deployment, project, registry, push=False)
             result.rolled_back_from = ids[-1]
             self.store.set_history(ids[:-1])
+            self.store.prune(spare=ids[-1])
             return result
 
     def _activate(

@@ -122,3 +122,29 @@ def test_bundles_are_reproducible_and_skip_caches(tmp_path: Path) -> None:
         "changed": ["functions/a.py"],
         "removed": ["templates/mail/hi.txt"],
     }
+
+
+async def test_old_and_rolled_back_deployments_are_pruned(tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    write_function(served, "hello", "async def handler(req, ctx):\n    return 'v0'\n")
+    async with FluxApp(served) as flux:
+        admin = AdminAPI(flux.runtime, flux.project, TOKEN)
+        store = admin.deployer.store
+        ids = []
+        for n in range(1, 4):
+            release = tmp_path / f"v{n}"
+            write_function(release, "hello", f"async def handler(req, ctx):\n    return 'v{n}'\n")
+            ids.append((await admin.deployer.deploy(bundle_of(release))).deployment.id)
+        (store.root / "0badf00d").mkdir()  # half-written by a crash: no deployment.json
+        assert store.history() == ids
+
+        rolled = await admin.deployer.rollback()
+        assert rolled.deployment.id == ids[1] and rolled.rolled_back_from == ids[2]
+        assert (await flux.client.post("/hello")).text == "v2"
+        # the swapped-out folder stays until the next prune; the crash leftover is gone
+        assert {p.name for p in store.root.iterdir() if p.is_dir()} == set(ids)
+
+        store.prune(keep=1)
+        assert store.history() == [ids[1]]
+        assert {p.name for p in store.root.iterdir() if p.is_dir()} == {ids[1]}
+        assert (await flux.client.post("/hello")).text == "v2"
