@@ -97,18 +97,23 @@ def tail(
 
     async def work(store: Store) -> None:
         from flux_lsp.analysis.tail import tail_lines
-        from flux_lsp.cli import render
+        from flux_lsp.cli import render_json
 
         lines = tail_lines(await store.executions(query))
-        out = render.console()
+        out: Any = None
+        if not json:
+            from flux_lsp.cli import render
+
+            out = render.console()
         if json and not follow:
-            render.print_json({"executions": [line.to_dict() for line in lines]})
+            render_json.print_json({"executions": [line.to_dict() for line in lines]})
         elif json:
             for line in lines:
-                render.print_json_line(line.to_dict())
+                render_json.print_json_line(line.to_dict())
         elif lines:
+            assert out is not None
             render.render_tail(out, lines)
-        elif not follow:
+        elif not follow and out is not None:
             out.print("  No executions match." if filter or since else "  No executions yet.")
         if follow:
             await _follow(store, query, lines, json, out)
@@ -125,7 +130,7 @@ async def _follow(store: Store, query: Any, shown: list[Any], json: bool, out: A
     import time
 
     from flux_lsp.analysis.tail import tail_lines
-    from flux_lsp.cli import render
+    from flux_lsp.cli import render_json
 
     seen = {line.id: line.started_at for line in shown}
     watermark = max((line.started_at for line in shown), default=time.time())
@@ -142,8 +147,10 @@ async def _follow(store: Store, query: Any, shown: list[Any], json: bool, out: A
             seen[line.id] = line.started_at
             watermark = max(watermark, line.started_at)
             if json:
-                render.print_json_line(line.to_dict())
+                render_json.print_json_line(line.to_dict())
             else:
+                from flux_lsp.cli import render
+
                 render.render_tail(out, [line])
         horizon = watermark - FOLLOW_LOOKBACK_SECONDS
         seen = {k: v for k, v in seen.items() if v >= horizon}
@@ -165,12 +172,14 @@ def why(
 
     async def work(store: Store) -> None:
         from flux_lsp.analysis.why import explain
-        from flux_lsp.cli import render
+        from flux_lsp.cli import render_json
 
         report = await explain(store, await store.get(execution_id))
         if json:
-            render.print_json(report.to_dict())
+            render_json.print_json(report.to_dict())
         else:
+            from flux_lsp.cli import render
+
             render.render_why(render.console(), report)
 
     _run(work, project, recorder, server, token)
@@ -190,11 +199,11 @@ def _trace(
 ) -> None:
     async def work(store: Store) -> None:
         from flux_lsp.analysis.trace import trace_report
-        from flux_lsp.cli import render
+        from flux_lsp.cli import render, render_json
 
         report = trace_report(await store.get(execution_id))
         if json:
-            render.print_json(report.to_dict())
+            render_json.print_json(report.to_dict())
         elif debug:
             render.render_debug(render.console(), report)
         else:
@@ -243,11 +252,11 @@ def trace_diff(
 
     async def work(store: Store) -> None:
         from flux_lsp.analysis.diff import trace_diff as diff_of
-        from flux_lsp.cli import render
+        from flux_lsp.cli import render, render_json
 
         report = diff_of(await store.get(a), await store.get(b))
         if json:
-            render.print_json(report.to_dict())
+            render_json.print_json(report.to_dict())
         else:
             render.render_diff(render.console(), report)
 
@@ -283,11 +292,11 @@ def state_history(
 
     async def work(store: Store) -> None:
         from flux_lsp.analysis.history import load_state_history
-        from flux_lsp.cli import render
+        from flux_lsp.cli import render, render_json
 
         report = await load_state_history(store, table, pk=id, execution_ident=ident)
         if json:
-            render.print_json(report.to_dict())
+            render_json.print_json(report.to_dict())
         else:
             render.render_history(render.console(), report)
 
@@ -309,11 +318,11 @@ def status(
 
     async def work(store: Store) -> None:
         from flux_lsp.analysis.status import status_report
-        from flux_lsp.cli import render
+        from flux_lsp.cli import render, render_json
 
         report = status_report(await store.stats())
         if json:
-            render.print_json(report.to_dict())
+            render_json.print_json(report.to_dict())
         else:
             render.render_status(render.console(), report)
 

@@ -2,12 +2,11 @@
 
 Only layout and colour live here: every word a report says comes from `flux_lsp.analysis`.
 User-controlled text is added as `rich.text.Text` pieces, never as markup, so a `[` in an
-error message prints as it is. `print_json` writes a report's `to_dict()` for `--json`.
+error message prints as it is. `--json` output is written by `render_json`, without rich.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -34,16 +33,6 @@ def console(stderr: bool = False) -> Console:
     return Console(
         file=sys.stderr if stderr else sys.stdout, highlight=False, soft_wrap=True, emoji=False
     )
-
-
-def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
-
-
-def print_json_line(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
 
 
 # -- tail ----------------------------------------------------------------------------------

@@ -1,0 +1,165 @@
+"""How fast `flux tail --limit 20` answers against a recorder of 100,000 executions.
+
+Synthesises the recorder through the recorder's own write path (`open_for_writing` +
+`write_batch`), then runs `flux tail --limit 20` as a subprocess several times and prints the
+median wall time beside the median of `python -c pass` measured in the same run (the floor any
+Python command pays). Target: under 0.3 s.
+
+    python bench/cli_startup.py [--executions 100000] [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from flux_lsp.model import ErrorInfo, Execution, Location, Mutation, Span, new_execution_id
+from flux_lsp.recorder.writer import open_for_writing, write_batch
+
+TARGET_SECONDS = 0.3
+
+
+def synthetic(i: int, t0: float) -> Execution:
+    """One recorded webhook or signup, every tenth one failing, as the runtime records them."""
+    eid = new_execution_id()
+    failed = i % 10 == 0
+    started = t0 + i * 0.05
+    where = {"customer_id": f"cus_{i}"}
+    spans = [
+        Span(0, "gateway", None, 0.0, 30.0, "error" if failed else "ok", input="POST /x"),
+        Span(1, "function", None, 1.0, 27.0, "error" if failed else "ok",
+             attributes={"code.function.name": "stripe_webhook"},
+             file="functions/stripe_webhook.py", line=5),
+        Span(2, "db.update", 1, 2.0, 1.0, "error" if failed else "ok",
+             attributes={"db.collection.name": "subscriptions"},
+             input={"where": where, "values": {"status": "active"}},
+             output={"rows_affected": 0 if failed else 1},
+             file="functions/stripe_webhook.py", line=12),
+        Span(3, "response", None, 29.0, 0.5, "skipped" if failed else "ok",
+             output={"status": "500" if failed else "200"}),
+    ]  # fmt: skip
+    error = None
+    if failed:
+        message = f"Row not found: subscriptions WHERE customer_id = 'cus_{i}'"
+        error = ErrorInfo(
+            "RowNotFound", message, Location("functions/stripe_webhook.py", 12, 8, 16, 9)
+        )
+    body = {
+        "id": f"evt_{i}",
+        "type": "payment_intent.succeeded",
+        "data": {"object": {"customer_id": f"cus_{i}", "amount": 4900}},
+    }
+    return Execution(
+        id=eid,
+        kind="http",
+        function="stripe_webhook",
+        method="POST",
+        path="/stripe_webhook",
+        status="500" if failed else "200",
+        started_at=started,
+        duration_ms=30.0,
+        request={"method": "POST", "path": "/stripe_webhook", "headers": {}, "body": body},
+        response={"status": 500 if failed else 200, "headers": {}, "body": "ok"},
+        error=error,
+        spans=spans,
+        mutations=[
+            Mutation(
+                eid,
+                0,
+                "subscriptions",
+                "update",
+                None if failed else f"s_{i}",
+                None if failed else {"customer_id": f"cus_{i}", "status": "pending"},
+                None if failed else {"customer_id": f"cus_{i}", "status": "active"},
+                0 if failed else 1,
+                started + 0.002,
+                where,
+            )
+        ],
+        code_version="bench",
+    )
+
+
+def build_recorder(path: Path, count: int) -> float:
+    started = time.perf_counter()
+    conn = open_for_writing(path)
+    t0 = time.time() - count * 0.05
+    batch: list[Execution] = []
+    for i in range(count):
+        batch.append(synthetic(i, t0))
+        if len(batch) == 1000:
+            write_batch(conn, batch)
+            batch = []
+    if batch:
+        write_batch(conn, batch)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return time.perf_counter() - started
+
+
+def flux_command() -> list[str]:
+    exe = Path(sys.executable).with_name("flux")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "flux_lsp"]
+
+
+def median_wall(command: list[str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--executions", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="flux-bench-"))
+    try:
+        recorder = folder / "recorder.db"
+        build_seconds = build_recorder(recorder, args.executions)
+        size_mb = os.path.getsize(recorder) / 1e6
+        print(
+            f"recorder: {args.executions:,} executions, {size_mb:.0f} MB, "
+            f"written in {build_seconds:.1f} s"
+        )
+        tail = [*flux_command(), "tail", "--limit", "20", "--recorder", str(recorder)]
+        # warm the OS cache and the bytecode cache once, as any second invocation would be
+        subprocess.run(tail, check=True, stdout=subprocess.DEVNULL)
+        baseline = median_wall([sys.executable, "-c", "pass"], args.runs)
+        tail_s = median_wall(tail, args.runs)
+        json_s = median_wall([*tail, "--json"], args.runs)
+        why_id = (
+            "req:"
+            + subprocess.run(
+                [*tail, "--json", "--limit", "1", "--filter", "status=500"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.split('"id": "')[1][:8]
+        )
+        why_s = median_wall([*flux_command(), "why", why_id, "--recorder", str(recorder)], 5)
+        print(f"python -c pass             median {baseline * 1000:6.0f} ms  ({args.runs} runs)")
+        print(f"flux tail --limit 20       median {tail_s * 1000:6.0f} ms  ({args.runs} runs)")
+        print(f"flux tail --limit 20 --json median {json_s * 1000:5.0f} ms  ({args.runs} runs)")
+        print(f"flux why <failed id>       median {why_s * 1000:6.0f} ms  (5 runs)")
+        verdict = "meets" if tail_s < TARGET_SECONDS else "MISSES"
+        print(
+            f"flux tail over python startup: +{(tail_s - baseline) * 1000:.0f} ms; "
+            f"{verdict} the {TARGET_SECONDS:.1f} s target"
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
