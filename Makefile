@@ -23,6 +23,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy flux_lsp
 
 pytest: $(STAMP)
+	sh scripts/ensure-neovim.sh
 	$(BIN)/pytest -q
 
 # The VS Code extension: npm ci from package-lock.json, tsc --noEmit, esbuild, unit tests, .vsix.

@@ -1,0 +1,55 @@
+"""A client no one here wrote: headless Neovim's built-in LSP client against `flux lsp`.
+
+Neovim opens the failing webhook, attaches the server, and the diagnostics it reads back with
+`vim.diagnostic.get()` must be the recorded failure on the raising line. `make test` installs
+Neovim where it can (scripts/ensure-neovim.sh); elsewhere this test is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.lsp.recording import WEBHOOK, Recording
+
+NVIM = shutil.which("nvim")
+SCRIPT = Path(__file__).with_name("neovim_diagnostics.lua")
+
+
+@pytest.mark.skipif(NVIM is None, reason="nvim is not installed (scripts/ensure-neovim.sh)")
+def test_neovim_reads_the_flux_diagnostic(recording: Recording, tmp_path: Path) -> None:
+    assert NVIM is not None
+    out = tmp_path / "diagnostics.json"
+    env = {
+        **os.environ,
+        "FLUX_PROJECT": str(recording.project),
+        "FLUX_FILE": str(recording.project / WEBHOOK),
+        "FLUX_OUT": str(out),
+        "FLUX_PYTHON": sys.executable,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    subprocess.run(
+        [NVIM, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {SCRIPT}"],
+        env=env,
+        cwd=recording.project,
+        timeout=90,
+        check=True,
+        capture_output=True,
+    )
+    diagnostics = json.loads(out.read_text())
+    assert len(diagnostics) == 1, diagnostics
+    (d,) = diagnostics
+    lines = recording.text(WEBHOOK).splitlines()
+    assert "await ctx.db.update(" in lines[d["lnum"]]
+    assert d["col"] == lines[d["lnum"]].index("await")
+    assert d["severity"] == 1  # vim.diagnostic.severity.ERROR
+    assert d["source"] == "flux"
+    assert d["message"].startswith("Row not found: subscriptions WHERE customer_id = 'cus_DEF'")
+    assert "2× in 24h, latest req:" in d["message"]
