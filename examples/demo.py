@@ -157,6 +157,11 @@ def first_id(project: Path, *filters: str) -> str:
     return str(data["executions"][0]["id"])[:8]
 
 
+def show_editor(project: Path) -> None:
+    editor_view = REPO / "examples" / "editor_view.py"
+    subprocess.run([sys.executable, str(editor_view), str(project)], check=True)
+
+
 def main() -> None:
     shutil.rmtree(SCRATCH, ignore_errors=True)
     project = SCRATCH / "shop"
@@ -189,10 +194,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
 
-    editor_view = REPO / "examples" / "editor_view.py"
-    if editor_view.exists():
-        heading("4. What the editor shows (diagnostics and hover from `flux lsp`)")
-        subprocess.run([sys.executable, str(editor_view), str(project)], check=False)
+    heading("4. What the editor shows (diagnostics and hover from `flux lsp`)")
+    show_editor(project)
 
     heading("5. Fix signup in the scratch copy, then replay the incident against the fix")
     signup = project / "functions" / "signup.py"
@@ -202,6 +205,9 @@ def main() -> None:
     result = flux(project, "incident", "replay", window)
     if result.returncode != 0:
         sys.exit("the replay did not resolve the incident")
+
+    heading("6. The editor after the replay: the failure is marked fixed")
+    show_editor(project)
 
 
 if __name__ == "__main__":
