@@ -220,6 +220,17 @@ class Projects:
             self.report(f"Flux: {project.problem}")
         return store
 
+    async def open_folders(self) -> None:
+        """Resolve each workspace folder's project and open its recorder ahead of the first file.
+
+        A folder without a recorder yet is left alone: the problem is reported when a file of
+        it is opened, and the live watcher opens the recorder once it appears.
+        """
+        for _uri, folder in self.folders():
+            project = await self.project_for(from_fs_path(str(folder / "flux.toml")) or "")
+            if project is not None and project.recorder_present():
+                await project.open()
+
     async def close(self) -> None:
         for project in self._projects.values():
             await project.drop_store("server shutting down")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -69,21 +70,27 @@ def _ctx_calls(text: str) -> tuple[tuple[int, int, str], ...]:
     return tuple(out)
 
 
+_JEDI = threading.Lock()
+"""jedi is not thread-safe; the warm-up runs in a worker thread, everything else on the loop."""
+
+
 @lru_cache(maxsize=64)
 def _names(text: str, path: str) -> _Names:
-    script = jedi.Script(code=text, path=path or None)
-    defs: dict[int, str] = {}
-    ctx_lines: set[int] = set()
-    for name in script.get_names(all_scopes=True, definitions=True, references=True):
-        if name.type == "function" and name.is_definition():
-            defs[name.line] = name.name
-        elif name.name == "ctx" and not name.is_definition():
-            ctx_lines.add(name.line)
+    with _JEDI:
+        script = jedi.Script(code=text, path=path or None)
+        found = script.get_names(all_scopes=True, definitions=True, references=True)
+        defs: dict[int, str] = {}
+        ctx_lines: set[int] = set()
+        for name in found:
+            if name.type == "function" and name.is_definition():
+                defs[name.line] = name.name
+            elif name.name == "ctx" and not name.is_definition():
+                ctx_lines.add(name.line)
     return _Names(defs, frozenset(ctx_lines), _ctx_calls(text))
 
 
 def warm_up() -> None:
-    """Load jedi's grammar once, so the first hover is not the slow one."""
+    """Load jedi's grammar once (in a worker thread), so the first hover is not the slow one."""
     _names("async def handler(req, ctx):\n    await ctx.db.query('x')\n", "")
 
 

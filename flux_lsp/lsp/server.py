@@ -7,6 +7,7 @@ projects (and their recorder stores), the cached diagnostics and the live watche
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -53,9 +54,10 @@ def create_server() -> FluxLanguageServer:
         module.register(ls)
 
     @ls.feature(types.INITIALIZED)
-    def initialized(ls: FluxLanguageServer, params: types.InitializedParams) -> None:
-        resolve.warm_up()
+    async def initialized(ls: FluxLanguageServer, params: types.InitializedParams) -> None:
         ls.live.start()
+        asyncio.get_running_loop().run_in_executor(None, resolve.warm_up)
+        await ls.projects.open_folders()
 
     @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(

@@ -1,0 +1,351 @@
+"""Language-server latency on a big recorder: didOpen→diagnostics, hover, and the server's RSS.
+
+Synthesises a recorder of 1,000,000 executions over 200 functions (spread over 7 days, 5% 5xx
+with three kinds of failure per function, 3% 4xx, a recorded `ctx.db.update` call site on
+every run) through the recorder's own write path (`open_for_writing` + `write_batch`), then
+starts `flux lsp` over stdio with a real pygls client and measures, per function file:
+
+- didOpen → publishDiagnostics (cold: each file is opened for the first time),
+- hover on the failing line (the why report), on the `ctx.db.update` line (call-site
+  results) and on the handler's `def` (recent executions with p50/p95),
+- a failure written while the file is open → diagnostics published (live updates),
+
+and the server process's peak RSS (VmHWM). Targets: diagnostics p95 ≤ 50 ms, hover p95 ≤ 20 ms,
+RSS ≤ 150 MB.
+
+    .venv/bin/python bench/lsp_latency.py [--executions 1000000] [--files 100] [--keep DIR]
+
+`--keep DIR` keeps (and on the next run reuses) the synthesised project in DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+from pygls.uris import from_fs_path
+
+from flux_lsp.model import ErrorInfo, Execution, Location, Mutation, Span, new_execution_id
+from flux_lsp.recorder.writer import open_for_writing, write_batch
+
+FUNCTIONS = 200
+DAYS = 7
+FAIL_RATE = 0.05
+CLIENT_ERROR_RATE = 0.03
+BATCH = 5000
+
+HANDLER = '''\
+"""Synthetic function {n} for the language-server benchmark."""
+
+
+async def handler(req, ctx):
+    body = await req.json()
+    customer_id = body["customer_id"]
+    if not customer_id.startswith("cus_"):
+        raise ValueError(f"bad customer id {{customer_id}}")
+    await ctx.db.update(
+        "subscriptions",
+        {{"customer_id": customer_id}},
+        {{"status": "active"}},
+    )
+    return {{"ok": True}}
+'''
+UPDATE_LINE = 9  # 1-based line of `await ctx.db.update(`
+RAISE_LINE = 8
+MESSAGES = (
+    "Row not found: subscriptions WHERE customer_id = '{c}'",
+    "database is locked while updating {c}",
+    "timeout after {n} ms talking to subscriptions",
+)
+
+
+def name(n: int) -> str:
+    return f"fn_{n:03d}"
+
+
+def write_project(root: Path) -> None:
+    functions = root / "functions"
+    functions.mkdir(parents=True, exist_ok=True)
+    for n in range(FUNCTIONS):
+        (functions / f"{name(n)}.py").write_text(HANDLER.format(n=n))
+
+
+def location(n: int, line: int, source: str) -> Location:
+    lines = HANDLER.format(n=n).splitlines()
+    start = max(1, line - 3)
+    return Location(
+        file=f"functions/{name(n)}.py",
+        line=line,
+        col=4,
+        end_line=line + 4 if line == UPDATE_LINE else line,
+        end_col=5 if line == UPDATE_LINE else len(source),
+        function="handler",
+        source_line=lines[line - 1],
+        context=lines[start - 1 : line + 3],
+        context_start=start,
+    )
+
+
+def synthesise(rng: random.Random, n: int, at: float) -> Execution:
+    fn = name(n)
+    customer = f"cus_{rng.randrange(10**6):06d}"
+    roll = rng.random()
+    duration = rng.lognormvariate(2.5, 0.6)
+    status, error, mutations = "200", None, []
+    span_error = None
+    eid = new_execution_id()
+    if roll < FAIL_RATE:
+        status = "500"
+        kind = rng.randrange(3)
+        message = MESSAGES[kind].format(c=customer, n=rng.randrange(1000, 5000))
+        loc = location(n, UPDATE_LINE, "")
+        error = ErrorInfo("RowNotFound", message, loc, [loc], {"customer_id": repr(customer)})
+        span_error = message
+        mutations.append(
+            Mutation(eid, 0, "subscriptions", "update", None, None, None, 0, at, {"c": customer})
+        )
+    elif roll < FAIL_RATE + CLIENT_ERROR_RATE:
+        status = "400"
+        loc = location(n, RAISE_LINE, "")
+        error = ErrorInfo("ValueError", f"bad customer id {customer}", loc, [loc])
+    spans = [
+        Span(0, "gateway", None, 0.0, duration, "error" if span_error else "ok"),
+        Span(1, "function", 0, 0.5, duration - 1, attributes={"code.function.name": fn}),
+        Span(
+            2,
+            "db.update",
+            1,
+            1.0,
+            duration / 3,
+            "error" if span_error else "ok",
+            {"db.collection.name": "subscriptions", "db.response.rows_affected": int(not error)},
+            output={"rows_affected": int(not error)},
+            error=span_error,
+            file=f"functions/{fn}.py",
+            line=UPDATE_LINE,
+        ),
+    ]
+    return Execution(
+        id=eid,
+        kind="http",
+        function=fn,
+        method="POST",
+        path=f"/{fn}",
+        status=status,
+        started_at=at,
+        duration_ms=duration,
+        request={"body": {"customer_id": customer}},
+        response={"status": int(status)},
+        error=error,
+        spans=spans,
+        mutations=mutations,
+        code_version="bench",
+    )
+
+
+def build_recorder(path: Path, count: int) -> None:
+    rng = random.Random(42)
+    now = time.time()
+    conn = open_for_writing(path, busy_timeout=30)
+    started = time.perf_counter()
+    batch: list[Execution] = []
+    for i in range(count):
+        at = now - DAYS * 86400 * (1 - i / count) - 60
+        batch.append(synthesise(rng, rng.randrange(FUNCTIONS), at))
+        if len(batch) >= BATCH:
+            write_batch(conn, batch)
+            batch.clear()
+            if (i + 1) % 100_000 == 0:
+                rate = (i + 1) / (time.perf_counter() - started)
+                print(f"  {i + 1:>9,} executions written ({rate:,.0f}/s)", file=sys.stderr)
+    if batch:
+        write_batch(conn, batch)
+    conn.close()
+
+
+def count_executions(path: Path) -> int:
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM executions").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+def summary(label: str, values: list[float], target: float | None = None) -> str:
+    p50, p95 = statistics.median(values), pct(values, 95)
+    line = f"{label:<34} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms"
+    if target is None:
+        return line
+    return line + f"  (target p95 ≤ {target:.0f} ms: {'ok' if p95 <= target else 'MISSED'})"
+
+
+class BenchClient(LanguageClient):
+    def __init__(self) -> None:
+        super().__init__("flux-bench", "1")
+        self.published: dict[str, asyncio.Event] = {}
+        self.messages: list[str] = []
+
+        @self.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def diagnostics(ls: BenchClient, params: types.PublishDiagnosticsParams) -> None:
+            event = ls.published.get(params.uri)
+            if event is not None:
+                event.set()
+
+        @self.feature(types.WORKSPACE_CONFIGURATION)
+        def configuration(ls: BenchClient, params: types.ConfigurationParams) -> list[Any]:
+            return [None for _ in params.items]
+
+        @self.feature(types.WINDOW_SHOW_MESSAGE)
+        def show(ls: BenchClient, params: types.ShowMessageParams) -> None:
+            ls.messages.append(params.message)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def hover_ms(client: BenchClient, uri: str, line: int, col: int) -> tuple[float, bool]:
+    started = time.perf_counter()
+    result = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=line, character=col),
+        )
+    )
+    return (time.perf_counter() - started) * 1000, result is not None
+
+
+async def measure(root: Path, files: int) -> None:
+    client = BenchClient()
+    await client.start_io(sys.executable, "-m", "flux_lsp", "lsp")
+    server = client._server
+    assert server is not None
+    uri_root = from_fs_path(str(root)) or ""
+    caps = types.ClientCapabilities(
+        workspace=types.WorkspaceClientCapabilities(configuration=True),
+    )
+    await client.initialize_async(
+        types.InitializeParams(
+            capabilities=caps,
+            root_uri=uri_root,
+            workspace_folders=[types.WorkspaceFolder(uri=uri_root, name="bench")],
+        )
+    )
+    client.initialized(types.InitializedParams())
+    open_ms: list[float] = []
+    hovers: dict[str, list[float]] = {"why": [], "call site": [], "handler": []}
+    misses = 0
+    chosen = random.Random(7).sample(range(FUNCTIONS), files)
+    for n in chosen:
+        path = root / "functions" / f"{name(n)}.py"
+        uri = from_fs_path(str(path)) or ""
+        event = client.published.setdefault(uri, asyncio.Event())
+        started = time.perf_counter()
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id="python", version=1, text=path.read_text()
+                )
+            )
+        )
+        await asyncio.wait_for(event.wait(), 30)
+        open_ms.append((time.perf_counter() - started) * 1000)
+        for kind, line, col in (
+            ("why", UPDATE_LINE + 1, 10),  # inside the failing call
+            ("call site", UPDATE_LINE - 1, 14),
+            ("handler", 3, 12),
+        ):
+            ms, found = await hover_ms(client, uri, line, col)
+            hovers[kind].append(ms)
+            misses += not found
+    live_ms: list[float] = []
+    recorder = root / ".flux" / "recorder.db"
+    conn = open_for_writing(recorder, busy_timeout=30)
+    rng = random.Random(99)
+    for n in chosen[:20]:
+        uri = from_fs_path(str(root / "functions" / f"{name(n)}.py")) or ""
+        event = client.published[uri]
+        event.clear()
+        execution = synthesise(rng, n, time.time())
+        while execution.status != "500":
+            execution = synthesise(rng, n, time.time())
+        started = time.perf_counter()
+        write_batch(conn, [execution])
+        await asyncio.wait_for(event.wait(), 10)
+        live_ms.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.3)
+    conn.close()
+    rss = peak_rss_mb(server.pid)
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+
+    everything = [ms for values in hovers.values() for ms in values]
+    print(f"files opened: {files} of {FUNCTIONS}; hovers without a result: {misses}")
+    print(summary("didOpen → diagnostics", open_ms, 50))
+    print(summary("hover (all kinds)", everything, 20))
+    for kind, values in hovers.items():
+        print(summary(f"  hover: {kind}", values))
+    print(summary("live: written → published", live_ms))
+    status = "ok" if rss <= 150 else "MISSED"
+    print(f"{'server peak RSS':<34} {rss:.0f} MB   (target ≤ 150 MB: {status})")
+    for message in client.messages:
+        print(f"server said: {message}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--executions", type=int, default=1_000_000)
+    parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--keep", type=Path, default=None)
+    args = parser.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="flux-lsp-bench-"))
+    recorder = root / ".flux" / "recorder.db"
+    try:
+        write_project(root)
+        existing = count_executions(recorder) if recorder.exists() else 0
+        if existing < args.executions:
+            if recorder.exists():
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(recorder) + suffix).unlink(missing_ok=True)
+            print(f"synthesising {args.executions:,} executions…", file=sys.stderr)
+            started = time.perf_counter()
+            build_recorder(recorder, args.executions)
+            took = time.perf_counter() - started
+            print(f"  done in {took:.0f} s", file=sys.stderr)
+        size = sum(p.stat().st_size for p in recorder.parent.glob("recorder.db*"))
+        print(
+            f"recorder: {count_executions(recorder):,} executions over {FUNCTIONS} functions, "
+            f"{size / 1e6:.0f} MB"
+        )
+        asyncio.run(measure(root, min(args.files, FUNCTIONS)))
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
