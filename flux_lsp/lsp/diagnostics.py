@@ -239,6 +239,8 @@ async def _refresh(ls: FluxLanguageServer, uri: str) -> None:
     try:
         if project.token is None:
             project.token = await store.change_token()
+        if project.scanned_at is None:
+            project.scanned_at = time.time()
         groups, verdicts = await fetch_failures(store, relative, since)
     except RecorderCorrupt as exc:
         await project.drop_store(str(exc))

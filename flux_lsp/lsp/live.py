@@ -12,10 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING
+
+from pygls.uris import to_fs_path
 
 from flux_lsp.lsp import diagnostics
 from flux_lsp.lsp.projects import FluxProject
+from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.store import RecorderError
 
 if TYPE_CHECKING:
@@ -25,6 +29,13 @@ log = logging.getLogger("flux.lsp")
 
 POLL_SECONDS = 0.25
 DEBOUNCE_SECONDS = 0.1
+SCAN_SLACK = 120.0
+SCAN_LIMIT = 1000
+
+
+def _relative(project: FluxProject, uri: str) -> str | None:
+    fs = to_fs_path(uri)
+    return project.relative(fs) if fs else None
 
 
 class LiveWatcher:
@@ -94,7 +105,36 @@ class LiveWatcher:
         while True:
             self._again.discard(project.key)
             await asyncio.sleep(DEBOUNCE_SECONDS)
-            for uri in sorted(project.open_uris):
+            for uri in await self._touched(project):
                 await diagnostics.refresh(self._ls, uri)
             if project.key not in self._again:
                 return
+
+    async def _touched(self, project: FluxProject) -> list[str]:
+        """The open documents the newest records concern (all of them when unsure).
+
+        A new failure concerns the file it was raised in; a new replay, its function's file.
+        Records are written when an execution ends, so the scan reaches `SCAN_SLACK` seconds
+        before the previous scan started.
+        """
+        scan_started = time.time()
+        since, project.scanned_at = project.scanned_at, scan_started
+        everything = sorted(project.open_uris)
+        if since is None or project.store is None:
+            return everything
+        try:
+            recent = await project.store.executions(
+                ExecutionQuery(since=since - SCAN_SLACK, limit=SCAN_LIMIT)
+            )
+        except RecorderError:
+            return everything
+        if len(recent) >= SCAN_LIMIT:
+            return everything
+        files: set[str] = set()
+        for execution in recent:
+            location = execution.error.location if execution.error else None
+            if location is not None:
+                files.add(location.file)
+            if execution.kind == "replay":
+                files.add(project.relative(project.functions_dir / f"{execution.function}.py"))
+        return [uri for uri in everything if _relative(project, uri) in files]

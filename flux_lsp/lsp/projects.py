@@ -40,6 +40,8 @@ class FluxProject:
     store: Store | None = None
     problem: str | None = None
     token: int | None = None
+    scanned_at: float | None = None
+    """When the live watcher last looked for new records (see `live`)."""
     open_uris: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
