@@ -7,6 +7,7 @@
    `trace`, `state history`.
 4. Show what an editor is shown, fetched from `flux lsp` through a real LSP client.
 5. Fix signup in the scratch copy and replay the incident window against the fix.
+6. Deploy the fix to a `flux serve` server and confirm live with `flux tail --server`.
 """
 
 from __future__ import annotations
@@ -74,10 +75,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_dev(project: Path, port: int) -> subprocess.Popen[bytes]:
-    log = open(project / ".flux-dev.log", "wb")  # noqa: SIM115 (closed with the process)
+def start_server(project: Path, port: int, command: str = "dev") -> subprocess.Popen[bytes]:
+    """`flux dev` (or `flux serve`) on 127.0.0.1:port, once it answers."""
+    log = open(project / f".flux-{command}.log", "wb")  # noqa: SIM115 (closed with the process)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flux_lsp", "dev", "--port", str(port)],
+        [sys.executable, "-m", "flux_lsp", command, "--port", str(port)],
         cwd=project,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -92,7 +94,7 @@ def start_dev(project: Path, port: int) -> subprocess.Popen[bytes]:
                 break
             time.sleep(0.1)
     proc.kill()
-    sys.exit("flux dev did not start:\n" + (project / ".flux-dev.log").read_text())
+    sys.exit(f"flux {command} did not start:\n" + (project / f".flux-{command}.log").read_text())
 
 
 def payment_event(event_id: str, customer_id: str, amount: int) -> dict[str, object]:
@@ -157,6 +159,30 @@ def first_id(project: Path, *filters: str) -> str:
     return str(data["executions"][0]["id"])[:8]
 
 
+def deploy_and_confirm(project: Path) -> None:
+    production = SCRATCH / "production"
+    (production / "functions").mkdir(parents=True)
+    os.environ["FLUX_TOKEN"] = "demo-admin-token"
+    port = free_port()
+    server = start_server(production, port, "serve")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        flux(project, "deploy", "--server", url)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for customer, event_id in (("cus_NEW1", "evt_2001"), ("cus_NEW2", "evt_2002")):
+                body = {"email": f"{customer}@shop.test", "customer_id": customer}
+                client.post("/signup", json=body)
+                content, headers = signed_webhook(payment_event(event_id, customer, 4900), SECRET)
+                client.post("/stripe_webhook", content=content, headers=headers)
+        time.sleep(0.5)  # the server's recorder writes in batches
+        result = flux(project, "tail", "--server", url, "--filter", "path=/stripe_webhook")
+        if " 500 " not in result.stdout:
+            print("  ✔ No more 500s")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def show_editor(project: Path) -> None:
     editor_view = REPO / "examples" / "editor_view.py"
     subprocess.run([sys.executable, str(editor_view), str(project)], check=True)
@@ -171,7 +197,7 @@ def main() -> None:
     heading("1. flux dev: serving the example shop, recording every execution")
     port = free_port()
     started = time.time()
-    server = start_dev(project, port)
+    server = start_server(project, port)
     try:
         print(f"  flux dev on http://127.0.0.1:{port} · project {project.relative_to(REPO)}\n")
         heading("2. Traffic: a REST call, two signups, two payments")
@@ -208,6 +234,9 @@ def main() -> None:
 
     heading("6. The editor after the replay: the failure is marked fixed")
     show_editor(project)
+
+    heading("7. Deploy the fix to a `flux serve` server and confirm live")
+    deploy_and_confirm(project)
 
 
 if __name__ == "__main__":
