@@ -24,10 +24,11 @@ export async function fetchExecutions(server: FluxServer, args: TailArgs): Promi
   return tailRows(await server.execute(SERVER_COMMANDS.tail, args));
 }
 
-/** The failures within the `flux.window` setting, newest first. */
+/** The failures within the `flux.window` setting, newest first (replays are not incidents). */
 export async function recentFailures(server: FluxServer, limit = 50): Promise<TailRow[]> {
   const window = vscode.workspace.getConfiguration("flux").get<string>("window") || "24h";
-  return fetchExecutions(server, { status: "failed", since: window, limit });
+  const rows = await fetchExecutions(server, { status: "failed", since: window, limit });
+  return rows.filter((row) => row.kind !== "replay");
 }
 
 export interface ExecutionItem extends vscode.QuickPickItem {

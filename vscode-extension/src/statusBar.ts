@@ -26,6 +26,7 @@ export class FailureStatus implements vscode.Disposable {
     this.item.text = "$(pulse) Flux";
     this.item.show();
     this.timer = setInterval(() => void this.refresh(), refreshMs);
+    this.timer.unref?.();
     this.disposables.push(
       vscode.languages.onDidChangeDiagnostics(() => this.soon()),
       vscode.workspace.onDidChangeConfiguration((e) => {

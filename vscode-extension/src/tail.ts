@@ -35,6 +35,7 @@ export class TailChannel implements vscode.Disposable {
     this.channel.appendLine("Tailing executions (Flux: Tail again shows this channel)…");
     await this.poll({ limit: 20 });
     this.timer = setInterval(() => void this.poll(), this.intervalMs);
+    this.timer.unref?.();
   }
 
   stop(): void {

@@ -62,6 +62,7 @@ export const tailResult = {
   report: {
     lines: [
       { id: FAILING_ID, kind: "http", function: "stripe_webhook", method: "POST", path: "/stripe_webhook", status: "500", started_at: 1_795_000_000, duration_ms: 32, error: { type: "RowNotFound", message: "Row not found: subscriptions WHERE customer_id = 'cus_ABC'" } },
+      { id: "9999999900000000", kind: "replay", function: "stripe_webhook", method: "POST", path: "/stripe_webhook", status: "500", started_at: 1_795_000_200, duration_ms: 30, error: null },
       { id: "2b3c4d5e00000000", kind: "job", function: "send_onboarding_email", method: "", path: "", status: "failed", started_at: 1_795_000_100, duration_ms: 220, error: "User 9 not found" },
     ],
   },
