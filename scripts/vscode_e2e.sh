@@ -98,11 +98,12 @@ JSON
 
   local port
   port=$("$REPO/.venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  HOME=$scratch/home TMPDIR=$scratch/tmp "$CS_BIN" --auth none --bind-addr "127.0.0.1:$port" \
+  # Its own process group, so the cleanup ends code-server, its extension host and `flux lsp`.
+  HOME=$scratch/home TMPDIR=$scratch/tmp setsid "$CS_BIN" --auth none --bind-addr "127.0.0.1:$port" \
     --disable-telemetry --disable-update-check --disable-workspace-trust \
     --user-data-dir "$user_data" --extensions-dir "$ext_dir" "$project" >"$out/code-server.log" 2>&1 &
   server_pid=$!
-  trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$scratch"' EXIT
+  trap '[ -n "$server_pid" ] && kill -- "-$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$scratch"' EXIT
   for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
     sleep 0.2

@@ -69,9 +69,16 @@ try {
   await shot("01-problems.png");
 
   // The squiggle is on the raising line: clicking it puts the cursor there.
-  const box = await squiggle.boundingBox();
-  await page.mouse.click(box.x + Math.min(box.width / 2, 40), box.y + box.height / 2);
-  const position = await page.locator("#status\\.editor\\.selection").innerText({ timeout: 10000 });
+  await page.waitForTimeout(500); // the Problems panel has opened; let the editor settle
+  let box = await squiggle.boundingBox();
+  let position = "";
+  for (let attempt = 0; attempt < 20; attempt++) {
+    box = await squiggle.boundingBox();
+    await page.mouse.click(box.x + Math.min(box.width / 2, 40), box.y + box.height / 2);
+    await page.waitForTimeout(250);
+    position = await page.locator("#status\\.editor\\.selection").innerText({ timeout: 10000 });
+    if (!/^Ln 1, Col 1$/.test(position.trim())) break;
+  }
   check(`squiggle on line ${opts.line}`, new RegExp(`Ln ${opts.line},`).test(position), position);
 
   // Hover there: the recorded input is shown.
