@@ -94,15 +94,35 @@ class _Writer:
         column = f'"{pk_col}"' if pk_col else "rowid"
         self.conn.execute(f'DELETE FROM "{table}" WHERE {column} = ?', (self._key(numeric, pk),))
 
-    def _put(self, table: str, columns: list[str], row: dict[str, Any]) -> None:
-        values = {k: v for k, v in row.items() if k in columns}
+    def _put(
+        self, table: str, columns: list[str], pk_col: str | None, numeric: bool, row: dict[str, Any]
+    ) -> None:
+        """Make `row` the row with its key: updated in place when it exists (keeping its rowid,
+        which the id generator counts from), else inserted at the rowid its generated id names.
+        """
+        values = {k: _sql(v) for k, v in row.items() if k in columns}
         if not values:
             return
-        names = ", ".join(f'"{c}"' for c in values)
+        key = values.get(pk_col) if pk_col else None
+        if pk_col and key is not None:
+            assignments = ", ".join(f'"{c}" = ?' for c in values)
+            cur = self.conn.execute(
+                f'UPDATE "{table}" SET {assignments} WHERE "{pk_col}" = ?',
+                [*values.values(), self._key(numeric, key)],
+            )
+            if cur.rowcount:
+                return
+            rowid = _generated_rowid(table, key)
+            if rowid is not None and not numeric:
+                taken = self.conn.execute(
+                    f'SELECT 1 FROM "{table}" WHERE rowid = ?', (rowid,)
+                ).fetchone()
+                if taken is None:
+                    values = {"rowid": rowid, **values}
+        names = ", ".join("rowid" if c == "rowid" else f'"{c}"' for c in values)
         marks = ", ".join("?" for _ in values)
         self.conn.execute(
-            f'INSERT OR REPLACE INTO "{table}" ({names}) VALUES ({marks})',
-            [_sql(v) for v in values.values()],
+            f'INSERT OR REPLACE INTO "{table}" ({names}) VALUES ({marks})', list(values.values())
         )
 
     def apply(self, m: Mutation, *, backwards: bool) -> bool:
@@ -127,18 +147,18 @@ class _Writer:
             if backwards:
                 self._delete(m.table, pk_col, numeric, key(m.after))
             elif m.after is not None:
-                self._put(m.table, columns, m.after)
+                self._put(m.table, columns, pk_col, numeric, m.after)
         elif m.op == "delete":
             if not backwards:
                 self._delete(m.table, pk_col, numeric, key(m.before))
             elif m.before is not None:
-                self._put(m.table, columns, m.before)
+                self._put(m.table, columns, pk_col, numeric, m.before)
         else:
             old, new = (m.after, m.before) if backwards else (m.before, m.after)
             if new is None or key(old) != key(new):
                 self._delete(m.table, pk_col, numeric, key(old))
             if new is not None:
-                self._put(m.table, columns, new)
+                self._put(m.table, columns, pk_col, numeric, new)
         return True
 
     def finish(self) -> None:
@@ -151,6 +171,18 @@ class _Writer:
         for table in sorted(self._unknown_tables):
             self.stats.warnings.append(f"table {table} no longer exists; its changes were skipped")
         self._unknown_tables.clear()
+
+
+def _generated_rowid(table: str, key: JSON) -> int | None:
+    """The rowid behind an id `AppDatabase.insert` generated (`u_42` in `users` → 42).
+
+    Re-inserting a row at its old rowid keeps the generator's next id what it was, so a
+    replayed insert gets the id the recorded one got.
+    """
+    if not isinstance(key, str) or not table:
+        return None
+    prefix, _, number = key.partition("_")
+    return int(number) if prefix == table[0] and number.isdigit() else None
 
 
 def _sql(value: Any) -> Any:
