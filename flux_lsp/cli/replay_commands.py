@@ -149,7 +149,14 @@ async def _replay_window(
             lines.start_progress(plan.count)
         try:
             report = await replay_window(
-                project, store, since, until, query=query, with_jobs=with_jobs, progress=lines
+                project,
+                store,
+                since,
+                until,
+                query=query,
+                with_jobs=with_jobs,
+                progress=lines,
+                keep_passing=False,
             )
         finally:
             lines.stop()

@@ -201,6 +201,7 @@ async def replay_window(
     recorder: Recorder | None = None,
     progress: ProgressCallback | None = None,
     cancel: asyncio.Event | None = None,
+    keep_passing: bool = True,
 ) -> ReplayReport:
     """Re-run every recorded execution that started in [since, until), in recorded order.
 
@@ -208,7 +209,10 @@ async def replay_window(
     reported (everything still runs, in order); `with_jobs` re-runs recorded job runs too
     (otherwise their recorded writes are re-applied). Replays are recorded into `recorder`
     (by default the project's recorder file; a `NullRecorder` records nothing). Setting
-    `cancel` stops after the current execution with `report.cancelled` set.
+    `cancel` stops after the current execution with `report.cancelled` set. With
+    `keep_passing=False` the report keeps only the outcomes that did not pass (the counts
+    stay complete), so memory stays flat however long the window: for callers that take
+    each outcome from `progress`.
     """
     report = ReplayReport(
         since=since, until=until, with_jobs=with_jobs, overlay=sorted(overlay or {})
@@ -228,7 +232,7 @@ async def replay_window(
             if not selects(execution, query, with_jobs):
                 report.unreported += 1
                 continue
-            report.add(outcome)
+            report.add(outcome, keep=keep_passing)
             if progress is not None:
                 progress(outcome, report.summary.replayed)
         report.sandbox = session.sandbox.stats.to_dict()

@@ -295,8 +295,10 @@ class ReplayReport:
     sandbox: dict[str, JSON] = field(default_factory=dict)
     cancelled: bool = False
 
-    def add(self, outcome: ReplayOutcome) -> None:
-        self.outcomes.append(outcome)
+    def add(self, outcome: ReplayOutcome, *, keep: bool = True) -> None:
+        """Count `outcome`; keep it in `outcomes` if `keep` or if it did not pass."""
+        if keep or not outcome.passed:
+            self.outcomes.append(outcome)
         self.summary.add(outcome)
 
     @property
