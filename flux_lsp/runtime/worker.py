@@ -219,8 +219,11 @@ class Worker:
                     task.add_done_callback(settled)
                 if jobs and len(running) < self.concurrency:
                     continue  # there may be more due right now
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives as the event fires, and shutdown would then hang.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.poll_seconds)
+                    async with asyncio.timeout(self.poll_seconds):
+                        await wake.wait()
                 wake.clear()
         finally:
             forget_wakeup(self.runtime.database, wake)
