@@ -8,6 +8,7 @@ remote API and the language server ship them. This module imports nothing from F
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -30,6 +31,19 @@ def new_execution_id() -> str:
 def short_id(execution_id: str) -> str:
     """The form users see: `req:` and the first 8 hex digits."""
     return f"req:{execution_id[:SHORT_ID_LENGTH]}"
+
+
+def describe_where(where: Mapping[str, Any]) -> str:
+    """`customer_id = 'cus_ABC' AND plan = 'pro'`: a row lookup as Flux prints it everywhere."""
+    parts = []
+    for key, value in where.items():
+        if value is None:
+            parts.append(f"{key} IS NULL")
+        elif isinstance(value, str):
+            parts.append(f"{key} = '{value}'")
+        else:
+            parts.append(f"{key} = {value}")
+    return " AND ".join(parts) or "(all rows)"
 
 
 def normalize_id(text: str) -> str:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from flux_lsp.analysis.inputs import InputSummary, summarize_input
 from flux_lsp.analysis.tail import outcome, target
 from flux_lsp.analysis.values import delay, iso
-from flux_lsp.model import JSON, Execution, Mutation, Span, short_id
+from flux_lsp.model import JSON, Execution, Mutation, Span, describe_where, short_id
 
 if TYPE_CHECKING:
     from flux_lsp.recorder.store import Store
@@ -189,19 +189,6 @@ class WhyReport:
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def describe_where(where: dict[str, JSON]) -> str:
-    """`customer_id = 'cus_ABC'`: the lookup as the runtime's RowNotFound message spells it."""
-    parts = []
-    for key, value in where.items():
-        if value is None:
-            parts.append(f"{key} IS NULL")
-        elif isinstance(value, str):
-            parts.append(f"{key} = '{value}'")
-        else:
-            parts.append(f"{key} = {value}")
-    return " AND ".join(parts) or "(all rows)"
 
 
 def data_changes(mutations: list[Mutation]) -> list[DataChange]:

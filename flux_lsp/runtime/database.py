@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flux_lsp.model import JSON, Mutation
+from flux_lsp.model import JSON, Mutation, describe_where
 from flux_lsp.runtime.trace import Trace
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -50,19 +50,6 @@ class Row(dict[str, Any]):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
-
-
-def describe_where(where: Mapping[str, Any]) -> str:
-    """`customer_id = 'cus_ABC' AND plan = 'pro'`, the way the seed prints a lookup."""
-    parts = []
-    for key, value in where.items():
-        if value is None:
-            parts.append(f"{key} IS NULL")
-        elif isinstance(value, str):
-            parts.append(f"{key} = '{value}'")
-        else:
-            parts.append(f"{key} = {value}")
-    return " AND ".join(parts) or "(all rows)"
 
 
 def to_sql_value(value: Any) -> Any:
