@@ -23,27 +23,10 @@ import time
 from pathlib import Path
 
 import httpx
-
-from flux_lsp.runtime.stripe import signed_webhook
+from shop_story import SECRET, fix_signup, signed_payment
 
 REPO = Path(__file__).resolve().parent.parent
 SCRATCH = REPO / "build" / "demo"
-SECRET = "whsec_flux_example_secret"
-FIX_MARKER = (
-    "    # The subscription row is created by confirm_email, once the address is confirmed.\n"
-)
-FIX = """\
-    # Create the subscription row now: the payment webhook can arrive before confirm_email.
-    await ctx.db.insert(
-        "subscriptions",
-        {
-            "customer_id": customer_id,
-            "user_id": user.id,
-            "status": "pending",
-            "created_at": ctx.now(),
-        },
-    )
-"""
 
 
 def heading(text: str) -> None:
@@ -97,17 +80,6 @@ def start_server(project: Path, port: int, command: str = "dev") -> subprocess.P
     sys.exit(f"flux {command} did not start:\n" + (project / f".flux-{command}.log").read_text())
 
 
-def payment_event(event_id: str, customer_id: str, amount: int) -> dict[str, object]:
-    return {
-        "id": event_id,
-        "object": "event",
-        "type": "payment_intent.succeeded",
-        "data": {
-            "object": {"object": "payment_intent", "customer_id": customer_id, "amount": amount}
-        },
-    }
-
-
 def send_traffic(base: str) -> None:
     with httpx.Client(base_url=base, timeout=10) as client:
 
@@ -117,7 +89,7 @@ def send_traffic(base: str) -> None:
             return r
 
         def webhook(event_id: str, customer: str) -> httpx.Response:
-            body, headers = signed_webhook(payment_event(event_id, customer, 4900), SECRET)
+            body, headers = signed_payment(customer, 4900, event_id)
             return call("/stripe_webhook", content=body, headers=headers)
 
         call("/create_user", json={"email": "a@b.com", "name": "Alice"})
@@ -172,7 +144,7 @@ def deploy_and_confirm(project: Path) -> None:
             for customer, event_id in (("cus_NEW1", "evt_2001"), ("cus_NEW2", "evt_2002")):
                 body = {"email": f"{customer}@shop.test", "customer_id": customer}
                 client.post("/signup", json=body)
-                content, headers = signed_webhook(payment_event(event_id, customer, 4900), SECRET)
+                content, headers = signed_payment(customer, 4900, event_id)
                 client.post("/stripe_webhook", content=content, headers=headers)
         time.sleep(0.5)  # the server's recorder writes in batches
         result = flux(project, "tail", "--server", url, "--filter", "path=/stripe_webhook")
@@ -224,8 +196,7 @@ def main() -> None:
     show_editor(project)
 
     heading("5. Fix signup in the scratch copy, then replay the incident against the fix")
-    signup = project / "functions" / "signup.py"
-    signup.write_text(signup.read_text().replace(FIX_MARKER, FIX))
+    fix_signup(project)
     print("  functions/signup.py now creates the subscription row at signup\n")
     window = window_around(started)
     result = flux(project, "incident", "replay", window)

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from examples.shop_story import payment_event, signed_payment
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.runtime.stripe import signed_webhook
 from tests.harness import FluxApp, copy_shop, write_function
-
-SECRET = "whsec_flux_example_secret"  # the example shop's flux.toml
 
 DIVIDE = """\
 async def handler(req, ctx):
@@ -26,15 +25,6 @@ async def handler(req, ctx):
     share = total / body["people"]
     return {"share": share}
 """
-
-
-def payment_event(customer_id: str = "cus_ABC", amount: int = 4900) -> dict[str, Any]:
-    return {
-        "id": "evt_1",
-        "object": "event",
-        "type": "payment_intent.succeeded",
-        "data": {"object": {"id": "pi_1", "customer_id": customer_id, "amount": amount}},
-    }
 
 
 @dataclass(slots=True)
@@ -66,13 +56,13 @@ async def record_incident(tmp: Path) -> Incident:
         await post("created_user", "/create_user", json={"email": "a@b.com", "name": "Alice"})
         await post("validation_error", "/create_user", json={"name": "Alice"})
         await post("signup", "/signup", json={"email": "c@d.com", "customer_id": "cus_ABC"})
-        body, headers = signed_webhook(payment_event(), SECRET)
+        body, headers = signed_payment("cus_ABC", event_id="evt_1")
         await post("failed_webhook", "/stripe_webhook", content=body, headers=headers)
         await asyncio.sleep(0.05)
         await post("confirm_email", "/confirm_email", json={"customer_id": "cus_ABC"})
-        body, headers = signed_webhook(payment_event(), SECRET)
+        body, headers = signed_payment("cus_ABC", event_id="evt_1")
         await post("good_webhook", "/stripe_webhook", content=body, headers=headers)
-        body, headers = signed_webhook(payment_event(), "whsec_wrong")
+        body, headers = signed_webhook(payment_event("cus_ABC"), "whsec_wrong")
         await post("bad_signature", "/stripe_webhook", content=body, headers=headers)
         await post("exception", "/divide", json={"total": 10, "people": 0})
         for n in range(8):  # 17 executions: some one-digit prefix is then surely ambiguous

@@ -16,20 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from examples.shop_story import signed_payment
 from flux_lsp.model import Execution
-from flux_lsp.runtime.stripe import signed_webhook
 from tests.harness import FluxApp, copy_shop
-
-SECRET = "whsec_flux_example_secret"  # the example shop's flux.toml
-
-
-def payment_event(customer_id: str, amount: int = 4900) -> dict[str, object]:
-    return {
-        "id": f"evt_{customer_id}",
-        "object": "event",
-        "type": "payment_intent.succeeded",
-        "data": {"object": {"customer_id": customer_id, "amount": amount}},
-    }
 
 
 @dataclass(slots=True)
@@ -46,13 +35,13 @@ async def record_incident(project: Path) -> Incident:
             "/signup", json={"email": "ok@example.com", "customer_id": "cus_OK", "name": "Ok"}
         )
         await flux.client.post("/confirm_email", json={"customer_id": "cus_OK"})
-        body, headers = signed_webhook(payment_event("cus_OK"), SECRET)
+        body, headers = signed_payment("cus_OK")
         ok = await flux.client.post("/stripe_webhook", content=body, headers=headers)
         assert ok.status_code == 200, ok.text
         await flux.client.post(
             "/signup", json={"email": "abc@example.com", "customer_id": "cus_ABC", "name": "Abc"}
         )
-        body, headers = signed_webhook(payment_event("cus_ABC"), SECRET)
+        body, headers = signed_payment("cus_ABC")
         bad = await flux.client.post("/stripe_webhook", content=body, headers=headers)
         assert bad.status_code == 500, bad.text
         store = await flux.store()

@@ -17,21 +17,11 @@ from lsprotocol import types
 from pygls.uris import from_fs_path
 from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
 
-from flux_lsp.runtime.stripe import signed_webhook
+from examples.shop_story import signed_payment
 from tests.harness import FluxApp, copy_shop
 
-SECRET = "whsec_flux_example_secret"  # the example shop's flux.toml
 WEBHOOK = "functions/stripe_webhook.py"
 CREATE_USER = "functions/create_user.py"
-
-
-def payment_event(customer_id: str, amount: int = 4900) -> dict[str, Any]:
-    return {
-        "id": f"evt_{customer_id}",
-        "object": "event",
-        "type": "payment_intent.succeeded",
-        "data": {"object": {"id": "pi_1", "customer_id": customer_id, "amount": amount}},
-    }
 
 
 @dataclass(slots=True)
@@ -53,7 +43,7 @@ class Recording:
 
 
 async def post_webhook(flux: FluxApp, customer_id: str) -> str:
-    body, headers = signed_webhook(payment_event(customer_id), SECRET)
+    body, headers = signed_payment(customer_id)
     response = await flux.client.post("/stripe_webhook", content=body, headers=headers)
     return str(response.headers["x-flux-request-id"])
 

@@ -18,44 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from examples.shop_story import ROW_NOT_FOUND, fix_signup, fixed_signup, signed_payment
 from flux_lsp.runtime.queue import list_jobs
-from flux_lsp.runtime.stripe import signed_webhook
 from tests.harness import FluxApp
 
-SECRET = "whsec_flux_example_secret"
-ROW_NOT_FOUND = "Row not found: subscriptions WHERE customer_id = 'cus_ABC'"
-
-FIXED_SIGNUP = '''\
-"""POST /signup — creates the account and its pending subscription."""
-
-from starlette.responses import JSONResponse
-
-
-async def handler(req, ctx):
-    body = await req.json()
-    email, customer_id = body.get("email"), body.get("customer_id")
-    if not email or not customer_id:
-        return JSONResponse({"error": "email and customer_id required"}, status_code=400)
-
-    user = await ctx.db.insert(
-        "users", {"email": email, "name": body.get("name"), "created_at": ctx.now()}
-    )
-    await ctx.db.insert(
-        "subscriptions",
-        {"customer_id": customer_id, "user_id": user.id, "status": "pending"},
-    )
-    await ctx.queue.enqueue("send_onboarding_email", {"userId": user.id})
-    return JSONResponse({"id": user.id, "customer_id": customer_id}, status_code=201)
-'''
-
-
-def payment_event(customer_id: str, amount: int = 4900) -> dict[str, Any]:
-    return {
-        "id": f"evt_{customer_id}",
-        "object": "event",
-        "type": "payment_intent.succeeded",
-        "data": {"object": {"customer_id": customer_id, "amount": amount}},
-    }
+__all__ = ["ROW_NOT_FOUND", "fix_signup", "fixed_signup"]
 
 
 @dataclass
@@ -80,7 +47,7 @@ async def record_incident(shop: Path) -> Incident:
             return response.status_code
 
         async def webhook(name: str, customer_id: str) -> int:
-            body, headers = signed_webhook(payment_event(customer_id), SECRET)
+            body, headers = signed_payment(customer_id)
             return await step(name, "/stripe_webhook", content=body, headers=headers)
 
         assert await step("signup_1", "/signup", json={"email": "a@x.com", "customer_id": "cus_1"})
@@ -105,10 +72,6 @@ async def jobs_settled(flux: FluxApp, timeout: float = 10.0) -> None:
             return
         assert time.monotonic() < deadline, jobs
         await asyncio.sleep(0.02)
-
-
-def fix_signup(project: Path) -> None:
-    (project / "functions" / "signup.py").write_text(FIXED_SIGNUP)
 
 
 class NetworkUsed(AssertionError):

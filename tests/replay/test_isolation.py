@@ -15,7 +15,7 @@ from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.writer import RecorderWriter
 from flux_lsp.replay.engine import replay_window
 from tests.harness import free_port
-from tests.replay.helpers import FIXED_SIGNUP, NetworkUsed, no_network, record_incident
+from tests.replay.helpers import NetworkUsed, fixed_signup, no_network, record_incident
 
 
 class Inbox:
@@ -60,7 +60,7 @@ async def test_replay_sends_nothing_connects_nowhere_and_leaves_live_data_alone(
                     store,
                     incident.since,
                     incident.until,
-                    overlay={"functions/signup.py": FIXED_SIGNUP},
+                    overlay={"functions/signup.py": fixed_signup()},
                     with_jobs=True,
                     recorder=recorder,
                 )

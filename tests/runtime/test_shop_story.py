@@ -7,21 +7,10 @@ from typing import Any
 
 import pytest
 
+from examples.shop_story import signed_payment
 from flux_lsp.runtime.queue import list_jobs
-from flux_lsp.runtime.stripe import signed_webhook
 from flux_lsp.runtime.worker import run_pending
 from tests.harness import FluxApp
-
-SECRET = "whsec_flux_example_secret"
-
-
-def payment(customer_id: str) -> dict[str, Any]:
-    return {
-        "id": f"evt_{customer_id}",
-        "object": "event",
-        "type": "payment_intent.succeeded",
-        "data": {"object": {"customer_id": customer_id, "amount": 4900}},
-    }
 
 
 class NoWorker(FluxApp):
@@ -43,9 +32,9 @@ async def test_webhook_before_confirmation_fails_as_in_the_seed(shop: Path) -> N
         abc_signup = await c.post(
             "/signup", json={"email": "a@b.com", "name": "Alice", "customer_id": "cus_ABC"}
         )
-        body, headers = signed_webhook(payment("cus_OK"), SECRET)
+        body, headers = signed_payment("cus_OK")
         ok = await c.post("/stripe_webhook", content=body, headers=headers)
-        body, headers = signed_webhook(payment("cus_ABC"), SECRET)
+        body, headers = signed_payment("cus_ABC")
         bad = await c.post("/stripe_webhook", content=body, headers=headers)
         jobs = await run_pending(flux.runtime)
         subscriptions = flux.runtime.database.dump_table("subscriptions")

@@ -20,38 +20,12 @@ from types import TracebackType
 
 import httpx
 
+from examples.shop_story import SECRET, fixed_signup
 from tests.harness import free_port
 
+__all__ = ["SECRET", "fixed_signup"]
+
 TOKEN = "flux-test-token-7d1c"
-SECRET = "whsec_flux_example_secret"  # the example shop's flux.toml
-
-FIXED_SIGNUP = '''\
-"""POST /signup — creates the account and its pending subscription before payment starts."""
-
-from starlette.responses import JSONResponse
-
-
-async def handler(req, ctx):
-    body = await req.json()
-    email, customer_id = body.get("email"), body.get("customer_id")
-    if not email or not customer_id:
-        return JSONResponse({"error": "email and customer_id required"}, status_code=400)
-
-    user = await ctx.db.insert(
-        "users", {"email": email, "name": body.get("name"), "created_at": ctx.now()}
-    )
-    await ctx.db.insert(
-        "subscriptions",
-        {
-            "customer_id": customer_id,
-            "user_id": user.id,
-            "status": "pending",
-            "created_at": ctx.now(),
-        },
-    )
-    await ctx.queue.enqueue("send_onboarding_email", {"userId": user.id})
-    return JSONResponse({"id": user.id, "customer_id": customer_id}, status_code=201)
-'''
 
 
 def env(token: str | None = TOKEN, **extra: str) -> dict[str, str]:

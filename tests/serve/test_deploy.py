@@ -15,7 +15,7 @@ from flux_lsp.model import Execution
 from flux_lsp.recorder.remote_store import RemoteStore
 from flux_lsp.runtime.stripe import signed_webhook
 from tests.harness import copy_shop
-from tests.serve.helpers import FIXED_SIGNUP, SECRET, TOKEN, ServeProcess, flux
+from tests.serve.helpers import SECRET, TOKEN, ServeProcess, fixed_signup, flux
 
 DEPLOYED = re.compile(r"deployed (\w+)\s+code version (\w+)")
 
@@ -92,7 +92,7 @@ def test_deploy_the_fix_then_roll_back(tmp_path: Path) -> None:
         assert failed_record.error.location.file == "functions/stripe_webhook.py"
 
         # 2. the fix: signup creates the subscription row before payment starts
-        (shop / "functions" / "signup.py").write_text(FIXED_SIGNUP)
+        (shop / "functions" / "signup.py").write_text(fixed_signup())
         r = flux("deploy", "-p", str(shop), "--server", server.url)
         assert r.returncode == 0, r.stderr
         match = DEPLOYED.search(r.stdout)
