@@ -34,7 +34,7 @@ def _escape(text: str) -> str:
 
 
 def why(report: WhyReport) -> str:
-    """ROOT CAUSE, LOCATION, INPUT, DATA CHANGES, RELATED, SUGGESTION and the request id."""
+    """ROOT CAUSE (with related executions), LOCATION, INPUT, DATA CHANGES, SUGGESTION, id."""
     lines = [f"**Flux: why {report.short_id}** — {report.target} → {report.status}", ""]
     lines.append(f"**ROOT CAUSE** {_escape(report.root_cause.summary)}  ")
     for detail in report.root_cause.details:
@@ -57,12 +57,6 @@ def why(report: WhyReport) -> str:
         lines.append("")
         for change in report.data_changes:
             lines.append(f"- {code(change.text)}")
-    if report.related:
-        lines.append("")
-        lines.append("**RELATED**")
-        lines.append("")
-        for related in report.related:
-            lines.append(f"- {_escape(related.text)}")
     if report.suggestions:
         lines.append("")
         lines.append("**SUGGESTION**")
