@@ -1,23 +1,25 @@
-"""The recorder's write side: records leave the request path at once, in another process.
+"""The recorder's write side: records leave the request path at once, for another process.
 
 `RecorderWriter.record()` serialises the execution (orjson, a few microseconds) and appends
 the bytes to a bounded in-memory queue; that is all a request pays. A sender thread hands the
-queue to a writer process in large framed chunks, and the writer process turns them into rows
-and writes them in batches of up to `BATCH` per transaction, on the machine's other core and
-away from the app's GIL. When the file is locked, read-only, removed or broken, a batch is
-dropped and counted; the counts and the last problem are shared back with the app process and
-written next to the recorder (`recorder-health.json`) for `flux status`.
+queue in large framed messages to the writer process (`writer_process.py`, started as
+`python -m flux_lsp.recorder.writer_process`), which turns them into rows and writes them in
+batches, on the machine's other core and away from the app's GIL. The writer process answers
+each message with its running counts (recorded, dropped, the last problem), so the app always
+knows what was lost; when the file is locked, read-only, removed or broken, records are dropped
+and counted, never waited for. This module also holds the row layout shared with tools.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
-import multiprocessing
-import multiprocessing.sharedctypes
 import os
 import sqlite3
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -36,9 +38,10 @@ GATHER_SECONDS = 0.05
 """How long the sender waits to gather records into one hand-over (and the writer into one
 transaction): fewer, larger writes and far fewer wake-ups competing with the app."""
 SUMMARY_CAP = 1200
-PROBLEM_CAP = 480
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
-_FRAME = struct.Struct("<I")
+FRAME = struct.Struct("<I")
+"""Every record in a message, and every message on the pipe, is prefixed with its length."""
+RESTART_SECONDS = 5.0
 
 Row = tuple[Any, ...]
 
@@ -176,130 +179,17 @@ def open_for_writing(path: Path, busy_timeout: float = 1.0) -> sqlite3.Connectio
     return conn
 
 
-# -- the writer process -------------------------------------------------------------------
-
-_PROCESSED, _RECORDED, _DROPPED = 0, 1, 2
-
-
-class _FileWriter:
-    """Runs in the writer process: owns the connection, the counters and the health file."""
-
-    def __init__(
-        self,
-        path: Path,
-        busy_timeout: float,
-        counters: Any,
-        problem: Any,
-    ) -> None:
-        self.path = path
-        self.busy_timeout = busy_timeout
-        self.counters = counters
-        self.problem = problem
-        self.conn: sqlite3.Connection | None = None
-        self.inode: tuple[int, int] | None = None
-        self.health_written_at = 0.0
-        self.open()
-
-    def set_problem(self, message: str) -> None:
-        encoded = message.encode()[:PROBLEM_CAP]
-        if self.problem.value != encoded:
-            self.problem.value = encoded
-            log.warning("%s", message)
-
-    def open(self) -> None:
-        try:
-            self.conn = open_for_writing(self.path, self.busy_timeout)
-            st = os.stat(self.path)
-            self.inode = (st.st_dev, st.st_ino)
-        except Exception as exc:  # any failure to open: recording continues to be attempted
-            self.conn = None
-            self.set_problem(f"cannot open recorder {self.path}: {exc}")
-
-    def file_still_ours(self) -> bool:
-        """False when the recorder file was deleted; reopens when it was replaced."""
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            self.set_problem(f"recorder file {self.path} was removed; records are being dropped")
-            return False
-        if (st.st_dev, st.st_ino) != self.inode:
-            if self.conn is not None:
-                self.conn.close()
-            self.open()
-            return self.conn is not None
-        return True
-
-    def write(self, frames: list[bytes]) -> None:
-        if self.conn is None:
-            self.open()
-        if self.conn is None or not self.file_still_ours():
-            self.counters[_DROPPED] += len(frames)
-        else:
-            try:
-                assert self.conn is not None
-                written = write_records(self.conn, (orjson.loads(f) for f in frames))
-                self.counters[_RECORDED] += written
-            except Exception as exc:  # locked, read-only, disk full, corrupt: drop and count
-                self.counters[_DROPPED] += len(frames)
-                self.set_problem(
-                    f"recorder write failed ({type(exc).__name__}: {exc}); records dropped"
-                )
-        self.counters[_PROCESSED] += len(frames)
-        self.write_health()
-
-    def write_health(self, force: bool = False) -> None:
-        now = time.time()
-        if not force and now - self.health_written_at < 1.0:
-            return
-        self.health_written_at = now
-        data = {
-            "pid": os.getpid(),
-            "updated_at": now,
-            "recorded": self.counters[_RECORDED],
-            "dropped": self.counters[_DROPPED],
-            "problem": self.problem.value.decode(errors="replace") or None,
-        }
-        target = health_path(self.path)
-        try:
-            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(orjson.dumps(data))
-            os.replace(tmp, target)
-        except OSError:
-            pass  # the folder itself may be gone; the counters are still shared and logged
-
-
-def _frames(message: bytes) -> list[bytes]:
-    """Split one hand-over message into its records (each prefixed with its length)."""
-    frames: list[bytes] = []
-    view = memoryview(message)
-    offset = 0
-    while offset < len(view):
-        (size,) = _FRAME.unpack_from(view, offset)
-        offset += _FRAME.size
-        frames.append(bytes(view[offset : offset + size]))
-        offset += size
-    return frames
-
-
-def writer_process_main(
-    path: str, busy_timeout: float, reader: Any, counters: Any, problem: Any
-) -> None:
-    """Entry point of the writer process: write what arrives until the app closes the pipe."""
-    writer = _FileWriter(Path(path), busy_timeout, counters, problem)
-    while True:
-        try:
-            message = reader.recv_bytes()
-        except (EOFError, OSError):
-            break
-        frames = _frames(message)
-        for start in range(0, len(frames), BATCH):
-            writer.write(frames[start : start + BATCH])
-    writer.write_health(force=True)
-    if writer.conn is not None:
-        writer.conn.close()
-
-
 # -- the app side -------------------------------------------------------------------------
+
+
+def frame_records(frames: list[bytes]) -> bytes:
+    """One message: each record prefixed with its length, the whole prefixed with its own."""
+    parts: list[bytes] = []
+    for frame in frames:
+        parts.append(FRAME.pack(len(frame)))
+        parts.append(frame)
+    body = b"".join(parts)
+    return FRAME.pack(len(body)) + body
 
 
 class RecorderWriter:
@@ -314,21 +204,26 @@ class RecorderWriter:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self.queue_size = queue_size
+        self.restart_seconds = RESTART_SECONDS
+        """How long to wait before starting a new writer process after one stopped."""
         self._pending: collections.deque[bytes] = collections.deque()
         self._enqueued = 0
-        self._local_dropped = 0
-        self._local_problem: str | None = None
-        context = multiprocessing.get_context("spawn")
-        self._counters = context.Array("q", 3, lock=False)
-        self._problem = context.Array("c", PROBLEM_CAP + 16, lock=False)
-        self._context = context
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._pipe: Any = None
+        self._sent = 0
+        self._lost = 0
+        """Records dropped on this side: queue full, or no writer process to take them."""
+        self._lost_problem: str | None = None
+        self._acked = {"processed": 0, "recorded": 0, "dropped": 0, "problem": None}
+        self._base = {"processed": 0, "recorded": 0, "dropped": 0}
+        """Counts of earlier writer processes, when one had to be restarted."""
+        self._process: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self._started_at = 0.0
         self._closing = threading.Event()
+        self._lock = threading.Lock()
         try:  # create the file and its schema now, so readers find it from the start
             open_for_writing(self.path, busy_timeout).close()
         except Exception as exc:  # the writer process retries and reports the same problem
-            self._local_problem = f"cannot open recorder {self.path}: {exc}"
+            self._lost_problem = f"cannot open recorder {self.path}: {exc}"
         self._start_process()
         self._sender = threading.Thread(target=self._send_loop, name="flux-recorder", daemon=True)
         self._sender.start()
@@ -337,62 +232,105 @@ class RecorderWriter:
 
     def record(self, execution: Execution) -> None:
         if len(self._pending) >= self.queue_size:
-            self._local_dropped += 1
-            self._local_problem = "recorder queue full: records dropped while the writer catches up"
+            self._lost += 1
+            self._lost_problem = "recorder queue full: records dropped while the writer catches up"
             return
         self._pending.append(encode(execution))
         self._enqueued += 1
 
     # -- counters --------------------------------------------------------------------------
 
+    def _count(self, key: str) -> int:
+        with self._lock:
+            return int(self._base[key]) + int(self._acked[key] or 0)
+
     @property
     def recorded(self) -> int:
-        return int(self._counters[_RECORDED])
+        return self._count("recorded")
 
     @property
     def dropped(self) -> int:
-        return int(self._counters[_DROPPED]) + self._local_dropped
+        return self._count("dropped") + self._lost
 
     @property
     def last_problem(self) -> str | None:
-        shared = bytes(self._problem.value).decode(errors="replace")
-        return shared or self._local_problem
+        with self._lock:
+            problem = self._acked["problem"]
+        return str(problem) if problem else self._lost_problem
 
-    # -- the sender thread -----------------------------------------------------------------
+    # -- the writer process ----------------------------------------------------------------
 
     def _start_process(self) -> None:
-        reader, sender = self._context.Pipe(duplex=False)
-        process = self._context.Process(
-            target=writer_process_main,
-            args=(str(self.path), self.busy_timeout, reader, self._counters, self._problem),
-            name="flux-recorder-writer",
-            daemon=True,
-        )
-        process.start()
-        reader.close()
+        self._started_at = time.monotonic()
+        try:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "flux_lsp.recorder.writer_process",
+                    str(self.path),
+                    str(self.busy_timeout),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                close_fds=True,
+            )
+        except OSError as exc:
+            self._process = None
+            self._lost_problem = f"cannot start the recorder writer: {exc}; records are dropped"
+            return
         self._process = process
-        self._pipe = sender
+        self._reader = threading.Thread(
+            target=self._read_acks, args=(process,), name="flux-recorder-acks", daemon=True
+        )
+        self._reader.start()
 
-    def _take(self) -> list[bytes]:
-        frames: list[bytes] = []
-        pending = self._pending
-        while pending and len(frames) < BATCH:
-            frames.append(pending.popleft())
-        return frames
+    def _read_acks(self, process: subprocess.Popen[bytes]) -> None:
+        """Take the writer process's running counts as it reports them."""
+        assert process.stdout is not None
+        for line in process.stdout:
+            try:
+                ack = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            with self._lock:
+                self._acked = ack
+
+    def _retire_process(self, reason: str) -> None:
+        """The writer process is gone: keep its counts, count what it never took."""
+        process = self._process
+        self._process = None
+        if process is not None:
+            with contextlib.suppress(OSError):
+                process.kill()
+            process.wait()
+            if self._reader is not None:
+                self._reader.join(timeout=5)
+        with self._lock:
+            for key in ("processed", "recorded", "dropped"):
+                self._base[key] += int(self._acked[key] or 0)
+            self._acked = {"processed": 0, "recorded": 0, "dropped": 0, "problem": None}
+            unprocessed = self._sent - self._base["processed"]
+            self._base["processed"] += unprocessed
+            self._base["dropped"] += unprocessed
+        self._lost_problem = f"recorder writer stopped ({reason}); records were dropped"
 
     def _send(self, frames: list[bytes]) -> None:
-        parts: list[bytes] = []
-        for frame in frames:
-            parts.append(_FRAME.pack(len(frame)))
-            parts.append(frame)
-        try:
-            self._pipe.send_bytes(b"".join(parts))
-        except OSError as exc:  # the writer process died: count the loss and start another
-            self._counters[_DROPPED] += len(frames)
-            self._counters[_PROCESSED] += len(frames)
-            self._local_problem = f"recorder writer process stopped ({exc}); restarted"
-            self._pipe.close()
+        if self._process is None and time.monotonic() - self._started_at > self.restart_seconds:
             self._start_process()
+        process = self._process
+        if process is None or process.stdin is None:
+            with self._lock:
+                self._base["processed"] += len(frames)
+                self._base["dropped"] += len(frames)
+            self._sent += len(frames)
+            return
+        self._sent += len(frames)
+        try:
+            process.stdin.write(frame_records(frames))
+            process.stdin.flush()
+        except (OSError, ValueError) as exc:
+            self._retire_process(str(exc) or type(exc).__name__)
 
     def _send_loop(self) -> None:
         while True:
@@ -405,25 +343,41 @@ class RecorderWriter:
             if closing:
                 return
 
+    def _take(self) -> list[bytes]:
+        frames: list[bytes] = []
+        pending = self._pending
+        while pending and len(frames) < BATCH:
+            frames.append(pending.popleft())
+        return frames
+
     # -- control -------------------------------------------------------------------------
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything recorded so far has been written (or dropped)."""
         deadline = time.monotonic() + timeout
         target = self._enqueued
-        while self._counters[_PROCESSED] < target:
+        while self._count("processed") < target:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.005)
         return True
 
     def close(self) -> None:
+        """Send what is queued, let the writer process finish, and stop it."""
         if self._closing.is_set():
             return
         self._closing.set()
         self._sender.join(timeout=10)
-        self._pipe.close()
-        if self._process is not None:
-            self._process.join(timeout=10)
-            if self._process.is_alive():
-                self._process.kill()
+        process = self._process
+        if process is None:
+            return
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)

@@ -94,3 +94,26 @@ async def test_full_queue_drops_and_counts(shop: Path) -> None:
         flux.flush()
         assert flux.writer.dropped + flux.writer.recorded == 20
         assert flux.writer.dropped >= 1
+
+
+async def test_killed_writer_process_is_counted_and_replaced(shop: Path) -> None:
+    async with FluxApp(shop) as flux:
+        flux.writer.restart_seconds = 0.0
+        assert await _send(flux, 2) == [201, 400] * 2
+        flux.flush()
+        assert flux.writer.recorded == 4
+        process = flux.writer._process
+        assert process is not None
+        process.kill()
+        process.wait()
+        # Requests are served while the writer is gone; what it never took is counted.
+        assert await _send(flux, 3) == [201, 400] * 3
+        flux.flush()
+        assert flux.writer.recorded + flux.writer.dropped == 10
+        assert flux.writer.dropped >= 1
+        assert "recorder writer stopped" in (flux.writer.last_problem or "")
+        # A new writer process takes over: later records are written again.
+        before = flux.writer.recorded
+        assert await _send(flux, 2) == [201, 400] * 2
+        flux.flush()
+        assert flux.writer.recorded == before + 4
