@@ -32,8 +32,10 @@ extension:
 
 test: lint typecheck extension pytest
 
+# Every benchmark; each prints its figures (see BENCHMARKS.md). lsp_latency builds a
+# 1,000,000-execution recorder first and takes several minutes.
 bench: $(STAMP)
-	$(BIN)/python bench/recording_overhead.py
+	for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) examples/shop/.flux
