@@ -14,11 +14,12 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from flux_lsp import __version__
 from flux_lsp.lsp.diagnostics import DiagnosticsState
 from flux_lsp.lsp.projects import Projects
 
 NAME = "flux"
-VERSION = "0.1.0"
+VERSION = __version__
 
 log = logging.getLogger("flux.lsp")
 
