@@ -131,3 +131,14 @@ async def wait_for_diagnostics(
         if loop.time() > deadline:
             raise AssertionError(f"no matching diagnostics for {uri}: {diagnostics}")
         await asyncio.sleep(0.02)
+
+
+async def open_webhook(
+    lsp: LanguageClient, recording: Recording
+) -> tuple[str, str, list[types.Diagnostic]]:
+    """Open the shop's webhook function and wait for its one Flux diagnostic."""
+    uri = recording.uri(WEBHOOK)
+    text = recording.text(WEBHOOK)
+    open_document(lsp, uri, text)
+    diagnostics = await wait_for_diagnostics(lsp, uri, lambda d: len(d) == 1)
+    return uri, text, diagnostics

@@ -12,6 +12,7 @@ from tests.lsp.recording import (
     WEBHOOK,
     Recording,
     open_document,
+    open_webhook,
     record_more,
     replace_document,
     wait_for_diagnostics,
@@ -85,10 +86,7 @@ async def test_inserted_lines_move_the_diagnostic(
 async def test_deleted_line_becomes_changed_information(
     lsp: LanguageClient, recording: Recording
 ) -> None:
-    uri = recording.uri(WEBHOOK)
-    text = recording.text(WEBHOOK)
-    open_document(lsp, uri, text)
-    await wait_for_diagnostics(lsp, uri, lambda d: len(d) == 1)
+    uri, text, _ = await open_webhook(lsp, recording)
     start, _col, end, _end_col = _call_range(text)
     lines = text.splitlines(keepends=True)
     edited = "".join(lines[:start] + lines[end + 1 :])
@@ -132,10 +130,7 @@ async def test_closing_the_document_clears_its_diagnostics(
 async def test_a_passing_replay_turns_the_error_into_a_fixed_hint(
     lsp: LanguageClient, recording: Recording
 ) -> None:
-    uri = recording.uri(WEBHOOK)
-    text = recording.text(WEBHOOK)
-    open_document(lsp, uri, text)
-    await wait_for_diagnostics(lsp, uri, lambda d: len(d) == 1)
+    uri, text, _ = await open_webhook(lsp, recording)
     fixed = text.replace(
         '{"status": "active", "paid_at": ctx.now()},',
         '{"status": "active", "paid_at": ctx.now()},\n            missing_ok=True,',

@@ -7,7 +7,12 @@ import re
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from tests.lsp.recording import WEBHOOK, Recording, open_document, wait_for_diagnostics
+from tests.lsp.recording import (
+    WEBHOOK,
+    Recording,
+    open_document,
+    open_webhook,
+)
 
 
 def _line_of(text: str, needle: str) -> int:
@@ -31,10 +36,7 @@ async def _hover(lsp: LanguageClient, uri: str, line: int, character: int) -> st
 async def test_hover_on_the_failing_line_is_the_why_report(
     lsp: LanguageClient, recording: Recording
 ) -> None:
-    uri = recording.uri(WEBHOOK)
-    text = recording.text(WEBHOOK)
-    open_document(lsp, uri, text)
-    await wait_for_diagnostics(lsp, uri, lambda d: len(d) == 1)
+    uri, text, _ = await open_webhook(lsp, recording)
     # any line of the multi-line failing call
     line = _line_of(text, '{"customer_id": customer_id}')
     value = await _hover(lsp, uri, line, 12)
