@@ -8,10 +8,11 @@ JSON shape (`TailLine.to_dict()`), one object per execution:
      "duration_ms": 32.1, "started_at": 1773130462.0, "time": "09:14:22",
      "started_at_iso": "2026-03-10T09:14:22.000+01:00",
      "error": {"type": "RowNotFound", "message": "Row not found: ..."} | null,
-     "changes": ["users.id=u_42  insert", ...]}
+     "changes": ["users.id=u_42  insert", ...], "code_version": "2514c17b8036"}
 
 `outcome` is `ok`, `client_error` (4xx) or `failed` (5xx, failed jobs). `target` is what the
 seed prints first: `POST /create_user`, or `JOB  send_onboarding_email` for queue jobs.
+`code_version` is the hash of the deployed functions the execution ran (see `flux deploy`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class TailLine:
     error_type: str | None = None
     error_message: str | None = None
     changes: list[str] = field(default_factory=list)
+    code_version: str = ""
 
     @property
     def time(self) -> str:
@@ -66,6 +68,7 @@ class TailLine:
                 else None
             ),
             "changes": list(self.changes),
+            "code_version": self.code_version,
         }
 
 
@@ -122,6 +125,7 @@ def tail_line(execution: Execution) -> TailLine:
         error_type=err.type if err else None,
         error_message=err.message if err else None,
         changes=changes,
+        code_version=execution.code_version,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flux_lsp.model import short_id
+from flux_lsp.project import Project
 from tests.cli.flux import flux
 from tests.cli.incident import Incident
 
@@ -55,6 +56,7 @@ def test_tail_json_document(incident: Incident) -> None:
         "message": "Row not found: subscriptions WHERE customer_id = 'cus_ABC'",
     }
     assert webhook["changes"] == ["subscriptions  update  0 rows (customer_id=cus_ABC)"]
+    assert webhook["code_version"] == Project.load(incident.project).code_version()
 
 
 def test_tail_since_and_empty_result(incident: Incident) -> None:
