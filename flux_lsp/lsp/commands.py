@@ -286,7 +286,7 @@ async def _run_replay(
     progress: _Progress,
     work: Callable[[Any], Awaitable[Any]],
 ) -> Any:
-    """Run `work(recorder)` as a task that the progress cancel button can stop."""
+    """Run `work(recorder)` as a task that the progress Cancel button stops."""
     recorder = _replay_recorder(project)
     task = asyncio.ensure_future(work(recorder))
     waiter = asyncio.ensure_future(progress.cancelled.wait())
@@ -301,6 +301,10 @@ async def _run_replay(
         return task.result()
     finally:
         waiter.cancel()
+        if not task.done():  # this handler was cancelled (e.g. the server is shutting down)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if recorder is not None:
             recorder.close()
         await _refresh_after_replay(ls, project)
