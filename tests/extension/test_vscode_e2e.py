@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,15 +23,11 @@ SCRIPT = tools.REPO / "scripts" / "vscode_e2e.sh"
 SKIP_EXIT = 3
 
 
-def test_flux_in_vscode_diagnostic_hover_replay_and_webview() -> None:
-    if shutil.which("node") is None:
-        pytest.skip("VS Code end-to-end skipped: Node.js is not installed")
-    if not (tools.EXTENSION / "flux.vsix").exists():
-        pytest.skip(
-            "VS Code end-to-end skipped: vscode-extension/flux.vsix is not built (make extension)"
-        )
-    out = tools.artifacts("vscode-e2e")
-    for old in out.glob("*"):
+def _run_once(
+    out: Path,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], dict[str, Any]]:
+    """One end-to-end run: (the process, its result.json, the checks that failed)."""
+    for old in out.glob("*.*"):
         old.unlink()
     run = subprocess.run(
         ["bash", str(SCRIPT), "run", str(out)],
@@ -43,9 +41,35 @@ def test_flux_in_vscode_diagnostic_hover_replay_and_webview() -> None:
         )
         pytest.skip(f"VS Code end-to-end skipped: {reason.removeprefix('SKIP:').strip()}")
     result_file = out / "result.json"
-    assert result_file.exists(), f"no result\nstdout:\n{run.stdout}\nstderr:\n{run.stderr}"
-    result = json.loads(result_file.read_text())
+    if not result_file.exists():
+        return run, {"checks": {}, "error": f"no result.json\n{run.stderr[-3000:]}"}, {}
+    result: dict[str, Any] = json.loads(result_file.read_text())
     failed = {name: c for name, c in result["checks"].items() if not c["ok"]}
+    return run, result, failed
+
+
+@pytest.mark.timeout(1200)  # a first run installs code-server and Debian packages
+def test_flux_in_vscode_diagnostic_hover_replay_and_webview() -> None:
+    if shutil.which("node") is None:
+        pytest.skip("VS Code end-to-end skipped: Node.js is not installed")
+    if not (tools.EXTENSION / "flux.vsix").exists():
+        pytest.skip(
+            "VS Code end-to-end skipped: vscode-extension/flux.vsix is not built (make extension)"
+        )
+    out = tools.artifacts("vscode-e2e")
+    shutil.rmtree(out / "first-attempt", ignore_errors=True)
+    # A real browser driving a real workbench: one retry absorbs a UI timing hiccup on a busy
+    # machine; the first attempt's screenshots and output are kept beside the second's.
+    for attempt in (1, 2):
+        run, result, failed = _run_once(out)
+        if run.returncode == 0 and not failed and "error" not in result:
+            break
+        if attempt == 1:
+            first = out / "first-attempt"
+            first.mkdir(exist_ok=True)
+            for shot in out.glob("*.*"):
+                shot.replace(first / shot.name)
+            (first / "output.txt").write_text(f"{run.stdout}\n{run.stderr}")
     assert run.returncode == 0 and not failed and "error" not in result, (
         f"{json.dumps(failed, indent=1)}\n{result.get('error', '')}\n{run.stdout[-3000:]}"
     )

@@ -36,6 +36,7 @@ def _requirements() -> tuple[str, str]:
     return node, browser
 
 
+@pytest.mark.timeout(900)  # a first run installs Debian's chromium
 async def test_failing_trace_renders_one_bar_per_span_with_the_failing_span_marked(
     shop: Path, tmp_path: Path
 ) -> None:
