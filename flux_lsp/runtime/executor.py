@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -82,6 +81,42 @@ class Invocation:
         return self.kind == "job" or (self.original is not None and self.original.kind == "job")
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedCode:
+    """One version of a project's code: what a run uses from its start to its end.
+
+    `Runtime.reload` (flux dev) and `Runtime.swap_code` (a flux serve deployment) replace it
+    whole, so a run that is awaiting while the code changes still finishes, and is recorded,
+    on the version it started with.
+    """
+
+    project: Project
+    registry: FunctionRegistry
+    redactor: Redactor
+    version: str
+    user_root: str
+    project_root: str
+
+    @classmethod
+    def of(cls, project: Project, registry: FunctionRegistry) -> LoadedCode:
+        settings = project.settings
+        return cls(
+            project=project,
+            registry=registry,
+            redactor=Redactor(settings.redact_headers, settings.redact_keys),
+            version=project.code_version(registry.overlay),
+            user_root=str(registry.functions_dir) + "/",
+            project_root=str(project.root),
+        )
+
+    def relative(self, filename: str) -> str:
+        return relative_path(filename, self.project_root)
+
+    def capture(self, exc: BaseException) -> ErrorInfo:
+        """The ErrorInfo of an exception raised by this version's user code."""
+        return capture_error(exc, self.user_root, self.project_root, self.redactor)
+
+
 @dataclass(slots=True)
 class RunResult:
     execution: Execution
@@ -102,15 +137,16 @@ class Runtime:
         service_factories: list[ServiceFactory] | None = None,
         check_mtime: bool = False,
     ) -> None:
-        self.project = project
         self.recorder = recorder
-        settings = project.settings
-        self.redactor = Redactor(settings.redact_headers, settings.redact_keys)
         self.database = database or AppDatabase(project.app_db_path)
         self.database.apply_migrations(project.migrations_dir)
         apply_service_schema(self.database)
-        self.registry = registry or FunctionRegistry(
-            project.functions_dir, project_root=project.root, check_mtime=check_mtime
+        self.code = LoadedCode.of(
+            project,
+            registry
+            or FunctionRegistry(
+                project.functions_dir, project_root=project.root, check_mtime=check_mtime
+            ),
         )
         self.db_service = DbService(self.database)
         self.service_factories = (
@@ -118,16 +154,30 @@ class Runtime:
             if service_factories is not None
             else default_service_factories()
         )
-        self.code_version = project.code_version(self.registry.overlay)
-        self.user_root = str(self.registry.functions_dir) + "/"
-        self.project_root = str(project.root)
         self.record_failures = 0
+
+    # What the current code version provides, for readers outside a run.
+    @property
+    def project(self) -> Project:
+        return self.code.project
+
+    @property
+    def registry(self) -> FunctionRegistry:
+        return self.code.registry
+
+    @property
+    def redactor(self) -> Redactor:
+        return self.code.redactor
+
+    @property
+    def code_version(self) -> str:
+        return self.code.version
 
     def reload(self) -> list[str]:
         """Pick up changed function files and new migrations (used by `flux dev`)."""
         self.registry.invalidate()
         applied = self.database.apply_migrations(self.project.migrations_dir)
-        self.code_version = self.project.code_version(self.registry.overlay)
+        self.code = LoadedCode.of(self.project, self.registry)
         return applied
 
     def swap_code(self, project: Project, registry: FunctionRegistry) -> list[str]:
@@ -138,13 +188,7 @@ class Runtime:
         runs already in flight finish on the code they started with, later runs use the new.
         """
         applied = self.database.apply_migrations(project.migrations_dir)
-        settings = project.settings
-        self.project = project
-        self.registry = registry
-        self.redactor = Redactor(settings.redact_headers, settings.redact_keys)
-        self.code_version = project.code_version(registry.overlay)
-        self.user_root = str(registry.functions_dir) + "/"
-        self.project_root = str(project.root)
+        self.code = LoadedCode.of(project, registry)
         return applied
 
     def make_ctx(self, trace: Trace) -> Ctx:
@@ -153,16 +197,10 @@ class Runtime:
             services.update(factory(self, trace))
         return Ctx(trace, self.db_service, services)
 
-    def relative(self, filename: str) -> str:
-        return relative_path(filename, self.project_root)
-
     async def run(self, inv: Invocation) -> RunResult:
         """Run one invocation end to end and record it. Never raises for handler errors."""
-        # One consistent version of the code for the whole run, even if `swap_code` runs
-        # while the handler is awaiting.
-        registry, code_version = self.registry, self.code_version
-        user_root, project_root = self.user_root, self.project_root
-        trace = Trace(inv.execution_id, user_root, project_root, inv.original)
+        code = self.code  # one version for the whole run, whatever is swapped in meanwhile
+        trace = Trace(inv.execution_id, code.user_root, code.project_root, inv.original)
         token = current_trace.set(trace)
         root = trace.open_span(inv.root_span)
         root.input = f"{inv.method} {inv.path}" if not inv.runs_job else inv.function
@@ -172,7 +210,7 @@ class Runtime:
         status_code: int | None = None
         try:
             try:
-                loaded = registry.get(inv.function)
+                loaded = code.registry.get(inv.function)
             except FunctionLoadError as exc:
                 raise RuntimeError(str(exc)) from None
             if loaded is None:
@@ -181,7 +219,7 @@ class Runtime:
             with trace.span(
                 "function", {"code.function.name": inv.function}, call_site=False
             ) as fn:
-                fn.file = relative_path(str(loaded.path), project_root)
+                fn.file = code.relative(str(loaded.path))
                 fn.line = loaded.handler.__code__.co_firstlineno
                 fn.input = inv.function_input
                 result = await loaded.handler(inv.argument, ctx)
@@ -189,12 +227,12 @@ class Runtime:
         except HTTPError as exc:
             exception = exc
             status_code = exc.status
-            error = capture_error(exc, user_root, project_root, self.redactor)
+            error = code.capture(exc)
             error.type = "ValidationError" if exc.status in (400, 422) else type(exc).__name__
         except Exception as exc:  # the handler's failure is the record's subject, not ours
             exception = exc
             status_code = 500
-            error = capture_error(exc, user_root, project_root, self.redactor)
+            error = code.capture(exc)
         finally:
             current_trace.reset(token)
 
@@ -211,7 +249,7 @@ class Runtime:
                 except Exception as exc:  # e.g. a dict that is not JSON-serialisable
                     exception = exc
                     status_code = 500
-                    error = capture_error(exc, user_root, project_root, self.redactor)
+                    error = code.capture(exc)
             if exception is not None:
                 resp_span.status = "skipped"
                 response = JSONResponse(
@@ -224,8 +262,9 @@ class Runtime:
             assert response is not None
             response.headers["x-flux-request-id"] = trace.execution_id
             status = str(response.status_code)
-            if exception is None and response.status_code >= 400:
-                error = self._returned_error(registry.path_of(inv.function), response)
+        response_record = _response_record(response)
+        if exception is None and response is not None and response.status_code >= 400:
+            error = _returned_error(code, inv.function, response_record)
         trace.close_span(resp_span)
         resp_span.output = {"status": status}
         trace.close_span(root)
@@ -243,43 +282,45 @@ class Runtime:
             started_at=trace.started_at,
             duration_ms=trace.elapsed_ms(),
             request=inv.request,
-            response=_response_record(response),
+            response=response_record,
             error=error,
             spans=trace.spans,
             mutations=trace.mutations,
-            code_version=code_version,
+            code_version=code.version,
             parent_id=inv.parent_id,
             ctx_values=trace.ctx_values,
             job=inv.job,
         )
-        self.redactor.execution(execution)
+        code.redactor.execution(execution)
         try:
             self.recorder.record(execution)
         except Exception:  # recording never breaks the app
             self.record_failures += 1
         return RunResult(execution, response, exception)
 
-    def _returned_error(self, path: Path, response: Response) -> ErrorInfo:
-        """ErrorInfo for a 4xx/5xx the handler at `path` returned instead of raising."""
-        body = decode_body(bytes(response.body or b""), RESPONSE_CAP)
-        message = ""
-        if isinstance(body, dict):
-            message = str(body.get("error") or body.get("message") or "")
-        elif isinstance(body, str):
-            message = body
-        location = locate_returned_error(str(path), self.relative(str(path)), message)
-        code = response.status_code
-        kind = (
-            "ValidationError"
-            if code in (400, 422)
-            else ("ClientError" if code < 500 else "ServerError")
-        )
-        return ErrorInfo(
-            type=kind,
-            message=message or f"HTTP {code}",
-            location=location,
-            frames=[location] if location else [],
-        )
+
+def _returned_error(code: LoadedCode, function: str, response: dict[str, JSON]) -> ErrorInfo:
+    """ErrorInfo for a 4xx/5xx a handler returned instead of raising (its recorded response)."""
+    body = response.get("body")
+    message = ""
+    if isinstance(body, dict):
+        message = str(body.get("error") or body.get("message") or "")
+    elif isinstance(body, str):
+        message = body
+    path = str(code.registry.path_of(function))
+    location = locate_returned_error(path, code.relative(path), message)
+    status = int(response["status"])
+    kind = (
+        "ValidationError"
+        if status in (400, 422)
+        else ("ClientError" if status < 500 else "ServerError")
+    )
+    return ErrorInfo(
+        type=kind,
+        message=message or f"HTTP {status}",
+        location=location,
+        frames=[location] if location else [],
+    )
 
 
 def _summary(value: Any) -> JSON:
