@@ -33,6 +33,17 @@ def _escape(text: str) -> str:
     return text
 
 
+def _section(
+    lines: list[str], heading: str, items: Sequence[str], *, keep_empty: bool = False
+) -> None:
+    """A heading and its bullet list after a blank line; nothing for an empty list unless
+    `keep_empty` (a heading that says something by itself)."""
+    if not items and not keep_empty:
+        return
+    lines.extend(["", heading, ""])
+    lines.extend(f"- {item}" for item in items)
+
+
 def why(report: WhyReport) -> str:
     """ROOT CAUSE (with related executions), LOCATION, INPUT, DATA CHANGES, SUGGESTION, id."""
     lines = [f"**Flux: why {report.short_id}** — {report.target} → {report.status}", ""]
@@ -42,27 +53,14 @@ def why(report: WhyReport) -> str:
     if report.location is not None:
         lines.append(f"**LOCATION** {code(report.location.label)}  ")
     summary = report.input
-    if summary.heading or summary.fields or summary.missing:
-        lines.append("")
-        lines.append("**INPUT**" + (f" {_escape(summary.heading)}" if summary.heading else ""))
-        lines.append("")
-        for f in summary.fields:
-            note = f" ← {_escape(f.note)}" if f.note else ""
-            lines.append(f"- {code(f.name)}: {code(plain(f.value))}{note}")
-        for name in summary.missing:
-            lines.append(f"- {code(name)}: *missing*")
-    if report.data_changes:
-        lines.append("")
-        lines.append("**DATA CHANGES**")
-        lines.append("")
-        for change in report.data_changes:
-            lines.append(f"- {code(change.text)}")
-    if report.suggestions:
-        lines.append("")
-        lines.append("**SUGGESTION**")
-        lines.append("")
-        for suggestion in report.suggestions:
-            lines.append(f"- {_escape(suggestion.lstrip('→ '))}")
+    heading = "**INPUT**" + (f" {_escape(summary.heading)}" if summary.heading else "")
+    inputs = [
+        f"{code(f.name)}: {code(plain(f.value))}" + (f" ← {_escape(f.note)}" if f.note else "")
+        for f in summary.fields
+    ] + [f"{code(name)}: *missing*" for name in summary.missing]
+    _section(lines, heading, inputs, keep_empty=bool(summary.heading))
+    _section(lines, "**DATA CHANGES**", [code(change.text) for change in report.data_changes])
+    _section(lines, "**SUGGESTION**", [_escape(s.lstrip("→ ")) for s in report.suggestions])
     lines.append("")
     lines.append(f"*latest {report.short_id} at {clock(report.started_at)}*")
     return "\n".join(lines)
