@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from flux_lsp.model import JSON, Execution, short_id
 from flux_lsp.runtime.http_client import NoRecordedResponse
@@ -170,20 +171,29 @@ def _enqueued(execution: Execution) -> list[EnqueuedJob]:
     return jobs
 
 
-def missing_function(original: Execution) -> ReplayOutcome:
-    """The outcome of a recording whose function was deleted since."""
+def _outcome(original: Execution, outcome: str, **replayed: Any) -> ReplayOutcome:
+    """An outcome for `original`: what was recorded, plus what the replay gave (`replayed`)."""
     return ReplayOutcome(
         original_id=original.id,
         function=original.function,
         kind=original.kind,
         method=original.method,
         path=original.path,
-        outcome=FUNCTION_MISSING,
+        outcome=outcome,
         was_status=original.status,
         was_duration_ms=original.duration_ms,
+        was_error=original.error.message if original.error else None,
+        **replayed,
+    )
+
+
+def missing_function(original: Execution) -> ReplayOutcome:
+    """The outcome of a recording whose function was deleted since."""
+    return _outcome(
+        original,
+        FUNCTION_MISSING,
         event_type=event_type_of(original),
         error=f"function no longer exists: {original.function}",
-        was_error=original.error.message if original.error else None,
     )
 
 
@@ -197,22 +207,16 @@ def compare(original: Execution, replay: Execution) -> ReplayOutcome:
         outcome = STILL_FAILING if original.failed else NOW_FAILING
     else:
         outcome = FIXED if original.failed else PASSING
-    return ReplayOutcome(
-        original_id=original.id,
-        function=original.function,
-        kind=original.kind,
-        method=original.method,
-        path=original.path,
-        outcome=outcome,
-        was_status=original.status,
+    failure = replay.error if replay.failed else None
+    return _outcome(
+        original,
+        outcome,
         status=replay.status,
         duration_ms=replay.duration_ms,
-        was_duration_ms=original.duration_ms,
         replay_id=replay.id,
         event_type=event_type_of(replay) or event_type_of(original),
-        error=replay.error.message if replay.error and replay.failed else None,
-        error_type=replay.error.type if replay.error and replay.failed else None,
-        was_error=original.error.message if original.error else None,
+        error=failure.message if failure else None,
+        error_type=failure.type if failure else None,
         enqueued=_enqueued(replay),
         unanswered=unanswered,
     )
