@@ -1,7 +1,7 @@
 """The in-flight record of one execution: its spans, mutations and the values it took from ctx.
 
 A `Trace` is created when an execution starts and turned into an `Execution` when it ends.
-Spans are cheap on purpose (a slotted object, two clock reads and a list append): the
+Spans are cheap on purpose (one small object, two clock reads and a list append): the
 recording-overhead benchmark holds them to a third of an OpenTelemetry SDK span. The current
 trace and span travel in context variables, so concurrent tasks inside one handler nest their
 spans correctly.
