@@ -12,7 +12,6 @@ and counted, never waited for. This module also holds the row layout shared with
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import os
@@ -29,19 +28,28 @@ from typing import Any
 import orjson
 
 from flux_lsp.model import Execution
+
+if sys.platform != "win32":
+    import fcntl
 from flux_lsp.recorder.schema import ensure_schema
 
 log = logging.getLogger("flux.recorder")
 
 BATCH = 1000
-GATHER_SECONDS = 0.05
-"""How long the sender waits to gather records into one hand-over (and the writer into one
-transaction): fewer, larger writes and far fewer wake-ups competing with the app."""
+"""The most records the writer process puts in one transaction."""
+GATHER_SECONDS = 0.25
+"""How long the sender lets records gather before handing them over (unless `flush()` asks
+sooner): every hand-over costs the app's thread a turn of the GIL, so there are few of them."""
+HANDOFF_RECORDS = 400
+"""A hand-over starts early once this many records wait: it bounds the message (about 1 MB)."""
+PIPE_BYTES = 1 << 20
+"""The pipe to the writer process is widened to this, so a hand-over is one unblocked write."""
 SUMMARY_CAP = 1200
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 FRAME = struct.Struct("<I")
 """Every record in a message, and every message on the pipe, is prefixed with its length."""
 RESTART_SECONDS = 5.0
+QUEUE_FULL = "recorder queue full: records dropped while the writer catches up"
 
 Row = tuple[Any, ...]
 
@@ -182,13 +190,14 @@ def open_for_writing(path: Path, busy_timeout: float = 1.0) -> sqlite3.Connectio
 # -- the app side -------------------------------------------------------------------------
 
 
+def frame(record: bytes) -> bytes:
+    """One record as it travels: prefixed with its length."""
+    return FRAME.pack(len(record)) + record
+
+
 def frame_records(frames: list[bytes]) -> bytes:
-    """One message: each record prefixed with its length, the whole prefixed with its own."""
-    parts: list[bytes] = []
-    for frame in frames:
-        parts.append(FRAME.pack(len(frame)))
-        parts.append(frame)
-    body = b"".join(parts)
+    """One message of framed records, prefixed with its own length."""
+    body = b"".join(frames)
     return FRAME.pack(len(body)) + body
 
 
@@ -206,7 +215,10 @@ class RecorderWriter:
         self.queue_size = queue_size
         self.restart_seconds = RESTART_SECONDS
         """How long to wait before starting a new writer process after one stopped."""
-        self._pending: collections.deque[bytes] = collections.deque()
+        self._pending: list[bytes] = []
+        """Framed records waiting for the sender; it takes the whole list at once."""
+        self._pending_lock = threading.Lock()
+        self._wake = threading.Event()
         self._enqueued = 0
         self._sent = 0
         self._lost = 0
@@ -231,12 +243,17 @@ class RecorderWriter:
     # -- the request path: serialise and append, nothing else ---------------------------
 
     def record(self, execution: Execution) -> None:
-        if len(self._pending) >= self.queue_size:
-            self._lost += 1
-            self._lost_problem = "recorder queue full: records dropped while the writer catches up"
-            return
-        self._pending.append(encode(execution))
-        self._enqueued += 1
+        data = frame(encode(execution))
+        with self._pending_lock:
+            waiting = len(self._pending)
+            if waiting >= self.queue_size:
+                self._lost += 1
+                self._lost_problem = QUEUE_FULL
+                return
+            self._pending.append(data)
+            self._enqueued += 1
+        if waiting + 1 == HANDOFF_RECORDS:
+            self._wake.set()
 
     # -- counters --------------------------------------------------------------------------
 
@@ -280,6 +297,9 @@ class RecorderWriter:
             self._lost_problem = f"cannot start the recorder writer: {exc}; records are dropped"
             return
         self._process = process
+        if sys.platform != "win32" and process.stdin is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
+            with contextlib.suppress(OSError):  # a narrower pipe only means more, smaller writes
+                fcntl.fcntl(process.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self._reader = threading.Thread(
             target=self._read_acks, args=(process,), name="flux-recorder-acks", daemon=True
         )
@@ -334,21 +354,15 @@ class RecorderWriter:
 
     def _send_loop(self) -> None:
         while True:
-            closing = self._closing.wait(GATHER_SECONDS)
-            while True:
-                frames = self._take()
-                if not frames:
-                    break
+            self._wake.wait(GATHER_SECONDS)
+            self._wake.clear()
+            closing = self._closing.is_set()
+            with self._pending_lock:
+                frames, self._pending = self._pending, []
+            if frames:
                 self._send(frames)
             if closing:
                 return
-
-    def _take(self) -> list[bytes]:
-        frames: list[bytes] = []
-        pending = self._pending
-        while pending and len(frames) < BATCH:
-            frames.append(pending.popleft())
-        return frames
 
     # -- control -------------------------------------------------------------------------
 
@@ -356,6 +370,7 @@ class RecorderWriter:
         """Wait until everything recorded so far has been written (or dropped)."""
         deadline = time.monotonic() + timeout
         target = self._enqueued
+        self._wake.set()
         while self._count("processed") < target:
             if time.monotonic() > deadline:
                 return False
@@ -367,6 +382,7 @@ class RecorderWriter:
         if self._closing.is_set():
             return
         self._closing.set()
+        self._wake.set()
         self._sender.join(timeout=10)
         process = self._process
         if process is None:
