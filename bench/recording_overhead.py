@@ -38,6 +38,10 @@ async def handler(req, ctx):
     return {"id": row.id, "found": len(found)}
 """
 CONCURRENCY = 20
+WARM = 1000
+"""Requests served before the measured window opens."""
+SETTLE_SECONDS = 0.5
+"""A pause before each mode's traffic (the writer process starts in it), the same for all."""
 
 
 class SerialiseOnly:
@@ -63,25 +67,36 @@ def make_project(root: Path) -> Project:
 
 
 async def throughput(project: Project, recorder: Recorder, requests: int) -> float:
+    """Requests per second over a window in the middle of continuous traffic.
+
+    The window opens once `WARM` requests have completed, when the recorder's hand-offs to
+    the writer process are in their steady rhythm, and closes `requests` later while traffic
+    still runs: the writer's work during the window is what recording costs, neither its
+    start-up nor the last hand-off after the traffic stops.
+    """
     runtime = Runtime(project, recorder)
     app = create_app(runtime)
     transport = httpx.ASGITransport(app=app)
+    marks: dict[int, float] = {}
+    completed = 0
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-        for i in range(50):  # warm up: imports, module load, SQLite caches
+        for i in range(50):  # imports, module load, SQLite caches
             await client.post("/item", json={"name": "warm", "n": i})
-        counter = iter(range(requests))
+        counter = iter(range(WARM + requests + 2 * CONCURRENCY))
 
         async def worker() -> None:
+            nonlocal completed
             for i in counter:
                 r = await client.post("/item", json={"name": f"item {i}", "n": i})
                 assert r.status_code == 200
+                completed += 1
+                if completed in (WARM, WARM + requests):
+                    marks[completed] = time.perf_counter()
 
-        start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        elapsed = time.perf_counter() - start
     recorder.close()
     runtime.database.close()
-    return requests / elapsed
+    return requests / (marks[WARM + requests] - marks[WARM])
 
 
 def span_cost(iterations: int) -> tuple[float, float]:
@@ -127,9 +142,9 @@ async def main() -> None:
             recorder: Recorder
             if mode == "on":
                 recorder = RecorderWriter(project.recorder_path)
-                await asyncio.sleep(0.5)  # the writer process starts before traffic does
             else:
                 recorder = NullRecorder() if mode == "off" else SerialiseOnly()
+            await asyncio.sleep(SETTLE_SECONDS)
             results[mode].append(await throughput(project, recorder, args.requests))
     shutil.rmtree(base, ignore_errors=True)
     medians = {mode: statistics.median(rounds) for mode, rounds in results.items()}
