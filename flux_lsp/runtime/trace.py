@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from types import TracebackType
 from typing import Any
 
 from flux_lsp.model import JSON, Execution, Mutation, Span
@@ -80,24 +80,14 @@ class Trace:
             span.status = "error"
             span.error = str(error) or type(error).__name__
 
-    @contextmanager
     def span(
         self, name: str, attributes: dict[str, JSON] | None = None, *, call_site: bool = True
-    ) -> Iterator[Span]:
-        """A span around a block; records the user-code call site and any exception."""
+    ) -> SpanScope:
+        """A span around a `with` block; records the user-code call site and any exception."""
         span = self.open_span(name, attributes)
         if call_site:
             self.set_call_site(span)
-        token = _current_span.set(span.id)
-        try:
-            yield span
-        except BaseException as exc:
-            self.close_span(span, exc)
-            raise
-        else:
-            self.close_span(span)
-        finally:
-            _current_span.reset(token)
+        return SpanScope(self, span)
 
     def set_call_site(self, span: Span) -> None:
         """Point the span at the innermost frame in user code that led to it."""
@@ -132,6 +122,31 @@ class Trace:
             value = produce()
         self.ctx_values.append(value)
         return value
+
+
+class SpanScope:
+    """The `with` block of one open span: current while the block runs, closed when it ends."""
+
+    __slots__ = ("_span", "_token", "_trace")
+
+    def __init__(self, trace: Trace, span: Span) -> None:
+        self._trace = trace
+        self._span = span
+        self._token: Token[int | None] | None = None
+
+    def __enter__(self) -> Span:
+        self._token = _current_span.set(self._span.id)
+        return self._span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _current_span.reset(self._token)
+        self._trace.close_span(self._span, exc)
 
 
 def relative_path(filename: str, project_root: str) -> str:
