@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import orjson
 
 from flux_lsp.model import Execution, Mutation, normalize_id
 from flux_lsp.recorder.query import STATUS_CLASSES, ExecutionQuery
@@ -116,10 +117,23 @@ class SQLiteStore:
         return out
 
     async def _full(self, rows: list[sqlite3.Row]) -> list[Execution]:
-        executions = [Execution.from_dict(json.loads(r["record"])) for r in rows]
-        muts = await self._mutations_for([e.id for e in executions])
-        for e in executions:
-            e.mutations = muts.get(e.id, [])
+        """Executions from their stored records.
+
+        A record carries its own mutations; one written by an earlier Flux does not, and gets
+        them from the mutations table.
+        """
+        executions: list[Execution] = []
+        without: list[Execution] = []
+        for r in rows:
+            data = orjson.loads(r["record"])
+            execution = Execution.from_dict(data)
+            executions.append(execution)
+            if "mutations" not in data:
+                without.append(execution)
+        if without:
+            muts = await self._mutations_for([e.id for e in without])
+            for e in without:
+                e.mutations = muts.get(e.id, [])
         return executions
 
     async def get(self, ident: str) -> Execution:

@@ -89,9 +89,14 @@ def _site_summary(span: dict[str, Any]) -> str:
     return text
 
 
-def record_rows(record: dict[str, Any]) -> tuple[Row, list[Row], list[Row]]:
-    """The rows one execution (in its `to_dict()` form) becomes: execution, mutations, sites."""
-    mutations = record.pop("mutations", None) or []
+def record_rows(wire: bytes) -> tuple[Row, list[Row], list[Row]]:
+    """The rows one execution (in its wire form) becomes: execution, mutations, sites.
+
+    The execution row keeps the wire form itself as its record, mutations included: the
+    writer reads a record once and never encodes it again.
+    """
+    record: dict[str, Any] = orjson.loads(wire)
+    mutations = record.get("mutations") or []
     error = record.get("error")
     loc = error.get("location") if error else None
     eid = record["id"]
@@ -111,7 +116,7 @@ def record_rows(record: dict[str, Any]) -> tuple[Row, list[Row], list[Row]]:
         error["message"] if error else None,
         loc["file"] if loc else None,
         loc["line"] if loc else None,
-        _dumps(record),
+        wire.decode(),
     )
     mutation_rows: list[Row] = [
         (
@@ -146,8 +151,8 @@ def record_rows(record: dict[str, Any]) -> tuple[Row, list[Row], list[Row]]:
     return exec_row, mutation_rows, site_rows
 
 
-def write_records(conn: sqlite3.Connection, records: Iterable[dict[str, Any]]) -> int:
-    """Write executions (as `to_dict()` dicts) in one transaction; return how many."""
+def write_records(conn: sqlite3.Connection, records: Iterable[bytes]) -> int:
+    """Write executions (in their wire form) in one transaction; return how many."""
     execs: list[Row] = []
     muts: list[Row] = []
     sites: list[Row] = []
@@ -172,7 +177,7 @@ def write_records(conn: sqlite3.Connection, records: Iterable[dict[str, Any]]) -
 
 def write_batch(conn: sqlite3.Connection, batch: Iterable[Execution]) -> int:
     """Write `Execution` objects in one transaction (for tools, tests and benchmarks)."""
-    return write_records(conn, (orjson.loads(encode(e)) for e in batch))
+    return write_records(conn, (encode(e) for e in batch))
 
 
 def open_for_writing(path: Path, busy_timeout: float = 1.0) -> sqlite3.Connection:

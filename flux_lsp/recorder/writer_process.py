@@ -74,7 +74,7 @@ class FileWriter:
             self.dropped += len(frames)
         else:
             try:
-                self.recorded += write_records(self.conn, (orjson.loads(f) for f in frames))
+                self.recorded += write_records(self.conn, frames)
             except Exception as exc:  # locked, read-only, disk full, corrupt: drop and count
                 self.dropped += len(frames)
                 self.set_problem(

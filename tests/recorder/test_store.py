@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -66,6 +67,25 @@ async def test_ids_resolve_by_full_id_prefix_and_req_form(recorder: Path) -> Non
         for bad in ("ffffffff", "not-hex!", ""):
             with pytest.raises(UnknownExecution):
                 await store.get(bad)
+
+
+async def test_a_record_written_without_its_mutations_gets_them_from_the_table(
+    recorder: Path,
+) -> None:
+    """Earlier Flux kept an execution's mutations only in the mutations table."""
+    conn = sqlite3.connect(recorder)
+    (text,) = conn.execute("SELECT record FROM executions WHERE id = '1a2b3c4d00000000'").fetchone()
+    record = json.loads(text)
+    del record["mutations"]
+    conn.execute(
+        "UPDATE executions SET record = ? WHERE id = '1a2b3c4d00000000'", (json.dumps(record),)
+    )
+    conn.commit()
+    conn.close()
+    async with await SQLiteStore.open(recorder) as store:
+        old, new = await store.get("1a2b3c4d"), await store.get("a1b2c3d4")
+    assert [(m.table, m.pk, m.after) for m in old.mutations] == [("users", "u_1", {"id": "u_1"})]
+    assert [(m.table, m.pk) for m in new.mutations] == [("users", "u_1")]
 
 
 async def test_filters_select_by_status_class_kind_and_time(recorder: Path) -> None:
