@@ -8,11 +8,15 @@ misread.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
-SCHEMA_VERSION = 1
+import orjson
 
-MIGRATIONS: dict[int, str] = {
-    1: """
+SCHEMA_VERSION = 2
+
+Migration = Callable[[sqlite3.Connection], None]
+
+V1 = """
     CREATE TABLE IF NOT EXISTS executions (
         id TEXT PRIMARY KEY,
         kind TEXT NOT NULL,
@@ -64,8 +68,110 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (execution_id, span_index)
     );
     CREATE INDEX IF NOT EXISTS ix_call_sites_site ON call_sites(file, line, started_at);
-    """,
-}
+"""
+
+V2_TABLES = """
+    CREATE TABLE mutations_v2 (
+        execution_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        table_name TEXT NOT NULL,
+        op TEXT NOT NULL,
+        pk TEXT,
+        rows_affected INTEGER NOT NULL,
+        at REAL NOT NULL,
+        before TEXT,
+        after TEXT,
+        where_json TEXT
+    );
+    INSERT INTO mutations_v2 SELECT * FROM mutations;
+    DROP TABLE mutations;
+    ALTER TABLE mutations_v2 RENAME TO mutations;
+    CREATE INDEX ix_mutations_row ON mutations(table_name, pk, at);
+    CREATE INDEX ix_mutations_at ON mutations(at);
+    CREATE TABLE call_sites_v2 (
+        execution_id TEXT NOT NULL,
+        span_index INTEGER NOT NULL,
+        file TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        duration_ms REAL NOT NULL,
+        status TEXT NOT NULL,
+        summary TEXT
+    );
+    INSERT INTO call_sites_v2 SELECT * FROM call_sites;
+    DROP TABLE call_sites;
+    ALTER TABLE call_sites_v2 RENAME TO call_sites;
+    CREATE INDEX ix_call_sites_site ON call_sites(file, line, started_at);
+"""
+
+
+def _script(sql: str) -> Migration:
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return run
+
+
+def _mutation_dict(row: sqlite3.Row | tuple[object, ...]) -> dict[str, object]:
+    """A v1 mutations row as `Mutation.to_dict()`."""
+    eid, seq, table, op, pk, before, after, affected, at, where = row
+
+    def parsed(text: object) -> object:
+        return orjson.loads(text) if isinstance(text, str | bytes) and text else None
+
+    return {
+        "execution_id": eid,
+        "seq": seq,
+        "table": table,
+        "op": op,
+        "pk": pk,
+        "before": parsed(before),
+        "after": parsed(after),
+        "rows_affected": affected,
+        "at": at,
+        "where": parsed(where),
+    }
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """Records carry their own mutations; mutations and call sites lose their primary keys.
+
+    Those keys ordered rows by random execution ids, so every batch rewrote pages all over
+    both indexes; they are read by table and row, and by file and line, which keep their
+    indexes. An execution's own mutations now travel in its record (a page at a time here).
+    """
+    last = ""
+    while True:
+        page = conn.execute(
+            "SELECT id, record FROM executions WHERE id > ? ORDER BY id LIMIT 500", (last,)
+        ).fetchall()
+        if not page:
+            break
+        last = page[-1][0]
+        records = {eid: orjson.loads(text) for eid, text in page}
+        missing = [eid for eid, record in records.items() if "mutations" not in record]
+        if not missing:
+            continue
+        for eid in missing:
+            records[eid]["mutations"] = []
+        marks = ",".join("?" * len(missing))
+        for row in conn.execute(
+            "SELECT execution_id, seq, table_name, op, pk, before, after, rows_affected, at, "
+            f"where_json FROM mutations WHERE execution_id IN ({marks}) ORDER BY execution_id, seq",
+            missing,
+        ):
+            records[row[0]]["mutations"].append(_mutation_dict(row))
+        conn.executemany(
+            "UPDATE executions SET record = ? WHERE id = ?",
+            [(orjson.dumps(records[eid]).decode(), eid) for eid in missing],
+        )
+    _script(V2_TABLES)(conn)
+
+
+MIGRATIONS: dict[int, Migration] = {1: _script(V1), 2: _v2}
 
 
 class SchemaTooNew(Exception):
@@ -84,11 +190,21 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create or upgrade the schema to `SCHEMA_VERSION`; refuse newer files."""
+    """Create or upgrade the schema to `SCHEMA_VERSION`; refuse newer files.
+
+    Each step runs in its own write transaction and re-reads the version inside it, so two
+    processes opening the same old file upgrade it once.
+    """
     version = schema_version(conn)
     if version > SCHEMA_VERSION:
         raise SchemaTooNew(version)
     for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.executescript(
-            "BEGIN;\n" + MIGRATIONS[target] + f"\nPRAGMA user_version = {target};\nCOMMIT;"
-        )
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if schema_version(conn) < target:
+                MIGRATIONS[target](conn)
+                conn.execute(f"PRAGMA user_version = {target}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

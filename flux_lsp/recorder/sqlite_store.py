@@ -102,39 +102,9 @@ class SQLiteStore:
 
     # -- executions ----------------------------------------------------------------------
 
-    async def _mutations_for(self, ids: list[str]) -> dict[str, list[Mutation]]:
-        out: dict[str, list[Mutation]] = {i: [] for i in ids}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = await self._all(
-                f"SELECT * FROM mutations WHERE execution_id IN ({marks}) "
-                "ORDER BY execution_id, seq",
-                chunk,
-            )
-            for r in rows:
-                out[r["execution_id"]].append(_mutation(r))
-        return out
-
     async def _full(self, rows: list[sqlite3.Row]) -> list[Execution]:
-        """Executions from their stored records.
-
-        A record carries its own mutations; one written by an earlier Flux does not, and gets
-        them from the mutations table.
-        """
-        executions: list[Execution] = []
-        without: list[Execution] = []
-        for r in rows:
-            data = orjson.loads(r["record"])
-            execution = Execution.from_dict(data)
-            executions.append(execution)
-            if "mutations" not in data:
-                without.append(execution)
-        if without:
-            muts = await self._mutations_for([e.id for e in without])
-            for e in without:
-                e.mutations = muts.get(e.id, [])
-        return executions
+        """Executions from their stored records (each carries its own mutations)."""
+        return [Execution.from_dict(orjson.loads(r["record"])) for r in rows]
 
     async def get(self, ident: str) -> Execution:
         prefix = normalize_id(ident)

@@ -71,8 +71,8 @@ def encode(execution: Execution) -> bytes:
 # -- rows ---------------------------------------------------------------------------------
 
 INSERT_EXECUTION = "INSERT OR REPLACE INTO executions VALUES (" + ",".join("?" * 15) + ")"
-INSERT_MUTATION = "INSERT OR REPLACE INTO mutations VALUES (" + ",".join("?" * 10) + ")"
-INSERT_SITE = "INSERT OR REPLACE INTO call_sites VALUES (" + ",".join("?" * 9) + ")"
+INSERT_MUTATION = "INSERT INTO mutations VALUES (" + ",".join("?" * 10) + ")"
+INSERT_SITE = "INSERT INTO call_sites VALUES (" + ",".join("?" * 9) + ")"
 
 
 def _json_or_none(value: object) -> str | None:
@@ -163,6 +163,7 @@ def write_records(conn: sqlite3.Connection, records: Iterable[bytes]) -> int:
         sites.extend(s)
     conn.execute("BEGIN IMMEDIATE")
     try:
+        _forget_rewritten(conn, [row[0] for row in execs])
         conn.executemany(INSERT_EXECUTION, execs)
         if muts:
             conn.executemany(INSERT_MUTATION, muts)
@@ -173,6 +174,24 @@ def write_records(conn: sqlite3.Connection, records: Iterable[bytes]) -> int:
         raise
     conn.execute("COMMIT")
     return len(execs)
+
+
+def _forget_rewritten(conn: sqlite3.Connection, ids: list[str]) -> None:
+    """An execution written again replaces its old rows: drop the old mutations and sites.
+
+    Nothing in Flux writes an execution twice, so this is one probe of the id index per
+    record; the deletes (which scan, as those tables are not indexed by execution) are rare.
+    """
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        again = [
+            r[0] for r in conn.execute(f"SELECT id FROM executions WHERE id IN ({marks})", chunk)
+        ]
+        if again:
+            marks = ",".join("?" * len(again))
+            conn.execute(f"DELETE FROM mutations WHERE execution_id IN ({marks})", again)
+            conn.execute(f"DELETE FROM call_sites WHERE execution_id IN ({marks})", again)
 
 
 def write_batch(conn: sqlite3.Connection, batch: Iterable[Execution]) -> int:

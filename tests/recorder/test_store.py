@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from flux_lsp.model import Execution, Mutation
+from flux_lsp.model import Execution, Mutation, Span
 from flux_lsp.recorder.query import ExecutionQuery
-from flux_lsp.recorder.schema import SCHEMA_VERSION
+from flux_lsp.recorder.schema import SCHEMA_VERSION, V1
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.store import (
     AmbiguousExecution,
@@ -69,23 +69,65 @@ async def test_ids_resolve_by_full_id_prefix_and_req_form(recorder: Path) -> Non
                 await store.get(bad)
 
 
-async def test_a_record_written_without_its_mutations_gets_them_from_the_table(
-    recorder: Path,
+async def test_a_version_1_recorder_is_upgraded_with_its_mutations_folded_in(
+    tmp_path: Path,
 ) -> None:
-    """Earlier Flux kept an execution's mutations only in the mutations table."""
-    conn = sqlite3.connect(recorder)
-    (text,) = conn.execute("SELECT record FROM executions WHERE id = '1a2b3c4d00000000'").fetchone()
-    record = json.loads(text)
+    """v1 kept an execution's mutations only in the mutations table, keyed by execution id."""
+    path = tmp_path / "recorder.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(V1 + "PRAGMA user_version = 1;")
+    record = make("1a2b3c4d00000000").to_dict()
     del record["mutations"]
     conn.execute(
-        "UPDATE executions SET record = ? WHERE id = '1a2b3c4d00000000'", (json.dumps(record),)
+        "INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            *("1a2b3c4d00000000", "http", "create_user", "POST", "/create_user", "201", 1000.0),
+            *(3.0, "", None, None, None, None, None, json.dumps(record)),
+        ],
+    )
+    conn.execute(
+        "INSERT INTO mutations VALUES (?,?,?,?,?,?,?,?,?,?)",
+        ("1a2b3c4d00000000", 0, "users", "insert", "u_1", 1, 1000.0, None, '{"id": "u_1"}', None),
+    )
+    conn.execute(
+        "INSERT INTO call_sites VALUES (?,?,?,?,?,?,?,?,?)",
+        [
+            *("1a2b3c4d00000000", 2, "functions/create_user.py", 5, "db.insert", 1000.0, 1.0),
+            *("ok", '{"output": {"id": "u_1"}, "error": null, "attributes": {}}'),
+        ],
     )
     conn.commit()
     conn.close()
-    async with await SQLiteStore.open(recorder) as store:
-        old, new = await store.get("1a2b3c4d"), await store.get("a1b2c3d4")
-    assert [(m.table, m.pk, m.after) for m in old.mutations] == [("users", "u_1", {"id": "u_1"})]
-    assert [(m.table, m.pk) for m in new.mutations] == [("users", "u_1")]
+    async with await SQLiteStore.open(path) as store:
+        execution = await store.get("1a2b")
+        sites = await store.call_sites("functions/create_user.py", 5)
+        history = await store.mutations(table="users", pk="u_1")
+    assert [(m.table, m.pk, m.after) for m in execution.mutations] == [
+        ("users", "u_1", {"id": "u_1"})
+    ]
+    assert [s.output for s in sites] == [{"id": "u_1"}]
+    assert [m.execution_id for m in history] == ["1a2b3c4d00000000"]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    for table in ("mutations", "call_sites"):  # no primary key over random execution ids
+        names = [r[1] for r in conn.execute(f"PRAGMA index_list({table})")]
+        assert names and not any(n.startswith("sqlite_autoindex") for n in names)
+    conn.close()
+
+
+def test_writing_an_execution_again_replaces_its_mutations_and_sites(tmp_path: Path) -> None:
+    path = tmp_path / "recorder.db"
+    conn = open_for_writing(path)
+    execution = make("1a2b3c4d00000000")
+    execution.spans = [Span(id=0, name="db.insert", file="functions/create_user.py", line=5)]
+    write_batch(conn, [execution])
+    write_batch(conn, [execution])
+    counts = [
+        conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("executions", "mutations", "call_sites")
+    ]
+    conn.close()
+    assert counts == [1, 1, 1]
 
 
 async def test_filters_select_by_status_class_kind_and_time(recorder: Path) -> None:
