@@ -16,7 +16,30 @@ SCHEMA_VERSION = 2
 
 Migration = Callable[[sqlite3.Connection], None]
 
-V1 = """
+MUTATION_COLUMNS = """
+        execution_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        table_name TEXT NOT NULL,
+        op TEXT NOT NULL,
+        pk TEXT,
+        rows_affected INTEGER NOT NULL,
+        at REAL NOT NULL,
+        before TEXT,
+        after TEXT,
+        where_json TEXT"""
+CALL_SITE_COLUMNS = """
+        execution_id TEXT NOT NULL,
+        span_index INTEGER NOT NULL,
+        file TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        duration_ms REAL NOT NULL,
+        status TEXT NOT NULL,
+        summary TEXT"""
+"""The columns of the mutations and call-site tables, the same in every version so far."""
+
+V1 = f"""
     CREATE TABLE IF NOT EXISTS executions (
         id TEXT PRIMARY KEY,
         kind TEXT NOT NULL,
@@ -41,47 +64,21 @@ V1 = """
     CREATE INDEX IF NOT EXISTS ix_executions_parent
         ON executions(parent_id) WHERE parent_id IS NOT NULL;
     CREATE TABLE IF NOT EXISTS mutations (
-        execution_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        table_name TEXT NOT NULL,
-        op TEXT NOT NULL,
-        pk TEXT,
-        rows_affected INTEGER NOT NULL,
-        at REAL NOT NULL,
-        before TEXT,
-        after TEXT,
-        where_json TEXT,
+{MUTATION_COLUMNS},
         PRIMARY KEY (execution_id, seq)
     );
     CREATE INDEX IF NOT EXISTS ix_mutations_row ON mutations(table_name, pk, at);
     CREATE INDEX IF NOT EXISTS ix_mutations_at ON mutations(at);
     CREATE TABLE IF NOT EXISTS call_sites (
-        execution_id TEXT NOT NULL,
-        span_index INTEGER NOT NULL,
-        file TEXT NOT NULL,
-        line INTEGER NOT NULL,
-        name TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        duration_ms REAL NOT NULL,
-        status TEXT NOT NULL,
-        summary TEXT,
+{CALL_SITE_COLUMNS},
         PRIMARY KEY (execution_id, span_index)
     );
     CREATE INDEX IF NOT EXISTS ix_call_sites_site ON call_sites(file, line, started_at);
 """
 
-V2_TABLES = """
+V2_TABLES = f"""
     CREATE TABLE mutations_v2 (
-        execution_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        table_name TEXT NOT NULL,
-        op TEXT NOT NULL,
-        pk TEXT,
-        rows_affected INTEGER NOT NULL,
-        at REAL NOT NULL,
-        before TEXT,
-        after TEXT,
-        where_json TEXT
+{MUTATION_COLUMNS}
     );
     INSERT INTO mutations_v2 SELECT * FROM mutations;
     DROP TABLE mutations;
@@ -89,15 +86,7 @@ V2_TABLES = """
     CREATE INDEX ix_mutations_row ON mutations(table_name, pk, at);
     CREATE INDEX ix_mutations_at ON mutations(at);
     CREATE TABLE call_sites_v2 (
-        execution_id TEXT NOT NULL,
-        span_index INTEGER NOT NULL,
-        file TEXT NOT NULL,
-        line INTEGER NOT NULL,
-        name TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        duration_ms REAL NOT NULL,
-        status TEXT NOT NULL,
-        summary TEXT
+{CALL_SITE_COLUMNS}
     );
     INSERT INTO call_sites_v2 SELECT * FROM call_sites;
     DROP TABLE call_sites;
