@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 import orjson
+
+from flux_lsp.model import Mutation
 
 SCHEMA_VERSION = 2
 
@@ -104,25 +107,24 @@ def _script(sql: str) -> Migration:
     return run
 
 
-def _mutation_dict(row: sqlite3.Row | tuple[object, ...]) -> dict[str, object]:
-    """A v1 mutations row as `Mutation.to_dict()`."""
-    eid, seq, table, op, pk, before, after, affected, at, where = row
+def mutation_from_row(row: sqlite3.Row) -> Mutation:
+    """A row of the mutations table (read with `sqlite3.Row`) as a `Mutation`."""
 
-    def parsed(text: object) -> object:
-        return orjson.loads(text) if isinstance(text, str | bytes) and text else None
+    def parsed(text: str | None) -> Any:
+        return orjson.loads(text) if text else None
 
-    return {
-        "execution_id": eid,
-        "seq": seq,
-        "table": table,
-        "op": op,
-        "pk": pk,
-        "before": parsed(before),
-        "after": parsed(after),
-        "rows_affected": affected,
-        "at": at,
-        "where": parsed(where),
-    }
+    return Mutation(
+        execution_id=row["execution_id"],
+        seq=row["seq"],
+        table=row["table_name"],
+        op=row["op"],
+        pk=row["pk"],
+        before=parsed(row["before"]),
+        after=parsed(row["after"]),
+        rows_affected=row["rows_affected"],
+        at=row["at"],
+        where=parsed(row["where_json"]),
+    )
 
 
 def _v2(conn: sqlite3.Connection) -> None:
@@ -147,12 +149,14 @@ def _v2(conn: sqlite3.Connection) -> None:
         for eid in missing:
             records[eid]["mutations"] = []
         marks = ",".join("?" * len(missing))
-        for row in conn.execute(
-            "SELECT execution_id, seq, table_name, op, pk, before, after, rows_affected, at, "
-            f"where_json FROM mutations WHERE execution_id IN ({marks}) ORDER BY execution_id, seq",
+        rows = conn.cursor()
+        rows.row_factory = sqlite3.Row
+        rows.execute(
+            f"SELECT * FROM mutations WHERE execution_id IN ({marks}) ORDER BY execution_id, seq",
             missing,
-        ):
-            records[row[0]]["mutations"].append(_mutation_dict(row))
+        )
+        for row in rows:
+            records[row["execution_id"]]["mutations"].append(mutation_from_row(row).to_dict())
         conn.executemany(
             "UPDATE executions SET record = ? WHERE id = ?",
             [(orjson.dumps(records[eid]).decode(), eid) for eid in missing],

@@ -20,7 +20,13 @@ import orjson
 
 from flux_lsp.model import Execution, Mutation, normalize_id
 from flux_lsp.recorder.query import STATUS_CLASSES, ExecutionQuery
-from flux_lsp.recorder.schema import SCHEMA_VERSION, SchemaTooNew, ensure_schema, schema_version
+from flux_lsp.recorder.schema import (
+    SCHEMA_VERSION,
+    SchemaTooNew,
+    ensure_schema,
+    mutation_from_row,
+    schema_version,
+)
 from flux_lsp.recorder.store import (
     AmbiguousExecution,
     CallSiteResult,
@@ -248,7 +254,7 @@ class SQLiteStore:
             f"SELECT * FROM mutations{where} ORDER BY at, execution_id, seq LIMIT {int(limit)}",
             params,
         )
-        return [_mutation(r) for r in rows]
+        return [mutation_from_row(r) for r in rows]
 
     async def call_sites(
         self, file: str, line: int, *, since: float | None = None, limit: int = 20
@@ -311,18 +317,3 @@ class SQLiteStore:
     async def change_token(self) -> int:
         rows = await self._all("PRAGMA data_version")
         return int(rows[0][0])
-
-
-def _mutation(r: sqlite3.Row) -> Mutation:
-    return Mutation(
-        execution_id=r["execution_id"],
-        seq=r["seq"],
-        table=r["table_name"],
-        op=r["op"],
-        pk=r["pk"],
-        before=json.loads(r["before"]) if r["before"] else None,
-        after=json.loads(r["after"]) if r["after"] else None,
-        rows_affected=r["rows_affected"],
-        at=r["at"],
-        where=json.loads(r["where_json"]) if r["where_json"] else None,
-    )
