@@ -13,7 +13,6 @@ and counted, never waited for. This module also holds the row layout shared with
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sqlite3
 import struct
@@ -32,8 +31,6 @@ from flux_lsp.model import Execution
 if sys.platform != "win32":
     import fcntl
 from flux_lsp.recorder.schema import ensure_schema
-
-log = logging.getLogger("flux.recorder")
 
 BATCH = 1000
 """The most records the writer process puts in one transaction."""

@@ -20,7 +20,7 @@ from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.gateway import BackgroundTask
 from flux_lsp.serve.auth import BearerAuth
 from flux_lsp.serve.bundle import BundleLimits
-from flux_lsp.serve.deployments import Deployer, DeployError
+from flux_lsp.serve.deployments import Deployer, DeployError, active_project
 from flux_lsp.serve.openapi import openapi_document
 from flux_lsp.serve.recorder_api import RecorderAPI
 
@@ -146,8 +146,6 @@ def prepare(project: Project) -> Project:
 
     A server with the admin API on may start with no functions yet, waiting for its first
     `flux deploy`; its empty `functions/` folder is created here."""
-    from flux_lsp.serve.deployments import active_project
-
     served = active_project(project)
     if served is project and project.settings.server_token and not project.functions_dir.exists():
         project.functions_dir.mkdir(parents=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict
@@ -34,6 +33,7 @@ from flux_lsp.recorder.remote_store import (
 )
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.store import RecorderError
+from flux_lsp.recorder.writer import encode
 
 Handler = Callable[[Request], Awaitable[Response]]
 TAIL_LOOKBACK = 5.0
@@ -60,7 +60,7 @@ def _answers_errors(handler: Handler) -> Handler:
 
 
 def _event(execution: Execution) -> str:
-    data = json.dumps(execution.to_dict(), default=str, separators=(",", ":"))
+    data = encode(execution).decode()
     return f"id: {execution.started_at!r}:{execution.id}\nevent: execution\ndata: {data}\n\n"
 
 
@@ -126,9 +126,9 @@ class RecorderAPI:
         query = query_from_params(request.query_params)
         store = await self.store()
 
-        async def lines() -> AsyncIterator[str]:
+        async def lines() -> AsyncIterator[bytes]:
             async for execution in store.stream(query):
-                yield json.dumps(execution.to_dict(), default=str, separators=(",", ":")) + "\n"
+                yield encode(execution) + b"\n"
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
