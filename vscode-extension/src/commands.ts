@@ -248,7 +248,7 @@ export class FluxCommands {
     const verdict = verdictLine(result);
     this.replayOutput.appendLine(result.markdown?.trim() || verdict);
     this.replayOutput.appendLine("");
-    const failing = /still failing/.test(verdict) && !/\b0 still failing/.test(verdict);
+    const failing = isObject(result.report) && result.report.ok === false;
     const show = failing ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
     void Promise.resolve(show(`Flux: ${verdict}`, SHOW_DETAILS)).then((choice) => {
       if (choice === SHOW_DETAILS) {

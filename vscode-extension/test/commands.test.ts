@@ -145,7 +145,7 @@ test("Replay Request: a still-failing verdict is a warning", async () => {
     "flux.replay": () => ({
       kind: "replay",
       execution_id: FAILING_ID,
-      report: {},
+      report: { ok: false },
       markdown: "- ✗ `req:7c8d9e0f` payment_intent.succeeded 500 32ms\n\n1 replayed · 0 passing · 1 still failing  **✗ not resolved**",
     }),
   });
@@ -154,6 +154,22 @@ test("Replay Request: a still-failing verdict is a warning", async () => {
   assert.deepEqual(server.calls.at(-1)!.arg, { id: FAILING_ID });
   assert.deepEqual(vscode.log.messages.map((m) => [m.level, m.text]), [
     ["warning", "Flux: 1 replayed · 0 passing · 1 still failing  ✗ not resolved"],
+  ]);
+});
+
+test("Replay Request: a newly failing request is a warning too (the report says not ok)", async () => {
+  const { server } = make({
+    "flux.replay": () => ({
+      kind: "replay",
+      execution_id: FAILING_ID,
+      report: { ok: false },
+      markdown: "1 replayed · 0 passing · 0 still failing · 1 newly failing  **✗ not resolved**",
+    }),
+  });
+  vscode.answers.quickPick.push(pickLabel("POST /stripe_webhook"));
+  await vscode.commands.executeCommand(PALETTE.replayRequest);
+  assert.deepEqual(vscode.log.messages.map((m) => [m.level, m.text]), [
+    ["warning", "Flux: 1 replayed · 0 passing · 0 still failing · 1 newly failing  ✗ not resolved"],
   ]);
 });
 

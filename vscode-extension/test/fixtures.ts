@@ -72,6 +72,6 @@ export const tailResult = {
 export const replayResult: CommandResult = {
   kind: "incident_replay",
   execution_id: null,
-  report: { summary: { replayed: 7, passing: 7, still_failing: 0 }, verdict: "✔ incident resolved" },
+  report: { ok: true, summary: { replayed: 7, passing: 7, still_failing: 0 }, verdict: "✔ incident resolved" },
   markdown: "**Flux: Replaying 7 requests…**\n\n- ✔ `req:7c8d9e0f` POST /stripe_webhook 200 51ms  ← was 500\n\n7 replayed · 7 passing · 0 still failing  **✔ incident resolved**",
 };
