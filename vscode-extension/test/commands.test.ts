@@ -158,7 +158,7 @@ test("Replay Request: a still-failing verdict is a warning", async () => {
 });
 
 test("Replay Request: a newly failing request is a warning too (the report says not ok)", async () => {
-  const { server } = make({
+  make({
     "flux.replay": () => ({
       kind: "replay",
       execution_id: FAILING_ID,
