@@ -258,9 +258,11 @@ class Deployer:
             return active.files
         return manifest(project_files(self.runtime.project))
 
-    def _prepare(self, data: bytes, ident: str, folder: Path) -> tuple[Project, FunctionRegistry]:
+    def _prepare(
+        self, data: bytes, ident: str, folder: Path
+    ) -> tuple[Deployment, Project, FunctionRegistry]:
         """Unpack and check a bundle (in a worker thread); nothing live changes here."""
-        unpack_bundle(data, folder, self.limits)
+        unpacked = unpack_bundle(data, folder, self.limits)
         try:
             project = self.store.project(ident)
         except ConfigError as exc:
@@ -268,20 +270,22 @@ class Deployer:
         registry = FunctionRegistry(project.functions_dir, project_root=project.root)
         _check_functions(registry)
         _check_migrations(self.runtime.database.path, project.migrations_dir)
-        return project, registry
+        deployment = Deployment(
+            id=ident,
+            code_version=project.code_version(),
+            created_at=time.time(),
+            # the files the project ships, hashed as they were unpacked (not read again)
+            files={name: unpacked[name] for name in project_files(project)},
+        )
+        return deployment, project, registry
 
     async def deploy(self, data: bytes) -> DeployResult:
         """Check `data` and make it the running code; raise DeployError, changing nothing."""
         async with self._lock:
             ident, folder = self.store.new_folder()
             try:
-                project, registry = await asyncio.to_thread(self._prepare, data, ident, folder)
-                files = manifest(project_files(project))
-                deployment = Deployment(
-                    id=ident,
-                    code_version=project.code_version(),
-                    created_at=time.time(),
-                    files=files,
+                deployment, project, registry = await asyncio.to_thread(
+                    self._prepare, data, ident, folder
                 )
                 _write_json(folder / RECORD, deployment.to_dict())
                 result = self._activate(deployment, project, registry, push=True)
