@@ -35,6 +35,7 @@ from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
 
+from flux_lsp.analysis.stats import percentile
 from flux_lsp.model import ErrorInfo, Execution, Location, Mutation, Span, new_execution_id
 from flux_lsp.recorder.writer import open_for_writing, write_batch
 
@@ -186,13 +187,8 @@ def count_executions(path: Path) -> int:
         return 0
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
-
-
 def summary(label: str, values: list[float], target: float | None = None) -> str:
-    p50, p95 = statistics.median(values), pct(values, 95)
+    p50, p95 = statistics.median(values), percentile(values, 95) or 0.0
     line = f"{label:<34} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms"
     if target is None:
         return line

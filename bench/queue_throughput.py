@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from flux_lsp.analysis.stats import percentile
 from flux_lsp.project import Project
 from flux_lsp.recorder.writer import RecorderWriter
 from flux_lsp.runtime.executor import Runtime
@@ -89,7 +90,7 @@ async def main(jobs: int, samples: int) -> None:
         runtime.database.close()
     print(f"run_pending:       {jobs / sequential:8.0f} jobs/s  ({jobs} jobs)")
     print(f"background worker: {jobs / background:8.0f} jobs/s  ({jobs} jobs)")
-    p95 = waits[max(0, int(len(waits) * 0.95) - 1)]
+    p95 = percentile(waits, 95) or 0.0
     print(
         f"enqueue→done via idle worker: median {statistics.median(waits) * 1000:.0f} ms, "
         f"p95 {p95 * 1000:.0f} ms ({samples} jobs, poll 0.2 s)"
