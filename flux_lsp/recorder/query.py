@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from flux_lsp.model import Execution
+
 FILTER_KEYS = ("path", "function", "status", "kind")
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
@@ -39,6 +41,24 @@ class ExecutionQuery:
 
     def with_(self, **changes: object) -> ExecutionQuery:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def matches(self, execution: Execution) -> bool:
+        """Whether `execution` passes the filter fields (function, path, kind, parent_id,
+        error_file, status), as a Store's query reads them, for where SQL is not used. The
+        time window, limit and order are not checked: they pick which executions are read."""
+        checks = (
+            (self.function, execution.function),
+            (self.path, execution.path),
+            (self.kind, execution.kind),
+            (self.parent_id, execution.parent_id),
+        )
+        if any(wanted is not None and wanted != actual for wanted, actual in checks):
+            return False
+        if self.error_file is not None:
+            location = execution.error.location if execution.error else None
+            if location is None or location.file != self.error_file:
+                return False
+        return self.status is None or status_matches(execution.status, self.status)
 
 
 def parse_filters(filters: Iterable[str], base: ExecutionQuery | None = None) -> ExecutionQuery:

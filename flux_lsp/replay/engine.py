@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from flux_lsp.model import Execution
 from flux_lsp.project import Project
-from flux_lsp.recorder.query import ExecutionQuery, status_matches
+from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.store import Store
 from flux_lsp.recorder.writer import RecorderWriter
 from flux_lsp.replay.rebuild import REPLAY_KIND, replay_invocation
@@ -58,23 +58,7 @@ def reruns(execution: Execution, with_jobs: bool) -> bool:
 
 def selects(execution: Execution, query: ExecutionQuery | None, with_jobs: bool) -> bool:
     """Whether `execution` runs again and is reported (it matches `query`)."""
-    if not reruns(execution, with_jobs):
-        return False
-    if query is None:
-        return True
-    checks = (
-        (query.function, execution.function),
-        (query.path, execution.path),
-        (query.kind, execution.kind),
-        (query.parent_id, execution.parent_id),
-    )
-    if any(wanted is not None and wanted != actual for wanted, actual in checks):
-        return False
-    if query.error_file is not None:
-        location = execution.error.location if execution.error else None
-        if location is None or location.file != query.error_file:
-            return False
-    return query.status is None or status_matches(execution.status, query.status)
+    return reruns(execution, with_jobs) and (query is None or query.matches(execution))
 
 
 def window_query(since: float, until: float) -> ExecutionQuery:
@@ -229,7 +213,7 @@ async def replay_window(
                     report.redone += 1
                 continue
             outcome = await session.replay(execution)
-            if not selects(execution, query, with_jobs):
+            if query is not None and not query.matches(execution):
                 report.unreported += 1
                 continue
             report.add(outcome, keep=keep_passing)
