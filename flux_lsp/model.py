@@ -36,6 +36,11 @@ def short_id(execution_id: str) -> str:
     return f"req:{execution_id[:SHORT_ID_LENGTH]}"
 
 
+def file_label(file: str, line: int) -> str:
+    """`stripe_webhook.py:6`: a place in user code as the seed prints it (file name, line)."""
+    return f"{file.rsplit('/', 1)[-1]}:{line}"
+
+
 def describe_where(where: Mapping[str, Any]) -> str:
     """`customer_id = 'cus_ABC' AND plan = 'pro'`: a row lookup as Flux prints it everywhere."""
     parts = []
@@ -84,8 +89,7 @@ class Location:
     @property
     def label(self) -> str:
         """`stripe_webhook.py:6`, the form the seed prints."""
-        name = self.file.rsplit("/", 1)[-1]
-        return f"{name}:{self.line}"
+        return file_label(self.file, self.line)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from http import HTTPStatus
 from flux_lsp.analysis.inputs import stripe_event, summarize_input
 from flux_lsp.analysis.tail import outcome, target
 from flux_lsp.analysis.values import compact, iso
-from flux_lsp.model import JSON, Execution, Span, short_id
+from flux_lsp.model import JSON, Execution, Span, file_label, short_id
 
 
 @dataclass(slots=True)
@@ -64,7 +64,7 @@ class TraceNode:
     def location(self) -> str | None:
         if self.file is None or self.line is None:
             return None
-        return f"{self.file.rsplit('/', 1)[-1]}:{self.line}"
+        return file_label(self.file, self.line)
 
     def walk(self) -> list[TraceNode]:
         """This node and every descendant, depth first."""
@@ -318,7 +318,7 @@ def debug_steps(execution: Execution) -> list[DebugStep]:
                 step_error = err.message
                 location = err.location.label if err.location else None
             elif span.file and span.line:
-                location = f"{span.file.rsplit('/', 1)[-1]}:{span.line}"
+                location = file_label(span.file, span.line)
         elif is_root:
             step_input = str(span.input) if span.input is not None else execution.function
             step_output = _handover(execution)
@@ -335,7 +335,7 @@ def debug_steps(execution: Execution) -> list[DebugStep]:
                 status=c.status,
                 duration_ms=c.duration_ms,
                 result=span_result(c),
-                location=f"{c.file.rsplit('/', 1)[-1]}:{c.line}" if c.file and c.line else None,
+                location=file_label(c.file, c.line) if c.file and c.line else None,
             )
             for c in _descendants(span, spans)
         ]

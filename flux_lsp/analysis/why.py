@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from flux_lsp.analysis.inputs import InputSummary, summarize_input
 from flux_lsp.analysis.tail import outcome, target
 from flux_lsp.analysis.values import delay, iso
-from flux_lsp.model import JSON, Execution, Mutation, Span, describe_where, short_id
+from flux_lsp.model import JSON, Execution, Mutation, Span, describe_where, file_label, short_id
 
 if TYPE_CHECKING:
     from flux_lsp.recorder.store import Store
@@ -428,7 +428,7 @@ def code_location(execution: Execution) -> CodeLocation | None:
             None,
         )
         if span is not None and span.file is not None and span.line is not None:
-            label = f"{span.file.rsplit('/', 1)[-1]}:{span.line}"
+            label = file_label(span.file, span.line)
             return CodeLocation(label, span.file, span.line)
     return None
 
