@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from flux_lsp.analysis.tail import outcome
 from flux_lsp.model import Execution, Location
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
@@ -67,15 +68,6 @@ def fingerprint(execution: Execution) -> str:
     return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:FINGERPRINT_LENGTH]
 
 
-def severity_class(execution: Execution) -> str | None:
-    """`error` for 5xx and failed jobs, `warning` for 4xx, None for anything else."""
-    if execution.failed:
-        return "error"
-    if execution.is_client_error:
-        return "warning"
-    return None
-
-
 @dataclass(slots=True)
 class FailureGroup:
     """Recorded failures sharing one fingerprint, newest first."""
@@ -117,7 +109,7 @@ def group_failures(executions: Iterable[Execution]) -> list[FailureGroup]:
     for execution in ordered:
         if execution.kind == "replay" or execution.error is None:
             continue
-        if severity_class(execution) is None:
+        if outcome(execution) == "ok":
             continue
         key = fingerprint(execution)
         groups.setdefault(key, FailureGroup(key)).executions.append(execution)
@@ -145,4 +137,4 @@ def latest_replay_verdicts(
 
 def replay_passed(replay: Execution) -> bool:
     """A replay passed when it neither failed nor answered 4xx."""
-    return not replay.failed and not replay.is_client_error
+    return outcome(replay) == "ok"
