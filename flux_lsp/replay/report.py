@@ -29,7 +29,6 @@ NO_RECORDED_RESPONSE = "no_recorded_response"
 FUNCTION_MISSING = "function_missing"
 """The recorded execution's function no longer exists in the code replayed against."""
 
-OUTCOMES = (FIXED, PASSING, STILL_FAILING, NOW_FAILING, NO_RECORDED_RESPONSE, FUNCTION_MISSING)
 PASSING_OUTCOMES = (FIXED, PASSING)
 SIDE_EFFECTS = ("email off", "webhooks stubbed")
 NO_RECORDED_RESPONSE_ERROR = NoRecordedResponse.__name__
@@ -228,9 +227,9 @@ def _clock(stamp: float, with_date: bool) -> str:
     return f"{moment:%Y-%m-%d} {text}" if with_date else text
 
 
-def window_label(since: float, until: float, now: float | None = None) -> str:
+def window_label(since: float, until: float) -> str:
     """`09:00–09:20` for a window today; with dates when it lies on other days."""
-    today = _dt.date.fromtimestamp(now) if now is not None else _dt.date.today()
+    today = _dt.date.today()
     start_day = _dt.date.fromtimestamp(since)
     end_day = _dt.date.fromtimestamp(until)
     with_date = start_day != today or end_day != today

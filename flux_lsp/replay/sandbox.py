@@ -193,10 +193,10 @@ def _sql(value: Any) -> Any:
     return value
 
 
-async def _spool_mutations(store: Store, since: float, conn: sqlite3.Connection) -> int:
+async def _spool_mutations(store: Store, since: float, conn: sqlite3.Connection) -> None:
     """Copy every mutation at or after `since` into a temp table, oldest first, page by page."""
     conn.execute("CREATE TEMP TABLE undo_log (n INTEGER PRIMARY KEY, record TEXT NOT NULL)")
-    cursor, limit, count = since, MUTATION_PAGE, 0
+    cursor, limit = since, MUTATION_PAGE
     seen_at_cursor: set[tuple[str, int]] = set()
     while True:
         page = await store.mutations(since=cursor, limit=limit)
@@ -205,9 +205,8 @@ async def _spool_mutations(store: Store, since: float, conn: sqlite3.Connection)
             "INSERT INTO undo_log (record) VALUES (?)",
             ((json.dumps(m.to_dict(), default=str),) for m in fresh),
         )
-        count += len(fresh)
         if len(page) < limit:
-            return count
+            return
         last = page[-1].at
         if last == cursor:
             # A whole page written at one instant (one statement touching many rows): the
