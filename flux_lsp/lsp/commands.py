@@ -23,7 +23,7 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pygls.uris import from_fs_path, to_fs_path
+from pygls.uris import to_fs_path
 
 from flux_lsp.lsp import diagnostics, markdown
 from flux_lsp.lsp.projects import FluxProject
@@ -34,14 +34,6 @@ from flux_lsp.recorder.store import AmbiguousExecution, RecorderError, Store, Un
 
 log = logging.getLogger("flux.lsp")
 
-COMMANDS = (
-    "flux.why",
-    "flux.trace",
-    "flux.traceDiff",
-    "flux.tail",
-    "flux.replay",
-    "flux.incidentReplay",
-)
 INCIDENT_BEFORE = 10 * 60.0
 INCIDENT_AFTER = 5 * 60.0
 TAIL_LIMIT = 50
@@ -86,13 +78,7 @@ async def _projects(ls: FluxLanguageServer, arg: dict[str, Any]) -> list[FluxPro
             raise JsonRpcInvalidParams("'uri' must be a string")
         project = await ls.projects.project_for(uri)
         return [project] if project is not None else []
-    found = ls.projects.all()
-    if not found:
-        for _folder_uri, folder in ls.projects.folders():
-            project = await ls.projects.project_for(from_fs_path(str(folder / "flux.toml")) or "")
-            if project is not None:
-                found.append(project)
-    return found
+    return ls.projects.all() or await ls.projects.folder_projects()
 
 
 async def _stores(ls: FluxLanguageServer, arg: dict[str, Any]) -> list[tuple[FluxProject, Store]]:
@@ -337,9 +323,9 @@ async def replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
 
     try:
         report = await _run_replay(ls, project, progress, work)
-    except Exception as exc:
+    except Exception:
         progress.end("failed")
-        raise _errors("flux.replay", exc) from None
+        raise
     progress.end(report.verdict)
     return _result("replay", execution.id, report.to_dict(), markdown.replay(report))
 
@@ -389,9 +375,9 @@ async def incident_replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[s
             )
 
         report = await _run_replay(ls, project, progress, work)
-    except Exception as exc:
+    except Exception:
         progress.end("failed")
-        raise _errors("flux.incidentReplay", exc) from None
+        raise
     progress.end(report.verdict)
     return _result("incidentReplay", execution_id, report.to_dict(), markdown.replay(report))
 

@@ -93,10 +93,10 @@ class FluxProject:
                 log.debug("closing a broken store failed", exc_info=True)
 
 
-def _project_root(path: Path, folder: Path | None, functions_dir: str) -> Path:
-    """The nearest ancestor of `path` holding flux.toml or `functions_dir`; else the folder."""
+def _project_root(path: Path, folder: Path | None) -> Path:
+    """The nearest ancestor of `path` holding flux.toml or a default functions/; else the folder."""
     for candidate in path.parents:
-        if (candidate / "flux.toml").is_file() or (candidate / functions_dir).is_dir():
+        if (candidate / "flux.toml").is_file() or Project(candidate).functions_dir.is_dir():
             return candidate
         if candidate == folder:
             break
@@ -108,7 +108,7 @@ def _project_paths(root: Path) -> tuple[Path, Path]:
     try:
         project = Project.load(root)
     except ConfigError:
-        return root / "functions", root / ".flux" / "recorder.db"
+        project = Project(root)
     return project.functions_dir, project.recorder_path
 
 
@@ -189,9 +189,9 @@ class Projects:
         if settings.functions_dir and folder_path is not None:
             root = folder_path
             functions_dir = (folder_path / settings.functions_dir).resolve()
-            default_recorder = root / ".flux" / "recorder.db"
+            default_recorder = Project(root).recorder_path
         else:
-            root = _project_root(path, folder_path, "functions")
+            root = _project_root(path, folder_path)
             functions_dir, default_recorder = _project_paths(root)
         recorder = settings.recorder or str(default_recorder)
         if not is_remote(recorder) and not Path(recorder).is_absolute():
@@ -222,15 +222,23 @@ class Projects:
             self.report(f"Flux: {project.problem}")
         return store
 
+    async def folder_projects(self) -> list[FluxProject]:
+        """The project of each workspace folder (resolved as for a file at its root)."""
+        found: list[FluxProject] = []
+        for _uri, folder in self.folders():
+            project = await self.project_for(from_fs_path(str(folder / "flux.toml")) or "")
+            if project is not None:
+                found.append(project)
+        return found
+
     async def open_folders(self) -> None:
         """Resolve each workspace folder's project and open its recorder ahead of the first file.
 
         A folder without a recorder yet is left alone: the problem is reported when a file of
         it is opened, and the live watcher opens the recorder once it appears.
         """
-        for _uri, folder in self.folders():
-            project = await self.project_for(from_fs_path(str(folder / "flux.toml")) or "")
-            if project is not None and project.recorder_present():
+        for project in await self.folder_projects():
+            if project.recorder_present():
                 await project.open()
 
     async def close(self) -> None:
