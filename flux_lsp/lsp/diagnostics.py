@@ -46,11 +46,8 @@ class FileFailures:
     """What the recorder said about one file at the last fetch."""
 
     project: FluxProject
-    relative: str
-    window: str
     groups: list[FailureGroup]
     verdicts: dict[str, Execution]
-    fetched_at: float
 
 
 @dataclass(slots=True)
@@ -157,7 +154,7 @@ def place(failures: FileFailures, lines: list[str]) -> list[Placed]:
         found = anchor(location, lines)
         replay = failures.verdicts.get(group.fingerprint)
         fixed = replay is not None and replay_passed(replay)
-        text = describe(group, failures.window)
+        text = describe(group, failures.project.settings.window)
         if fixed and replay is not None:
             state, severity = "fixed", types.DiagnosticSeverity.Hint
             text = f"fixed in replay {short_id(replay.id)} — was: {text}"
@@ -251,9 +248,7 @@ async def _refresh(ls: FluxLanguageServer, uri: str) -> None:
         return
     if uri not in ls.open_uris:
         return
-    ls.diagnostics.failures[uri] = FileFailures(
-        project, relative, project.settings.window, groups, verdicts, time.time()
-    )
+    ls.diagnostics.failures[uri] = FileFailures(project, groups, verdicts)
     publish(ls, uri)
 
 
