@@ -14,7 +14,14 @@ import typer
 from typer.core import TyperGroup
 
 from flux_lsp.cli.app import app
-from flux_lsp.cli.stores import JsonOpt, ProjectOpt, RecorderOpt, ServerOpt, TokenOpt
+from flux_lsp.cli.stores import (
+    JsonOpt,
+    ProjectOpt,
+    RecorderOpt,
+    ServerOpt,
+    TokenOpt,
+    run_with_store,
+)
 
 if TYPE_CHECKING:
     from typer._click.core import Context
@@ -46,14 +53,6 @@ app.add_typer(trace_app, name="trace")
 app.add_typer(state_app, name="state")
 
 IdArg = Annotated[str, typer.Argument(help="Execution id: 7c8d9e0f, req:7c8d9e0f or a prefix.")]
-
-
-def _run(
-    work: Any, project: Path, recorder: Path | None, server: str | None, token: str | None
-) -> Any:
-    from flux_lsp.cli.stores import run_with_store
-
-    return run_with_store(work, project, recorder, server, token)
 
 
 # -- tail ----------------------------------------------------------------------------------
@@ -119,7 +118,7 @@ def tail(
             await _follow(store, query, lines, json, out)
 
     try:
-        _run(work, project, recorder, server, token)
+        run_with_store(work, project, recorder, server, token)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 
@@ -182,7 +181,7 @@ def why(
 
             render.render_why(render.console(), report)
 
-    _run(work, project, recorder, server, token)
+    run_with_store(work, project, recorder, server, token)
 
 
 # -- trace ---------------------------------------------------------------------------------
@@ -209,7 +208,7 @@ def _trace(
         else:
             render.render_trace(render.console(), report)
 
-    _run(work, project, recorder, server, token)
+    run_with_store(work, project, recorder, server, token)
 
 
 @trace_app.command("show")
@@ -260,7 +259,7 @@ def trace_diff(
         else:
             render.render_diff(render.console(), report)
 
-    _run(work, project, recorder, server, token)
+    run_with_store(work, project, recorder, server, token)
 
 
 # -- state history -------------------------------------------------------------------------
@@ -300,7 +299,7 @@ def state_history(
         else:
             render.render_history(render.console(), report)
 
-    _run(work, project, recorder, server, token)
+    run_with_store(work, project, recorder, server, token)
 
 
 # -- status --------------------------------------------------------------------------------
@@ -326,4 +325,4 @@ def status(
         else:
             render.render_status(render.console(), report)
 
-    _run(work, project, recorder, server, token)
+    run_with_store(work, project, recorder, server, token)

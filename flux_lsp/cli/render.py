@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from flux_lsp.analysis.values import clock, duration, moment, plain
+from flux_lsp.analysis.values import clock, duration, moment, plain, size
+from flux_lsp.model import short_id
 
 if TYPE_CHECKING:
     from flux_lsp.analysis.diff import DiffRow, TraceDiff
@@ -29,10 +30,8 @@ OUTCOME_STYLE = {"ok": "green", "client_error": "yellow", "failed": "bold red"}
 STATUS_STYLE = {"ok": "green", "error": "red", "skipped": "dim"}
 
 
-def console(stderr: bool = False) -> Console:
-    return Console(
-        file=sys.stderr if stderr else sys.stdout, highlight=False, soft_wrap=True, emoji=False
-    )
+def console() -> Console:
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, emoji=False)
 
 
 # -- tail ----------------------------------------------------------------------------------
@@ -57,10 +56,10 @@ def tail_text(line: TailLine) -> Text:
     return text
 
 
-def render_tail(out: Console, lines: list[TailLine], blank_between: bool = True) -> None:
+def render_tail(out: Console, lines: list[TailLine]) -> None:
     for line in lines:
         out.print(tail_text(line))
-        if blank_between and (line.error_message is not None or line.changes):
+        if line.error_message is not None or line.changes:
             out.print()
 
 
@@ -216,7 +215,7 @@ def _diff_row(row: DiffRow, width: int) -> Text:
 def render_diff(out: Console, diff: TraceDiff) -> None:
     for name, side in (("A", diff.a), ("B", diff.b)):
         text = Text(INDENT + f"{name}  ", style="bold")
-        text.append(side.to_dict()["short_id"], style="cyan")
+        text.append(short_id(side.id), style="cyan")
         text.append(f"  {side.target}  {side.status}  {duration(side.duration_ms)}")
         if side.error:
             text.append(f"  {side.error}", style="red")
@@ -257,7 +256,7 @@ def render_history(out: Console, history: StateHistory) -> None:
         if history.pk is None and entry.pk is not None:
             text.append(f"  {history.pk_column}={entry.pk}")
         text.append(f"  {entry.text}  ")
-        text.append(entry.to_dict()["short_id"], style="cyan")
+        text.append(short_id(entry.execution_id), style="cyan")
         out.print(text)
 
 
@@ -269,9 +268,11 @@ def _stamp(timestamp: float | None) -> str:
 
 
 def render_status(out: Console, report: StatusReport) -> None:
-    data = report.to_dict()
     rows: list[tuple[str, Text | str]] = [
-        ("Recorder", f"{report.location}  ({data['size']}, schema v{report.schema_version})"),
+        (
+            "Recorder",
+            f"{report.location}  ({size(report.size_bytes)}, schema v{report.schema_version})",
+        ),
         ("Executions", f"{report.executions:,}"),
         ("Oldest", _stamp(report.oldest)),
         ("Newest", _stamp(report.newest)),
