@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from flux_lsp.recorder.store import Store
 
 FOLLOW_POLL_SECONDS = 0.2
-FOLLOW_LOOKBACK_SECONDS = 300.0
 """How far before the newest line shown `--follow` looks again: a long execution is recorded
 when it ends, after shorter ones that started later."""
 
@@ -126,33 +125,26 @@ def tail(
 async def _follow(store: Store, query: Any, shown: list[Any], json: bool, out: Any) -> None:
     """Print executions as they are recorded, polling the store's change token."""
     import asyncio
-    import time
 
     from flux_lsp.analysis.tail import tail_lines
     from flux_lsp.cli import render_json
+    from flux_lsp.recorder.follow import Follower
 
-    seen = {line.id: line.started_at for line in shown}
-    watermark = max((line.started_at for line in shown), default=time.time())
-    token = await store.change_token()
+    follower = Follower(
+        store,
+        query,
+        shown=[(line.id, line.started_at) for line in shown],
+        token=await store.change_token(),
+    )
     while True:
         await asyncio.sleep(FOLLOW_POLL_SECONDS)
-        current = await store.change_token()
-        if current == token:
-            continue
-        token = current
-        window = query.with_(since=watermark - FOLLOW_LOOKBACK_SECONDS, limit=500)
-        fresh = [e for e in await store.executions(window) if e.id not in seen]
-        for line in tail_lines(fresh):
-            seen[line.id] = line.started_at
-            watermark = max(watermark, line.started_at)
+        for line in tail_lines(await follower.poll()):
             if json:
                 render_json.print_json_line(line.to_dict())
             else:
                 from flux_lsp.cli import render
 
                 render.render_tail(out, [line])
-        horizon = watermark - FOLLOW_LOOKBACK_SECONDS
-        seen = {k: v for k, v in seen.items() if v >= horizon}
 
 
 # -- why -----------------------------------------------------------------------------------

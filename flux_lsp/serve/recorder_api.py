@@ -5,7 +5,8 @@ records as JSON (`Execution.to_dict()`, `Mutation.to_dict()`); `RemoteStore` is 
 Query parameters and error bodies use the wire format in `recorder.remote_store`, so a bad
 filter is a 400 saying which, an unknown id a 404 and an ambiguous prefix a 409 — each with
 the message the local store would have raised. `/tail` is a server-sent-events stream of
-new executions for `flux tail --follow`.
+new executions (`RemoteStore.follow` reads it), found with the same `Follower` as
+`flux tail --follow`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from flux_lsp.model import Execution
+from flux_lsp.recorder.follow import Follower
 from flux_lsp.recorder.query import ExecutionQuery, QueryError
 from flux_lsp.recorder.remote_store import (
     error_payload,
@@ -36,8 +38,6 @@ from flux_lsp.recorder.store import RecorderError
 from flux_lsp.recorder.writer import encode
 
 Handler = Callable[[Request], Awaitable[Response]]
-TAIL_LOOKBACK = 5.0
-"""Seconds behind the newest event a tail keeps looking: a slow request is recorded late."""
 
 
 def _required(params: Mapping[str, str], key: str) -> str:
@@ -198,26 +198,12 @@ class RecorderAPI:
         loop = asyncio.get_running_loop()
         ends = loop.time() + self.stream_seconds
         quiet_since = loop.time()
-        newest = start
-        seen: dict[str, float] = {}
-        token: int | None = None
+        follower = Follower(store, query, after=start)
         yield ": flux tail\n\n"
         while loop.time() < ends and not await request.is_disconnected():
-            current = await store.change_token()
-            if current != token:
-                token = current
-                since = max(start[0], newest[0] - TAIL_LOOKBACK)
-                window = query.with_(since=since, newest_first=False, limit=None)
-                async for execution in store.stream(window):
-                    key = (execution.started_at, execution.id)
-                    if execution.id in seen or key <= start:
-                        continue
-                    seen[execution.id] = execution.started_at
-                    newest = max(newest, key)
-                    quiet_since = loop.time()
-                    yield _event(execution)
-                horizon = newest[0] - TAIL_LOOKBACK
-                seen = {i: at for i, at in seen.items() if at >= horizon}
+            for execution in await follower.poll():
+                quiet_since = loop.time()
+                yield _event(execution)
             if loop.time() - quiet_since > self.keepalive_seconds:
                 quiet_since = loop.time()
                 yield ": keepalive\n\n"
