@@ -28,7 +28,7 @@ from flux_lsp.project import Project, SmtpSettings
 from flux_lsp.runtime.trace import Trace
 
 if TYPE_CHECKING:
-    from flux_lsp.runtime.executor import Runtime
+    from flux_lsp.runtime.executor import LoadedCode, Runtime
 
 EMAIL_SENDS_TABLE = "email_sends"
 EMAIL_SENDS_SCHEMA = f"""
@@ -194,10 +194,11 @@ def make_provider(project: Project) -> EmailProvider:
 
 
 class EmailService:
-    """`ctx.email` for one execution."""
+    """`ctx.email` for one execution: the run's code version, the runtime's app database."""
 
-    def __init__(self, runtime: Runtime, trace: Trace) -> None:
+    def __init__(self, runtime: Runtime, code: LoadedCode, trace: Trace) -> None:
         self._runtime = runtime
+        self._code = code
         self._trace = trace
 
     async def send(
@@ -205,7 +206,7 @@ class EmailService:
     ) -> SendResult:
         """Render `template` with `data` and send it to `to`; the provider's answer."""
         runtime, trace = self._runtime, self._trace
-        project = runtime.project
+        project = self._code.project
         provider_name = project.settings.email_provider
         attrs: dict[str, JSON] = {"email.template": template, "email.provider": provider_name}
         with trace.span("email.send", attrs) as span:

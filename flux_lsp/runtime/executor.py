@@ -1,16 +1,14 @@
 """Running one function and turning the run into an `Execution` record.
 
 `Runtime` holds what every execution shares (the project, the app database, the loaded
-functions, the redactor, the recorder sink and the ctx services) and `Runtime.run` is the one
-code path every kind of execution goes through: HTTP requests from the gateway, jobs from the
-worker, and replays. It opens the root and function spans, calls the handler, captures the
-error and its location, closes the response span, redacts, and hands the record over.
+functions, the redactor and the recorder sink) and `Runtime.run` is the one code path every
+kind of execution goes through: HTTP requests from the gateway, jobs from the worker, and
+replays. It opens the root and function spans, calls the handler, captures the error and its
+location, closes the response span, redacts, and hands the record over.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,31 +16,17 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from flux_lsp.model import JSON, ErrorInfo, Execution, new_execution_id
 from flux_lsp.project import Project
+from flux_lsp.runtime.bodies import decode_body
 from flux_lsp.runtime.context import Ctx, DbService
 from flux_lsp.runtime.database import AppDatabase
 from flux_lsp.runtime.errors import HTTPError, capture_error, locate_returned_error
 from flux_lsp.runtime.functions import FunctionLoadError, FunctionRegistry
 from flux_lsp.runtime.recording import Recorder
 from flux_lsp.runtime.redaction import Redactor
-from flux_lsp.runtime.services import apply_service_schema, default_service_factories
+from flux_lsp.runtime.services import apply_service_schema, standard_services
 from flux_lsp.runtime.trace import Trace, current_trace, relative_path
 
-BODY_CAP = 64 * 1024
 RESPONSE_CAP = 4 * 1024
-
-ServiceFactory = Callable[["Runtime", Trace], Mapping[str, Any]]
-"""Builds the extra ctx services (`email`, `stripe`, ...) for one execution."""
-
-
-def decode_body(raw: bytes, cap: int = BODY_CAP) -> JSON:
-    """A body as JSON when it parses, else as (capped) text."""
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        text = raw[:cap].decode("utf-8", errors="replace")
-        return text + ("…" if len(raw) > cap else "")
 
 
 def to_response(result: Any) -> Response:
@@ -134,7 +118,6 @@ class Runtime:
         *,
         database: AppDatabase | None = None,
         registry: FunctionRegistry | None = None,
-        service_factories: list[ServiceFactory] | None = None,
         check_mtime: bool = False,
     ) -> None:
         self.recorder = recorder
@@ -149,11 +132,6 @@ class Runtime:
             ),
         )
         self.db_service = DbService(self.database)
-        self.service_factories = (
-            list(service_factories)
-            if service_factories is not None
-            else default_service_factories()
-        )
         self.record_failures = 0
 
     # What the current code version provides, for readers outside a run.
@@ -191,11 +169,9 @@ class Runtime:
         self.code = LoadedCode.of(project, registry)
         return applied
 
-    def make_ctx(self, trace: Trace) -> Ctx:
-        services: dict[str, Any] = {}
-        for factory in self.service_factories:
-            services.update(factory(self, trace))
-        return Ctx(trace, self.db_service, services)
+    def make_ctx(self, code: LoadedCode, trace: Trace) -> Ctx:
+        """The `ctx` of one run: services read the project, functions and redactor from `code`."""
+        return Ctx(trace, self.db_service, standard_services(self, code, trace))
 
     async def run(self, inv: Invocation) -> RunResult:
         """Run one invocation end to end and record it. Never raises for handler errors."""
@@ -215,7 +191,7 @@ class Runtime:
                 raise RuntimeError(str(exc)) from None
             if loaded is None:
                 raise LookupError(f"function no longer exists: {inv.function}")
-            ctx = self.make_ctx(trace)
+            ctx = self.make_ctx(code, trace)
             with trace.span(
                 "function", {"code.function.name": inv.function}, call_site=False
             ) as fn:

@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from flux_lsp.runtime.bodies import decode_body
 from flux_lsp.runtime.errors import MalformedJSON
-from flux_lsp.runtime.executor import Invocation, Runtime, decode_body
+from flux_lsp.runtime.executor import Invocation, Runtime
 from flux_lsp.runtime.functions import valid_function_name
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from flux_lsp.model import JSON, Span
-from flux_lsp.runtime.executor import BODY_CAP, decode_body
+from flux_lsp.runtime.bodies import BODY_CAP, decode_body
 from flux_lsp.runtime.redaction import REDACTED
 from flux_lsp.runtime.trace import Trace
 
 if TYPE_CHECKING:
-    from flux_lsp.runtime.executor import Runtime
+    from flux_lsp.runtime.executor import LoadedCode, Runtime
 
 SPAN_NAME = "http.request"
 DEFAULT_TIMEOUT = 10.0
@@ -73,15 +73,19 @@ def _body_bytes(body: JSON) -> bytes:
 
 
 class HttpService:
-    """`ctx.http` for one execution: `get`, `post`, `put`, `patch`, `delete` and `request`."""
+    """`ctx.http` for one execution: `get`, `post`, `put`, `patch`, `delete` and `request`.
 
-    def __init__(self, runtime: Runtime, trace: Trace) -> None:
+    The client is the runtime's (shared by executions); the redactor is the run's code version's.
+    """
+
+    def __init__(self, runtime: Runtime, code: LoadedCode, trace: Trace) -> None:
         self._runtime = runtime
+        self._redactor = code.redactor
         self._trace = trace
         self._used: set[int] = set()
 
     def _redacted_url(self, url: httpx.URL) -> str:
-        redactor = self._runtime.redactor
+        redactor = self._redactor
         if not url.query:
             return str(url.copy_with(username=None, password=None))
         params: list[tuple[str, str | int | float | bool | None]] = [
@@ -107,7 +111,7 @@ class HttpService:
             span.input = {
                 "method": request.method,
                 "url": full_url,
-                "headers": runtime.redactor.headers_dict(request.headers.items()),
+                "headers": self._redactor.headers_dict(request.headers.items()),
                 "body": body_summary(content),
             }
             if trace.original is not None:
@@ -119,7 +123,7 @@ class HttpService:
             span.attributes["http.response.body.size"] = len(response.content)
             span.output = {
                 "status_code": response.status_code,
-                "headers": runtime.redactor.headers_dict(response.headers.items()),
+                "headers": self._redactor.headers_dict(response.headers.items()),
                 "body": body_summary(response.content),
             }
             if response.status_code >= 500:
@@ -130,7 +134,7 @@ class HttpService:
         """The recorded answer to this call in the execution being replayed."""
         original = self._trace.original
         assert original is not None
-        body = self._runtime.redactor.value(span.input["body"])
+        body = self._redactor.value(span.input["body"])
         for recorded in original.spans:
             if recorded.name != SPAN_NAME or recorded.id in self._used:
                 continue

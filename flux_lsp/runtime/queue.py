@@ -25,7 +25,7 @@ from flux_lsp.runtime.functions import valid_function_name
 from flux_lsp.runtime.trace import Trace
 
 if TYPE_CHECKING:
-    from flux_lsp.runtime.executor import Runtime
+    from flux_lsp.runtime.executor import LoadedCode, Runtime
 
 JOBS_TABLE = "_flux_jobs"
 JOBS_SCHEMA = f"""
@@ -318,15 +318,16 @@ def get_job(database: AppDatabase, job_id: str) -> Job | None:
 
 
 class QueueService:
-    """`ctx.queue` for one execution."""
+    """`ctx.queue` for one execution: the run's code version, the runtime's app database."""
 
-    def __init__(self, runtime: Runtime, trace: Trace) -> None:
+    def __init__(self, runtime: Runtime, code: LoadedCode, trace: Trace) -> None:
         self._runtime = runtime
+        self._code = code
         self._trace = trace
 
     async def enqueue(self, function: str, data: Any = None, delay: float = 0) -> Job:
         """Queue `function` to run as a job with `data` after `delay` seconds; the stored job."""
-        runtime, trace = self._runtime, self._trace
+        runtime, code, trace = self._runtime, self._code, self._trace
         attrs: dict[str, JSON] = {
             "messaging.system": "flux",
             "messaging.operation.type": "send",
@@ -334,14 +335,14 @@ class QueueService:
         }
         with trace.span("queue.enqueue", attrs) as span:
             span.input = {"function": function, "data": data, "delay": delay}
-            if isinstance(function, str) and not runtime.registry.exists(function):
+            if isinstance(function, str) and not code.registry.exists(function):
                 raise QueueError(f"no function named {function!r} to run as a job")
             job = enqueue_job(
                 runtime.database,
                 function,
                 data,
                 delay=delay,
-                max_attempts=runtime.project.settings.queue_max_attempts,
+                max_attempts=code.project.settings.queue_max_attempts,
                 parent_id=trace.execution_id,
             )
             span.attributes["messaging.message.id"] = job.id

@@ -18,24 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 import stripe
 
+from flux_lsp.runtime.database import Row
 from flux_lsp.runtime.errors import HTTPError
 from flux_lsp.runtime.trace import Trace
 
 if TYPE_CHECKING:
-    from flux_lsp.runtime.executor import Runtime
+    from flux_lsp.runtime.executor import LoadedCode
 
 SIGNATURE_HEADER = "stripe-signature"
 VERIFY_SPAN = "stripe.verify_webhook"
 
 
-class StripeEvent(dict[str, Any]):
+class StripeEvent(Row):
     """A webhook event: a plain dict whose keys also read as attributes, at any depth."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 def _as_event(value: Any) -> Any:
@@ -92,10 +87,10 @@ async def _body(req: Any) -> bytes:
 
 
 class StripeService:
-    """`ctx.stripe` for one execution."""
+    """`ctx.stripe` for one execution, with the settings of the run's code version."""
 
-    def __init__(self, runtime: Runtime, trace: Trace) -> None:
-        self._settings = runtime.project.settings
+    def __init__(self, code: LoadedCode, trace: Trace) -> None:
+        self._settings = code.project.settings
         self._trace = trace
 
     async def verify_webhook(self, req: Any) -> StripeEvent:

@@ -195,7 +195,7 @@ async def test_replay_suppresses_the_send(shop: Path) -> None:
     )  # fmt: skip
     trace = Trace("replay1", "/nowhere/", "/nowhere", original)
     async with NoWorker(shop) as flux:
-        result = await EmailService(flux.runtime, trace).send(
+        result = await EmailService(flux.runtime, flux.runtime.code, trace).send(
             to="a@b.com", template="welcome", data={"name": "Alice"}
         )
         rows = flux.runtime.database.dump_table("email_sends")

@@ -100,7 +100,7 @@ async def test_replay_answers_from_the_recording_in_order(shop: Path) -> None:
     _, recorded, base = await run_fetch(shop)  # the upstream server is gone now
     trace = Trace("replay1", "/nowhere/", "/nowhere", recorded)
     async with NoWorker(shop) as flux:
-        http = HttpService(flux.runtime, trace)
+        http = HttpService(flux.runtime, flux.runtime.code, trace)
         params = {"api_key": "k1", "q": "x"}
         first = await http.get(f"{base}/count", params=params)
         second = await http.get(f"{base}/count", params=params)
@@ -129,4 +129,4 @@ async def test_replay_of_a_failed_call_fails_again(shop: Path) -> None:
     trace = Trace("replay1", "/nowhere/", "/nowhere", original)
     async with NoWorker(shop) as flux:
         with pytest.raises(httpx.TransportError, match="All connection attempts failed"):
-            await HttpService(flux.runtime, trace).get("http://127.0.0.1:9/x")
+            await HttpService(flux.runtime, flux.runtime.code, trace).get("http://127.0.0.1:9/x")

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from flux_lsp.model import Execution
+from flux_lsp.project import Project
 from flux_lsp.runtime.database import AppDatabase
+from flux_lsp.runtime.functions import FunctionRegistry
 from flux_lsp.runtime.queue import (
     QueueError,
     claim,
@@ -185,6 +187,35 @@ async def test_bad_enqueue_is_one_clear_error(
         r = await flux.client.post("/enqueue", json=payload)
         assert list_jobs(flux.runtime.database) == []
     assert r.status_code == 500 and r.json()["error"].startswith(message)
+
+
+SLOW_ENQUEUE = """\
+import asyncio
+
+
+async def handler(req, ctx):
+    await asyncio.sleep(0.3)
+    job = await ctx.queue.enqueue("work", {})
+    return {"max_attempts": job.max_attempts}
+"""
+
+
+async def test_a_run_enqueues_with_the_code_version_it_started_on(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    write_function(old, "slow", SLOW_ENQUEUE)
+    write_function(old, "work", "async def handler(job, ctx):\n    return 1\n")
+    (old / "flux.toml").write_text("[queue]\nmax_attempts = 2\n")
+    write_function(new, "slow", SLOW_ENQUEUE)  # no `work` function in the new version
+    (new / "flux.toml").write_text("[queue]\nmax_attempts = 5\n")
+    async with NoWorker(old) as flux:
+        in_flight = asyncio.create_task(flux.client.post("/slow"))
+        await asyncio.sleep(0.1)  # the old handler is now sleeping
+        project = Project.load(new)
+        flux.runtime.swap_code(
+            project, FunctionRegistry(project.functions_dir, project_root=project.root)
+        )
+        r = await in_flight
+    assert (r.status_code, r.json()) == (200, {"max_attempts": 2})
 
 
 def test_job_data_must_be_json(tmp_path: Path) -> None:

@@ -150,7 +150,7 @@ async def test_replay_skips_the_signature_check_and_parses_the_body(shop: Path) 
     original = recorded([Span(id=1, name="stripe.verify_webhook")])
     trace = replay_trace(original)
     async with NoWorker(shop) as flux:
-        service = StripeService(flux.runtime, trace)
+        service = StripeService(flux.runtime.code, trace)
         # the recorded request has its signature header redacted: no check is possible or needed
         req = FakeRequest(json.dumps(event()).encode(), {"stripe-signature": "[redacted]"})
         got = await service.verify_webhook(req)
@@ -164,7 +164,7 @@ async def test_replay_of_a_request_that_failed_verification_fails_the_same_way(s
     failed = Span(id=1, name="stripe.verify_webhook", status="error", error="missing header X")
     trace = replay_trace(recorded([failed]))
     async with NoWorker(shop) as flux:
-        service = StripeService(flux.runtime, trace)
+        service = StripeService(flux.runtime.code, trace)
         with pytest.raises(HTTPError) as info:
             await service.verify_webhook(FakeRequest(json.dumps(event()).encode(), {}))
     assert (info.value.status, info.value.message) == (400, "missing header X")
