@@ -27,7 +27,7 @@ from typing import Any
 from flux_lsp.model import JSON, Mutation
 from flux_lsp.project import Project
 from flux_lsp.recorder.store import Store
-from flux_lsp.runtime.database import AppDatabase
+from flux_lsp.runtime.database import AppDatabase, copy_database
 from flux_lsp.runtime.queue import JOBS_TABLE
 
 MUTATION_PAGE = 1000
@@ -236,7 +236,7 @@ class Sandbox:
         stats = SandboxStats()
         try:
             target = folder / "app.db"
-            _copy_live_database(project.app_db_path, target)
+            copy_database(project.app_db_path, target)  # none yet: starts empty
             conn = sqlite3.connect(str(target), isolation_level=None, timeout=10)
             try:
                 await _spool_mutations(store, at, conn)
@@ -273,21 +273,6 @@ class Sandbox:
         with contextlib.suppress(sqlite3.Error):
             self.database.close()
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _copy_live_database(live: Path, target: Path) -> None:
-    """Copy the live app database (read-only, consistent even while it is being written)."""
-    if not live.is_file():
-        return  # no data yet: the sandbox starts empty and the runtime applies migrations
-    source = sqlite3.connect(f"{live.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-    try:
-        dest = sqlite3.connect(str(target))
-        try:
-            source.backup(dest)
-        finally:
-            dest.close()
-    finally:
-        source.close()
 
 
 def _undo_all(conn: sqlite3.Connection, stats: SandboxStats) -> None:

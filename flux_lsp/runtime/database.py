@@ -71,6 +71,23 @@ def _check_ident(name: str, what: str) -> str:
     return name
 
 
+def copy_database(live: Path, target: Path) -> None:
+    """Copy an app database file (opened read-only, consistent even while it is being written).
+
+    Nothing is copied when `live` does not exist yet."""
+    if not live.is_file():
+        return
+    source = sqlite3.connect(f"{live.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        dest = sqlite3.connect(str(target))
+        try:
+            source.backup(dest)
+        finally:
+            dest.close()
+    finally:
+        source.close()
+
+
 class AppDatabase:
     """One SQLite app database file with the project's migrations applied."""
 

@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import shutil
-import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from flux_lsp.model import JSON
 from flux_lsp.project import ConfigError, Project
-from flux_lsp.runtime.database import AppDatabase, DatabaseError
+from flux_lsp.runtime.database import AppDatabase, DatabaseError, copy_database
 from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.functions import FunctionLoadError, FunctionRegistry, valid_function_name
 from flux_lsp.serve.bundle import (
@@ -225,14 +224,7 @@ def _check_migrations(app_db: Path, migrations: Path) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="flux-migrate-", dir=app_db.parent) as tmp:
         copy = Path(tmp) / "app.db"
-        if app_db.exists():
-            source = sqlite3.connect(str(app_db))
-            target = sqlite3.connect(str(copy))
-            try:
-                source.backup(target)
-            finally:
-                target.close()
-                source.close()
+        copy_database(app_db, copy)
         trial = AppDatabase(copy)
         try:
             trial.apply_migrations(migrations)
