@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flux_lsp.model import JSON, Execution, short_id
-from flux_lsp.runtime.http_client import NoRecordedResponse
+from flux_lsp.runtime.http_client import UNMATCHED_ATTRIBUTE
 from flux_lsp.runtime.stripe import VERIFY_SPAN
 
 FIXED = "fixed"
@@ -31,8 +31,6 @@ FUNCTION_MISSING = "function_missing"
 
 PASSING_OUTCOMES = (FIXED, PASSING)
 SIDE_EFFECTS = ("email off", "webhooks stubbed")
-NO_RECORDED_RESPONSE_ERROR = NoRecordedResponse.__name__
-UNMATCHED_ATTRIBUTE = "flux.replay.unmatched"
 
 
 @dataclass(slots=True)
@@ -155,8 +153,6 @@ def _unanswered(execution: Execution) -> str | None:
         if span.attributes.get(UNMATCHED_ATTRIBUTE):
             call = span.input if isinstance(span.input, dict) else {}
             return f"{call.get('method', '?')} {call.get('url', '?')}"
-    if execution.error is not None and execution.error.type == NO_RECORDED_RESPONSE_ERROR:
-        return execution.error.message.removeprefix("no recorded response for ")
     return None
 
 

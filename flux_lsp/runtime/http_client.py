@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 SPAN_NAME = "http.request"
 DEFAULT_TIMEOUT = 10.0
+UNMATCHED_ATTRIBUTE = "flux.replay.unmatched"
+"""Set on a replayed call's span when no recorded response matched it (before it raises)."""
 _DROPPED_ON_REPLAY = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _clients: weakref.WeakKeyDictionary[Runtime, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]]
 _clients = weakref.WeakKeyDictionary()
@@ -161,7 +163,7 @@ class HttpService:
                 content=_body_bytes(out.get("body")),
                 request=request,
             )
-        span.attributes["flux.replay.unmatched"] = True
+        span.attributes[UNMATCHED_ATTRIBUTE] = True
         raise NoRecordedResponse(request.method, full_url)
 
     async def get(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
