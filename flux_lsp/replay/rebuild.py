@@ -11,30 +11,20 @@ services answer from the recording) and name it as their parent.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.types import Message
 
-from flux_lsp.model import JSON, Execution
+from flux_lsp.model import Execution
+from flux_lsp.runtime.bodies import HOP_HEADERS, encode_body
 from flux_lsp.runtime.executor import Invocation, Runtime
 from flux_lsp.runtime.gateway import http_invocation
 from flux_lsp.runtime.queue import Job
 from flux_lsp.runtime.worker import job_invocation
 
 REPLAY_KIND = "replay"
-_HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "content-encoding"})
-
-
-def encode_body(body: JSON) -> bytes:
-    """The bytes of a recorded body: JSON values as JSON, text as it was."""
-    if body is None:
-        return b""
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
 def _text(value: Any) -> str:
@@ -50,7 +40,7 @@ def rebuild_request(original: Execution) -> Request:
     headers = {
         _text(k).lower(): _text(v)
         for k, v in (recorded.get("headers") or {}).items()
-        if _text(k).lower() not in _HOP_HEADERS
+        if _text(k).lower() not in HOP_HEADERS
     }
     body = encode_body(recorded.get("body"))
     if body:

@@ -1,7 +1,8 @@
-"""Request and response bodies as they are recorded: parsed JSON, or capped text.
+"""Request and response bodies as they are recorded (parsed JSON, or capped text) and back.
 
-Shared by the executor (handler responses), the gateway (incoming requests) and `ctx.http`
-(outbound calls); it imports nothing of the runtime, so any of them can import it.
+Shared by the executor (handler responses), the gateway (incoming requests), `ctx.http`
+(outbound calls) and replay (rebuilt requests, recorded responses); it imports nothing of the
+runtime, so any of them can import it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import json
 from flux_lsp.model import JSON
 
 BODY_CAP = 64 * 1024
+HOP_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+"""Headers of a recorded message that describe its original transfer, not its content: a
+replayed message is re-encoded, so they are dropped (and the length set afresh)."""
 
 
 def decode_body(raw: bytes, cap: int = BODY_CAP) -> JSON:
@@ -22,3 +26,12 @@ def decode_body(raw: bytes, cap: int = BODY_CAP) -> JSON:
     except (ValueError, UnicodeDecodeError):
         text = raw[:cap].decode("utf-8", errors="replace")
         return text + ("…" if len(raw) > cap else "")
+
+
+def encode_body(body: JSON) -> bytes:
+    """The bytes of a recorded body: JSON values as JSON, text as it was."""
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")

@@ -11,14 +11,13 @@ recorded answer raises `NoRecordedResponse`.
 from __future__ import annotations
 
 import asyncio
-import json
 import weakref
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from flux_lsp.model import JSON, Span
-from flux_lsp.runtime.bodies import BODY_CAP, decode_body
+from flux_lsp.runtime.bodies import BODY_CAP, HOP_HEADERS, decode_body, encode_body
 from flux_lsp.runtime.redaction import REDACTED
 from flux_lsp.runtime.trace import Trace
 
@@ -29,7 +28,6 @@ SPAN_NAME = "http.request"
 DEFAULT_TIMEOUT = 10.0
 UNMATCHED_ATTRIBUTE = "flux.replay.unmatched"
 """Set on a replayed call's span when no recorded response matched it (before it raises)."""
-_DROPPED_ON_REPLAY = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _clients: weakref.WeakKeyDictionary[Runtime, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]]
 _clients = weakref.WeakKeyDictionary()
 
@@ -64,14 +62,6 @@ async def close_client(runtime: Runtime) -> None:
 def body_summary(raw: bytes) -> JSON:
     """A body as recorded: parsed JSON, or text capped at `BODY_CAP` characters."""
     return decode_body(raw if len(raw) <= BODY_CAP else raw[: BODY_CAP + 1], BODY_CAP)
-
-
-def _body_bytes(body: JSON) -> bytes:
-    if body is None:
-        return b""
-    if isinstance(body, str):
-        return body.encode()
-    return json.dumps(body).encode()
 
 
 class HttpService:
@@ -153,14 +143,12 @@ class HttpService:
             if out is None or "status_code" not in out:
                 raise httpx.TransportError(recorded.error or "request failed when recorded")
             headers = {
-                k: v
-                for k, v in (out.get("headers") or {}).items()
-                if k.lower() not in _DROPPED_ON_REPLAY
+                k: v for k, v in (out.get("headers") or {}).items() if k.lower() not in HOP_HEADERS
             }
             return httpx.Response(
                 int(out["status_code"]),
                 headers=headers,
-                content=_body_bytes(out.get("body")),
+                content=encode_body(out.get("body")),
                 request=request,
             )
         span.attributes[UNMATCHED_ATTRIBUTE] = True
