@@ -37,19 +37,20 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
     background: list[BackgroundTask] = [WatchTask(runtime)] if dev else []
     background.append(Worker(runtime))
     extra_routes: list[BaseRoute] = []
+    on_shutdown: list[BackgroundTask] = []
     if not dev:
         from flux_lsp.serve.admin import AdminAPI
 
         admin = AdminAPI(runtime, base, base.settings.server_token)
         extra_routes = admin.routes()
-        background += admin.background()
+        on_shutdown = admin.on_shutdown()
         typer.echo(f"flux serve: {admin.startup_note()}", err=True)
     typer.echo(
         f"flux {'dev' if dev else 'serve'}: {len(runtime.registry.names())} functions on "
         f"http://{host}:{port}/<name> · recording to {project.recorder_path}",
         err=True,
     )
-    serve_app(create_app(runtime, extra_routes, background), host, port)
+    serve_app(create_app(runtime, extra_routes, background, on_shutdown), host, port)
 
 
 @app.command()

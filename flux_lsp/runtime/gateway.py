@@ -75,8 +75,10 @@ def create_app(
     runtime: Runtime,
     extra_routes: Sequence[BaseRoute] = (),
     background: Sequence[BackgroundTask] = (),
+    on_shutdown: Sequence[BackgroundTask] = (),
 ) -> Starlette:
-    """The gateway app for one runtime; `background` tasks (worker, watcher) run alongside."""
+    """The gateway app for one runtime; `background` tasks (worker, watcher) run alongside,
+    `on_shutdown` ones after them, before the recorder closes."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -89,6 +91,9 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            for step in on_shutdown:
+                with contextlib.suppress(Exception):
+                    await step()
             runtime.recorder.close()
 
     async def call_function(request: Request) -> Response:

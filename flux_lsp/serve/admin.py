@@ -8,8 +8,6 @@ path answers 404 saying so, and `startup_note` says so when the server starts.
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -91,16 +89,9 @@ class AdminAPI:
         ]
         return [Mount(PREFIX, routes=routes, middleware=[Middleware(BearerAuth, token=self.token)])]
 
-    def background(self) -> list[BackgroundTask]:
-        """Tasks to run alongside the app: one that closes the recorder reader at shutdown."""
-
-        async def keep_recorder() -> None:
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await self.recorder.close()
-
-        return [keep_recorder] if self.enabled else []
+    def on_shutdown(self) -> list[BackgroundTask]:
+        """What the app runs as it stops: closing the recorder reader."""
+        return [self.recorder.close] if self.enabled else []
 
     # -- handlers ------------------------------------------------------------------------
 

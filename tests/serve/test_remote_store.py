@@ -34,7 +34,7 @@ async def admin_server(project: Path, token: str | None = TOKEN) -> AsyncIterato
     loaded = Project.load(project)
     runtime = Runtime(loaded, NullRecorder())
     admin = AdminAPI(runtime, loaded, token)
-    app = create_app(runtime, admin.routes(), admin.background())
+    app = create_app(runtime, admin.routes(), on_shutdown=admin.on_shutdown())
     try:
         async with serve_on_loopback(app) as url:
             yield url
