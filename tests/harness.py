@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from flux_lsp.model import Execution
 from flux_lsp.project import Project
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.writer import RecorderWriter
@@ -80,6 +81,21 @@ class FluxApp:
     async def store(self) -> SQLiteStore:
         self.flush()
         return await SQLiteStore.open(self.project.recorder_path)
+
+    async def recorded(self, *ids: str) -> list[Execution]:
+        """The recorded executions with these ids, in order (after a flush)."""
+        store = await self.store()
+        try:
+            return [await store.get(i) for i in ids]
+        finally:
+            await store.close()
+
+
+class NoWorker(FluxApp):
+    """A FluxApp without background tasks: tests run queued jobs themselves."""
+
+    def background(self) -> list[Any]:
+        return []
 
 
 def free_port() -> int:

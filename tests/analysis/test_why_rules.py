@@ -63,11 +63,8 @@ def payments_app() -> Starlette:
 
 async def _run(flux: FluxApp, path: str, body: dict[str, object]) -> Execution:
     r = await flux.client.post(path, json=body)
-    store = await flux.store()
-    try:
-        return await store.get(r.headers["x-flux-request-id"])
-    finally:
-        await store.close()
+    [e] = await flux.recorded(r.headers["x-flux-request-id"])
+    return e
 
 
 async def test_failed_outbound_call_and_timeout(shop: Path) -> None:

@@ -44,12 +44,9 @@ async def record_incident(project: Path) -> Incident:
         body, headers = signed_payment("cus_ABC")
         bad = await flux.client.post("/stripe_webhook", content=body, headers=headers)
         assert bad.status_code == 500, bad.text
-        store = await flux.store()
-        try:
-            failing = await store.get(bad.headers["x-flux-request-id"])
-            passing = await store.get(ok.headers["x-flux-request-id"])
-        finally:
-            await store.close()
+        failing, passing = await flux.recorded(
+            bad.headers["x-flux-request-id"], ok.headers["x-flux-request-id"]
+        )
     return Incident(project, failing, passing)
 
 

@@ -26,9 +26,7 @@ async def test_zero_row_update_raises_row_not_found_and_records_0_rows(shop: Pat
         r = await flux.client.post("/activate", json={"customer_id": "cus_ABC"})
         assert r.status_code == 500
         assert r.json()["error"] == "Row not found: subscriptions WHERE customer_id = 'cus_ABC'"
-        store = await flux.store()
-        e = await store.get(r.headers["x-flux-request-id"])
-        await store.close()
+        [e] = await flux.recorded(r.headers["x-flux-request-id"])
     assert e.error is not None and e.error.type == "RowNotFound"
     assert e.error.location is not None and e.error.location.line == 3
     [m] = e.mutations

@@ -16,7 +16,7 @@ from flux_lsp.model import Execution, Span
 from flux_lsp.runtime.email import EmailService, outbox_messages
 from flux_lsp.runtime.trace import Trace
 from flux_lsp.runtime.worker import run_pending
-from tests.harness import FluxApp, free_port, write_function
+from tests.harness import NoWorker, free_port, write_function
 
 NOTIFY = """\
 async def handler(req, ctx):
@@ -67,18 +67,6 @@ def use_smtp(shop: Path, port: int) -> None:
     )
 
 
-class NoWorker(FluxApp):
-    def background(self) -> list[Any]:
-        return []
-
-
-async def fetch(flux: FluxApp, request_id: str) -> Execution:
-    store = await flux.store()
-    e = await store.get(request_id)
-    await store.close()
-    return e
-
-
 def email_span(e: Execution) -> Span:
     return next(s for s in e.spans if s.name == "email.send")
 
@@ -90,7 +78,7 @@ async def test_console_provider_writes_the_rendered_message_and_a_row(shop: Path
             "/notify", json={"to": "a@b.com", "template": "welcome", "data": {"name": "Alice"}}
         )
         assert r.json() == {"status": "sent"}
-        e = await fetch(flux, r.headers["x-flux-request-id"])
+        [e] = await flux.recorded(r.headers["x-flux-request-id"])
         rows = flux.runtime.database.dump_table("email_sends")
         [path] = outbox_messages(flux.project)
     msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
@@ -119,7 +107,7 @@ async def test_smtp_provider_delivers_to_a_real_server(
         assert r.status_code == 201
         [result] = await run_pending(flux.runtime)
         job = result.execution
-        e = await fetch(flux, job.id)
+        [e] = await flux.recorded(job.id)
         rows = flux.runtime.database.dump_table("email_sends")
     assert e.status == "done" and e.kind == "job"
     [msg] = mailbox.messages
@@ -143,7 +131,7 @@ async def test_refused_message_job_is_done_with_the_refusal_and_no_row(
     async with NoWorker(shop) as flux:
         await flux.client.post("/signup", json={"email": "bounce@b.com", "customer_id": "c1"})
         [result] = await run_pending(flux.runtime)
-        e = await fetch(flux, result.execution.id)
+        [e] = await flux.recorded(result.execution.id)
         rows = flux.runtime.database.dump_table("email_sends")
     assert e.status == "done" and e.error is None
     span = email_span(e)
@@ -181,7 +169,7 @@ async def test_template_problems_are_one_clear_error(
         r = await flux.client.post(
             "/notify", json={"to": "a@b.com", "template": template, "data": data}
         )
-        e = await fetch(flux, r.headers["x-flux-request-id"])
+        [e] = await flux.recorded(r.headers["x-flux-request-id"])
     assert r.status_code == 500 and r.json()["error"] == message
     assert e.error is not None and e.error.location is not None
     assert e.error.location.line == 3

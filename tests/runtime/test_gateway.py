@@ -21,9 +21,7 @@ async def test_insert_is_recorded_with_its_mutation(shop: Path) -> None:
         r = await flux.client.post("/create_user", json={"email": "a@b.com", "name": "Alice"})
         assert r.status_code == 201
         request_id = r.headers["x-flux-request-id"]
-        store = await flux.store()
-        e = await store.get(request_id)
-        await store.close()
+        [e] = await flux.recorded(request_id)
     assert e.status == "201" and e.kind == "http" and e.function == "create_user"
     assert e.method == "POST" and e.path == "/create_user"
     assert e.request["body"] == {"email": "a@b.com", "name": "Alice"}
@@ -45,9 +43,7 @@ async def test_returned_validation_error_points_at_the_return(shop: Path) -> Non
         r = await flux.client.post("/create_user", json={"name": "Alice"})
         assert r.status_code == 400
         assert r.json() == {"error": "email required"}
-        store = await flux.store()
-        e = await store.get(r.headers["x-flux-request-id"])
-        await store.close()
+        [e] = await flux.recorded(r.headers["x-flux-request-id"])
     assert e.status == "400"
     assert e.error is not None
     assert (e.error.type, e.error.message) == ("ValidationError", "email required")
@@ -64,9 +60,7 @@ async def test_exception_is_a_500_pointing_at_the_raising_expression(shop: Path)
         body = r.json()
         assert body["error"] == "division by zero"
         assert body["request_id"] == r.headers["x-flux-request-id"]
-        store = await flux.store()
-        e = await store.get(body["request_id"])
-        await store.close()
+        [e] = await flux.recorded(body["request_id"])
     assert e.error is not None and e.error.type == "ZeroDivisionError"
     loc = e.error.location
     assert loc is not None
@@ -85,9 +79,7 @@ async def test_malformed_json_is_a_recorded_400(shop: Path) -> None:
         )
         assert r.status_code == 400
         assert r.json()["error"].startswith("malformed JSON body")
-        store = await flux.store()
-        e = await store.get(r.headers["x-flux-request-id"])
-        await store.close()
+        [e] = await flux.recorded(r.headers["x-flux-request-id"])
     assert e.status == "400" and e.request["body"] == "{not json"
     assert e.error is not None and e.error.location is not None
     assert e.error.location.line == 7

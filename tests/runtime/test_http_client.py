@@ -15,7 +15,7 @@ from starlette.routing import Route
 from flux_lsp.model import Execution, Span
 from flux_lsp.runtime.http_client import HttpService, NoRecordedResponse
 from flux_lsp.runtime.trace import Trace
-from tests.harness import FluxApp, free_port, serve_on_loopback, write_function
+from tests.harness import NoWorker, free_port, serve_on_loopback, write_function
 
 FETCH = """\
 async def handler(req, ctx):
@@ -46,19 +46,12 @@ def upstream() -> Starlette:
     return Starlette(routes=[Route("/count", count), Route("/echo", echo, methods=["POST"])])
 
 
-class NoWorker(FluxApp):
-    def background(self) -> list[Any]:
-        return []
-
-
 async def run_fetch(shop: Path) -> tuple[dict[str, Any], Execution, str]:
     write_function(shop, "fetch", FETCH)
     async with serve_on_loopback(upstream()) as base, NoWorker(shop) as flux:
         r = await flux.client.post("/fetch", json={"url": base})
         assert r.status_code == 200, r.text
-        store = await flux.store()
-        e = await store.get(r.headers["x-flux-request-id"])
-        await store.close()
+        [e] = await flux.recorded(r.headers["x-flux-request-id"])
     return r.json(), e, base
 
 
@@ -88,9 +81,7 @@ async def test_unreachable_host_fails_the_call_and_the_span(shop: Path) -> None:
     write_function(shop, "unreachable", UNREACHABLE)
     async with NoWorker(shop) as flux:
         r = await flux.client.post("/unreachable", json={"url": f"http://127.0.0.1:{free_port()}/"})
-        store = await flux.store()
-        e = await store.get(r.headers["x-flux-request-id"])
-        await store.close()
+        [e] = await flux.recorded(r.headers["x-flux-request-id"])
     assert r.status_code == 500 and e.error is not None and e.error.type == "ConnectError"
     [span] = [s for s in e.spans if s.name == "http.request"]
     assert span.status == "error" and span.output is None

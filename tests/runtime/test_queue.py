@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from flux_lsp.model import Execution
 from flux_lsp.project import Project
 from flux_lsp.runtime.database import AppDatabase
 from flux_lsp.runtime.functions import FunctionRegistry
@@ -26,7 +25,7 @@ from flux_lsp.runtime.queue import (
 )
 from flux_lsp.runtime.services import apply_service_schema
 from flux_lsp.runtime.worker import new_worker_id, recover_orphans, run_pending
-from tests.harness import REPO, FluxApp, write_function
+from tests.harness import REPO, FluxApp, NoWorker, write_function
 
 FLAKY = """\
 async def handler(job, ctx):
@@ -68,21 +67,8 @@ asyncio.run(Worker(runtime, poll_seconds=0.05)())
 """
 
 
-class NoWorker(FluxApp):
-    def background(self) -> list[Any]:
-        return []
-
-
 def no_backoff(shop: Path, attempts: int = 3) -> None:
     (shop / "flux.toml").write_text(f"[queue]\nmax_attempts = {attempts}\nbackoff = 0\n")
-
-
-async def records(flux: FluxApp, *ids: str) -> list[Execution]:
-    store = await flux.store()
-    try:
-        return [await store.get(i) for i in ids]
-    finally:
-        await store.close()
 
 
 async def test_signup_enqueues_a_job_that_runs_as_its_own_execution(shop: Path) -> None:
@@ -94,7 +80,7 @@ async def test_signup_enqueues_a_job_that_runs_as_its_own_execution(shop: Path) 
         [pending] = list_jobs(flux.runtime.database)
         [result] = await run_pending(flux.runtime)
         [done] = list_jobs(flux.runtime.database)
-        signup, job = await records(flux, signup_id, result.execution.id)
+        signup, job = await flux.recorded(signup_id, result.execution.id)
     enqueue = next(s for s in signup.spans if s.name == "queue.enqueue")
     assert enqueue.attributes["messaging.message.id"] == pending.id
     assert enqueue.attributes["messaging.destination.name"] == "send_onboarding_email"
@@ -130,7 +116,7 @@ async def test_failing_job_retries_then_fails_each_attempt_recorded(shop: Path) 
         parent = r.headers["x-flux-request-id"]
         results = await run_pending(flux.runtime)
         [job] = list_jobs(flux.runtime.database)
-        attempts = await records(flux, *(res.execution.id for res in results))
+        attempts = await flux.recorded(*(res.execution.id for res in results))
     assert [a.status for a in attempts] == ["failed", "failed", "failed"]
     assert [a.job["attempt"] for a in attempts if a.job] == [1, 2, 3]
     assert {a.parent_id for a in attempts} == {parent}
@@ -249,7 +235,7 @@ async def test_background_worker_runs_enqueued_jobs(shop: Path) -> None:
                 break
             await asyncio.sleep(0.02)
         [job] = list_jobs(flux.runtime.database, status="done")
-        [e] = await records(flux, str(job.last_execution_id))
+        [e] = await flux.recorded(str(job.last_execution_id))
     assert e.kind == "job" and e.status == "done"
 
 
@@ -277,7 +263,7 @@ async def test_worker_killed_mid_job_leaves_it_to_run_again_on_restart(shop: Pat
         assert killed is not None and killed.status == "running"
         assert killed.leased_by is not None and f":{proc.pid}:" in killed.leased_by
         results = await run_pending(flux.runtime)  # a restarted worker: the orphan runs again
-        [rerun] = await records(flux, results[0].execution.id)
+        [rerun] = await flux.recorded(results[0].execution.id)
         finished = get_job(flux.runtime.database, job.id)
     assert marker.read_text() == "start 1\nstart 2\n"
     assert rerun.status == "done" and rerun.job == {"id": job.id, "attempt": 2, "max_attempts": 3}

@@ -52,10 +52,7 @@ async def test_planted_secrets_are_nowhere_in_the_recorder_file(shop: Path) -> N
         leaky_id = r.headers["x-flux-request-id"]
         r = await flux.client.post("/make_account", json={"email": "x@y", "password": PASSWORD})
         assert r.status_code == 200
-        store = await flux.store()
-        e = await store.get(r.headers["x-flux-request-id"])
-        leaky = await store.get(leaky_id)
-        await store.close()
+        e, leaky = await flux.recorded(r.headers["x-flux-request-id"], leaky_id)
         flux.writer.close()
     assert e.mutations[0].after is not None
     assert e.mutations[0].after["password"] == "[redacted]"

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from examples.shop_story import signed_payment
 from flux_lsp.runtime.queue import list_jobs
 from flux_lsp.runtime.worker import run_pending
-from tests.harness import FluxApp
+from tests.harness import NoWorker
 
-
-class NoWorker(FluxApp):
-    def background(self) -> list[Any]:
-        return []
-
-
-@pytest.fixture(autouse=True)
-def _no_env_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+pytestmark = pytest.mark.usefixtures("no_env_secret")
 
 
 async def test_webhook_before_confirmation_fails_as_in_the_seed(shop: Path) -> None:
@@ -40,11 +31,11 @@ async def test_webhook_before_confirmation_fails_as_in_the_seed(shop: Path) -> N
         subscriptions = flux.runtime.database.dump_table("subscriptions")
         sends = flux.runtime.database.dump_table("email_sends")
         assert list_jobs(flux.runtime.database, status="pending") == []
-        store = await flux.store()
-        failed = await store.get(bad.headers["x-flux-request-id"])
-        passed = await store.get(ok.headers["x-flux-request-id"])
-        job_runs = [await store.get(j.execution.id) for j in jobs]
-        await store.close()
+        failed, passed, *job_runs = await flux.recorded(
+            bad.headers["x-flux-request-id"],
+            ok.headers["x-flux-request-id"],
+            *(j.execution.id for j in jobs),
+        )
 
     assert (ok.status_code, bad.status_code) == (200, 500)
     message = "Row not found: subscriptions WHERE customer_id = 'cus_ABC'"

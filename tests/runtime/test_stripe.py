@@ -13,9 +13,11 @@ from flux_lsp.model import Execution, Span
 from flux_lsp.runtime.errors import HTTPError
 from flux_lsp.runtime.stripe import StripeService, signed_webhook
 from flux_lsp.runtime.trace import Trace
-from tests.harness import FluxApp
+from tests.harness import FluxApp, NoWorker
 
 SECRET = "whsec_flux_example_secret"  # the example shop's flux.toml
+
+pytestmark = pytest.mark.usefixtures("no_env_secret")
 
 
 def event(customer_id: str = "cus_ABC", amount: int = 4900) -> dict[str, Any]:
@@ -27,21 +29,9 @@ def event(customer_id: str = "cus_ABC", amount: int = 4900) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(autouse=True)
-def _no_env_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
-
-
-class NoWorker(FluxApp):
-    def background(self) -> list[Any]:
-        return []
-
-
 async def post_webhook(flux: FluxApp, body: bytes, headers: dict[str, str]) -> Execution:
     r = await flux.client.post("/stripe_webhook", content=body, headers=headers)
-    store = await flux.store()
-    e = await store.get(r.headers["x-flux-request-id"])
-    await store.close()
+    [e] = await flux.recorded(r.headers["x-flux-request-id"])
     assert e.status == str(r.status_code)
     if r.status_code == 400:
         assert r.json()["error"] == (e.error.message if e.error else None)
