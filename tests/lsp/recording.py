@@ -106,6 +106,15 @@ def open_document(lsp: LanguageClient, uri: str, text: str, version: int = 1) ->
     )
 
 
+async def execute_command(lsp: LanguageClient, command: str, *arguments: object) -> dict[str, Any]:
+    """Run a Flux command through `workspace/executeCommand`; each answers with an object."""
+    result = await lsp.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=command, arguments=list(arguments))
+    )
+    assert isinstance(result, dict)
+    return result
+
+
 def replace_document(lsp: LanguageClient, uri: str, text: str, version: int) -> None:
     lsp.text_document_did_change(
         types.DidChangeTextDocumentParams(

@@ -16,6 +16,7 @@ from tests.harness import copy_shop
 from tests.lsp.recording import (
     WEBHOOK,
     Recording,
+    execute_command,
     open_document,
     start_client,
     stop_client,
@@ -23,14 +24,8 @@ from tests.lsp.recording import (
 )
 
 
-async def _execute(lsp: LanguageClient, command: str, *arguments: object) -> object:
-    return await lsp.workspace_execute_command_async(
-        types.ExecuteCommandParams(command=command, arguments=list(arguments))
-    )
-
-
 async def _still_serving(lsp: LanguageClient, recording: Recording) -> None:
-    result = await _execute(lsp, "flux.tail", {"limit": 1})
+    result = await execute_command(lsp, "flux.tail", {"limit": 1})
     assert isinstance(result, dict) and result["kind"] == "tail"
     assert recording.project.exists()
 
@@ -56,7 +51,7 @@ async def test_bad_command_arguments_get_an_error_response(
 ) -> None:
     for command, arguments, message in BAD_ARGUMENTS:
         with pytest.raises(JsonRpcException) as info:
-            await _execute(lsp, command, *arguments)
+            await execute_command(lsp, command, *arguments)
         assert message in str(info.value), (command, arguments, str(info.value))
         assert "Traceback" not in str(info.value)
         await _still_serving(lsp, recording)
@@ -91,7 +86,7 @@ async def test_missing_recorder_is_shown_and_later_picked_up(tmp_path: Path) -> 
         (message,) = await _messages(lsp, "no recorder")
         assert message.startswith("Flux: ")
         with pytest.raises(JsonRpcException, match="no recorder"):
-            await _execute(lsp, "flux.why", "req:12345678")
+            await execute_command(lsp, "flux.why", "req:12345678")
         # the recorder appears (flux dev starts recording): diagnostics follow without an edit
         from tests.lsp.recording import record_more
 
@@ -111,7 +106,7 @@ async def test_corrupt_recorder_is_shown_not_fatal(tmp_path: Path) -> None:
         await _open_without_diagnostics(lsp, project)
         (message,) = await _messages(lsp, "not a readable recorder")
         with pytest.raises(JsonRpcException, match="not a readable recorder"):
-            await _execute(lsp, "flux.tail")
+            await execute_command(lsp, "flux.tail")
         hover = await lsp.text_document_hover_async(
             types.HoverParams(
                 text_document=types.TextDocumentIdentifier(uri=(project / WEBHOOK).as_uri()),
@@ -135,7 +130,7 @@ async def test_newer_schema_recorder_is_refused_clearly(recording: Recording) ->
         (message,) = await _messages(lsp, "newer than this Flux understands")
         assert "upgrade Flux" in message
         with pytest.raises(JsonRpcException, match="newer than this Flux"):
-            await _execute(lsp, "flux.why", recording.failed_webhooks[0])
+            await execute_command(lsp, "flux.why", recording.failed_webhooks[0])
     finally:
         await stop_client(lsp)
 

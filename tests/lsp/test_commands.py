@@ -8,15 +8,13 @@ import ast
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from tests.lsp.recording import WEBHOOK, Recording, open_document, wait_for_diagnostics
-
-
-async def _execute(lsp: LanguageClient, command: str, *arguments: object) -> dict:  # type: ignore[type-arg]
-    result = await lsp.workspace_execute_command_async(
-        types.ExecuteCommandParams(command=command, arguments=list(arguments))
-    )
-    assert isinstance(result, dict)
-    return result
+from tests.lsp.recording import (
+    WEBHOOK,
+    Recording,
+    execute_command,
+    open_document,
+    wait_for_diagnostics,
+)
 
 
 def _command_of(action: types.Command | types.CodeAction) -> types.Command:
@@ -62,7 +60,7 @@ async def test_code_actions_run_why_trace_and_replay(
 
     why = by_title[f"Flux: Why {rid}"]
     assert why is not None and why.command == "flux.why"
-    result = await _execute(lsp, why.command, *(why.arguments or []))
+    result = await execute_command(lsp, why.command, *(why.arguments or []))
     assert result["kind"] == "why"
     assert result["execution_id"] == latest
     assert result["report"]["root_cause"]["rule"] == "row_not_found"
@@ -71,7 +69,7 @@ async def test_code_actions_run_why_trace_and_replay(
 
     trace = by_title[f"Flux: Show trace {rid}"]
     assert trace is not None and trace.command == "flux.trace"
-    result = await _execute(lsp, trace.command, *(trace.arguments or []))
+    result = await execute_command(lsp, trace.command, *(trace.arguments or []))
     assert result["kind"] == "trace"
     assert result["report"]["status"] == "500"
     assert result["execution"]["id"] == latest
@@ -80,7 +78,7 @@ async def test_code_actions_run_why_trace_and_replay(
 
     incident = by_title["Flux: Replay incident (time window around it)"]
     assert incident is not None and incident.command == "flux.incidentReplay"
-    result = await _execute(lsp, incident.command, *(incident.arguments or []))
+    result = await execute_command(lsp, incident.command, *(incident.arguments or []))
     assert result["kind"] == "incidentReplay"
     summary = result["report"]["summary"]
     assert summary["replayed"] >= 5
@@ -92,17 +90,17 @@ async def test_trace_diff_compares_with_the_last_success(
     lsp: LanguageClient, recording: Recording
 ) -> None:
     latest = recording.failed_webhooks[-1]
-    result = await _execute(lsp, "flux.traceDiff", {"id": latest})
+    result = await execute_command(lsp, "flux.traceDiff", {"id": latest})
     assert result["kind"] == "traceDiff"
     assert result["report"]["a"]["id"] == recording.good_webhook
     assert result["report"]["b"]["id"] == latest
     assert result["report"]["diverges_at"] is not None
-    both = await _execute(lsp, "flux.traceDiff", {"a": recording.good_webhook, "b": latest})
+    both = await execute_command(lsp, "flux.traceDiff", {"a": recording.good_webhook, "b": latest})
     assert both["report"] == result["report"]
 
 
 async def test_tail_with_filters(lsp: LanguageClient, recording: Recording) -> None:
-    result = await _execute(lsp, "flux.tail", {"status": "5xx"})
+    result = await execute_command(lsp, "flux.tail", {"status": "5xx"})
     assert {line["id"] for line in result["report"]["lines"]} == set(recording.failed_webhooks)
     assert result["execution_id"] is None
 

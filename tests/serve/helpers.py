@@ -1,8 +1,9 @@
 """Helpers for the `flux serve` tests: a real server process, the CLI, and hand-made bundles.
 
 `ServeProcess` starts `flux serve` as a subprocess on a free loopback port with `FLUX_TOKEN`
-set and waits until it answers; `flux()` runs the real CLI in a subprocess; `tar_gz` builds
-archives member by member, including the malicious kinds a server must refuse.
+set and waits until it answers; `flux()` runs the real CLI in a subprocess; `bundle_of` builds
+the bundle `flux deploy` would upload for a project folder; `tar_gz` builds archives member by
+member, including the malicious kinds a server must refuse.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from types import TracebackType
 import httpx
 
 from examples.shop_story import SECRET, fixed_signup
+from flux_lsp.project import Project
+from flux_lsp.serve.bundle import build_bundle, project_files
 from tests.harness import free_port
 
 __all__ = ["SECRET", "fixed_signup"]
@@ -114,6 +117,11 @@ class ServeProcess:
     def code_version(self) -> str:
         with self.client() as c:
             return str(c.get("/_flux/deployments").json()["code_version"])
+
+
+def bundle_of(project: Path) -> bytes:
+    """The deploy bundle of a project folder, as `flux deploy` builds it."""
+    return build_bundle(project_files(Project.load(project)))
 
 
 def tar_gz(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:

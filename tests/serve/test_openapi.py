@@ -7,30 +7,22 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from flux_lsp.project import Project
-from flux_lsp.serve.bundle import build_bundle, project_files
 from flux_lsp.serve.openapi import openapi_document
 from tests.harness import copy_shop
 from tests.serve.helpers import TOKEN, ServeProcess
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    root = tmp_path_factory.mktemp("openapi")
-    server_dir = root / "server"
-    server_dir.mkdir()
-    shop = copy_shop(root)
-    with ServeProcess(server_dir) as running, running.client() as client:
-        r = client.post("/_flux/deploy", content=build_bundle(project_files(Project.load(shop))))
-        assert r.status_code == 200, r.text
+def server(server: ServeProcess) -> ServeProcess:
+    """The shared server (conftest.py), with one recorded execution."""
+    with server.client() as client:
         assert client.post("/create_user", json={"email": "a@b.c"}).status_code == 201
-        yield running
+    return server
 
 
 def endpoints() -> list[tuple[str, str]]:

@@ -7,15 +7,11 @@ import gzip
 import io
 import os
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from flux_lsp.project import Project
-from flux_lsp.serve.bundle import build_bundle, project_files
-from tests.harness import copy_shop
 from tests.serve.helpers import (
     GOOD_FUNCTION,
     ServeProcess,
@@ -23,18 +19,6 @@ from tests.serve.helpers import (
     special_member,
     tar_gz,
 )
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    root = tmp_path_factory.mktemp("rejections")
-    server_dir = root / "server"
-    server_dir.mkdir()
-    shop = copy_shop(root)
-    with ServeProcess(server_dir) as running, running.client() as client:
-        r = client.post("/_flux/deploy", content=build_bundle(project_files(Project.load(shop))))
-        assert r.status_code == 200, r.text
-        yield running
 
 
 def good(*extra: tuple[tarfile.TarInfo, bytes | None]) -> bytes:

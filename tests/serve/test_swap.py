@@ -13,7 +13,7 @@ from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.serve.admin import AdminAPI
 from flux_lsp.serve.bundle import build_bundle, diff_manifests, manifest, project_files
 from tests.harness import FluxApp, write_function
-from tests.serve.helpers import TOKEN
+from tests.serve.helpers import TOKEN, bundle_of
 
 SLOW = """\
 import asyncio
@@ -23,10 +23,6 @@ async def handler(req, ctx):
     await asyncio.sleep(0.4)
     return {{"version": "{version}"}}
 """
-
-
-def bundle_of(project: Path) -> bytes:
-    return build_bundle(project_files(Project.load(project)))
 
 
 async def test_in_flight_requests_finish_on_the_old_version(tmp_path: Path) -> None:
@@ -110,7 +106,7 @@ def test_bundles_are_reproducible_and_skip_caches(tmp_path: Path) -> None:
 
     files = project_files(Project.load(project))
     assert list(files) == ["flux.toml", "functions/a.py", "templates/mail/hi.txt"]
-    assert build_bundle(files) == build_bundle(project_files(Project.load(project)))
+    assert build_bundle(files) == bundle_of(project)
 
     old = manifest(files)
     (project / "functions" / "a.py").write_text("async def handler(req, ctx):\n    return 2\n")
