@@ -162,6 +162,13 @@ class TraceReport:
     tree: TraceNode | None
     steps: list[DebugStep] = field(default_factory=list)
 
+    def row_ms(self, node: TraceNode) -> float:
+        """The time a tree row shows: the root's own step (the seed's `queue.dispatch  2ms`),
+        not the whole execution it spans; any other node its duration."""
+        if node is self.tree and self.steps:
+            return self.steps[0].duration_ms
+        return node.duration_ms
+
     def to_dict(self) -> dict[str, JSON]:
         return {
             "id": self.id,

@@ -142,11 +142,9 @@ def render_trace(out: Console, report: TraceReport) -> None:
         return
     rows = _tree_rows(report.tree, "", True, True)
     width = max(len(label) for label, _ in rows) + 2
-    root_time = report.steps[0].duration_ms if report.steps else report.tree.duration_ms
     for label, node in rows:
-        ms = root_time if node is report.tree else node.duration_ms
         text = Text(INDENT + f"{label:<{width}}")
-        text.append(f"{duration(ms):>7}", style="dim")
+        text.append(f"{duration(report.row_ms(node)):>7}", style="dim")
         if node.result:
             style = "red" if node.status == "error" else ("dim" if node.status == "skipped" else "")
             text.append("   ")
