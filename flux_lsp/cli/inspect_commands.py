@@ -97,6 +97,8 @@ def tail(
         from flux_lsp.analysis.tail import tail_lines
         from flux_lsp.cli import render_json
 
+        # The token before the query: a record committed after it is news to the first look.
+        token = await store.change_token() if follow else None
         lines = tail_lines(await store.executions(query))
         out: Any = None
         if not json:
@@ -114,7 +116,7 @@ def tail(
         elif not follow and out is not None:
             out.print("  No executions match." if filter or since else "  No executions yet.")
         if follow:
-            await _follow(store, query, lines, json, out)
+            await _follow(store, query, lines, token, json, out)
 
     try:
         run_with_store(work, project, recorder, server, token)
@@ -122,7 +124,9 @@ def tail(
         raise typer.Exit(0) from None
 
 
-async def _follow(store: Store, query: Any, shown: list[Any], json: bool, out: Any) -> None:
+async def _follow(
+    store: Store, query: Any, shown: list[Any], token: int | None, json: bool, out: Any
+) -> None:
     """Print executions as they are recorded, polling the store's change token."""
     import asyncio
 
@@ -134,7 +138,7 @@ async def _follow(store: Store, query: Any, shown: list[Any], json: bool, out: A
         store,
         query,
         shown=[(line.id, line.started_at) for line in shown],
-        token=await store.change_token(),
+        token=token,
     )
     while True:
         await asyncio.sleep(FOLLOW_POLL_SECONDS)
