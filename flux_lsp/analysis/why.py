@@ -35,6 +35,7 @@ JSON shape (`WhyReport.to_dict()`):
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,6 @@ TIMEOUT_TYPES = frozenset(
     {"TimeoutError", "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout", "Timeout"}
 )
 MUTATION_PAGES = 5
-MUTATION_PAGE = 1000
 
 
 @dataclass(slots=True)
@@ -482,37 +482,38 @@ def creations(mutations: list[Mutation], lookup: Mutation, skip: set[str]) -> li
 
 async def created_later(store: Store, execution: Execution) -> list[RelatedExecution]:
     """When the row this execution did not find was written afterwards, who wrote it."""
-    from flux_lsp.recorder.store import RecorderError
+    from flux_lsp.recorder.store import RecorderError, mutation_pages
 
     lookup = failed_lookup(execution)
     if lookup is None or not lookup.where:
         return []
     skip = {execution.id}
-    since = lookup.at
-    for _ in range(MUTATION_PAGES):
-        page = await store.mutations(table=lookup.table, since=since, limit=MUTATION_PAGE)
-        for found in creations(page, lookup, skip):
-            try:
-                writer: Execution | None = await store.get(found.execution_id)
-            except RecorderError:  # the writer's record may be gone; say what we know
-                writer = None
-            if writer is not None and writer.kind == "replay":
-                skip.add(found.execution_id)
-                continue
-            return [
-                RelatedExecution(
-                    relation="created_later",
-                    execution_id=found.execution_id,
-                    function=writer.function if writer else "another execution",
-                    delay_seconds=found.at - lookup.at,
-                    table=lookup.table,
-                    where=dict(lookup.where),
-                    pk=found.pk,
-                )
-            ]
-        if len(page) < MUTATION_PAGE:
-            return []
-        since = page[-1].at
+    read = 0
+    pages = mutation_pages(store, since=lookup.at, table=lookup.table)
+    async with contextlib.aclosing(pages):
+        async for page in pages:
+            for found in creations(page, lookup, skip):
+                try:
+                    writer: Execution | None = await store.get(found.execution_id)
+                except RecorderError:  # the writer's record may be gone; say what we know
+                    writer = None
+                if writer is not None and writer.kind == "replay":
+                    skip.add(found.execution_id)
+                    continue
+                return [
+                    RelatedExecution(
+                        relation="created_later",
+                        execution_id=found.execution_id,
+                        function=writer.function if writer else "another execution",
+                        delay_seconds=found.at - lookup.at,
+                        table=lookup.table,
+                        where=dict(lookup.where),
+                        pk=found.pk,
+                    )
+                ]
+            read += 1
+            if read == MUTATION_PAGES:
+                break
     return []
 
 

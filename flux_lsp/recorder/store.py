@@ -7,7 +7,7 @@ errors below, each with a message fit to show a user as it is.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -122,3 +122,34 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+MUTATION_PAGE = 1000
+
+
+async def mutation_pages(
+    store: Store, *, since: float, table: str | None = None
+) -> AsyncGenerator[list[Mutation], None]:
+    """Every mutation at or after `since` (of `table`, if given), oldest first, each once,
+    a page at a time.
+
+    A page continues from the time of the last one; when a whole page was written at one
+    instant (one statement touching many rows), the next asks for a larger page at that same
+    instant rather than reading the same rows again.
+    """
+    cursor, limit = since, MUTATION_PAGE
+    seen_at_cursor: set[tuple[str, int]] = set()
+    while True:
+        page = await store.mutations(table=table, since=cursor, limit=limit)
+        fresh = [m for m in page if (m.execution_id, m.seq) not in seen_at_cursor]
+        if fresh:
+            yield fresh
+        if len(page) < limit:
+            return
+        last = page[-1].at
+        if last == cursor:
+            seen_at_cursor.update((m.execution_id, m.seq) for m in fresh)
+            limit *= 2
+            continue
+        cursor, limit = last, MUTATION_PAGE
+        seen_at_cursor = {(m.execution_id, m.seq) for m in page if m.at == last}

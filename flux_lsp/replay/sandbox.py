@@ -26,11 +26,10 @@ from typing import Any
 
 from flux_lsp.model import JSON, Mutation
 from flux_lsp.project import Project
-from flux_lsp.recorder.store import Store
+from flux_lsp.recorder.store import Store, mutation_pages
 from flux_lsp.runtime.database import AppDatabase, copy_database
 from flux_lsp.runtime.queue import JOBS_TABLE
 
-MUTATION_PAGE = 1000
 FLUX_TABLES_BY_CREATION = {JOBS_TABLE: "created_at"}
 """Flux's own tables written outside the mutation log, and the column dating each row."""
 
@@ -196,26 +195,11 @@ def _sql(value: Any) -> Any:
 async def _spool_mutations(store: Store, since: float, conn: sqlite3.Connection) -> None:
     """Copy every mutation at or after `since` into a temp table, oldest first, page by page."""
     conn.execute("CREATE TEMP TABLE undo_log (n INTEGER PRIMARY KEY, record TEXT NOT NULL)")
-    cursor, limit = since, MUTATION_PAGE
-    seen_at_cursor: set[tuple[str, int]] = set()
-    while True:
-        page = await store.mutations(since=cursor, limit=limit)
-        fresh = [m for m in page if (m.execution_id, m.seq) not in seen_at_cursor]
+    async for page in mutation_pages(store, since=since):
         conn.executemany(
             "INSERT INTO undo_log (record) VALUES (?)",
-            ((json.dumps(m.to_dict(), default=str),) for m in fresh),
+            ((json.dumps(m.to_dict(), default=str),) for m in page),
         )
-        if len(page) < limit:
-            return
-        last = page[-1].at
-        if last == cursor:
-            # A whole page written at one instant (one statement touching many rows): the
-            # next page must start at the same instant, so fetch a larger one.
-            seen_at_cursor.update((m.execution_id, m.seq) for m in fresh)
-            limit *= 2
-            continue
-        cursor, limit = last, MUTATION_PAGE
-        seen_at_cursor = {(m.execution_id, m.seq) for m in page if m.at == last}
 
 
 class Sandbox:
