@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flux_lsp.model import Execution, Mutation, Span
+from flux_lsp.recorder import store as store_module
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.schema import SCHEMA_VERSION, V1
 from flux_lsp.recorder.sqlite_store import SQLiteStore
@@ -18,6 +19,7 @@ from flux_lsp.recorder.store import (
     RecorderMissing,
     RecorderTooNew,
     UnknownExecution,
+    mutation_pages,
 )
 from flux_lsp.recorder.writer import open_for_writing, write_batch
 
@@ -180,3 +182,22 @@ async def test_newer_schema_is_refused(recorder: Path) -> None:
     conn.close()
     with pytest.raises(RecorderTooNew, match="newer than this Flux"):
         await SQLiteStore.open(recorder)
+
+
+async def test_mutation_pages_read_every_row_once_across_a_page_written_at_one_instant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five rows at one instant with pages of two: the reader widens the page, not loops."""
+    monkeypatch.setattr(store_module, "MUTATION_PAGE", 2)
+    execution = make("1a2b3c4d00000000")
+    execution.mutations = [
+        Mutation(execution.id, seq, "users", "update", f"u_{seq}", None, {}, 1, 1000.0 + (seq > 4))
+        for seq in range(7)
+    ]
+    path = tmp_path / "recorder.db"
+    conn = open_for_writing(path)
+    write_batch(conn, [execution])
+    conn.close()
+    async with await SQLiteStore.open(path) as store:
+        pages = [page async for page in mutation_pages(store, since=1000.0)]
+    assert sorted(m.seq for page in pages for m in page) == list(range(7))
