@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from flux_lsp.model import Execution
 
+STATS_LIMIT = 500
+"""How many of a function's latest executions in the window its lens and hover stats cover."""
+
 
 def percentile(values: Sequence[float], p: float) -> float | None:
     """The `p`-th percentile (0..100) by the nearest-rank method; None for no values."""

@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from flux_lsp.analysis.stats import RunStats, run_stats
+from flux_lsp.analysis.stats import STATS_LIMIT, RunStats, run_stats
 from flux_lsp.lsp.resolve import definition_line
 from flux_lsp.recorder.store import RecorderError
 
 if TYPE_CHECKING:
     from flux_lsp.lsp.server import FluxLanguageServer
-
-STATS_LIMIT = 500
 
 
 def lens_title(stats: RunStats) -> str:

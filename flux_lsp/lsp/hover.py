@@ -15,7 +15,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from flux_lsp.analysis.call_site_summary import summarize_call_site
-from flux_lsp.analysis.stats import run_stats
+from flux_lsp.analysis.stats import STATS_LIMIT, run_stats
 from flux_lsp.analysis.why import explain
 from flux_lsp.lsp import markdown
 from flux_lsp.lsp.resolve import CtxCall, FunctionDef, resolve
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from flux_lsp.lsp.server import FluxLanguageServer
 
 RECENT_ROWS = 8
-STATS_LIMIT = 500
 WHY_CACHE = 256
 
 
