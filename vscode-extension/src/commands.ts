@@ -124,7 +124,7 @@ export class FluxCommands {
     }
   }
 
-  /** The report panel: the trace (raw spans) and, when the server can say, why it failed. */
+  /** The report panel: the trace and, when the server can say, why it failed. */
   async openReport(id: string, extra: object = {}): Promise<void> {
     const arg = { ...extra, id };
     const [trace, why] = await Promise.all([
@@ -134,7 +134,7 @@ export class FluxCommands {
         .then(asCommandResult)
         .catch(() => undefined),
     ]);
-    const executionId = trace?.execution?.id ?? trace?.execution_id ?? why?.execution_id ?? id;
+    const executionId = trace?.execution_id ?? why?.execution_id ?? id;
     this.panels.show(executionId, { trace, why });
   }
 

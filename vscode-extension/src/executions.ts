@@ -4,7 +4,7 @@
  */
 
 import * as vscode from "vscode";
-import { SERVER_COMMANDS, type TailRow, clock, isFailedStatus, normalizeId, shortId, tailRows } from "./protocol";
+import { type Outcome, SERVER_COMMANDS, type TailRow, normalizeId, shortId, tailRows } from "./protocol";
 import type { FluxServer } from "./server";
 
 export const ENTER_ID = "$(edit) Enter a request id…";
@@ -35,12 +35,14 @@ export interface ExecutionItem extends vscode.QuickPickItem {
   row?: TailRow;
 }
 
+const OUTCOME_ICON: Record<Outcome, string> = { failed: "$(error)", client_error: "$(warning)", ok: "$(pass)" };
+
 export function executionItem(row: TailRow): ExecutionItem {
-  const what = row.kind === "job" ? `JOB ${row.function}` : `${row.method} ${row.path}`;
-  const icon = isFailedStatus(row.status) ? "$(error)" : row.status.startsWith("4") ? "$(warning)" : "$(pass)";
+  // The pick's own label for jobs (`JOB name`, one space); otherwise the server's target.
+  const what = row.kind === "job" ? `JOB ${row.function}` : row.target;
   return {
-    label: `${icon} ${what}  ${row.status}`,
-    description: `${shortId(row.id)} · ${clock(row.started_at)} · ${Math.round(row.duration_ms)}ms`,
+    label: `${OUTCOME_ICON[row.outcome]} ${what}  ${row.status}`,
+    description: `${row.short_id} · ${row.time} · ${Math.round(row.duration_ms)}ms`,
     detail: row.error ?? undefined,
     row,
   };
@@ -88,5 +90,10 @@ export async function pickExecution(server: FluxServer, title: string): Promise<
     return choice.row;
   }
   const id = await askForId();
-  return id ? { id, function: "", method: "", path: "", status: "", started_at: 0, duration_ms: 0, error: null } : undefined;
+  if (!id) {
+    return undefined;
+  }
+  // Only the typed id is known: no recording has been looked up.
+  const blank = { kind: "", function: "", method: "", path: "", target: "", status: "", time: "" };
+  return { ...blank, id, short_id: shortId(id), outcome: "ok", started_at: 0, duration_ms: 0, error: null };
 }

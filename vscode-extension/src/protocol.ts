@@ -4,8 +4,8 @@
  * webview renderer and the standalone HTML writer can use it too.
  *
  * Every command takes one object argument (`{"id": "7c8d9e0f"}`, `{"window": "09:00..09:20"}`)
- * and answers `{"kind", "execution_id", "report", "markdown"}`; `flux.trace` also carries the
- * recorded `execution` exactly as `Execution.to_dict()` writes it.
+ * and answers `{"kind", "execution_id", "report", "markdown"}`. (`flux.trace` also sends the raw
+ * recorded `execution`; the extension draws from the `report` and does not read it.)
  */
 
 export const SERVER_COMMANDS = {
@@ -21,58 +21,42 @@ export type ServerCommandName = (typeof SERVER_COMMANDS)[keyof typeof SERVER_COM
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-export interface SpanJson {
-  id: number;
+/** A node of `TraceReport.to_dict()["tree"]`: a span, nested and labelled as the CLI draws it. */
+export interface TraceNodeJson {
+  span_id: number;
   name: string;
-  parent: number | null;
+  label: string;
+  depth: number;
   start_ms: number;
   duration_ms: number;
   status: "ok" | "error" | "skipped" | string;
-  attributes: { [key: string]: Json };
+  result: string;
   input: Json;
   output: Json;
   error: string | null;
   file: string | null;
   line: number | null;
+  attributes: { [key: string]: Json };
+  children: TraceNodeJson[];
 }
 
-export interface LocationJson {
-  file: string;
-  line: number;
-  col?: number | null;
-  end_line?: number | null;
-  end_col?: number | null;
-  function?: string | null;
-  source_line?: string | null;
-}
+/** `ok`, `client_error` (4xx) or `failed` (5xx, failed jobs), as `analysis.tail.outcome` says. */
+export type Outcome = "ok" | "client_error" | "failed";
 
-export interface ErrorJson {
-  type: string;
-  message: string;
-  location: LocationJson | null;
-}
-
-export interface MutationJson {
-  table: string;
-  op: string;
-  pk: string | null;
-  rows_affected: number;
-}
-
-export interface ExecutionJson {
+/** The `report` of `flux.trace` (`TraceReport.to_dict()`; `steps` is not read here). */
+export interface TraceReportJson {
   id: string;
+  short_id: string;
   kind: string;
   function: string;
-  method: string;
-  path: string;
+  target: string;
   status: string;
-  started_at: number;
+  outcome: Outcome;
   duration_ms: number;
-  request?: { [key: string]: Json };
-  response?: { [key: string]: Json };
-  error: ErrorJson | null;
-  spans: SpanJson[];
-  mutations?: MutationJson[];
+  started_at: number;
+  started_at_iso: string | null;
+  error: { type: string; message: string; location: string | null } | null;
+  tree: TraceNodeJson | null;
 }
 
 export interface CommandResult {
@@ -80,19 +64,24 @@ export interface CommandResult {
   execution_id?: string | null;
   report?: Json;
   markdown?: string | null;
-  execution?: ExecutionJson;
 }
 
-/** One row of `flux.tail`: a recorded execution, whole or summarised. */
+/** One row of `flux.tail` (`TailLine.to_dict()`), with its error as `Type: message`. */
 export interface TailRow {
   id: string;
+  short_id: string;
+  kind: string;
   function: string;
   method: string;
   path: string;
+  /** `POST /create_user`, or `JOB  send_onboarding_email`. */
+  target: string;
   status: string;
+  outcome: Outcome;
   started_at: number;
   duration_ms: number;
-  kind?: string;
+  /** `09:14:22`, the server's clock time of `started_at`. */
+  time: string;
   error: string | null;
 }
 
@@ -119,65 +108,13 @@ export function asCommandResult(value: unknown): CommandResult | undefined {
   return value as unknown as CommandResult;
 }
 
-/** The failing status rule of `Execution.failed`: 5xx, or a failed job. */
-export function isFailedStatus(status: string): boolean {
-  if (status === "failed") {
-    return true;
-  }
-  return /^\d+$/.test(status) && Number(status) >= 500;
-}
+type TailLineJson = Omit<TailRow, "error"> & { error: { type: string; message: string } | null };
 
-function errorText(value: unknown): string | null {
-  if (typeof value === "string") {
-    return value;
-  }
-  if (isObject(value) && typeof value.message === "string") {
-    const type = typeof value.type === "string" ? `${value.type}: ` : "";
-    return `${type}${value.message}`;
-  }
-  return null;
-}
-
-/** Rows of a `flux.tail` answer, whatever list key the report uses. */
+/** Rows of a `flux.tail` answer: `{"report": {"lines": [TailLine.to_dict(), ...]}}`. */
 export function tailRows(result: unknown): TailRow[] {
-  const found = findList(result);
-  const rows: TailRow[] = [];
-  for (const item of found) {
-    if (!isObject(item) || typeof item.id !== "string") {
-      continue;
-    }
-    rows.push({
-      id: item.id,
-      function: String(item.function ?? ""),
-      method: String(item.method ?? ""),
-      path: String(item.path ?? ""),
-      status: String(item.status ?? ""),
-      started_at: Number(item.started_at ?? 0),
-      duration_ms: Number(item.duration_ms ?? 0),
-      kind: typeof item.kind === "string" ? item.kind : undefined,
-      error: errorText(item.error),
-    });
-  }
-  return rows;
-}
-
-function findList(result: unknown): unknown[] {
-  if (Array.isArray(result)) {
-    return result;
-  }
-  if (!isObject(result)) {
-    return [];
-  }
-  for (const key of ["lines", "executions", "rows", "items", "results"]) {
-    const value = result[key];
-    if (Array.isArray(value)) {
-      return value;
-    }
-  }
-  if ("report" in result) {
-    return findList(result.report);
-  }
-  return [];
+  const report = isObject(result) ? result.report : undefined;
+  const lines = isObject(report) && Array.isArray(report.lines) ? (report.lines as TailLineJson[]) : [];
+  return lines.map(({ error, ...row }) => ({ ...row, error: error ? `${error.type}: ${error.message}` : null }));
 }
 
 /** `09:14:22`, the clock time the seed prints, in local time. */
@@ -189,8 +126,7 @@ export function clock(epochSeconds: number): string {
 
 /** `POST /stripe_webhook  500  32ms  req:7c8d9e0f  09:14:22`, as `flux tail` prints it. */
 export function tailLine(row: TailRow): string {
-  const head = row.kind === "job" ? `JOB  ${row.function}` : `${row.method} ${row.path}`;
-  return `${head}  ${row.status}  ${Math.round(row.duration_ms)}ms  ${shortId(row.id)}  ${clock(row.started_at)}`;
+  return `${row.target}  ${row.status}  ${Math.round(row.duration_ms)}ms  ${row.short_id}  ${row.time}`;
 }
 
 /**

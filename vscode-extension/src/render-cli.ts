@@ -1,11 +1,11 @@
 /**
  * `node dist/render-cli.js REPORT.json OUT.html`: write the webview page for a report to a
- * standalone HTML file. REPORT.json is `{"why": <flux.why answer>, "trace": <flux.trace answer>}`,
- * or a bare `Execution.to_dict()` (drawn as a trace).
+ * standalone HTML file. REPORT.json is `{"why": <flux.why answer>, "trace": <flux.trace answer>}`
+ * (either may be left out).
  */
 
 import { readFileSync } from "node:fs";
-import { type ExecutionJson, isObject } from "./protocol";
+import { isObject } from "./protocol";
 import { type ReportInput, writeStandaloneHtml } from "./webview/render";
 
 function main(argv: string[]): number {
@@ -20,17 +20,11 @@ function main(argv: string[]): number {
     process.stderr.write(`render-cli: cannot read ${argv[0]}: ${(err as Error).message}\n`);
     return 1;
   }
-  let input: ReportInput;
-  if (isObject(data) && Array.isArray(data.spans)) {
-    const execution = data as unknown as ExecutionJson;
-    input = { trace: { kind: "trace", execution_id: execution.id, execution } };
-  } else if (isObject(data) && ("why" in data || "trace" in data)) {
-    input = data as ReportInput;
-  } else {
-    process.stderr.write("render-cli: expected {why, trace} or an execution with spans\n");
+  if (!isObject(data) || !("why" in data || "trace" in data)) {
+    process.stderr.write("render-cli: expected {why, trace}: the flux.why and flux.trace answers\n");
     return 1;
   }
-  writeStandaloneHtml(argv[1], input);
+  writeStandaloneHtml(argv[1], data as ReportInput);
   return 0;
 }
 

@@ -6,7 +6,7 @@
 import * as vscode from "vscode";
 import { isoLocal } from "./commands";
 import { fetchExecutions } from "./executions";
-import { type TailRow, isFailedStatus, tailLine } from "./protocol";
+import { type TailRow, tailLine } from "./protocol";
 import type { FluxServer } from "./server";
 
 export class TailChannel implements vscode.Disposable {
@@ -68,8 +68,8 @@ export class TailChannel implements vscode.Disposable {
       this.seen.add(row.id);
       this.newest = Math.max(this.newest, row.started_at);
       this.channel.appendLine(`  ${tailLine(row)}`);
-      if (row.error && (isFailedStatus(row.status) || row.status.startsWith("4"))) {
-        this.channel.appendLine(`     └─ Error: ${row.error}`);
+      if (row.error) {
+        this.channel.appendLine(`     ${row.outcome === "failed" ? "└─" : "←"} Error: ${row.error}`);
       }
     }
   }

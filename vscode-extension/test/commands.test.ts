@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { beforeEach, test } from "node:test";
 import { FluxCommands, PALETTE, WINDOW_CHOICES } from "../src/commands";
-import { ENTER_ID } from "../src/executions";
+import { ENTER_ID, executionItem } from "../src/executions";
+import { tailRows } from "../src/protocol";
 import { FailureStatus } from "../src/statusBar";
 import { TailChannel } from "../src/tail";
 import { ReportPanels } from "../src/webview/panel";
@@ -236,4 +237,16 @@ test("Tail streams new executions once each, oldest first, in flux tail's lines"
   assert.equal(vscode.log.outputs.get("Flux Tail")!.lines.length, 6, "nothing printed twice (replays are executions too)");
   assert.match(server.calls.at(-1)!.arg.since, /^\d{4}-\d\d-\d\dT/);
   tail.stop();
+});
+
+test("a client error is a warning in the pick and a ← line in the tail, as flux tail prints it", () => {
+  const row = { ...tailRows(tailResult)[0], status: "404", outcome: "client_error" as const, error: "NotFound: no such user" };
+  assert.match(executionItem(row).label, /^\$\(warning\) POST \/stripe_webhook {2}404$/);
+  const tail = new TailChannel(new ScriptedServer({}), 60_000);
+  tail.print([row]);
+  assert.deepEqual(vscode.log.outputs.get("Flux Tail")!.lines, [
+    "  POST /stripe_webhook  404  32ms  req:7c8d9e0f  11:06:40",
+    "     ← Error: NotFound: no such user",
+  ]);
+  tail.dispose();
 });

@@ -1,41 +1,44 @@
 /** Server answers shaped like the Flux language server's, for the unit tests. */
 
-import type { CommandResult, ExecutionJson } from "../src/protocol";
+import type { CommandResult, Json, TraceReportJson } from "../src/protocol";
 
 export const FAILING_ID = "7c8d9e0f12345678";
 export const OK_ID = "1a2b3c4d87654321";
 
-export const failingExecution: ExecutionJson = {
+const ROW_NOT_FOUND = "Row not found: subscriptions WHERE customer_id = 'cus_ABC'";
+
+/** `TraceReport.to_dict()` of the failing webhook, as the server builds it (less `steps`). */
+export const failingTrace: TraceReportJson = {
   id: FAILING_ID,
+  short_id: "req:7c8d9e0f",
   kind: "http",
   function: "stripe_webhook",
-  method: "POST",
-  path: "/stripe_webhook",
+  target: "POST /stripe_webhook",
   status: "500",
-  started_at: 1_795_000_000,
+  outcome: "failed",
   duration_ms: 32,
-  request: { body: { type: "payment_intent.succeeded" } },
-  response: { status: 500 },
-  error: {
-    type: "RowNotFound",
-    message: "Row not found: subscriptions WHERE customer_id = 'cus_ABC'",
-    location: { file: "functions/stripe_webhook.py", line: 12 },
+  started_at: 1_795_000_000,
+  started_at_iso: "2026-11-18T11:06:40.000+00:00",
+  error: { type: "RowNotFound", message: ROW_NOT_FOUND, location: "stripe_webhook.py:12" },
+  tree: {
+    span_id: 1, name: "gateway", label: "gateway", depth: 0, start_ms: 0, duration_ms: 32, status: "error", result: "", input: "POST /stripe_webhook", output: null, error: "RowNotFound", file: null, line: null, attributes: {},
+    children: [
+      {
+        span_id: 2, name: "function", label: "stripe_webhook", depth: 1, start_ms: 2, duration_ms: 28, status: "error", result: `✗ ${ROW_NOT_FOUND}`, input: { customer_id: "cus_ABC", amount: 4900 }, output: null, error: ROW_NOT_FOUND, file: "functions/stripe_webhook.py", line: 7, attributes: { "code.function.name": "stripe_webhook" },
+        children: [
+          { span_id: 3, name: "db.update", label: "db.update(subscriptions)", depth: 2, start_ms: 4, duration_ms: 3, status: "error", result: `✗ ${ROW_NOT_FOUND}`, input: { where: { customer_id: "cus_ABC" } }, output: { rows_affected: 0 }, error: ROW_NOT_FOUND, file: "functions/stripe_webhook.py", line: 12, attributes: { "db.collection.name": "subscriptions" }, children: [] },
+          { span_id: 4, name: "email.send", label: "email.send", depth: 2, start_ms: 30, duration_ms: 0, status: "skipped", result: "skipped", input: null, output: null, error: null, file: "functions/stripe_webhook.py", line: 17, attributes: {}, children: [] },
+        ],
+      },
+    ],
   },
-  spans: [
-    { id: 1, name: "gateway", parent: null, start_ms: 0, duration_ms: 32, status: "error", attributes: {}, input: "POST /stripe_webhook", output: null, error: "RowNotFound", file: null, line: null },
-    { id: 2, name: "function", parent: 1, start_ms: 2, duration_ms: 28, status: "error", attributes: { "code.function.name": "stripe_webhook" }, input: { customer_id: "cus_ABC", amount: 4900 }, output: null, error: "Row not found: subscriptions WHERE customer_id = 'cus_ABC'", file: "functions/stripe_webhook.py", line: 7 },
-    { id: 4, name: "email.send", parent: 2, start_ms: 30, duration_ms: 0, status: "skipped", attributes: {}, input: null, output: null, error: null, file: "functions/stripe_webhook.py", line: 17 },
-    { id: 3, name: "db.update", parent: 2, start_ms: 4, duration_ms: 3, status: "error", attributes: { "db.collection.name": "subscriptions" }, input: { where: { customer_id: "cus_ABC" } }, output: { rows_affected: 0 }, error: "Row not found: subscriptions WHERE customer_id = 'cus_ABC'", file: "functions/stripe_webhook.py", line: 12 },
-  ],
-  mutations: [],
 };
 
 export const traceResult: CommandResult = {
   kind: "trace",
   execution_id: FAILING_ID,
-  report: {},
+  report: failingTrace as unknown as Json,
   markdown: "gateway 32ms",
-  execution: failingExecution,
 };
 
 export const whyResult: CommandResult = {
@@ -56,14 +59,15 @@ export const whyResult: CommandResult = {
   markdown: "**ROOT CAUSE** Row not found",
 };
 
+/** `flux.tail`'s answer: `TailLine.to_dict()` rows (the server sends them oldest first; these are not). */
 export const tailResult = {
   kind: "tail",
   execution_id: null,
   report: {
     lines: [
-      { id: FAILING_ID, kind: "http", function: "stripe_webhook", method: "POST", path: "/stripe_webhook", status: "500", started_at: 1_795_000_000, duration_ms: 32, error: { type: "RowNotFound", message: "Row not found: subscriptions WHERE customer_id = 'cus_ABC'" } },
-      { id: "9999999900000000", kind: "replay", function: "stripe_webhook", method: "POST", path: "/stripe_webhook", status: "500", started_at: 1_795_000_200, duration_ms: 30, error: null },
-      { id: "2b3c4d5e00000000", kind: "job", function: "send_onboarding_email", method: "", path: "", status: "failed", started_at: 1_795_000_100, duration_ms: 220, error: "User 9 not found" },
+      { id: FAILING_ID, short_id: "req:7c8d9e0f", kind: "http", function: "stripe_webhook", method: "POST", path: "/stripe_webhook", target: "POST /stripe_webhook", status: "500", outcome: "failed", duration_ms: 32, started_at: 1_795_000_000, time: "11:06:40", started_at_iso: "2026-11-18T11:06:40.000+00:00", error: { type: "RowNotFound", message: ROW_NOT_FOUND }, changes: [], code_version: "2514c17b8036" },
+      { id: "9999999900000000", short_id: "req:99999999", kind: "replay", function: "stripe_webhook", method: "POST", path: "/stripe_webhook", target: "POST /stripe_webhook", status: "500", outcome: "failed", duration_ms: 30, started_at: 1_795_000_200, time: "11:10:00", started_at_iso: "2026-11-18T11:10:00.000+00:00", error: null, changes: [], code_version: "2514c17b8036" },
+      { id: "2b3c4d5e00000000", short_id: "req:2b3c4d5e", kind: "job", function: "send_onboarding_email", method: "", path: "", target: "JOB  send_onboarding_email", status: "failed", outcome: "failed", duration_ms: 220, started_at: 1_795_000_100, time: "11:08:20", started_at_iso: "2026-11-18T11:08:20.000+00:00", error: { type: "LookupError", message: "User 9 not found" }, changes: [], code_version: "2514c17b8036" },
     ],
   },
   markdown: "",

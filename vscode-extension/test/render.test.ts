@@ -1,23 +1,29 @@
-/** The report page: tree order, labels, one bar per span, the failing span, escaping, CSP. */
+/** The report page: the trace report's tree and header, one bar per span, the failing span, escaping, CSP. */
 
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { failingSpanId, renderReportHtml, spanLabel, treeOrder, writeStandaloneHtml } from "../src/webview/render";
+import { renderReportHtml, writeStandaloneHtml } from "../src/webview/render";
 import { verdictLine } from "../src/protocol";
-import { failingExecution, replayResult, traceResult, whyResult } from "./fixtures";
+import { replayResult, traceResult, whyResult } from "./fixtures";
 
-test("spans come in tree order with depths, labelled as the CLI labels them", () => {
-  const ordered = treeOrder(failingExecution.spans).map(({ span, depth }) => [spanLabel(span), depth]);
-  assert.deepEqual(ordered, [
-    ["gateway", 0],
-    ["stripe_webhook", 1],
-    ["db.update(subscriptions)", 2],
-    ["email.send", 2],
-  ]);
-  assert.equal(failingSpanId(failingExecution.spans), 3, "the deepest erroring span");
+test("the report's tree is drawn in order with its depths and labels; the deepest error is marked", () => {
+  const html = renderReportHtml({ trace: traceResult }, { nonce: "n" });
+  const rows = [...html.matchAll(/<li id="span-(\d+)" class="span depth-(\d+)[^]*?<span class="name">([^<]*)</g)];
+  assert.deepEqual(
+    rows.map(([, , depth, label]) => [label, Number(depth)]),
+    [
+      ["gateway", 0],
+      ["stripe_webhook", 1],
+      ["db.update(subscriptions)", 2],
+      ["email.send", 2],
+    ],
+  );
+  assert.deepEqual([...html.matchAll(/data-span-id="(\d+)"[^>]*data-failing="true"/g)].map((m) => Number(m[1])), [3]);
+  assert.match(html, /<span class="what">POST \/stripe_webhook<\/span> <span class="status bad">500<\/span>/);
+  assert.match(html, /└─ RowNotFound: Row not found: subscriptions WHERE customer_id = &#39;cus_ABC&#39; <code>stripe_webhook.py:12<\/code>/);
 });
 
 test("one bar per span, scaled to duration, the failing span marked", () => {

@@ -11,9 +11,10 @@
 import { writeFileSync } from "node:fs";
 import {
   type CommandResult,
-  type ExecutionJson,
   type Json,
-  type SpanJson,
+  type Outcome,
+  type TraceNodeJson,
+  type TraceReportJson,
   clock,
   isObject,
   shortId,
@@ -22,7 +23,7 @@ import {
 export interface ReportInput {
   /** The answer of `flux.why`, when there is one. */
   why?: CommandResult;
-  /** The answer of `flux.trace` (carries the raw `execution`). */
+  /** The answer of `flux.trace`: its `report` carries the span tree the waterfall draws. */
   trace?: CommandResult;
 }
 
@@ -42,63 +43,15 @@ export function escapeHtml(text: string): string {
     .replace(/'/g, "&#39;");
 }
 
-/** A span's display label: the function's name, or `db.query(users)` (as `Span.label`). */
-export function spanLabel(span: SpanJson): string {
-  const attrs = span.attributes ?? {};
-  if (span.name === "function") {
-    const fn = attrs["code.function.name"];
-    return typeof fn === "string" ? fn : "function";
-  }
-  const table = attrs["db.collection.name"];
-  if (typeof table === "string" && table) {
-    return `${span.name}(${table})`;
-  }
-  return span.name;
+/** The trace report of a `flux.trace` answer, if it carries one. */
+function traceReport(trace: CommandResult | undefined): TraceReportJson | undefined {
+  const report = trace?.report;
+  return isObject(report) && typeof report.id === "string" ? (report as unknown as TraceReportJson) : undefined;
 }
 
-export interface OrderedSpan {
-  span: SpanJson;
-  depth: number;
-}
-
-/** Spans in tree order (parents before children, siblings by start), with their depth. */
-export function treeOrder(spans: SpanJson[]): OrderedSpan[] {
-  const ids = new Set(spans.map((s) => s.id));
-  const children = new Map<number | null, SpanJson[]>();
-  for (const span of spans) {
-    const parent = span.parent !== null && ids.has(span.parent) ? span.parent : null;
-    const list = children.get(parent) ?? [];
-    list.push(span);
-    children.set(parent, list);
-  }
-  for (const list of children.values()) {
-    list.sort((a, b) => a.start_ms - b.start_ms || a.id - b.id);
-  }
-  const out: OrderedSpan[] = [];
-  const seen = new Set<number>();
-  const visit = (parent: number | null, depth: number): void => {
-    for (const span of children.get(parent) ?? []) {
-      if (seen.has(span.id)) {
-        continue;
-      }
-      seen.add(span.id);
-      out.push({ span, depth });
-      visit(span.id, depth + 1);
-    }
-  };
-  visit(null, 0);
-  return out;
-}
-
-/** The span the failure is attributed to: the deepest erroring span, if any. */
-export function failingSpanId(spans: SpanJson[]): number | undefined {
-  let best: OrderedSpan | undefined;
-  for (const entry of treeOrder(spans)) {
-    if (entry.span.status === "error" && (!best || entry.depth >= best.depth)) {
-      best = entry;
-    }
-  }
-  return best?.span.id;
+/** The report's tree in the order the CLI draws it: each node, then its children. */
+function treeRows(node: TraceNodeJson): TraceNodeJson[] {
+  return [node, ...node.children.flatMap(treeRows)];
 }
 
 function pretty(value: Json | undefined): string {
@@ -135,39 +88,40 @@ function detailsBlock(title: string, value: Json | undefined, open = false): str
  * The waterfall's list and the stylesheet rules that place its bars. A strict CSP blocks
  * `style="…"` attributes, so each bar's offset and width are rules in the nonce'd stylesheet.
  */
-function renderWaterfall(execution: ExecutionJson): { html: string; css: string } {
-  const ordered = treeOrder(execution.spans ?? []);
-  if (ordered.length === 0) {
+function renderWaterfall(report: TraceReportJson): { html: string; css: string } {
+  if (!report.tree) {
     return { html: `<p class="empty">This execution recorded no spans.</p>`, css: "" };
   }
+  const nodes = treeRows(report.tree);
   const rules: string[] = [];
-  const end = Math.max(
-    execution.duration_ms || 0,
-    ...ordered.map(({ span }) => span.start_ms + span.duration_ms),
-    0.001,
+  const end = Math.max(report.duration_ms || 0, ...nodes.map((n) => n.start_ms + n.duration_ms), 0.001);
+  // The report names no failing span: mark the deepest erroring node, where the error was raised.
+  const failing = nodes.reduce<TraceNodeJson | undefined>(
+    (best, n) => (n.status === "error" && (!best || n.depth >= best.depth) ? n : best),
+    undefined,
   );
-  const failing = failingSpanId(execution.spans);
-  const rows = ordered.map(({ span, depth }) => {
-    const left = Math.max(0, Math.min(100, (span.start_ms / end) * 100));
-    const width = Math.max(0.4, Math.min(100 - left, (span.duration_ms / end) * 100));
-    const isFailing = span.id === failing;
-    const status = escapeHtml(span.status);
-    const where = span.file ? `${span.file}${span.line ? `:${span.line}` : ""}` : "";
+  const rows = nodes.map((node) => {
+    const id = node.span_id;
+    const left = Math.max(0, Math.min(100, (node.start_ms / end) * 100));
+    const width = Math.max(0.4, Math.min(100 - left, (node.duration_ms / end) * 100));
+    const isFailing = node === failing;
+    const status = escapeHtml(node.status);
+    const where = node.file ? `${node.file}${node.line ? `:${node.line}` : ""}` : "";
     const marker = isFailing ? `<span class="marker" title="failing span">✖</span>` : "";
-    const skipped = span.status === "skipped" ? ` <span class="note">(skipped — upstream error)</span>` : "";
-    const attrs = Object.keys(span.attributes ?? {}).length > 0 ? (span.attributes as Json) : undefined;
+    const skipped = node.status === "skipped" ? ` <span class="note">(skipped — upstream error)</span>` : "";
+    const attrs = Object.keys(node.attributes ?? {}).length > 0 ? (node.attributes as Json) : undefined;
     const body = [
-      detailsBlock("Error", span.error ?? undefined, isFailing),
-      detailsBlock("Input", span.input),
-      detailsBlock("Output", span.output),
+      detailsBlock("Error", node.error ?? undefined, isFailing),
+      detailsBlock("Input", node.input),
+      detailsBlock("Output", node.output),
       detailsBlock("Attributes", attrs),
     ].join("");
-    rules.push(`#span-${span.id} .span-bar { margin-left: ${left.toFixed(3)}%; width: ${width.toFixed(3)}%; }`);
-    return `<li id="span-${span.id}" class="span depth-${Math.min(depth, 8)} status-${status}${isFailing ? " failing" : ""}" data-span-id="${span.id}" data-status="${status}"${isFailing ? ' data-failing="true"' : ""}>
+    rules.push(`#span-${id} .span-bar { margin-left: ${left.toFixed(3)}%; width: ${width.toFixed(3)}%; }`);
+    return `<li id="span-${id}" class="span depth-${Math.min(node.depth, 8)} status-${status}${isFailing ? " failing" : ""}" data-span-id="${id}" data-status="${status}"${isFailing ? ' data-failing="true"' : ""}>
   <div class="row">
-    <div class="label">${marker}<span class="name">${escapeHtml(spanLabel(span))}</span>${skipped}${where ? ` <span class="where">${escapeHtml(where)}</span>` : ""}</div>
-    <div class="track"><div class="span-bar" title="${escapeHtml(`${spanLabel(span)} ${ms(span.duration_ms)}`)}"></div></div>
-    <div class="dur">${ms(span.duration_ms)}</div>
+    <div class="label">${marker}<span class="name">${escapeHtml(node.label)}</span>${skipped}${where ? ` <span class="where">${escapeHtml(where)}</span>` : ""}</div>
+    <div class="track"><div class="span-bar" title="${escapeHtml(`${node.label} ${ms(node.duration_ms)}`)}"></div></div>
+    <div class="dur">${ms(node.duration_ms)}</div>
   </div>
   ${body ? `<div class="more">${body}</div>` : ""}
 </li>`;
@@ -255,22 +209,20 @@ function renderWhy(why: CommandResult): string {
   return "";
 }
 
-function renderHeader(execution: ExecutionJson | undefined, fallbackId: string | undefined): string {
-  if (!execution) {
+const OUTCOME_CLASS: Record<Outcome, string> = { ok: "good", client_error: "warn", failed: "bad" };
+
+function renderHeader(report: TraceReportJson | undefined, fallbackId: string | undefined): string {
+  if (!report) {
     return `<header><h1>${escapeHtml(fallbackId ? shortId(fallbackId) : "Flux report")}</h1></header>`;
   }
-  const what =
-    execution.kind === "job" ? `JOB ${execution.function}` : `${execution.method} ${execution.path}`;
-  const failed = execution.error !== null || /^5\d\d$/.test(execution.status) || execution.status === "failed";
-  const err = execution.error
-    ? `<p class="error-line">└─ ${escapeHtml(`${execution.error.type}: ${execution.error.message}`)}${
-        execution.error.location
-          ? ` <code>${escapeHtml(`${execution.error.location.file}:${execution.error.location.line}`)}</code>`
-          : ""
+  const error = report.error;
+  const err = error
+    ? `<p class="error-line">└─ ${escapeHtml(`${error.type}: ${error.message}`)}${
+        error.location ? ` <code>${escapeHtml(error.location)}</code>` : ""
       }</p>`
     : "";
   return `<header>
-  <h1><span class="what">${escapeHtml(what)}</span> <span class="status ${failed ? "bad" : "good"}">${escapeHtml(execution.status)}</span> <span class="dim">${escapeHtml(ms(execution.duration_ms))}</span> <code>${escapeHtml(shortId(execution.id))}</code> <span class="dim">${escapeHtml(clock(execution.started_at))}</span></h1>
+  <h1><span class="what">${escapeHtml(report.target)}</span> <span class="status ${OUTCOME_CLASS[report.outcome]}">${escapeHtml(report.status)}</span> <span class="dim">${escapeHtml(ms(report.duration_ms))}</span> <code>${escapeHtml(report.short_id)}</code> <span class="dim">${escapeHtml(clock(report.started_at))}</span></h1>
   ${err}
 </header>`;
 }
@@ -286,6 +238,7 @@ h2 { font-size: 1.05em; margin: 18px 0 8px; color: var(--vscode-descriptionForeg
 .dim, .note, .where, .preview { color: var(--vscode-descriptionForeground, #9d9d9d); }
 .status.bad, .error-line, .marker { color: var(--vscode-errorForeground, #f48771); }
 .status.good { color: var(--vscode-testing-iconPassed, #73c991); }
+.status.warn { color: var(--vscode-editorWarning-foreground, #cca700); }
 .error-line { margin: 4px 0 0; }
 .why table { border-collapse: collapse; }
 .why th { text-align: left; vertical-align: top; padding: 3px 16px 3px 0; white-space: nowrap; color: var(--vscode-textPreformat-foreground, #d7ba7d); font-weight: 600; }
@@ -314,16 +267,16 @@ pre.markdown { white-space: pre-wrap; }
 
 /** The whole page for a why and/or trace answer. */
 export function renderReportHtml(input: ReportInput, options: RenderOptions): string {
-  const execution = input.trace?.execution;
-  const id = execution?.id ?? input.why?.execution_id ?? input.trace?.execution_id ?? undefined;
+  const report = traceReport(input.trace);
+  const id = report?.id ?? input.why?.execution_id ?? input.trace?.execution_id ?? undefined;
   const title = id ? `Flux ${shortId(id)}` : "Flux report";
   const imgSrc = options.cspSource ? `${options.cspSource} data:` : "data:";
   const csp = `default-src 'none'; style-src 'nonce-${options.nonce}'; img-src ${imgSrc}; script-src 'none'; base-uri 'none'; form-action 'none'`;
   const why = input.why ? renderWhy(input.why) : "";
   let trace = "";
   let barRules = "";
-  if (execution) {
-    const waterfall = renderWaterfall(execution);
+  if (report) {
+    const waterfall = renderWaterfall(report);
     barRules = waterfall.css;
     trace = `<section class="trace"><h2>Trace</h2>${waterfall.html}</section>`;
   } else if (input.trace?.markdown) {
@@ -340,7 +293,7 @@ export function renderReportHtml(input: ReportInput, options: RenderOptions): st
 ${barRules}</style>
 </head>
 <body>
-${renderHeader(execution, id ?? undefined)}
+${renderHeader(report, id ?? undefined)}
 ${why}
 ${trace}
 </body>
