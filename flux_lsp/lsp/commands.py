@@ -4,7 +4,8 @@ flux.incidentReplay.
 Every command takes one JSON argument (an object such as `{"id": "req:7c8d9e0f", "uri": ...}`,
 or just the id as a string) and returns
 `{"kind": ..., "execution_id": ..., "report": <report.to_dict()>, "markdown": ...}`;
-`flux.trace` adds the raw `execution` (the extension draws its waterfall from the spans).
+`flux.trace` adds the raw `execution` (every span, for clients that draw their own view; the
+VS Code extension draws its waterfall from the report's tree).
 Replays run on the editor's unsaved function files, report work-done progress, can be
 cancelled from the progress notification, and refresh the diagnostics when they finish.
 Bad arguments, unknown ids and unreadable recorders answer with an LSP error response.
