@@ -1,0 +1,31 @@
+"""The writer's own choices: the wire form of a record and the layout of a new recorder file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import orjson
+
+from flux_lsp.model import Execution, Span
+from flux_lsp.recorder.writer import PAGE_BYTES, encode, open_for_writing
+
+
+def test_keys_that_are_not_strings_are_recorded_as_strings() -> None:
+    execution = Execution("1a2b3c4d00000000", "http", "f", "GET", "/f", "200", 1000.0, 1.0)
+    execution.spans = [Span(id=0, name="function", output={1: "one", None: "none"})]
+    record = orjson.loads(encode(execution))
+    assert record["spans"][0]["output"] == {"1": "one", "null": "none"}
+
+
+def test_a_new_recorder_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old)
+    conn.execute("PRAGMA page_size=4096")
+    conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    for path, expected in ((tmp_path / "new.db", PAGE_BYTES), (old, 4096)):
+        conn = open_for_writing(path)
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == expected
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
