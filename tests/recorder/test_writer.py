@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 
 from flux_lsp.model import Execution, Span
-from flux_lsp.recorder.writer import PAGE_BYTES, encode, open_for_writing
+from flux_lsp.recorder.writer import PAGE_BYTES, WAL_BYTES, encode, open_for_writing
 
 
 def test_keys_that_are_not_strings_are_recorded_as_strings() -> None:
@@ -18,7 +18,9 @@ def test_keys_that_are_not_strings_are_recorded_as_strings() -> None:
     assert record["spans"][0]["output"] == {"1": "one", "null": "none"}
 
 
-def test_a_new_recorder_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+def test_a_new_recorder_has_large_pages_an_old_one_keeps_its_own_and_both_keep_a_4mb_log(
+    tmp_path: Path,
+) -> None:
     old = tmp_path / "old.db"
     conn = sqlite3.connect(old)
     conn.execute("PRAGMA page_size=4096")
@@ -28,4 +30,6 @@ def test_a_new_recorder_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: P
         conn = open_for_writing(path)
         assert conn.execute("PRAGMA page_size").fetchone()[0] == expected
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        checkpoint_pages = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        assert checkpoint_pages * expected == WAL_BYTES
         conn.close()
