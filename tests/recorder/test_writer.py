@@ -8,7 +8,17 @@ from pathlib import Path
 import orjson
 
 from flux_lsp.model import Execution, Span
-from flux_lsp.recorder.writer import PAGE_BYTES, WAL_BYTES, encode, open_for_writing
+from flux_lsp.recorder.writer import (
+    FRAME,
+    GATHER_WRITE,
+    PAGE_BYTES,
+    WAL_BYTES,
+    encode,
+    frame,
+    open_for_writing,
+    write_message,
+)
+from flux_lsp.recorder.writer_process import split_records
 
 
 def test_keys_that_are_not_strings_are_recorded_as_strings() -> None:
@@ -33,3 +43,14 @@ def test_a_new_recorder_has_large_pages_an_old_one_keeps_its_own_and_both_keep_a
         checkpoint_pages = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         assert checkpoint_pages * expected == WAL_BYTES
         conn.close()
+
+
+def test_a_message_larger_than_one_gathered_write_arrives_whole(tmp_path: Path) -> None:
+    records = [f"record {i}".encode() * (i % 7 + 1) for i in range(2 * GATHER_WRITE + 5)]
+    path = tmp_path / "pipe"
+    with path.open("wb") as out:
+        write_message(out.fileno(), [frame(r) for r in records])
+    data = path.read_bytes()
+    (size,) = FRAME.unpack_from(data)
+    assert size == len(data) - FRAME.size
+    assert split_records(data[FRAME.size :]) == records
