@@ -7,7 +7,7 @@ serialises each record and throws it away: the cost the request path itself pays
 from the writer process's work on the machine's other core. Then times opening and closing
 a Flux span against an OpenTelemetry SDK span (target: Flux <= 1/3 of OTel).
 
-    .venv/bin/python bench/recording_overhead.py [--requests 2000] [--rounds 15]
+    .venv/bin/python bench/recording_overhead.py [--requests 2000] [--rounds 30]
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def span_cost(iterations: int) -> tuple[float, float]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="flux-bench-"))
     results: dict[str, list[float]] = {"off": [], "on": [], "serialise": []}
