@@ -406,6 +406,7 @@ class RecorderWriter:
             return
         self._sent += len(frames)
         try:
+            # straight to the pipe: stdin's buffered writer is never written through
             write_message(process.stdin.fileno(), frames)
         except (OSError, ValueError) as exc:
             self._retire_process(str(exc) or type(exc).__name__)

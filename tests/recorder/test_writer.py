@@ -47,7 +47,7 @@ def test_a_new_recorder_has_large_pages_an_old_one_keeps_its_own_and_both_keep_a
 
 def test_a_message_larger_than_one_gathered_write_arrives_whole(tmp_path: Path) -> None:
     records = [f"record {i}".encode() * (i % 7 + 1) for i in range(2 * GATHER_WRITE + 5)]
-    path = tmp_path / "pipe"
+    path = tmp_path / "message"
     with path.open("wb") as out:
         write_message(out.fileno(), [frame(r) for r in records])
     data = path.read_bytes()
