@@ -41,6 +41,12 @@ CALL_SITE_COLUMNS = """
         status TEXT NOT NULL,
         summary TEXT"""
 """The columns of the mutations and call-site tables, the same in every version so far."""
+MUTATION_INDEXES = """
+    CREATE INDEX IF NOT EXISTS ix_mutations_row ON mutations(table_name, pk, at);
+    CREATE INDEX IF NOT EXISTS ix_mutations_at ON mutations(at);"""
+CALL_SITE_INDEXES = """
+    CREATE INDEX IF NOT EXISTS ix_call_sites_site ON call_sites(file, line, started_at);"""
+"""Their indexes, the same in every version so far."""
 
 V1 = f"""
     CREATE TABLE IF NOT EXISTS executions (
@@ -70,32 +76,31 @@ V1 = f"""
 {MUTATION_COLUMNS},
         PRIMARY KEY (execution_id, seq)
     );
-    CREATE INDEX IF NOT EXISTS ix_mutations_row ON mutations(table_name, pk, at);
-    CREATE INDEX IF NOT EXISTS ix_mutations_at ON mutations(at);
+{MUTATION_INDEXES}
     CREATE TABLE IF NOT EXISTS call_sites (
 {CALL_SITE_COLUMNS},
         PRIMARY KEY (execution_id, span_index)
     );
-    CREATE INDEX IF NOT EXISTS ix_call_sites_site ON call_sites(file, line, started_at);
+{CALL_SITE_INDEXES}
 """
 
-V2_TABLES = f"""
-    CREATE TABLE mutations_v2 (
-{MUTATION_COLUMNS}
+
+def _without_primary_key(table: str, columns: str, indexes: str) -> str:
+    """SQL rebuilding `table` with `columns` and no primary key, keeping its rows and indexes."""
+    return f"""
+    CREATE TABLE {table}_v2 (
+{columns}
     );
-    INSERT INTO mutations_v2 SELECT * FROM mutations;
-    DROP TABLE mutations;
-    ALTER TABLE mutations_v2 RENAME TO mutations;
-    CREATE INDEX ix_mutations_row ON mutations(table_name, pk, at);
-    CREATE INDEX ix_mutations_at ON mutations(at);
-    CREATE TABLE call_sites_v2 (
-{CALL_SITE_COLUMNS}
-    );
-    INSERT INTO call_sites_v2 SELECT * FROM call_sites;
-    DROP TABLE call_sites;
-    ALTER TABLE call_sites_v2 RENAME TO call_sites;
-    CREATE INDEX ix_call_sites_site ON call_sites(file, line, started_at);
+    INSERT INTO {table}_v2 SELECT * FROM {table};
+    DROP TABLE {table};
+    ALTER TABLE {table}_v2 RENAME TO {table};
+{indexes}
 """
+
+
+V2_TABLES = _without_primary_key(
+    "mutations", MUTATION_COLUMNS, MUTATION_INDEXES
+) + _without_primary_key("call_sites", CALL_SITE_COLUMNS, CALL_SITE_INDEXES)
 
 
 def _script(sql: str) -> Migration:
