@@ -29,8 +29,7 @@ if TYPE_CHECKING:
     from flux_lsp.recorder.store import Store
 
 FOLLOW_POLL_SECONDS = 0.2
-"""How far before the newest line shown `--follow` looks again: a long execution is recorded
-when it ends, after shorter ones that started later."""
+"""How often `--follow` looks whether the recorder changed (see `recorder.follow`)."""
 
 
 class DefaultCommandGroup(TyperGroup):

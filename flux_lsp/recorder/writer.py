@@ -27,10 +27,10 @@ from typing import Any
 import orjson
 
 from flux_lsp.model import Execution
+from flux_lsp.recorder.schema import ensure_schema
 
 if sys.platform != "win32":
     import fcntl
-from flux_lsp.recorder.schema import ensure_schema
 
 BATCH = 1000
 """The most records the writer process puts in one transaction."""
