@@ -24,6 +24,7 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	sh scripts/ensure-neovim.sh
+	sh scripts/ensure-postgres.sh
 	$(BIN)/pytest -q
 
 # The VS Code extension: npm ci from package-lock.json, tsc --noEmit, esbuild, unit tests, .vsix.

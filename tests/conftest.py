@@ -1,16 +1,20 @@
 """Shared fixtures: a fresh copy of the example shop for each test, the recorded incident the
 command and analysis tests read (recorded once per session), and an environment without a
-Stripe webhook secret for the modules that opt in."""
+Stripe webhook secret for the modules that opt in, and one PostgreSQL server per session
+(`FLUX_TEST_POSTGRES_URL`, or a throwaway cluster; see tests/postgres.py) with a fresh database
+per test."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cli.incident import Incident, record_incident
 from tests.harness import copy_shop
+from tests.postgres import fresh_database, postgres_server
 
 
 @pytest.fixture
@@ -28,3 +32,17 @@ def no_env_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     """The webhook secret comes from the shop's flux.toml, not the developer's environment
     (modules opt in with `pytestmark = pytest.mark.usefixtures("no_env_secret")`)."""
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One PostgreSQL server for the whole session; a missing server fails, never skips."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty database on the session's server, dropped after the test."""
+    with fresh_database(postgres_url) as url:
+        yield url
