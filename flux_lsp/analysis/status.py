@@ -3,12 +3,14 @@
 JSON shape (`StatusReport.to_dict()`):
 
     {"location": ".flux/recorder.db" | "https://flux.example.com", "size_bytes": 18234,
-     "size": "17.8 KB", "executions": 1204, "schema_version": 1,
+     "size": "17.8 KB", "executions": 1204, "replays": 36, "schema_version": 1,
      "oldest": 1773130462.0 | null, "oldest_iso": "..." | null,
      "newest": 1773134062.0 | null, "newest_iso": "..." | null,
      "dropped": 0, "recorded_by_writer": 1204, "problem": "..." | null,
      "health_updated_at_iso": "..." | null, "healthy": true}
 
+`executions` counts live traffic (HTTP requests and job runs); `replays` counts the replays
+recorded beside it, kept apart so that replaying an incident does not look like traffic.
 `healthy` is false when the writer reported a problem or dropped records.
 """
 
@@ -26,6 +28,7 @@ class StatusReport:
     location: str
     size_bytes: int
     executions: int
+    replays: int
     schema_version: int
     oldest: float | None
     newest: float | None
@@ -44,6 +47,7 @@ class StatusReport:
             "size_bytes": self.size_bytes,
             "size": size(self.size_bytes),
             "executions": self.executions,
+            "replays": self.replays,
             "schema_version": self.schema_version,
             "oldest": self.oldest,
             "oldest_iso": iso(self.oldest),
@@ -61,7 +65,8 @@ def status_report(stats: RecorderStats) -> StatusReport:
     return StatusReport(
         location=stats.location,
         size_bytes=stats.size_bytes,
-        executions=stats.executions,
+        executions=stats.executions - stats.replays,
+        replays=stats.replays,
         schema_version=stats.schema_version,
         oldest=stats.oldest,
         newest=stats.newest,

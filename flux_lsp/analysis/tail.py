@@ -8,10 +8,12 @@ JSON shape (`TailLine.to_dict()`), one object per execution:
      "duration_ms": 32.1, "started_at": 1773130462.0, "time": "09:14:22",
      "started_at_iso": "2026-03-10T09:14:22.000+01:00",
      "error": {"type": "RowNotFound", "message": "Row not found: ..."} | null,
-     "changes": ["users.id=u_42  insert", ...], "code_version": "2514c17b8036"}
+     "changes": ["users.id=u_42  insert", ...], "code_version": "2514c17b8036",
+     "replay_of": "req:1a2b3c4d" | null}
 
 `outcome` is `ok`, `client_error` (4xx) or `failed` (5xx, failed jobs). `target` is what the
-seed prints first: `POST /create_user`, or `JOB  send_onboarding_email` for queue jobs.
+seed prints first: `POST /create_user`, or `JOB  send_onboarding_email` for queue jobs; a
+replay is marked as one (`REPLAY  POST /stripe_webhook`, `replay_of` the execution it re-ran).
 `code_version` is the hash of the deployed functions the execution ran (see `flux deploy`).
 """
 
@@ -42,6 +44,7 @@ class TailLine:
     error_message: str | None = None
     changes: list[str] = field(default_factory=list)
     code_version: str = ""
+    replay_of: str | None = None
 
     @property
     def time(self) -> str:
@@ -69,6 +72,7 @@ class TailLine:
             ),
             "changes": list(self.changes),
             "code_version": self.code_version,
+            "replay_of": self.replay_of,
         }
 
 
@@ -84,6 +88,9 @@ def outcome(execution: Execution) -> str:
 def target(execution: Execution) -> str:
     if execution.kind == "job":
         return f"JOB  {execution.function}"
+    if execution.kind == "replay":
+        what = f"{execution.method} {execution.path}" if execution.method else execution.function
+        return f"REPLAY  {what}"
     return f"{execution.method} {execution.path}"
 
 
@@ -126,6 +133,11 @@ def tail_line(execution: Execution) -> TailLine:
         error_message=err.message if err else None,
         changes=changes,
         code_version=execution.code_version,
+        replay_of=(
+            short_id(execution.parent_id)
+            if execution.kind == "replay" and execution.parent_id
+            else None
+        ),
     )
 
 

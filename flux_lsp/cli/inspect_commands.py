@@ -26,6 +26,7 @@ from flux_lsp.cli.stores import (
 if TYPE_CHECKING:
     from typer._click.core import Context
 
+    from flux_lsp.recorder.follow import Follower
     from flux_lsp.recorder.store import Store
 
 FOLLOW_POLL_SECONDS = 0.2
@@ -62,17 +63,18 @@ def tail(
         list[str] | None,
         typer.Option(
             "--filter",
-            "-f",
-            help="KEY=VALUE with key path, function, status (500, 5xx, failed) or kind; "
-            "repeat to narrow.",
+            help="KEY=VALUE with key path, function, status (500, 5xx, failed) or kind "
+            "(kind=replay shows replays, hidden otherwise); repeat to narrow.",
         ),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Only executions since 15m, 2h, 09:00 or a date-time.")
+        str | None, typer.Option(help="Only executions since 15m, 1h30m, 09:00 or a date-time.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="How many of the newest executions to show.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="How many of the newest executions to show.")
+    ] = 20,
     follow: Annotated[
-        bool, typer.Option("--follow", help="Keep streaming new executions until Ctrl-C.")
+        bool, typer.Option("--follow", "-f", help="Keep streaming new executions until Ctrl-C.")
     ] = False,
     json: JsonOpt = False,
     project: ProjectOpt = Path("."),
@@ -80,14 +82,21 @@ def tail(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """The latest executions, each with its error or its data changes."""
+    """The latest executions, each with its error or its data changes.
+
+    Examples:
+
+      flux tail --filter path=/stripe_webhook --filter status=500
+
+      flux tail -f -n 1 --server https://flux.example.com
+    """
     from flux_lsp.cli.errors import fail, user_errors
-    from flux_lsp.recorder.query import parse_filters, parse_time
+    from flux_lsp.recorder.query import live_only, parse_filters, parse_time
 
     if limit < 1:
         fail(f"bad limit {limit}: use a number of executions, 1 or more")
     with user_errors():
-        query = parse_filters(filter or [])
+        query = live_only(parse_filters(filter or []))
         if since is not None:
             query = query.with_(since=parse_time(since))
         query = query.with_(limit=limit, newest_first=True)
@@ -96,8 +105,13 @@ def tail(
         from flux_lsp.analysis.tail import tail_lines
         from flux_lsp.cli import render_json
 
-        # The token before the query: a record committed after it is news to the first look.
-        token = await store.change_token() if follow else None
+        follower = None
+        if follow:
+            from flux_lsp.recorder.follow import Follower
+
+            # What the store holds now is not news; what is recorded from here on is.
+            follower = Follower(store, query)
+            await follower.mark_recorded()
         lines = tail_lines(await store.executions(query))
         out: Any = None
         if not json:
@@ -114,8 +128,9 @@ def tail(
             render.render_tail(out, lines)
         elif not follow and out is not None:
             out.print("  No executions match." if filter or since else "  No executions yet.")
-        if follow:
-            await _follow(store, query, lines, token, json, out)
+        if follower is not None:
+            follower.mark_shown((line.id, line.started_at) for line in lines)
+            await _follow(follower, json, out)
 
     try:
         run_with_store(work, project, recorder, server, token)
@@ -123,22 +138,13 @@ def tail(
         raise typer.Exit(0) from None
 
 
-async def _follow(
-    store: Store, query: Any, shown: list[Any], token: int | None, json: bool, out: Any
-) -> None:
+async def _follow(follower: Follower, json: bool, out: Any) -> None:
     """Print executions as they are recorded, polling the store's change token."""
     import asyncio
 
     from flux_lsp.analysis.tail import tail_lines
     from flux_lsp.cli import render_json
-    from flux_lsp.recorder.follow import Follower
 
-    follower = Follower(
-        store,
-        query,
-        shown=[(line.id, line.started_at) for line in shown],
-        token=token,
-    )
     while True:
         await asyncio.sleep(FOLLOW_POLL_SECONDS)
         for line in tail_lines(await follower.poll()):
@@ -266,7 +272,7 @@ def state_history(
     id: Annotated[str | None, typer.Option("--id", help="The row's primary key.")] = None,
     filter: Annotated[
         str | None,
-        typer.Option("--filter", "-f", help="job=<id> or req=<id>: what one execution wrote."),
+        typer.Option("--filter", help="job=<id> or req=<id>: what one execution wrote."),
     ] = None,
     json: JsonOpt = False,
     project: ProjectOpt = Path("."),

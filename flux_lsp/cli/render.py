@@ -46,6 +46,8 @@ def tail_text(line: TailLine) -> Text:
     text.append(f"  {duration(line.duration_ms)}  ")
     text.append(line.short_id, style="cyan")
     text.append(f"  {line.time}", style="dim")
+    if line.replay_of is not None:
+        text.append(f"  replay of {line.replay_of}", style="magenta")
     if line.error_message is not None:
         marker = "└─" if line.outcome == "failed" else "←"
         text.append(f"\n{INDENT}   {marker} Error: ", style=style)
@@ -265,13 +267,17 @@ def _stamp(timestamp: float | None) -> str:
     return "—" if timestamp is None else f"{moment(timestamp)}:{clock(timestamp)[-2:]}"
 
 
+def _replays_note(replays: int) -> str:
+    return f"  (and {replays:,} replay{'' if replays == 1 else 's'})" if replays else ""
+
+
 def render_status(out: Console, report: StatusReport) -> None:
     rows: list[tuple[str, Text | str]] = [
         (
             "Recorder",
             f"{report.location}  ({size(report.size_bytes)}, schema v{report.schema_version})",
         ),
-        ("Executions", f"{report.executions:,}"),
+        ("Executions", f"{report.executions:,}" + _replays_note(report.replays)),
         ("Oldest", _stamp(report.oldest)),
         ("Newest", _stamp(report.newest)),
         (

@@ -3,7 +3,9 @@
 `flux tail --follow` and the `flux serve` tail stream both poll with a `Follower`. A look
 reads anything only when the store's change token moved, and then reads back a while before
 the newest execution it has reported: an execution is recorded when it ends, so a long one
-arrives with a start time earlier than executions already shown.
+arrives with a start time earlier than executions already shown. Reading back would report
+every older execution in that while as new, so a follower first marks what the store already
+holds (`mark_recorded`): only what is recorded after that is news.
 """
 
 from __future__ import annotations
@@ -40,6 +42,23 @@ class Follower:
         self.token = token
         starts = [*self.seen.values(), *([after[0]] if after else [])]
         self.newest = max(starts, default=time.time())
+
+    async def mark_recorded(self) -> None:
+        """Take everything the store holds now as already reported, so that only what is
+        recorded after this call is new. The next `poll` reads whatever the change token
+        says, so a record committed during this call is not missed."""
+        self.token = None
+        window = self.query.with_(
+            since=self.newest - LOOKBACK_SECONDS, newest_first=False, limit=None
+        )
+        async for execution in self.store.stream(window):
+            self.seen[execution.id] = execution.started_at
+
+    def mark_shown(self, shown: Iterable[tuple[str, float]]) -> None:
+        """(id, start) pairs reported by the caller itself, e.g. the first screenful."""
+        for ident, started_at in shown:
+            self.seen[ident] = started_at
+            self.newest = max(self.newest, started_at)
 
     async def poll(self) -> list[Execution]:
         """The executions recorded since the last look (none when the store did not change)."""

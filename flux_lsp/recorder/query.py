@@ -32,6 +32,8 @@ class ExecutionQuery:
     status: str | None = None
     """Exact (`500`, `done`), a class (`5xx`, `4xx`), or `failed` (5xx and failed jobs)."""
     kind: str | None = None
+    exclude_kind: str | None = None
+    """A kind left out (`flux tail` leaves out `replay` unless `kind` asks for it)."""
     since: float | None = None
     until: float | None = None
     parent_id: str | None = None
@@ -53,6 +55,8 @@ class ExecutionQuery:
             (self.parent_id, execution.parent_id),
         )
         if any(wanted is not None and wanted != actual for wanted, actual in checks):
+            return False
+        if self.exclude_kind is not None and execution.kind == self.exclude_kind:
             return False
         if self.error_file is not None:
             location = execution.error.location if execution.error else None
@@ -77,12 +81,26 @@ def parse_filters(filters: Iterable[str], base: ExecutionQuery | None = None) ->
                 raise QueryError(
                     f"bad status {value!r}: use a code (500), a class (5xx), done or failed"
                 )
-        if key == "kind" and value not in ("http", "job", "replay"):
-            raise QueryError(f"bad kind {value!r}: use http, job or replay")
+        if key == "kind":
+            check_kind(value)
         if key == "path" and not value.startswith("/"):
             value = "/" + value
         query = query.with_(**{key: value})
     return query
+
+
+KINDS = ("http", "job", "replay")
+
+
+def check_kind(value: str) -> str:
+    if value not in KINDS:
+        raise QueryError(f"bad kind {value!r}: use http, job or replay")
+    return value
+
+
+def live_only(query: ExecutionQuery) -> ExecutionQuery:
+    """`query` without replays, unless it asks for a kind itself (`--filter kind=replay`)."""
+    return query if query.kind is not None else query.with_(exclude_kind="replay")
 
 
 _RELATIVE = re.compile(r"^-?(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)$")

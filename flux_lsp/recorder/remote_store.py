@@ -24,7 +24,13 @@ from typing import Any, NoReturn
 import httpx
 
 from flux_lsp.model import JSON, Execution, Mutation, normalize_id
-from flux_lsp.recorder.query import FILTER_KEYS, ExecutionQuery, QueryError, parse_filters
+from flux_lsp.recorder.query import (
+    FILTER_KEYS,
+    ExecutionQuery,
+    QueryError,
+    check_kind,
+    parse_filters,
+)
 from flux_lsp.recorder.store import (
     AmbiguousExecution,
     CallSiteResult,
@@ -54,7 +60,7 @@ class RemoteAuthError(RecorderError):
 def query_params(query: ExecutionQuery) -> dict[str, str]:
     """An `ExecutionQuery` as URL query parameters (`None` fields are left out)."""
     params: dict[str, str] = {}
-    for key in (*FILTER_KEYS, "parent_id", "error_file"):
+    for key in (*FILTER_KEYS, "exclude_kind", "parent_id", "error_file"):
         value = getattr(query, key)
         if value is not None:
             params[key] = str(value)
@@ -113,7 +119,9 @@ def query_from_params(params: Mapping[str, str]) -> ExecutionQuery:
     """The inverse of `query_params`, validating as the command line's filters do."""
     filters = [f"{key}={params[key]}" for key in FILTER_KEYS if key in params]
     query = parse_filters(filters, ExecutionQuery(limit=None))
+    exclude = params.get("exclude_kind")
     return query.with_(
+        exclude_kind=check_kind(exclude) if exclude is not None else None,
         parent_id=params.get("parent_id"),
         error_file=params.get("error_file"),
         since=parse_number(params, "since"),

@@ -142,6 +142,9 @@ class SQLiteStore:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if q.exclude_kind is not None:
+            clauses.append("kind != ?")
+            params.append(q.exclude_kind)
         if q.status is not None:
             if q.status == "failed":
                 clauses.append("(status = 'failed' OR status GLOB '5[0-9][0-9]')")
@@ -291,8 +294,11 @@ class SQLiteStore:
     # -- health --------------------------------------------------------------------------
 
     async def stats(self) -> RecorderStats:
-        rows = await self._all("SELECT COUNT(*), MIN(started_at), MAX(started_at) FROM executions")
-        count, oldest, newest = rows[0][0], rows[0][1], rows[0][2]
+        rows = await self._all(
+            "SELECT COUNT(*), MIN(started_at), MAX(started_at), "
+            "COALESCE(SUM(kind = 'replay'), 0) FROM executions"
+        )
+        count, oldest, newest, replays = rows[0][0], rows[0][1], rows[0][2], rows[0][3]
         size = sum(
             p.stat().st_size for p in (self.path, Path(str(self.path) + "-wal")) if p.exists()
         )
@@ -300,6 +306,7 @@ class SQLiteStore:
             location=str(self.path),
             size_bytes=size,
             executions=count,
+            replays=replays,
             oldest=oldest,
             newest=newest,
             schema_version=SCHEMA_VERSION,

@@ -69,6 +69,8 @@ class RecorderStats:
     oldest: float | None
     newest: float | None
     schema_version: int
+    replays: int = 0
+    """How many of `executions` are replays."""
     dropped: int = 0
     recorded_by_writer: int = 0
     problem: str | None = None

@@ -66,6 +66,11 @@ def _execution_filters() -> list[Doc]:
             "An exact status (`500`, `done`), a class (`5xx`) or `failed`.",
         ),
         _param("kind", {"type": "string", "enum": ["http", "job", "replay"]}, "Execution kind."),
+        _param(
+            "exclude_kind",
+            {"type": "string", "enum": ["http", "job", "replay"]},
+            "Leave out this kind (`flux tail` leaves out replays).",
+        ),
         _param("since", _TIME, "Started at or after (epoch seconds)."),
         _param("until", _TIME, "Started before (epoch seconds)."),
         _param("parent_id", _TEXT, "Only children of this execution (jobs, replays)."),

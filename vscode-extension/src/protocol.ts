@@ -76,6 +76,8 @@ export interface TailRow {
   path: string;
   /** `POST /create_user`, or `JOB  send_onboarding_email`. */
   target: string;
+  /** The execution a replay re-ran (`req:1a2b3c4d`); null for live traffic. */
+  replay_of?: string | null;
   status: string;
   outcome: Outcome;
   started_at: number;
