@@ -34,11 +34,13 @@ FOLLOW_POLL_SECONDS = 0.2
 
 
 class DefaultCommandGroup(TyperGroup):
-    """A group whose first argument, when it is not a subcommand, goes to `show`."""
+    """A group whose first argument, when it is not a subcommand, goes to `default`."""
+
+    default = "show"
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["show", *args]
+            args = [self.default, *args]
         return super().parse_args(ctx, args)
 
 

@@ -11,6 +11,7 @@ from flux_lsp.cli import (
     lsp_commands,  # noqa: F401  (registers lsp)
     replay_commands,  # noqa: F401  (registers incident replay, replay)
     serve_commands,  # noqa: F401  (registers dev, serve)
+    test_commands,  # noqa: F401  (registers test, test add)
 )
 from flux_lsp.cli.app import app
 from flux_lsp.cli.lsp_commands import lsp_main  # noqa: F401  (the flux-lsp script)

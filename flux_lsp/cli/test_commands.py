@@ -1,0 +1,249 @@
+"""`flux test add <id>` saves a recording as a regression case; `flux test [PATH…]` runs cases.
+
+The case format, capture and runner are `flux_lsp.replay.case`, `.capture` and `.regression`;
+this module reads the arguments and renders: one line per case with its differences, the
+summary, `--json` (the `TestRun` report) and `--junit-xml PATH` for CI. Exit code 1 when any
+case fails or cannot run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from flux_lsp.cli.app import ProjectOption, app
+from flux_lsp.cli.errors import UserError, user_errors
+from flux_lsp.cli.inspect_commands import DefaultCommandGroup
+from flux_lsp.cli.stores import RecorderOpt, ServerOpt, TokenOpt, open_cli_store
+
+if TYPE_CHECKING:
+    from typer._click.core import Context
+
+    from flux_lsp.replay.case import Case
+    from flux_lsp.replay.regression import CaseResult, TestRun
+
+
+class _RunByDefault(DefaultCommandGroup):
+    """`flux test` and `flux test PATH…` mean `flux test run …`."""
+
+    default = "run"
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, args or [self.default])
+
+
+test_app = typer.Typer(
+    cls=_RunByDefault,
+    help="Regression cases from recordings: `flux test add <id>` saves one, `flux test` runs them.",
+)
+app.add_typer(test_app, name="test")
+
+
+# -- flux test add -------------------------------------------------------------------------
+
+
+def _added_lines(case: Case, path: str) -> list[str]:
+    from flux_lsp.model import short_id
+
+    def describe(n: int) -> str:
+        step = case.steps[n]
+        return f"{step.target}  {step.status}  {short_id(step.execution_id)}"
+
+    expect = ", ".join(
+        f"{k} {v if v is not None else 'none'}"
+        for k, v in case.expect.items()
+        if k in ("status", "error")
+    )
+    rows = sum(len(r) for r in case.rows.values())
+    lines = [
+        f"  Saved {path}",
+        f"    subject   {describe(len(case.steps) - 1)}  (expects {expect})",
+    ]
+    lines.extend(f"    setup     {describe(n)}" for n in range(len(case.steps) - 1))
+    placeholders = len(case.redacted)
+    lines.append(
+        f"    rows      {rows} row{'s' if rows != 1 else ''} to start from"
+        + (
+            f" · {placeholders} redacted placeholder{'s' if placeholders != 1 else ''}"
+            if placeholders
+            else ""
+        )
+    )
+    lines.append(f"  Run it with: flux test {path}")
+    return lines
+
+
+@test_app.command("add")
+def add(
+    request_id: Annotated[str, typer.Argument(help="The execution: req:7c8d9e0f or a prefix.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="The case's name (and file name).")
+    ] = None,
+    expect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expect",
+            help="What the request must do now: status=200 (or 2xx, 'not 5xx'), error=none, "
+            "body=<JSON>. Default: what was recorded, or 'not 5xx and no error' for a failure.",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing case file.")] = False,
+    project: ProjectOption = Path("."),
+    recorder: RecorderOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Save a recorded execution as a regression case under tests/flux/.
+
+    The case holds the request, the recorded outbound responses, time, random values and ids,
+    the earlier requests that led to it, and the rows it needs: it runs anywhere, with no
+    recorder and no network. Secrets stay redacted.
+    """
+    from flux_lsp.project import Project
+    from flux_lsp.replay.capture import CaptureError, capture_case, write_case
+    from flux_lsp.replay.expect import ExpectationError, parse_expectations
+
+    async def main() -> tuple[Case, str]:
+        loaded = Project.load(project)
+        try:
+            wanted = parse_expectations(expect) if expect else None
+        except ExpectationError as exc:
+            raise UserError(str(exc)) from None
+        store = await open_cli_store(project, recorder, server, token)
+        try:
+            case = await capture_case(loaded, store, request_id, name=name, expect=wanted)
+        finally:
+            await store.close()
+        try:
+            path = write_case(loaded, case, force=force)
+        except CaptureError as exc:
+            raise UserError(str(exc)) from None
+        return case, loaded.relative(path)
+
+    with user_errors():
+        case, path = asyncio.run(main())
+    for line in _added_lines(case, path):
+        typer.echo(line)
+
+
+# -- flux test [PATH…] ---------------------------------------------------------------------
+
+
+def result_lines(result: CaseResult, where: str) -> list[str]:
+    """`✗  stripe_webhook_7c8d9e0f  POST /stripe_webhook  500  4ms` and its differences."""
+    if result.outcome == "error":
+        lines = [f"  !  {where}  could not run"]
+        lines.append(f"     └─ {result.reason}")
+        return lines
+    mark = "✔" if result.passed else "✗"
+    head = [result.name, result.request, result.status or "", f"{result.duration_ms:.0f}ms"]
+    lines = [f"  {mark}  " + "  ".join(p for p in head if p)]
+    if not result.passed:
+        lines.extend(f"     {d.text}" for d in result.differences)
+        if result.error and not any(d.path == "error" for d in result.differences):
+            lines.append(f"     error  {result.error}")
+        if result.body is not None and not any(
+            d.path.startswith("body") for d in result.differences
+        ):
+            from flux_lsp.replay.expect import show_value
+
+            lines.append(f"     response  {result.status} {show_value(result.body)}")
+        if result.setup:
+            ran = ", ".join(f"{s.function} {s.status}" for s in result.setup)
+            lines.append(f"     after     {ran}")
+        lines.extend(f"     note: {n}" for n in result.notes)
+    return lines
+
+
+def write_junit(report: TestRun, path: Path, relative: dict[str, str]) -> None:
+    """A JUnit XML report (one testsuite, one testcase per case) for CI."""
+    import xml.etree.ElementTree as ET
+
+    s = report.summary
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": "flux",
+            "tests": str(s.cases),
+            "failures": str(s.failed),
+            "errors": str(s.errors),
+            "skipped": "0",
+            "time": f"{report.duration_ms / 1000:.3f}",
+        },
+    )
+    for result in report.results:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": f"flux.{result.function or 'case'}",
+                "name": result.name,
+                "file": relative.get(result.path, result.path),
+                "time": f"{result.duration_ms / 1000:.3f}",
+            },
+        )
+        if result.outcome != "passed":
+            tag = "failure" if result.outcome == "failed" else "error"
+            element = ET.SubElement(case, tag, {"message": result.reason or result.outcome})
+            element.text = "\n".join(result_lines(result, relative.get(result.path, result.path)))
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+@test_app.command("run")
+def run(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Case files or folders (default: the project's tests/flux/)."),
+    ] = None,
+    junit_xml: Annotated[
+        Path | None, typer.Option("--junit-xml", help="Also write a JUnit XML report here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Run regression cases, each on a fresh database from the migrations plus its rows.
+
+    Email is off, outbound HTTP is answered from the case, nothing is recorded. Exits with 1
+    when any case fails or cannot run.
+    """
+    from flux_lsp.cli.render_json import print_json
+    from flux_lsp.project import Project
+    from flux_lsp.replay.case import CASES_DIR
+    from flux_lsp.replay.regression import run_cases
+
+    with user_errors():
+        loaded = Project.load(project)
+        targets = list(paths or [loaded.root / CASES_DIR])
+        missing = [t for t in targets if not t.exists() and t != loaded.root / CASES_DIR]
+        if missing:
+            raise UserError(f"no such case file or folder: {missing[0]}")
+
+    def where(path: str) -> str:
+        return loaded.relative(path) if Path(path).is_absolute() else path
+
+    def show(result: CaseResult) -> None:
+        if not as_json:
+            for line in result_lines(result, where(result.path)):
+                typer.echo(line)
+
+    with user_errors():
+        report = asyncio.run(run_cases(loaded, targets, progress=show))
+    if junit_xml is not None:
+        write_junit(report, junit_xml, {r.path: where(r.path) for r in report.results})
+    if as_json:
+        print_json(report.to_dict())
+    elif report.summary.cases == 0:
+        typer.echo(
+            f"  No cases in {', '.join(str(t) for t in targets)}: save one with flux test add <id>"
+        )
+    else:
+        typer.echo("")
+        typer.echo(f"  {report.summary_line}  {'✔' if report.ok else '✗'}")
+    raise typer.Exit(0 if report.ok else 1)

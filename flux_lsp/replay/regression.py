@@ -1,0 +1,318 @@
+"""Running regression cases (`flux test`, the pytest plugin): replay fed from a case file.
+
+Each case runs on a fresh SQLite app database made from the project's migrations (applied once
+per run to a template, then copied per case) plus the case's rows, written with the replay
+`Sandbox`'s own row writer. Its steps then run in order through replay's path — the invocation
+`rebuild` makes from a recording, of kind `replay`, pointing at the case's step — so the ctx
+services behave exactly as in an incident replay: email off, the Stripe check answered from the
+recording, `ctx.http` answered from the case's recorded responses (an unmatched call fails the
+case), and time, random values and ids fed back. Nothing is recorded.
+
+A case that cannot run — its file does not parse, its function is gone, the migrations no
+longer apply — is an `error` result with the reason; the run goes on.
+
+May import `flux_lsp.model`, `flux_lsp.project`, `flux_lsp.runtime` and the rest of
+`flux_lsp.replay`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flux_lsp.model import JSON, Execution, Mutation
+from flux_lsp.project import Project
+from flux_lsp.replay.case import Case, CaseError, find_cases, load_case, step_execution
+from flux_lsp.replay.expect import Difference, check, error_text
+from flux_lsp.replay.rebuild import replay_invocation
+from flux_lsp.replay.sandbox import Sandbox, SandboxStats
+from flux_lsp.runtime.database import AppDatabase, DatabaseError
+from flux_lsp.runtime.executor import Runtime
+from flux_lsp.runtime.functions import FunctionRegistry
+from flux_lsp.runtime.http_client import close_client
+from flux_lsp.runtime.recording import NullRecorder
+from flux_lsp.runtime.services import apply_service_schema
+
+PASSED, FAILED, ERROR = "passed", "failed", "error"
+
+
+@dataclass(slots=True)
+class StepRun:
+    """How a setup step fared (shown when the subject fails: what ran before it)."""
+
+    function: str
+    status: str
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class CaseResult:
+    """One case's outcome."""
+
+    path: str
+    name: str
+    function: str
+    outcome: str
+    """`passed`, `failed` (ran, did not meet the expectation) or `error` (could not run)."""
+    reason: str | None = None
+    """Why a case could not run, or the first difference of a failed one."""
+    differences: list[Difference] = field(default_factory=list)
+    request: str = ""
+    """`POST /stripe_webhook`, or `JOB send_onboarding_email`."""
+    status: str | None = None
+    """The subject's status in this run."""
+    error: str | None = None
+    """The subject's error in this run (`Type: message (file:line)`)."""
+    body: JSON = None
+    """The subject's response body in this run."""
+    setup: list[StepRun] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Rows that could not be written (a table since dropped, a column renamed, ...)."""
+    duration_ms: float = 0.0
+    made_by: str | None = None
+    line: int | None = None
+    """For a file that does not parse: the line to look at."""
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == PASSED
+
+
+@dataclass(slots=True)
+class TestSummary:
+    cases: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+
+
+@dataclass(slots=True)
+class TestRun:
+    """A whole `flux test` run."""
+
+    project: str
+    results: list[CaseResult] = field(default_factory=list)
+    summary: TestSummary = field(default_factory=TestSummary)
+    duration_ms: float = 0.0
+    ok: bool = True
+    """Every case passed (and there was at least none failing)."""
+
+    def add(self, result: CaseResult) -> None:
+        self.results.append(result)
+        self.summary.cases += 1
+        if result.outcome == PASSED:
+            self.summary.passed += 1
+        elif result.outcome == FAILED:
+            self.summary.failed += 1
+        else:
+            self.summary.errors += 1
+        self.ok = self.summary.failed == 0 and self.summary.errors == 0
+
+    @property
+    def summary_line(self) -> str:
+        """`3 cases · 2 passed · 1 failed` (errors when there are some)."""
+        s = self.summary
+        parts = [f"{s.cases} case{'s' if s.cases != 1 else ''}", f"{s.passed} passed"]
+        parts.append(f"{s.failed} failed")
+        if s.errors:
+            parts.append(f"{s.errors} could not run")
+        return " · ".join(parts)
+
+    def to_dict(self) -> dict[str, JSON]:
+        data = dataclasses.asdict(self)
+        for result, out in zip(self.results, data["results"], strict=True):
+            out["differences"] = [
+                {**dataclasses.asdict(d), "text": d.text} for d in result.differences
+            ]
+        data["summary_line"] = self.summary_line
+        return data
+
+
+def _row_writes(rows: dict[str, list[dict[str, JSON]]]) -> list[Mutation]:
+    """The case's rows as inserts, for the sandbox's writer."""
+    writes: list[Mutation] = []
+    for table, table_rows in rows.items():
+        for row in table_rows:
+            pk = row.get("id")
+            writes.append(
+                Mutation(
+                    execution_id="case",
+                    seq=len(writes),
+                    table=table,
+                    op="insert",
+                    pk=str(pk) if pk is not None else "",
+                    before=None,
+                    after=row,
+                    rows_affected=1,
+                    at=0.0,
+                )
+            )
+    return writes
+
+
+def renamed_ids(recorded: dict[str, list[str]], run: Execution) -> dict[str, str]:
+    """Recorded id → the id this run's insert got instead (by table and position)."""
+    got: dict[str, list[str]] = {}
+    for m in run.mutations:
+        if m.op == "insert" and m.pk is not None:
+            got.setdefault(m.table, []).append(m.pk)
+    return {
+        old: new
+        for table, olds in recorded.items()
+        for old, new in zip(olds, got.get(table, []), strict=False)
+        if old != new
+    }
+
+
+def follow_ids(value: JSON, ids: dict[str, str]) -> JSON:
+    """`value` with recorded ids replaced by the ones this run generated."""
+    if not ids:
+        return value
+    if isinstance(value, dict):
+        return {k: follow_ids(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [follow_ids(v, ids) for v in value]
+    if isinstance(value, str):
+        return ids.get(value, value)
+    return value
+
+
+class CaseRunner:
+    """Runs cases for one project: the migrated template and the loaded functions are shared."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.folder = Path(tempfile.mkdtemp(prefix="flux-test-"))
+        self.template = self.folder / "template.db"
+        self.registry = FunctionRegistry(project.functions_dir, project_root=project.root)
+        self.migration_error: str | None = None
+        self._count = 0
+        database = AppDatabase(self.template)
+        try:
+            database.apply_migrations(project.migrations_dir)
+            apply_service_schema(database)
+            database.query(None, "PRAGMA wal_checkpoint(TRUNCATE)")
+        except DatabaseError as exc:
+            self.migration_error = f"the migrations no longer apply: {exc}"
+        finally:
+            database.close()
+
+    def close(self) -> None:
+        self.registry.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _error(self, case: Case, reason: str, started: float) -> CaseResult:
+        return CaseResult(
+            path=case.path or "",
+            name=case.name,
+            function=case.function,
+            outcome=ERROR,
+            reason=reason,
+            request=case.subject.target,
+            made_by=case.made_by,
+            duration_ms=(time.perf_counter() - started) * 1000.0,
+        )
+
+    async def run(self, case: Case) -> CaseResult:
+        """Run one case on a fresh database."""
+        started = time.perf_counter()
+        if self.migration_error is not None:
+            return self._error(case, self.migration_error, started)
+        for step in case.steps:
+            if not self.registry.exists(step.function):
+                where = self.project.relative(self.registry.path_of(step.function))
+                return self._error(
+                    case, f"function {step.function} no longer exists ({where})", started
+                )
+        self._count += 1
+        box = self.folder / f"case{self._count}"
+        box.mkdir()
+        shutil.copyfile(self.template, box / "app.db")
+        sandbox = Sandbox(box, SandboxStats())
+        runtime: Runtime | None = None
+        try:
+            sandbox.redo(_row_writes(case.rows))
+            runtime = Runtime(
+                self.project, NullRecorder(), database=sandbox.database, registry=self.registry
+            )
+            setup: list[StepRun] = []
+            subject: Execution | None = None
+            ids: dict[str, str] = {}
+            for step in case.steps:
+                original = step_execution(step)
+                original.request = follow_ids(original.request, ids)
+                invocation = await replay_invocation(runtime, original)
+                execution = (await runtime.run(invocation)).execution
+                ids.update(renamed_ids(step.inserted, execution))
+                if step is case.subject:
+                    subject = execution
+                else:
+                    setup.append(StepRun(step.function, execution.status, error_text(execution)))
+            assert subject is not None
+        finally:
+            if runtime is not None:
+                with contextlib.suppress(Exception):
+                    await close_client(runtime)
+            sandbox.close()
+        differences = check(follow_ids(case.expect, ids), case.noise, subject)
+        return CaseResult(
+            path=case.path or "",
+            name=case.name,
+            function=case.function,
+            outcome=FAILED if differences else PASSED,
+            reason=differences[0].text if differences else None,
+            differences=differences,
+            request=case.subject.target,
+            status=subject.status,
+            error=error_text(subject),
+            body=subject.response.get("body") if subject.kind != "job" else None,
+            setup=setup,
+            notes=list(sandbox.stats.warnings),
+            duration_ms=(time.perf_counter() - started) * 1000.0,
+            made_by=case.made_by,
+        )
+
+
+def unreadable(path: Path, error: CaseError) -> CaseResult:
+    """The result of a case file that cannot be read."""
+    return CaseResult(
+        path=str(path),
+        name=path.stem,
+        function="",
+        outcome=ERROR,
+        reason=str(error),
+        line=error.line,
+    )
+
+
+async def run_cases(
+    project: Project,
+    paths: list[Path],
+    *,
+    progress: Callable[[CaseResult], None] | None = None,
+) -> TestRun:
+    """Run every case file under `paths` (files or folders), in name order."""
+    started = time.perf_counter()
+    report = TestRun(project=str(project.root))
+    runner = CaseRunner(project)
+    try:
+        for path in find_cases(paths):
+            try:
+                case = load_case(path)
+            except CaseError as exc:
+                result = unreadable(path, exc)
+            else:
+                result = await runner.run(case)
+            report.add(result)
+            if progress is not None:
+                progress(result)
+    finally:
+        runner.close()
+    report.duration_ms = (time.perf_counter() - started) * 1000.0
+    return report

@@ -1,0 +1,221 @@
+"""`flux test add` and `flux test`: the seed's incident saved as a case, run in a fresh clone.
+
+The incident is recorded once (the session fixture) by driving the real example shop; cases are
+saved from its recorder with the real command, and run in a copy of the project without `.flux/`
+— no recorder, no app database — as CI would.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from examples.shop_story import ROW_NOT_FOUND, fix_signup
+from tests.cli.flux import flux
+from tests.cli.incident import Incident
+
+pytestmark = pytest.mark.usefixtures("no_env_secret")
+
+
+@pytest.fixture(scope="module")
+def saved(incident: Incident, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the recorded project with three cases saved from its recordings."""
+    project = tmp_path_factory.mktemp("saved") / "shop"
+    shutil.copytree(incident.project, project)
+    for args in (
+        ("--name", "webhook_before_signup", incident.failed_webhook, "--expect", "status=200"),
+        ("--name", "create_user", incident.created_user),
+        ("--name", "onboarding_job", incident.job),
+    ):
+        result = flux("test", "add", *args, "-p", str(project))
+        assert result.code == 0, result.out + result.err
+    return project
+
+
+def clone(project: Path, dest: Path) -> Path:
+    """What a fresh checkout has: the project without `.flux/`."""
+    target = dest / "clone"
+    shutil.copytree(project, target, ignore=shutil.ignore_patterns(".flux", "__pycache__"))
+    return target
+
+
+def case_file(project: Path, name: str) -> Path:
+    return project / "tests" / "flux" / f"{name}.json"
+
+
+def test_add_writes_a_readable_case_with_the_scenario(saved: Path, incident: Incident) -> None:
+    case = json.loads(case_file(saved, "webhook_before_signup").read_text())
+
+    assert case["flux_case"] == 1
+    assert case["made_by"].startswith("Flux ")
+    assert case["source"]["execution_id"] == incident.failed_webhook
+    assert case["expect"] == {"status": "200"}
+    roles = [(s["role"], s["function"]) for s in case["steps"]]
+    # The signup that shares the customer id runs first, so a fix there shows in the webhook.
+    assert roles == [("setup", "signup"), ("subject", "stripe_webhook")]
+    webhook = case["steps"][1]
+    assert webhook["stripe"] == {"verified": True, "error": None}
+    assert webhook["request"]["headers"]["stripe-signature"] == "[redacted]"
+    assert "steps.1.request.headers.stripe-signature" in case["redacted"]
+    assert webhook["values"], "the time the webhook took from ctx is kept"
+
+
+def test_the_incident_case_fails_in_a_fresh_clone_then_passes_after_the_fix(
+    saved: Path, tmp_path: Path
+) -> None:
+    project = clone(saved, tmp_path)
+    path = case_file(project, "webhook_before_signup")
+
+    red = flux("test", str(path), "-p", str(project))
+
+    assert red.code == 1, red.out + red.err
+    lines = red.out.splitlines()
+    assert lines[0].startswith("  ✗  webhook_before_signup  POST /stripe_webhook  500  ")
+    assert "     status  expected 200, got 500" in lines
+    assert any(ROW_NOT_FOUND in line and "stripe_webhook.py" in line for line in lines)
+    assert "     after     signup 201" in lines
+    assert lines[-1] == "  1 case · 0 passed · 1 failed  ✗"
+    assert not (project / ".flux").exists(), "running cases creates no recorder or app data"
+
+    fix_signup(project)
+    green = flux("test", str(path), "-p", str(project))
+
+    assert green.code == 0, green.out + green.err
+    assert green.out.splitlines()[0].startswith(
+        "  ✔  webhook_before_signup  POST /stripe_webhook  200"
+    )
+
+
+def test_a_recorded_success_stays_green_and_a_new_response_shape_turns_it_red(
+    saved: Path, tmp_path: Path
+) -> None:
+    project = clone(saved, tmp_path)
+    path = case_file(project, "create_user")
+    expect = json.loads(path.read_text())["expect"]
+    assert expect["status"] == "201"
+    assert [m["table"] for m in expect["mutations"]] == ["users"]
+
+    green = flux("test", str(path), "-p", str(project))
+    assert green.code == 0, green.out + green.err
+
+    handler = project / "functions" / "create_user.py"
+    handler.write_text(handler.read_text().replace('{"id": user.id}', '{"user": {"id": user.id}}'))
+    red = flux("test", str(path), "-p", str(project))
+
+    assert red.code == 1
+    lines = red.out.splitlines()
+    assert '     body.id  expected "<users id 1>", missing' in lines
+    assert '     body.user  unexpected {"id": "<users id 1>"}' in lines
+
+
+def test_a_job_case_follows_the_ids_its_setup_generated(saved: Path, tmp_path: Path) -> None:
+    """The onboarding job was given the id signup's insert got; in the fresh database signup's
+    insert gets another, and the job's input follows it."""
+    project = clone(saved, tmp_path)
+    result = flux("test", str(case_file(project, "onboarding_job")), "-p", str(project))
+    assert result.code == 0, result.out
+
+
+def test_junit_and_json_reports(saved: Path, tmp_path: Path) -> None:
+    project = clone(saved, tmp_path)
+    junit = tmp_path / "reports" / "flux.xml"
+
+    result = flux("test", "--junit-xml", str(junit), "--json", "-p", str(project))
+
+    assert result.code == 1
+    report = result.json()
+    assert report["summary"] == {"cases": 3, "passed": 2, "failed": 1, "errors": 0}
+    failed = next(r for r in report["results"] if r["outcome"] == "failed")
+    assert failed["name"] == "webhook_before_signup"
+    assert failed["status"] == "500"
+    assert failed["differences"][0]["text"] == "status  expected 200, got 500"
+    root = ET.parse(junit).getroot()
+    [suite] = root.findall("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "0")
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert set(cases) == {"create_user", "onboarding_job", "webhook_before_signup"}
+    failure = cases["webhook_before_signup"].find("failure")
+    assert failure is not None
+    assert failure.get("message") == "status  expected 200, got 500"
+    assert ROW_NOT_FOUND in (failure.text or "")
+    assert cases["webhook_before_signup"].get("file") == "tests/flux/webhook_before_signup.json"
+    assert cases["create_user"].find("failure") is None
+
+
+def test_cases_that_cannot_run_are_reported_and_the_run_goes_on(
+    saved: Path, tmp_path: Path
+) -> None:
+    project = clone(saved, tmp_path)
+    cases = project / "tests" / "flux"
+    (project / "functions" / "create_user.py").unlink()
+    (cases / "broken.json").write_text('{\n  "flux_case": 1,\n  "steps": [\n    {,\n  ]\n}\n')
+    newer = json.loads((cases / "onboarding_job.json").read_text())
+    newer.update(flux_case=99, made_by="Flux 9.9.0")
+    (cases / "from_the_future.json").write_text(json.dumps(newer, indent=2))
+
+    result = flux("test", "-p", str(project))
+
+    assert result.code == 1
+    out = result.out
+    assert "  !  tests/flux/broken.json  could not run" in out
+    assert "tests/flux/broken.json:4: not valid JSON" in out
+    assert (
+        "from_the_future.json:2: made by Flux 9.9.0 (case format 99); Flux 0.1.0 reads case "
+        "format 1 to 1: upgrade Flux to run it"
+    ) in out
+    assert "function create_user no longer exists (functions/create_user.py)" in out
+    assert "✔  onboarding_job" in out
+    assert out.splitlines()[-1] == "  5 cases · 1 passed · 1 failed · 3 could not run  ✗"
+
+
+def test_migrations_that_no_longer_apply_fail_every_case_with_the_reason(
+    saved: Path, tmp_path: Path
+) -> None:
+    project = clone(saved, tmp_path)
+    (project / "migrations" / "999_broken.sql").write_text("ALTER TABLE nowhere ADD x TEXT;")
+
+    result = flux("test", "--json", "-p", str(project))
+
+    assert result.code == 1
+    reasons = {r["reason"] for r in result.json()["results"]}
+    assert len(reasons) == 1
+    [reason] = reasons
+    assert reason.startswith("the migrations no longer apply: migration 999_broken.sql failed")
+
+
+def test_a_case_written_by_an_older_flux_loads(saved: Path, tmp_path: Path) -> None:
+    """The first format's optional fields may be missing; what remains still runs."""
+    project = clone(saved, tmp_path)
+    path = case_file(project, "create_user")
+    case = json.loads(path.read_text())
+    for key in ("noise", "redacted", "source", "made_by", "rows"):
+        case.pop(key)
+    for step in case["steps"]:
+        step.pop("inserted")
+    path.write_text(json.dumps(case))
+
+    result = flux("test", str(path), "-p", str(project))
+
+    assert result.code == 0, result.out
+
+
+def test_add_refuses_bad_input_with_one_line(saved: Path, incident: Incident) -> None:
+    bad = flux("test", "add", "ffffffff", "-p", str(saved))
+    assert bad.code == 1
+    assert bad.err.startswith("flux: ") and "\n" not in bad.err.strip()
+    expect = flux("test", "add", "ffffffff", "--expect", "colour=red", "-p", str(saved))
+    assert expect.code == 1
+    assert expect.err.startswith("flux: bad --expect 'colour=red'")
+    exists = flux(
+        "test", "add", incident.validation_error, "--name", "create_user", "-p", str(saved)
+    )
+    assert exists.code == 1
+    assert exists.err == (
+        "flux: tests/flux/create_user.json already exists: pass --force to replace it, or --name\n"
+    )
+    missing = flux("test", "nowhere.json", "-p", str(saved))
+    assert missing.err == "flux: no such case file or folder: nowhere.json\n"
