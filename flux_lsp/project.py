@@ -20,6 +20,9 @@ class ConfigError(ValueError):
     """`flux.toml` is unreadable or holds a value of the wrong kind."""
 
 
+SHARED_FOLDER = "lib"
+"""The folder at the project root for code the functions share; deployed with them."""
+
 DEFAULT_REDACT_HEADERS = (
     "authorization",
     "cookie",
@@ -189,6 +192,11 @@ class Project:
         return self.root / self.settings.templates_dir
 
     @property
+    def shared_dir(self) -> Path:
+        """`lib/`: code the functions share (`from lib.pricing import total`)."""
+        return self.root / SHARED_FOLDER
+
+    @property
     def state_dir(self) -> Path:
         return self.root / self.settings.state_dir
 
@@ -215,6 +223,14 @@ class Project:
         for folder, pattern in ((self.functions_dir, "*.py"), (self.migrations_dir, "*.sql")):
             if folder.is_dir():
                 files.extend(sorted(folder.glob(pattern)))
+        if self.shared_dir.is_dir():
+            files.extend(
+                sorted(
+                    p
+                    for p in self.shared_dir.rglob("*.py")
+                    if not any(part.startswith(".") for part in p.parts[len(self.root.parts) :])
+                )
+            )
         return files
 
     def code_version(self, overlay: dict[str, str] | None = None) -> str:

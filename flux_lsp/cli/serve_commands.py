@@ -19,7 +19,7 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
     from flux_lsp.recorder.writer import RecorderWriter
     from flux_lsp.runtime.executor import Runtime
     from flux_lsp.runtime.gateway import BackgroundTask, create_app
-    from flux_lsp.runtime.server import WatchTask, serve_app
+    from flux_lsp.runtime.server import WatchTask, report_catalog, serve_app
     from flux_lsp.runtime.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="flux: %(message)s")
@@ -34,6 +34,14 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
             fail(f"no functions folder at {project.functions_dir}")
         recorder = RecorderWriter(project.recorder_path, project.settings.recorder_queue_size)
         runtime = Runtime(project, recorder, check_mtime=dev)
+        catalog = runtime.catalog()
+        report_catalog(catalog)
+        if catalog.problems and not dev:
+            recorder.close()
+            fail(
+                f"not serving: {catalog.summary()} (each is listed above); fix them, "
+                "or run `flux dev`, which serves the others"
+            )
     background: list[BackgroundTask] = [WatchTask(runtime)] if dev else []
     background.append(Worker(runtime))
     extra_routes: list[BaseRoute] = []
@@ -46,7 +54,7 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
         on_shutdown = admin.on_shutdown()
         typer.echo(f"flux serve: {admin.startup_note()}", err=True)
     typer.echo(
-        f"flux {'dev' if dev else 'serve'}: {len(runtime.registry.names())} functions on "
+        f"flux {'dev' if dev else 'serve'}: {catalog.summary()} on "
         f"http://{host}:{port}/<name> · recording to {project.recorder_path}",
         err=True,
     )

@@ -62,7 +62,7 @@ def source_location(
 
 
 def capture_error(
-    exc: BaseException, user_root: str, project_root: str, redactor: Redactor
+    exc: BaseException, user_root: str | tuple[str, ...], project_root: str, redactor: Redactor
 ) -> ErrorInfo:
     """ErrorInfo for an exception: user-code frames, failing location and its locals."""
     frames: list[Location] = []

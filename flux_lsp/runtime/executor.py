@@ -17,10 +17,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from flux_lsp.model import JSON, ErrorInfo, Execution, new_execution_id
 from flux_lsp.project import Project
 from flux_lsp.runtime.bodies import decode_body
+from flux_lsp.runtime.catalog import Catalog, load_catalog
 from flux_lsp.runtime.context import Ctx, DbService
 from flux_lsp.runtime.database import AppDatabase
-from flux_lsp.runtime.errors import HTTPError, capture_error, locate_returned_error
-from flux_lsp.runtime.functions import FunctionLoadError, FunctionRegistry
+from flux_lsp.runtime.errors import HTTPError, capture_error, locate_returned_error, source_location
+from flux_lsp.runtime.functions import FunctionLoadError, FunctionRegistry, LoadProblem
 from flux_lsp.runtime.recording import Recorder
 from flux_lsp.runtime.redaction import Redactor
 from flux_lsp.runtime.services import apply_service_schema, standard_services
@@ -78,7 +79,8 @@ class LoadedCode:
     registry: FunctionRegistry
     redactor: Redactor
     version: str
-    user_root: str
+    user_root: tuple[str, ...]
+    """Path prefixes of the project's own code: functions/ and the shared lib/."""
     project_root: str
 
     @classmethod
@@ -89,7 +91,7 @@ class LoadedCode:
             registry=registry,
             redactor=Redactor(settings.redact_headers, settings.redact_keys),
             version=project.code_version(registry.overlay),
-            user_root=str(registry.functions_dir) + "/",
+            user_root=(str(registry.functions_dir) + "/", str(project.shared_dir) + "/"),
             project_root=str(project.root),
         )
 
@@ -99,6 +101,16 @@ class LoadedCode:
     def capture(self, exc: BaseException) -> ErrorInfo:
         """The ErrorInfo of an exception raised by this version's user code."""
         return capture_error(exc, self.user_root, self.project_root, self.redactor)
+
+    def load_error(self, problem: LoadProblem) -> ErrorInfo:
+        """The ErrorInfo of a function that cannot load: located at the problem's line."""
+        filename = str(self.project.root / problem.file)
+        location = source_location(
+            filename, problem.file, problem.line, problem.column, None, None, None
+        )
+        return ErrorInfo(
+            type="LoadError", message=str(problem), location=location, frames=[location]
+        )
 
 
 @dataclass(slots=True)
@@ -151,6 +163,10 @@ class Runtime:
     def code_version(self) -> str:
         return self.code.version
 
+    def catalog(self) -> Catalog:
+        """Import every function now and say which load (`flux dev`/`flux serve` at start)."""
+        return load_catalog(self.registry)
+
     def reload(self) -> list[str]:
         """Pick up changed function files and new migrations (used by `flux dev`)."""
         self.registry.invalidate()
@@ -184,10 +200,12 @@ class Runtime:
         exception: BaseException | None = None
         result: Any = None
         status_code: int | None = None
+        load_problem: LoadProblem | None = None
         try:
             try:
                 loaded = code.registry.get(inv.function)
             except FunctionLoadError as exc:
+                load_problem = exc.problem
                 raise RuntimeError(str(exc)) from None
             if loaded is None:
                 raise LookupError(f"function no longer exists: {inv.function}")
@@ -208,7 +226,7 @@ class Runtime:
         except Exception as exc:  # the handler's failure is the record's subject, not ours
             exception = exc
             status_code = 500
-            error = code.capture(exc)
+            error = code.load_error(load_problem) if load_problem else code.capture(exc)
         finally:
             current_trace.reset(token)
 

@@ -1,6 +1,8 @@
 """The HTTP gateway: a Starlette app that routes `/<name>` to `functions/<name>.py`.
 
-Every method reaches the handler; unknown or invalid names get a 404 JSON body. The request
+Every method reaches the handler. Unknown or invalid names, jobs (`handler(job, ctx)`, run
+only from the queue) and `_helpers` get a 404 JSON body that carries `x-flux-request-id`. A 5xx
+is one line on the console (`flux.gateway` logger), as a failed job is. The request
 the handler sees is a Starlette `Request` whose `json()` turns a malformed body into a 400.
 Other routes (the admin API of `flux serve`) can be mounted in front with `extra_routes`.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
@@ -17,10 +20,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from flux_lsp.model import new_execution_id
 from flux_lsp.runtime.bodies import decode_body
 from flux_lsp.runtime.errors import MalformedJSON
-from flux_lsp.runtime.executor import Invocation, Runtime
+from flux_lsp.runtime.executor import Invocation, RunResult, Runtime
 from flux_lsp.runtime.functions import valid_function_name
+
+log = logging.getLogger("flux.gateway")
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -68,6 +74,29 @@ async def http_invocation(
     )
 
 
+def failure_line(result: RunResult) -> str:
+    """`POST /checkout 500 req:1a2b3c4d: KeyError: 'sku' at functions/checkout.py:12`."""
+    execution = result.execution
+    error = execution.error
+    where = ""
+    if error is not None and error.location is not None:
+        where = f" at {error.location.file}:{error.location.line}"
+    reason = f"{error.type}: {error.message}" if error is not None else "internal error"
+    return (
+        f"{execution.method} {execution.path} {execution.status} {execution.short_id}: "
+        f"{reason}{where}"
+    )
+
+
+def _not_found(message: str) -> Response:
+    request_id = new_execution_id()
+    return JSONResponse(
+        {"error": message, "request_id": request_id},
+        status_code=404,
+        headers={"x-flux-request-id": request_id},
+    )
+
+
 BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
 
 
@@ -98,14 +127,22 @@ def create_app(
 
     async def call_function(request: Request) -> Response:
         name = request.path_params["name"]
-        if not valid_function_name(name) or not runtime.registry.exists(name):
-            return JSONResponse({"error": f"no function named {name!r}"}, status_code=404)
+        registry = runtime.registry
+        if not valid_function_name(name) or not registry.exists(name):
+            return _not_found(f"no function named {name!r}")
+        if registry.kind_of(name) == "job":
+            return _not_found(
+                f"{name!r} is a job (handler(job, ctx)); it runs from ctx.queue.enqueue, "
+                "not over HTTP"
+            )
         result = await runtime.run(await http_invocation(request, runtime, name))
         assert result.response is not None
+        if result.response.status_code >= 500:
+            log.warning("%s", failure_line(result))
         return result.response
 
     async def not_found(request: Request) -> Response:
-        return JSONResponse({"error": f"no function at {request.url.path}"}, status_code=404)
+        return _not_found(f"no function at {request.url.path}")
 
     routes: list[BaseRoute] = [
         *extra_routes,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from flux_lsp.model import JSON
 from flux_lsp.runtime.database import AppDatabase
-from flux_lsp.runtime.functions import valid_function_name
+from flux_lsp.runtime.functions import FunctionRegistry, valid_function_name
 from flux_lsp.runtime.trace import Trace
 
 if TYPE_CHECKING:
@@ -317,6 +317,18 @@ def get_job(database: AppDatabase, job_id: str) -> Job | None:
     return Job.from_row(rows[0]) if rows else None
 
 
+def check_job(registry: FunctionRegistry, function: str) -> None:
+    """Raise QueueError unless `function` is a job: `functions/<function>.py` with
+    `handler(job, ctx)` (a broken file whose handler says `job` passes; its run will fail)."""
+    if not registry.exists(function):
+        raise QueueError(f"no function named {function!r} to run as a job")
+    if registry.kind_of(function) == "http":
+        raise QueueError(
+            f"{function!r} is an HTTP function (handler(req, ctx)), not a job: only functions "
+            "with `async def handler(job, ctx)` can be enqueued"
+        )
+
+
 class QueueService:
     """`ctx.queue` for one execution: the run's code version, the runtime's app database."""
 
@@ -335,8 +347,8 @@ class QueueService:
         }
         with trace.span("queue.enqueue", attrs) as span:
             span.input = {"function": function, "data": data, "delay": delay}
-            if isinstance(function, str) and not code.registry.exists(function):
-                raise QueueError(f"no function named {function!r} to run as a job")
+            if isinstance(function, str):
+                check_job(code.registry, function)
             job = enqueue_job(
                 runtime.database,
                 function,

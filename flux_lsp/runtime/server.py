@@ -1,7 +1,9 @@
 """Serving the gateway with uvicorn, and the `flux dev` file watcher.
 
 `flux dev` and `flux serve` both end up in `serve_app`; dev adds a watcher that reloads
-changed functions and applies new migrations in place, without restarting the process.
+changed functions and shared code (`lib/`) and applies new migrations in place, without
+restarting the process. After each reload every function is imported again and each one that
+cannot load is printed on one line, `file:line: reason`; the others keep serving.
 """
 
 from __future__ import annotations
@@ -12,13 +14,23 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 
+from flux_lsp.runtime.catalog import Catalog
 from flux_lsp.runtime.executor import Runtime
 
 log = logging.getLogger("flux.dev")
 
 
+def report_catalog(catalog: Catalog) -> None:
+    """One console line per function that cannot load, and per note (ignored subfolders)."""
+    for problem in catalog.problems:
+        log.error("%s", problem)
+    for note in catalog.notes:
+        log.warning("%s", note)
+
+
 class WatchTask:
-    """Reloads the runtime whenever a file under functions/, migrations/ or templates/ changes."""
+    """Reloads the runtime whenever a file under functions/, lib/, migrations/ or templates/
+    changes."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -29,7 +41,12 @@ class WatchTask:
         project = self.runtime.project
         folders = [
             p
-            for p in (project.functions_dir, project.migrations_dir, project.templates_dir)
+            for p in (
+                project.functions_dir,
+                project.shared_dir,
+                project.migrations_dir,
+                project.templates_dir,
+            )
             if p.is_dir()
         ]
         if not folders:
@@ -41,12 +58,15 @@ class WatchTask:
             except Exception as exc:  # a broken migration must not stop the server
                 log.error("reload failed: %s", exc)
                 continue
+            catalog = self.runtime.catalog()
             log.warning(
-                "reloaded (%s)%s; code version %s",
+                "reloaded (%s)%s; code version %s; %s",
                 ", ".join(names),
                 f", applied {', '.join(applied)}" if applied else "",
                 self.runtime.code_version,
+                catalog.summary(),
             )
+            report_catalog(catalog)
 
 
 def serve_app(app: Starlette, host: str, port: int, log_level: str = "info") -> None:

@@ -43,7 +43,7 @@ class Trace:
     def __init__(
         self,
         execution_id: str,
-        user_root: str,
+        user_root: str | tuple[str, ...],
         project_root: str,
         original: Execution | None = None,
     ) -> None:

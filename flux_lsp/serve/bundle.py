@@ -1,9 +1,9 @@
-"""Deploy bundles: a tar.gz of `functions/`, `migrations/`, `templates/` and `flux.toml`.
+"""Deploy bundles: a tar.gz of `functions/`, `lib/`, `migrations/`, `templates/` and `flux.toml`.
 
 `build_bundle` packs a project the way `flux deploy` uploads it (regular files only, sorted,
 with fixed owners and times, so the same tree always gives the same bytes). `unpack_bundle`
 is the server's side: it reads an uploaded archive member by member and refuses it, with one
-clear `BundleError`, unless every member is a regular file or folder under one of those four
+clear `BundleError`, unless every member is a regular file or folder under one of those five
 names, with no absolute path, no `..`, no link or device, and within the size limits. Nothing
 is written outside the destination folder, and only after the member has passed.
 `manifest` and `diff_manifests` say which files a deployment added, changed or removed.
@@ -19,9 +19,9 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from flux_lsp.project import Project
+from flux_lsp.project import SHARED_FOLDER, Project
 
-TOP_FOLDERS = ("functions", "migrations", "templates")
+TOP_FOLDERS = ("functions", SHARED_FOLDER, "migrations", "templates")
 CONFIG_FILE = "flux.toml"
 SKIPPED_PARTS = ("__pycache__",)
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
@@ -65,7 +65,12 @@ def _shipped(path: Path) -> bool:
 def project_files(project: Project) -> dict[str, Path]:
     """The files `flux deploy` ships: bundle path → file on disk, sorted by bundle path."""
     files: dict[str, Path] = {}
-    folders = (project.functions_dir, project.migrations_dir, project.templates_dir)
+    folders = (
+        project.functions_dir,
+        project.shared_dir,
+        project.migrations_dir,
+        project.templates_dir,
+    )
     for name, folder in zip(TOP_FOLDERS, folders, strict=True):
         if not folder.is_dir():
             continue

@@ -26,9 +26,10 @@ from pathlib import Path
 
 from flux_lsp.model import JSON
 from flux_lsp.project import ConfigError, Project
+from flux_lsp.runtime.catalog import describe
 from flux_lsp.runtime.database import AppDatabase, DatabaseError, copy_database
 from flux_lsp.runtime.executor import Runtime
-from flux_lsp.runtime.functions import FunctionLoadError, FunctionRegistry, valid_function_name
+from flux_lsp.runtime.functions import FunctionRegistry, valid_function_name
 from flux_lsp.serve.bundle import (
     BundleError,
     BundleLimits,
@@ -211,11 +212,11 @@ def _check_functions(registry: FunctionRegistry) -> None:
             )
     for name in registry.names():
         try:
-            registry.get(name)
-        except FunctionLoadError as exc:
-            raise BundleError(f"functions/{exc}") from None
+            problem = describe(registry, name).error
         except (SystemExit, KeyboardInterrupt) as exc:
             raise BundleError(f"functions/{name}.py: import failed: {type(exc).__name__}") from None
+        if problem is not None:
+            raise BundleError(str(problem))
 
 
 def _check_migrations(app_db: Path, migrations: Path) -> None:

@@ -148,7 +148,7 @@ async def test_delayed_job_is_not_due_yet(shop: Path) -> None:
     write_function(shop, "enqueue", ENQUEUE)
     async with NoWorker(shop) as flux:
         r = await flux.client.post(
-            "/enqueue", json={"function": "create_user", "data": {}, "delay": 60}
+            "/enqueue", json={"function": "send_onboarding_email", "data": {}, "delay": 60}
         )
         assert r.status_code == 200
         assert await run_pending(flux.runtime) == []
@@ -162,6 +162,8 @@ async def test_delayed_job_is_not_due_yet(shop: Path) -> None:
         ({"function": "nope"}, "no function named 'nope' to run as a job"),
         ({"function": "../x"}, "no function named '../x' to run as a job"),
         ({"function": "flaky", "delay": -1}, "job delay must be between 0 and"),
+        ({"function": "create_user"}, "'create_user' is an HTTP function (handler(req, ctx))"),
+        ({"function": "_util"}, "no function named '_util' to run as a job"),
     ],
 )
 async def test_bad_enqueue_is_one_clear_error(

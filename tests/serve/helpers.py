@@ -55,10 +55,11 @@ def flux(
 
 @dataclass
 class ServeProcess:
-    """`flux serve` on 127.0.0.1 as a subprocess, for one project folder."""
+    """`flux serve` (or `command="dev"`) on 127.0.0.1 as a subprocess, for one project folder."""
 
     project: Path
     token: str | None = TOKEN
+    command: str = "serve"
     url: str = ""
     process: subprocess.Popen[str] | None = None
 
@@ -72,7 +73,7 @@ class ServeProcess:
                 sys.executable,
                 "-m",
                 "flux_lsp",
-                "serve",
+                self.command,
                 "-p",
                 str(self.project),
                 "--port",
@@ -86,13 +87,15 @@ class ServeProcess:
         deadline = time.monotonic() + 30
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"flux serve exited early:\n{self.output()}")
+                raise RuntimeError(f"flux {self.command} exited early:\n{self.output()}")
             try:
                 httpx.get(self.url + "/_flux/stats", timeout=1)
                 return self
             except httpx.HTTPError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"flux serve did not start:\n{self.output()}") from None
+                    raise RuntimeError(
+                        f"flux {self.command} did not start:\n{self.output()}"
+                    ) from None
                 time.sleep(0.05)
 
     def output(self) -> str:

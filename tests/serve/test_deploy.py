@@ -151,7 +151,9 @@ def test_deploy_cli_errors_are_one_line(tmp_path: Path) -> None:
         r = flux("deploy", "-p", str(shop), "--server", server.url)
         assert r.returncode == 1
         lines = r.stderr.strip().splitlines()
-        assert lines[-1].startswith("flux: bundle rejected: functions/broken.py: import failed")
+        assert lines[-1].startswith(
+            "flux: bundle rejected: functions/broken.py:1: import failed: ModuleNotFoundError"
+        )
         assert "Traceback" not in r.stderr
 
     r = flux("deploy", "-p", str(shop), "--server", server.url)

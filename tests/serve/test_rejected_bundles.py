@@ -78,7 +78,7 @@ BAD_BUNDLES: dict[str, tuple[bytes, str]] = {
     ),
     "import error": (
         good(file_member("functions/boom.py", b"raise RuntimeError('nope')\n")),
-        "functions/boom.py: import failed: RuntimeError: nope",
+        "functions/boom.py:1: import failed: RuntimeError: nope",
     ),
     "exit at import": (
         good(file_member("functions/quit.py", b"import sys\nsys.exit(3)\n")),
@@ -90,7 +90,11 @@ BAD_BUNDLES: dict[str, tuple[bytes, str]] = {
     ),
     "no handler": (
         good(file_member("functions/empty.py", b"x = 1\n")),
-        "must define `async def handler(req, ctx)`",
+        "functions/empty.py:1: no `handler`: define `async def handler(req, ctx)`",
+    ),
+    "sync handler": (
+        good(file_member("functions/sync.py", b"x = 1\n\ndef handler(req, ctx):\n    pass\n")),
+        "functions/sync.py:3: `handler` must be async",
     ),
     "bad function name": (
         good(file_member("functions/my-func.py", GOOD_FUNCTION)),
