@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import shutil
 import tempfile
 import time
@@ -32,12 +33,12 @@ from flux_lsp.replay.case import Case, CaseError, find_cases, load_case, step_ex
 from flux_lsp.replay.expect import Difference, check, error_text
 from flux_lsp.replay.rebuild import replay_invocation
 from flux_lsp.replay.sandbox import Sandbox, SandboxStats
+from flux_lsp.runtime.context import DbService
 from flux_lsp.runtime.database import AppDatabase, DatabaseError
 from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.functions import FunctionRegistry
 from flux_lsp.runtime.http_client import close_client
 from flux_lsp.runtime.recording import NullRecorder
-from flux_lsp.runtime.services import apply_service_schema
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
 
@@ -183,27 +184,40 @@ def follow_ids(value: JSON, ids: dict[str, str]) -> JSON:
     return value
 
 
+def _scratch() -> str | None:
+    """A memory-backed folder for the per-case databases when the system has one (they are
+    written, read once and deleted: a disk's sync and unlink costs would dominate a case)."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
 class CaseRunner:
-    """Runs cases for one project: the migrated template and the loaded functions are shared."""
+    """Runs cases for one project: one runtime (the loaded functions, the redactor, the code
+    version) and one migrated template database serve every case; each case gets a copy."""
 
     def __init__(self, project: Project) -> None:
         self.project = project
-        self.folder = Path(tempfile.mkdtemp(prefix="flux-test-"))
+        self.folder = Path(tempfile.mkdtemp(prefix="flux-test-", dir=_scratch()))
         self.template = self.folder / "template.db"
         self.registry = FunctionRegistry(project.functions_dir, project_root=project.root)
         self.migration_error: str | None = None
+        self.runtime: Runtime | None = None
         self._count = 0
-        database = AppDatabase(self.template)
+        template = AppDatabase(self.template)
         try:
-            database.apply_migrations(project.migrations_dir)
-            apply_service_schema(database)
-            database.query(None, "PRAGMA wal_checkpoint(TRUNCATE)")
+            self.runtime = Runtime(
+                project, NullRecorder(), database=template, registry=self.registry
+            )
+            template.query(None, "PRAGMA wal_checkpoint(TRUNCATE)")
         except DatabaseError as exc:
             self.migration_error = f"the migrations no longer apply: {exc}"
         finally:
-            database.close()
+            template.close()
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        if self.runtime is not None:
+            with contextlib.suppress(Exception):
+                await close_client(self.runtime)
         self.registry.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -222,8 +236,9 @@ class CaseRunner:
     async def run(self, case: Case) -> CaseResult:
         """Run one case on a fresh database."""
         started = time.perf_counter()
-        if self.migration_error is not None:
-            return self._error(case, self.migration_error, started)
+        runtime = self.runtime
+        if runtime is None:
+            return self._error(case, self.migration_error or "no runtime", started)
         for step in case.steps:
             if not self.registry.exists(step.function):
                 where = self.project.relative(self.registry.path_of(step.function))
@@ -235,12 +250,11 @@ class CaseRunner:
         box.mkdir()
         shutil.copyfile(self.template, box / "app.db")
         sandbox = Sandbox(box, SandboxStats())
-        runtime: Runtime | None = None
         try:
             sandbox.redo(_row_writes(case.rows))
-            runtime = Runtime(
-                self.project, NullRecorder(), database=sandbox.database, registry=self.registry
-            )
+            # The runtime's services read `runtime.database` at each call: this case's copy.
+            runtime.database = sandbox.database
+            runtime.db_service = DbService(sandbox.database)
             setup: list[StepRun] = []
             subject: Execution | None = None
             ids: dict[str, str] = {}
@@ -256,9 +270,6 @@ class CaseRunner:
                     setup.append(StepRun(step.function, execution.status, error_text(execution)))
             assert subject is not None
         finally:
-            if runtime is not None:
-                with contextlib.suppress(Exception):
-                    await close_client(runtime)
             sandbox.close()
         differences = check(follow_ids(case.expect, ids), case.noise, subject)
         return CaseResult(
@@ -313,6 +324,6 @@ async def run_cases(
             if progress is not None:
                 progress(result)
     finally:
-        runner.close()
+        await runner.close()
     report.duration_ms = (time.perf_counter() - started) * 1000.0
     return report
