@@ -44,7 +44,8 @@ async def record(project: Project, customers: int) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         for n in range(customers):
             customer = f"cus_{n}"
-            await client.post("/signup", json={"email": f"{customer}@x.com", "customer_id": customer})
+            signup = {"email": f"{customer}@x.com", "customer_id": customer}
+            await client.post("/signup", json=signup)
             await client.post("/confirm_email", json={"customer_id": customer})
             event = {
                 "id": f"evt_{n}",

@@ -132,32 +132,6 @@ def add(
 # -- flux test [PATH…] ---------------------------------------------------------------------
 
 
-def result_lines(result: CaseResult, where: str) -> list[str]:
-    """`✗  stripe_webhook_7c8d9e0f  POST /stripe_webhook  500  4ms` and its differences."""
-    if result.outcome == "error":
-        lines = [f"  !  {where}  could not run"]
-        lines.append(f"     └─ {result.reason}")
-        return lines
-    mark = "✔" if result.passed else "✗"
-    head = [result.name, result.request, result.status or "", f"{result.duration_ms:.0f}ms"]
-    lines = [f"  {mark}  " + "  ".join(p for p in head if p)]
-    if not result.passed:
-        lines.extend(f"     {d.text}" for d in result.differences)
-        if result.error and not any(d.path == "error" for d in result.differences):
-            lines.append(f"     error  {result.error}")
-        if result.body is not None and not any(
-            d.path.startswith("body") for d in result.differences
-        ):
-            from flux_lsp.replay.expect import show_value
-
-            lines.append(f"     response  {result.status} {show_value(result.body)}")
-        if result.setup:
-            ran = ", ".join(f"{s.function} {s.status}" for s in result.setup)
-            lines.append(f"     after     {ran}")
-        lines.extend(f"     note: {n}" for n in result.notes)
-    return lines
-
-
 def write_junit(report: TestRun, path: Path, relative: dict[str, str]) -> None:
     """A JUnit XML report (one testsuite, one testcase per case) for CI."""
     import xml.etree.ElementTree as ET
@@ -188,7 +162,7 @@ def write_junit(report: TestRun, path: Path, relative: dict[str, str]) -> None:
         if result.outcome != "passed":
             tag = "failure" if result.outcome == "failed" else "error"
             element = ET.SubElement(case, tag, {"message": result.reason or result.outcome})
-            element.text = "\n".join(result_lines(result, relative.get(result.path, result.path)))
+            element.text = "\n".join(result.lines(relative.get(result.path, result.path)))
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)
@@ -230,7 +204,7 @@ def run(
 
     def show(result: CaseResult) -> None:
         if not as_json:
-            for line in result_lines(result, where(result.path)):
+            for line in result.lines(where(result.path)):
                 typer.echo(line)
 
     with user_errors():

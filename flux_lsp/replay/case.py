@@ -40,7 +40,8 @@ CASE_FORMAT = 1
 """The format this Flux writes. Older formats are upgraded on load (`_UPGRADES`)."""
 CASE_SUFFIX = ".json"
 CASES_DIR = Path("tests") / "flux"
-"""Where `flux test add` writes, relative to the project; `flux test` reads it by default."""
+"""Where `flux test add` writes, relative to the project; `flux test` reads it by default (the
+pytest plugin, which imports Flux lazily, spells it `("tests", "flux")`)."""
 SETUP, SUBJECT = "setup", "subject"
 
 
@@ -50,8 +51,16 @@ class CaseError(Exception):
     def __init__(self, path: Path | str, message: str, line: int | None = None) -> None:
         self.path = str(path)
         self.line = line
-        where = f"{self.path}:{line}" if line else self.path
-        super().__init__(f"{where}: {message}")
+        self.reason = message
+        super().__init__(self.at(self.path))
+
+    def at(self, shown_path: str) -> str:
+        """`tests/flux/x.json:4: not valid JSON: ...`, with the path written as given."""
+        return (
+            f"{shown_path}:{self.line}: {self.reason}"
+            if self.line
+            else f"{shown_path}: {self.reason}"
+        )
 
 
 @dataclass(slots=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 from flux_lsp.model import JSON, Execution, Mutation
 from flux_lsp.project import Project
 from flux_lsp.replay.case import Case, CaseError, find_cases, load_case, step_execution
-from flux_lsp.replay.expect import Difference, check, error_text
+from flux_lsp.replay.expect import Difference, check, error_text, show_value
 from flux_lsp.replay.rebuild import replay_invocation
 from flux_lsp.replay.sandbox import Sandbox, SandboxStats
 from flux_lsp.runtime.context import DbService
@@ -83,6 +83,28 @@ class CaseResult:
     @property
     def passed(self) -> bool:
         return self.outcome == PASSED
+
+    def lines(self, where: str | None = None) -> list[str]:
+        """`✗  stripe_webhook_7c8d9e0f  POST /stripe_webhook  500  4ms` and, when it did not
+        pass, its differences, the error, the response, what ran before it; `where` names the
+        file of a case that could not run."""
+        if self.outcome == ERROR:
+            return [f"  !  {where or self.path}  could not run", f"     └─ {self.reason}"]
+        mark = "✔" if self.passed else "✗"
+        head = [self.name, self.request, self.status or "", f"{self.duration_ms:.0f}ms"]
+        lines = [f"  {mark}  " + "  ".join(p for p in head if p)]
+        if self.passed:
+            return lines
+        lines.extend(f"     {d.text}" for d in self.differences)
+        if self.error and not any(d.path == "error" for d in self.differences):
+            lines.append(f"     error  {self.error}")
+        if self.body is not None and not any(d.path.startswith("body") for d in self.differences):
+            lines.append(f"     response  {self.status} {show_value(self.body)}")
+        if self.setup:
+            ran = ", ".join(f"{s.function} {s.status}" for s in self.setup)
+            lines.append(f"     after     {ran}")
+        lines.extend(f"     note: {n}" for n in self.notes)
+        return lines
 
 
 @dataclass(slots=True)
@@ -288,6 +310,15 @@ class CaseRunner:
             duration_ms=(time.perf_counter() - started) * 1000.0,
             made_by=case.made_by,
         )
+
+
+async def run_case(project: Project, case: Case) -> CaseResult:
+    """Run one case on its own (the pytest plugin runs each item so)."""
+    runner = CaseRunner(project)
+    try:
+        return await runner.run(case)
+    finally:
+        await runner.close()
 
 
 def unreadable(path: Path, error: CaseError) -> CaseResult:

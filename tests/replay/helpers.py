@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 import sys
 import time
@@ -100,3 +101,10 @@ def no_network() -> Iterator[list[str]]:
     finally:
         socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = real  # type: ignore[method-assign]
         sys.modules["socket"].getaddrinfo = real[2]
+
+
+def clone(project: Path, dest: Path) -> Path:
+    """What a fresh checkout of `project` has: everything but `.flux/`."""
+    target = dest / "clone"
+    shutil.copytree(project, target, ignore=shutil.ignore_patterns(".flux", "__pycache__"))
+    return target

@@ -8,7 +8,6 @@ saved from its recorder with the real command, and run in a copy of the project 
 from __future__ import annotations
 
 import json
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -17,30 +16,9 @@ import pytest
 from examples.shop_story import ROW_NOT_FOUND, fix_signup
 from tests.cli.flux import flux
 from tests.cli.incident import Incident
+from tests.replay.helpers import clone
 
 pytestmark = pytest.mark.usefixtures("no_env_secret")
-
-
-@pytest.fixture(scope="module")
-def saved(incident: Incident, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the recorded project with three cases saved from its recordings."""
-    project = tmp_path_factory.mktemp("saved") / "shop"
-    shutil.copytree(incident.project, project)
-    for args in (
-        ("--name", "webhook_before_signup", incident.failed_webhook, "--expect", "status=200"),
-        ("--name", "create_user", incident.created_user),
-        ("--name", "onboarding_job", incident.job),
-    ):
-        result = flux("test", "add", *args, "-p", str(project))
-        assert result.code == 0, result.out + result.err
-    return project
-
-
-def clone(project: Path, dest: Path) -> Path:
-    """What a fresh checkout has: the project without `.flux/`."""
-    target = dest / "clone"
-    shutil.copytree(project, target, ignore=shutil.ignore_patterns(".flux", "__pycache__"))
-    return target
 
 
 def case_file(project: Path, name: str) -> Path:
