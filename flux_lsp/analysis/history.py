@@ -120,6 +120,13 @@ class StateHistory:
         }
 
 
+def check_table(name: str) -> str:
+    """A table name as a user wrote it (`users`), or a QueryError for anything else."""
+    if not name or not name.replace("_", "").isalnum():
+        raise QueryError(f"bad table name {name!r}")
+    return name
+
+
 def parse_history_filter(text: str) -> str:
     """`job=c4d5e6f7` or `req=7c8d9e0f` → the execution id to look up."""
     key, sep, value = text.partition("=")

@@ -1,6 +1,7 @@
 """Run statistics for a function or a call site: counts, failures and latency percentiles.
 
-Used by the editor's code lens (`12 runs · 2 failed · p95 48 ms`) and hovers. Pure.
+Used by the editor's code lens (`12 runs · 2 failed · p95 48 ms`) and hovers (pure), and by the
+agent tools' `function_stats` (`load_function_stats` reads the store).
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from flux_lsp.analysis.tail import TailLine, tail_lines
+from flux_lsp.analysis.values import iso
 from flux_lsp.model import Execution
+from flux_lsp.recorder.store import Store
 
 STATS_LIMIT = 500
 """How many of a function's latest executions in the window its lens and hover stats cover."""
@@ -66,3 +70,35 @@ def run_stats(executions: Iterable[Execution]) -> RunStats:
         p95_ms=percentile(durations, 95),
         latest_at=latest,
     )
+
+
+@dataclass(slots=True)
+class FunctionStats:
+    """A function's runs since a moment: the counts and percentiles, and its latest runs."""
+
+    function: str
+    since: float | None
+    stats: RunStats
+    recent: list[TailLine]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "function": self.function,
+            "since": self.since,
+            "since_iso": iso(self.since),
+            **self.stats.to_dict(),
+            "recent": [line.to_dict() for line in self.recent],
+        }
+
+
+RECENT_RUNS = 10
+"""How many of the latest runs a function's stats list."""
+
+
+async def load_function_stats(
+    store: Store, function: str, since: float | None = None
+) -> FunctionStats:
+    """The stats of `function`'s latest runs (up to STATS_LIMIT) since `since`."""
+    runs = await store.function_stats(function, since=since, limit=STATS_LIMIT)
+    recent = [e for e in runs if e.kind != "replay"][:RECENT_RUNS]
+    return FunctionStats(function, since, run_stats(runs), tail_lines(recent))

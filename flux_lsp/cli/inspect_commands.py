@@ -283,13 +283,12 @@ def state_history(
     token: TokenOpt = None,
 ) -> None:
     """The mutation log of a row (`--id`) or of an execution (`--filter job=<id>`)."""
-    from flux_lsp.cli.errors import fail, user_errors
+    from flux_lsp.cli.errors import user_errors
 
-    if not table.replace("_", "").isalnum():
-        fail(f"bad table name {table!r}")
     with user_errors():
-        from flux_lsp.analysis.history import parse_history_filter
+        from flux_lsp.analysis.history import check_table, parse_history_filter
 
+        check_table(table)
         ident = parse_history_filter(filter) if filter is not None else None
 
     async def work(store: Store) -> None:

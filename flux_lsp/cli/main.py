@@ -9,6 +9,7 @@ from flux_lsp.cli import (
     deploy_commands,  # noqa: F401  (registers deploy)
     inspect_commands,  # noqa: F401  (registers tail, why, trace, state, status)
     lsp_commands,  # noqa: F401  (registers lsp)
+    mcp_commands,  # noqa: F401  (registers mcp)
     replay_commands,  # noqa: F401  (registers incident replay, replay)
     serve_commands,  # noqa: F401  (registers dev, serve)
     test_commands,  # noqa: F401  (registers test, test add)

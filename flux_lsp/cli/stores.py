@@ -2,8 +2,8 @@
 
 Every command that reads recordings (`tail`, `why`, `trace`, `state history`, `status`) takes
 `--project/-p`, `--recorder` (a recorder file), `--server` (a `flux serve` URL) and `--token`
-(or `FLUX_TOKEN`), and opens its store through `open_cli_store`, which is built on
-`recorder.open.open_store` so that local files and remote servers behave the same.
+(or `FLUX_TOKEN`), and opens its store through `recorder.open.open_project_store`, so that
+local files and remote servers behave the same.
 """
 
 from __future__ import annotations
@@ -39,28 +39,6 @@ TokenOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document instead.")]
 
 
-async def open_cli_store(
-    project: Path | str = ".",
-    recorder: Path | str | None = None,
-    server: str | None = None,
-    token: str | None = None,
-) -> Store:
-    """The store a command reads: `--server`, else `--recorder`, else the project's recorder."""
-    from flux_lsp.recorder.open import is_remote, open_store
-
-    if server is not None:
-        if not is_remote(server):
-            from flux_lsp.cli.errors import UserError
-
-            raise UserError(f"bad server URL {server!r}: expected http://… or https://…")
-        return await open_store(server, token=token)
-    if recorder is not None:
-        return await open_store(Path(recorder))
-    from flux_lsp.project import Project
-
-    return await open_store(Project.load(project).recorder_path)
-
-
 def run_with_store(
     work: Callable[[Store], Awaitable[T]],
     project: Path,
@@ -70,9 +48,10 @@ def run_with_store(
 ) -> T:
     """Open the store, run `work` on it, close it; user errors become one line and exit 1."""
     from flux_lsp.cli.errors import user_errors
+    from flux_lsp.recorder.open import open_project_store
 
     async def main() -> T:
-        store = await open_cli_store(project, recorder, server, token)
+        store = await open_project_store(project, recorder, server, token)
         try:
             return await work(store)
         finally:

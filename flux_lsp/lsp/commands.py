@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,8 +34,6 @@ from flux_lsp.recorder.store import AmbiguousExecution, RecorderError, Store, Un
 
 log = logging.getLogger("flux.lsp")
 
-INCIDENT_BEFORE = 10 * 60.0
-INCIDENT_AFTER = 5 * 60.0
 TAIL_LIMIT = 50
 
 
@@ -334,7 +331,7 @@ async def replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
 async def incident_replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
     """`{"window": "09:00..09:20"}`, or `{"id": ...}` for a window around that execution."""
     from flux_lsp.project import Project
-    from flux_lsp.replay.engine import plan_window, replay_window
+    from flux_lsp.replay.engine import plan_window, replay_window, window_around
 
     window = _text("flux.incidentReplay", arg, "window", required=False)
     execution_id: str | None = None
@@ -347,8 +344,7 @@ async def incident_replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[s
     elif arg.get("id") is not None:
         project, store, execution = await _find(ls, "flux.incidentReplay", arg)
         execution_id = execution.id
-        since = execution.started_at - INCIDENT_BEFORE
-        until = min(time.time(), execution.started_at + INCIDENT_AFTER) + 0.001
+        since, until = window_around(execution)
     else:
         raise JsonRpcInvalidParams(
             'flux.incidentReplay: pass {"window": "09:00..09:20"} or {"id": "req:…"}'

@@ -19,16 +19,11 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from flux_lsp.analysis.anchoring import Anchor, anchor, enclosing_function_anchor
-from flux_lsp.analysis.fingerprint import (
-    FailureGroup,
-    group_failures,
-    latest_replay_verdicts,
-    replay_passed,
-)
+from flux_lsp.analysis.failures import failure_state, recorded_failures
+from flux_lsp.analysis.fingerprint import FailureGroup
 from flux_lsp.lsp.projects import FluxProject
 from flux_lsp.model import Execution, short_id
-from flux_lsp.recorder.query import ExecutionQuery
-from flux_lsp.recorder.store import RecorderCorrupt, RecorderError, Store
+from flux_lsp.recorder.store import RecorderCorrupt, RecorderError
 
 if TYPE_CHECKING:
     from flux_lsp.lsp.server import FluxLanguageServer
@@ -36,8 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("flux.lsp")
 
 SOURCE = "flux"
-FAILURE_LIMIT = 500
-REPLAY_LIMIT = 200
 DATA_IDS = 50
 
 
@@ -79,24 +72,6 @@ class DiagnosticsState:
         ]
         hits.sort(key=lambda p: p.state != "open")
         return hits[0] if hits else None
-
-
-async def fetch_failures(
-    store: Store, relative: str, since: float
-) -> tuple[list[FailureGroup], dict[str, Execution]]:
-    """The failure groups recorded in `relative` since `since`, and each group's latest replay."""
-    recorded = await store.executions(
-        ExecutionQuery(error_file=relative, since=since, limit=FAILURE_LIMIT)
-    )
-    groups = group_failures(recorded)
-    replays: list[Execution] = []
-    for function in sorted({g.latest.function for g in groups}):
-        replays.extend(
-            await store.executions(
-                ExecutionQuery(function=function, kind="replay", since=since, limit=REPLAY_LIMIT)
-            )
-        )
-    return groups, latest_replay_verdicts(groups, replays)
 
 
 def _clock(timestamp: float) -> str:
@@ -153,19 +128,18 @@ def place(failures: FileFailures, lines: list[str]) -> list[Placed]:
             continue
         found = anchor(location, lines)
         replay = failures.verdicts.get(group.fingerprint)
-        fixed = replay is not None and replay_passed(replay)
+        state = failure_state(found, replay)
         text = describe(group, failures.project.settings.window)
-        if fixed and replay is not None:
-            state, severity = "fixed", types.DiagnosticSeverity.Hint
+        if state == "fixed" and replay is not None:
+            severity = types.DiagnosticSeverity.Hint
             text = f"fixed in replay {short_id(replay.id)} — was: {text}"
-        elif not found.found:
-            state, severity = "changed", types.DiagnosticSeverity.Information
+        elif state == "changed":
+            severity = types.DiagnosticSeverity.Information
             text = (
                 f"The failing code changed since it was recorded; verify with a replay. "
                 f"Recorded at line {location.line}: {text}"
             )
         else:
-            state = "open"
             severity = (
                 types.DiagnosticSeverity.Error
                 if group.severity == "error"
@@ -238,7 +212,7 @@ async def _refresh(ls: FluxLanguageServer, uri: str) -> None:
             project.token = await store.change_token()
         if project.scanned_at is None:
             project.scanned_at = time.time()
-        groups, verdicts = await fetch_failures(store, relative, since)
+        groups, verdicts = await recorded_failures(store, since, relative)
     except RecorderCorrupt as exc:
         await project.drop_store(str(exc))
         ls.projects.report(f"Flux: {exc}")

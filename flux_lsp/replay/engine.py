@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -59,6 +60,20 @@ def reruns(execution: Execution, with_jobs: bool) -> bool:
 def selects(execution: Execution, query: ExecutionQuery | None, with_jobs: bool) -> bool:
     """Whether `execution` runs again and is reported (it matches `query`)."""
     return reruns(execution, with_jobs) and (query is None or query.matches(execution))
+
+
+INCIDENT_BEFORE = 10 * 60.0
+"""How far before a failure the window `--around` it starts (seconds)."""
+INCIDENT_AFTER = 5 * 60.0
+"""How far after a failure that window ends, unless that is still to come."""
+
+
+def window_around(execution: Execution, now: float | None = None) -> tuple[float, float]:
+    """The incident window around one execution: from 10 minutes before it to 5 minutes after
+    it (or now, if that is sooner), so the requests that led to it and followed it replay too."""
+    now = time.time() if now is None else now
+    since = execution.started_at - INCIDENT_BEFORE
+    return since, min(now, execution.started_at + INCIDENT_AFTER) + 0.001
 
 
 def window_query(since: float, until: float) -> ExecutionQuery:

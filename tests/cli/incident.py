@@ -43,7 +43,9 @@ class Incident:
     extra: list[str]
 
 
-async def record_incident(tmp: Path) -> Incident:
+async def record_incident(tmp: Path, gap: float = 0.05) -> Incident:
+    """Record the incident in a copy of the shop; `gap` seconds pass between the failed webhook
+    and the confirmation that creates its row."""
     project = copy_shop(tmp)
     write_function(project, "divide", DIVIDE)
     ids: dict[str, str] = {}
@@ -58,7 +60,7 @@ async def record_incident(tmp: Path) -> Incident:
         await post("signup", "/signup", json={"email": "c@d.com", "customer_id": "cus_ABC"})
         body, headers = signed_payment("cus_ABC", event_id="evt_1")
         await post("failed_webhook", "/stripe_webhook", content=body, headers=headers)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(gap)
         await post("confirm_email", "/confirm_email", json={"customer_id": "cus_ABC"})
         body, headers = signed_payment("cus_ABC", event_id="evt_1")
         await post("good_webhook", "/stripe_webhook", content=body, headers=headers)
@@ -74,7 +76,7 @@ async def record_incident(tmp: Path) -> Incident:
             if jobs:
                 ids["job"] = jobs[0].id
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(gap)
         flux.flush()
     extra = [ids.pop(f"extra_{n}") for n in range(8)]
     return Incident(project=project, recorder=flux.project.recorder_path, extra=extra, **ids)
