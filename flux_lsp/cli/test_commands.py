@@ -17,7 +17,7 @@ import typer
 from flux_lsp.cli.app import ProjectOption, app
 from flux_lsp.cli.errors import UserError, user_errors
 from flux_lsp.cli.inspect_commands import DefaultCommandGroup
-from flux_lsp.cli.stores import RecorderOpt, ServerOpt, TokenOpt, open_cli_store
+from flux_lsp.cli.stores import RecorderOpt, ServerOpt, TokenOpt
 
 if TYPE_CHECKING:
     from typer._click.core import Context
@@ -103,6 +103,7 @@ def add(
     recorder and no network. Secrets stay redacted.
     """
     from flux_lsp.project import Project
+    from flux_lsp.recorder.open import open_project_store
     from flux_lsp.replay.capture import CaptureError, capture_case, write_case
     from flux_lsp.replay.expect import ExpectationError, parse_expectations
 
@@ -112,7 +113,7 @@ def add(
             wanted = parse_expectations(expect) if expect else None
         except ExpectationError as exc:
             raise UserError(str(exc)) from None
-        store = await open_cli_store(project, recorder, server, token)
+        store = await open_project_store(project, recorder, server, token)
         try:
             case = await capture_case(loaded, store, request_id, name=name, expect=wanted)
         finally:
