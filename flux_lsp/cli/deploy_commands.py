@@ -142,9 +142,16 @@ def deploy(
         url = base_url(server or DEFAULT_SERVER)
         if not is_remote(url):
             raise UserError(f"bad server URL {url!r}: expected http://… or https://…")
-        secret = token or loaded.settings.server_token
+        secret = token or loaded.settings.server.token
         if not secret:
-            raise UserError("no token: pass --token, set FLUX_TOKEN, or set [server] token")
+            raise UserError(
+                "no token: pass --token, or set FLUX_TOKEN (in the environment or .env)"
+            )
+        for name in loaded.secrets_in_file:
+            console.print(
+                f"flux deploy: warning: flux.toml sets the secret {name}, and flux.toml is "
+                "uploaded; set it in the server's environment instead (see `flux config`)"
+            )
         headers = {"authorization": f"Bearer {secret}"}
         try:
             with httpx.Client(base_url=url, headers=headers, timeout=120.0) as client:

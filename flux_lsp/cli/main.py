@@ -6,6 +6,7 @@ Command modules keep their heavy imports inside the command bodies so `flux` sta
 from __future__ import annotations
 
 from flux_lsp.cli import (
+    config_commands,  # noqa: F401  (registers config)
     deploy_commands,  # noqa: F401  (registers deploy)
     inspect_commands,  # noqa: F401  (registers tail, why, trace, state, status)
     lsp_commands,  # noqa: F401  (registers lsp)

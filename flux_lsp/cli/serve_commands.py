@@ -16,7 +16,7 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
     from starlette.routing import BaseRoute
 
     from flux_lsp.project import Project
-    from flux_lsp.recorder.writer import RecorderWriter
+    from flux_lsp.recorder.writer import open_writer
     from flux_lsp.runtime.executor import Runtime
     from flux_lsp.runtime.gateway import BackgroundTask, create_app
     from flux_lsp.runtime.server import WatchTask, report_catalog, serve_app
@@ -25,6 +25,7 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="flux: %(message)s")
     with user_errors():
         project = Project.load(project_dir)
+        project.export_env_file()  # handlers read .env values from os.environ, as in production
         base = project
         if not dev:
             from flux_lsp.serve.admin import prepare
@@ -32,7 +33,7 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
             project = prepare(base)  # the active deployment, when there is one
         if not project.functions_dir.is_dir():
             fail(f"no functions folder at {project.functions_dir}")
-        recorder = RecorderWriter(project.recorder_path, project.settings.recorder_queue_size)
+        recorder = open_writer(project)
         runtime = Runtime(project, recorder, check_mtime=dev)
         catalog = runtime.catalog()
         report_catalog(catalog)
@@ -49,7 +50,7 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
     if not dev:
         from flux_lsp.serve.admin import AdminAPI
 
-        admin = AdminAPI(runtime, base, base.settings.server_token)
+        admin = AdminAPI(runtime, base, base.settings.server.token)
         extra_routes = admin.routes()
         on_shutdown = admin.on_shutdown()
         typer.echo(f"flux serve: {admin.startup_note()}", err=True)

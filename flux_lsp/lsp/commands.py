@@ -256,12 +256,13 @@ async def _refresh_after_replay(ls: FluxLanguageServer, project: FluxProject) ->
 
 def _replay_recorder(project: FluxProject) -> Any:
     """Replays are recorded next to the originals when the recorder is a local file."""
+    from flux_lsp.project import Project
     from flux_lsp.recorder.open import is_remote
-    from flux_lsp.recorder.writer import RecorderWriter
+    from flux_lsp.recorder.writer import open_writer
 
     if is_remote(project.recorder):
         return None
-    return RecorderWriter(Path(project.recorder))
+    return open_writer(Project.load(project.root), project.recorder)
 
 
 async def _run_replay(

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from flux_lsp.model import Execution
+from flux_lsp.project import Project
 from flux_lsp.recorder.schema import ensure_schema
 
 if sys.platform != "win32":
@@ -456,3 +457,9 @@ class RecorderWriter:
             process.wait()
         if self._reader is not None:
             self._reader.join(timeout=5)
+
+
+def open_writer(project: Project, recorder: str | os.PathLike[str] | None = None) -> RecorderWriter:
+    """The one way Flux builds a recorder writer from settings: the project's recorder, or
+    `recorder` when an editor or a command chose another, with `[recorder] queue_size`."""
+    return RecorderWriter(recorder or project.recorder_path, project.settings.recorder.queue_size)

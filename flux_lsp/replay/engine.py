@@ -29,7 +29,7 @@ from flux_lsp.model import Execution
 from flux_lsp.project import Project
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.store import Store
-from flux_lsp.recorder.writer import RecorderWriter
+from flux_lsp.recorder.writer import open_writer
 from flux_lsp.replay.rebuild import REPLAY_KIND, replay_invocation
 from flux_lsp.replay.report import ReplayOutcome, ReplayReport, compare, event_type_of
 from flux_lsp.replay.report import missing_function as missing_function_outcome
@@ -155,7 +155,7 @@ class ReplaySession:
 
 
 def _project_recorder(project: Project) -> Recorder:
-    return RecorderWriter(project.recorder_path, project.settings.recorder_queue_size)
+    return open_writer(project)
 
 
 class _WithoutDataChanges:

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiosmtplib
 
 from flux_lsp.model import JSON
-from flux_lsp.project import Project, SmtpSettings
+from flux_lsp.project import Project
 from flux_lsp.runtime.trace import Trace
+from flux_lsp.settings import SmtpSection
 
 if TYPE_CHECKING:
     from flux_lsp.runtime.executor import LoadedCode, Runtime
@@ -149,7 +150,7 @@ class SmtpProvider:
 
     name = "smtp"
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(self, settings: SmtpSection) -> None:
         self.settings = settings
 
     async def send(self, message: EmailMessage) -> SendResult:
@@ -162,7 +163,7 @@ class SmtpProvider:
                 port=s.port,
                 username=s.username,
                 password=s.password,
-                use_tls=s.use_tls,
+                use_tls=s.tls,
                 start_tls=s.starttls,
                 timeout=s.timeout,
             )
@@ -188,8 +189,8 @@ class SmtpProvider:
 
 def make_provider(project: Project) -> EmailProvider:
     settings = project.settings
-    if settings.email_provider == "smtp":
-        return SmtpProvider(settings.smtp)
+    if settings.email.provider == "smtp":
+        return SmtpProvider(settings.email.smtp)
     return ConsoleProvider(project.state_dir / "outbox")
 
 
@@ -207,7 +208,7 @@ class EmailService:
         """Render `template` with `data` and send it to `to`; the provider's answer."""
         runtime, trace = self._runtime, self._trace
         project = self._code.project
-        provider_name = project.settings.email_provider
+        provider_name = project.settings.email.provider
         attrs: dict[str, JSON] = {"email.template": template, "email.provider": provider_name}
         with trace.span("email.send", attrs) as span:
             span.input = {"to": to, "template": template, "data": dict(data or {})}
@@ -218,7 +219,7 @@ class EmailService:
             if trace.replaying:
                 result = SendResult("suppressed", provider_name, reply="replay: email is off")
             else:
-                message = build_message(rendered, project.settings.smtp.sender)
+                message = build_message(rendered, project.settings.email.smtp.sender)
                 result = await make_provider(project).send(message)
             span.output = result.to_dict()
             span.attributes["email.status"] = result.status

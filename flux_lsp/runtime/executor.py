@@ -167,11 +167,13 @@ class Runtime:
         """Import every function now and say which load (`flux dev`/`flux serve` at start)."""
         return load_catalog(self.registry)
 
-    def reload(self) -> list[str]:
-        """Pick up changed function files and new migrations (used by `flux dev`)."""
+    def reload(self, project: Project | None = None) -> list[str]:
+        """Pick up changed function files and new migrations (used by `flux dev`), and the
+        settings of `project` when `flux.toml` or `.env` changed."""
         self.registry.invalidate()
-        applied = self.database.apply_migrations(self.project.migrations_dir)
-        self.code = LoadedCode.of(self.project, self.registry)
+        project = project or self.project
+        applied = self.database.apply_migrations(project.migrations_dir)
+        self.code = LoadedCode.of(project, self.registry)
         return applied
 
     def swap_code(self, project: Project, registry: FunctionRegistry) -> list[str]:

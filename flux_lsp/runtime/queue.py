@@ -354,7 +354,7 @@ class QueueService:
                 function,
                 data,
                 delay=delay,
-                max_attempts=code.project.settings.queue_max_attempts,
+                max_attempts=code.project.settings.queue.max_attempts,
                 parent_id=trace.execution_id,
             )
             span.attributes["messaging.message.id"] = job.id

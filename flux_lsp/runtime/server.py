@@ -8,14 +8,18 @@ cannot load is printed on one line, `file:line: reason`; the others keep serving
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
+from watchfiles import Change
 
+from flux_lsp.project import Project
 from flux_lsp.runtime.catalog import Catalog
 from flux_lsp.runtime.executor import Runtime
+from flux_lsp.settings import ENV_FILE
 
 log = logging.getLogger("flux.dev")
 
@@ -30,14 +34,13 @@ def report_catalog(catalog: Catalog) -> None:
 
 class WatchTask:
     """Reloads the runtime whenever a file under functions/, lib/, migrations/ or templates/
-    changes."""
+    changes, and its settings when `flux.toml` or `.env` changes (a broken one is reported and
+    the previous settings stay)."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     async def __call__(self) -> None:
-        from watchfiles import awatch
-
         project = self.runtime.project
         folders = [
             p
@@ -49,13 +52,27 @@ class WatchTask:
             )
             if p.is_dir()
         ]
-        if not folders:
-            return
-        async for changes in awatch(*folders):
+        settings_files = {project.config_file, project.root / ENV_FILE}
+        # The code folders recursively; the project root alone (not its .flux/ or .venv/).
+        watches = [self._watch(folders, recursive=True)] if folders else []
+        watches.append(self._watch([project.root], recursive=False, only=settings_files))
+        await asyncio.gather(*watches)
+
+    async def _watch(
+        self, paths: list[Path], *, recursive: bool, only: set[Path] | None = None
+    ) -> None:
+        from watchfiles import awatch
+
+        def accept(_change: Change, raw: str) -> bool:
+            path = Path(raw)
+            return "__pycache__" not in path.parts and (only is None or path in only)
+
+        async for changes in awatch(*paths, recursive=recursive, watch_filter=accept):
             names = sorted({Path(path).name for _, path in changes})
             try:
-                applied = self.runtime.reload()
-            except Exception as exc:  # a broken migration must not stop the server
+                project = Project.load(self.runtime.project.root) if only else None
+                applied = self.runtime.reload(project)
+            except Exception as exc:  # a broken migration or flux.toml must not stop the server
                 log.error("reload failed: %s", exc)
                 continue
             catalog = self.runtime.catalog()

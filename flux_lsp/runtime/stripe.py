@@ -117,7 +117,7 @@ class StripeService:
         return event
 
     def _verify(self, payload: bytes, header: str | None) -> None:
-        secret = self._settings.stripe_webhook_secret
+        secret = self._settings.stripe.webhook_secret
         if not secret:
             raise RuntimeError(
                 "no Stripe webhook secret: set STRIPE_WEBHOOK_SECRET or [stripe] webhook_secret "
@@ -127,7 +127,7 @@ class StripeService:
             raise HTTPError(400, "missing Stripe-Signature header")
         try:
             stripe.WebhookSignature.verify_header(
-                payload, header, secret, tolerance=self._settings.stripe_tolerance
+                payload, header, secret, tolerance=self._settings.stripe.tolerance
             )
         except stripe.SignatureVerificationError as exc:
             raise HTTPError(400, f"invalid Stripe signature: {exc.user_message or exc}") from None

@@ -123,7 +123,7 @@ async def run_job(
         job,
         error=error,
         execution_id=execution.id,
-        backoff_seconds=runtime.project.settings.queue_backoff_seconds,
+        backoff_seconds=runtime.project.settings.queue.backoff,
     )
     if error is not None:
         then = f"retry in {job.run_at - time.time():.0f}s" if status == "pending" else "giving up"
@@ -175,9 +175,7 @@ class Worker:
         self.concurrency = max(1, concurrency)
         self.lease_seconds = lease_seconds
         self.poll_seconds = (
-            poll_seconds
-            if poll_seconds is not None
-            else runtime.project.settings.queue_poll_seconds
+            poll_seconds if poll_seconds is not None else runtime.project.settings.queue.poll
         )
         self.id = new_worker_id()
 

@@ -138,6 +138,6 @@ def prepare(project: Project) -> Project:
     A server with the admin API on may start with no functions yet, waiting for its first
     `flux deploy`; its empty `functions/` folder is created here."""
     served = active_project(project)
-    if served is project and project.settings.server_token and not project.functions_dir.exists():
+    if served is project and project.settings.server.token and not project.functions_dir.exists():
         project.functions_dir.mkdir(parents=True)
     return served

@@ -21,7 +21,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from flux_lsp.model import JSON
@@ -39,6 +39,7 @@ from flux_lsp.serve.bundle import (
     project_files,
     unpack_bundle,
 )
+from flux_lsp.settings import ProjectSection
 
 DEPLOYMENTS = "deployments"
 HISTORY = "history.json"
@@ -116,14 +117,13 @@ def deployment_project(folder: Path, base: Project) -> Project:
     (`functions/`, `migrations/`, `templates/`), whatever `[project]` says."""
     project = Project.load(folder)
     settings = project.settings
-    settings.functions_dir, settings.migrations_dir, settings.templates_dir = (
-        "functions",
-        "migrations",
-        "templates",
+    paths = ProjectSection(state=str(base.state_dir))
+    project.settings = replace(
+        settings,
+        project=paths,
+        recorder=replace(settings.recorder, path=str(base.recorder_path)),
+        server=base.settings.server,
     )
-    settings.state_dir = str(base.state_dir)
-    settings.recorder_path = str(base.recorder_path)
-    settings.server_token = base.settings.server_token
     return project
 
 
