@@ -162,4 +162,7 @@ def test_deploy_cli_errors_are_one_line(tmp_path: Path) -> None:
 
     r = flux("deploy", "-p", str(shop), "--server", server.url, token=None)
     assert r.returncode == 1
-    assert r.stderr.strip() == "flux: no token: pass --token, set FLUX_TOKEN, or set [server] token"
+    assert (
+        r.stderr.strip()
+        == "flux: no token: pass --token, or set FLUX_TOKEN (in the environment or .env)"
+    )
