@@ -22,7 +22,6 @@ from flux_lsp.cli.stores import RecorderOpt, ServerOpt, TokenOpt
 if TYPE_CHECKING:
     from typer._click.core import Context
 
-    from flux_lsp.replay.case import Case
     from flux_lsp.replay.regression import CaseResult, TestRun
 
 
@@ -43,37 +42,6 @@ app.add_typer(test_app, name="test")
 
 
 # -- flux test add -------------------------------------------------------------------------
-
-
-def _added_lines(case: Case, path: str) -> list[str]:
-    from flux_lsp.model import short_id
-
-    def describe(n: int) -> str:
-        step = case.steps[n]
-        return f"{step.target}  {step.status}  {short_id(step.execution_id)}"
-
-    expect = ", ".join(
-        f"{k} {v if v is not None else 'none'}"
-        for k, v in case.expect.items()
-        if k in ("status", "error")
-    )
-    rows = sum(len(r) for r in case.rows.values())
-    lines = [
-        f"  Saved {path}",
-        f"    subject   {describe(len(case.steps) - 1)}  (expects {expect})",
-    ]
-    lines.extend(f"    setup     {describe(n)}" for n in range(len(case.steps) - 1))
-    placeholders = len(case.redacted)
-    lines.append(
-        f"    rows      {rows} row{'s' if rows != 1 else ''} to start from"
-        + (
-            f" · {placeholders} redacted placeholder{'s' if placeholders != 1 else ''}"
-            if placeholders
-            else ""
-        )
-    )
-    lines.append(f"  Run it with: flux test {path}")
-    return lines
 
 
 @test_app.command("add")
@@ -104,10 +72,10 @@ def add(
     """
     from flux_lsp.project import Project
     from flux_lsp.recorder.open import open_project_store
-    from flux_lsp.replay.capture import CaptureError, capture_case, write_case
+    from flux_lsp.replay.capture import CaptureError, SavedCase, save_case
     from flux_lsp.replay.expect import ExpectationError, parse_expectations
 
-    async def main() -> tuple[Case, str]:
+    async def main() -> SavedCase:
         loaded = Project.load(project)
         try:
             wanted = parse_expectations(expect) if expect else None
@@ -115,18 +83,15 @@ def add(
             raise UserError(str(exc)) from None
         store = await open_project_store(project, recorder, server, token)
         try:
-            case = await capture_case(loaded, store, request_id, name=name, expect=wanted)
-        finally:
-            await store.close()
-        try:
-            path = write_case(loaded, case, force=force)
+            return await save_case(loaded, store, request_id, name=name, expect=wanted, force=force)
         except CaptureError as exc:
             raise UserError(str(exc)) from None
-        return case, loaded.relative(path)
+        finally:
+            await store.close()
 
     with user_errors():
-        case, path = asyncio.run(main())
-    for line in _added_lines(case, path):
+        saved = asyncio.run(main())
+    for line in saved.lines():
         typer.echo(line)
 
 

@@ -1,4 +1,5 @@
-"""Code actions on flux diagnostics: Why, Show trace, Replay against current code, Replay incident.
+"""Code actions on flux diagnostics: Why, Show trace, Replay against current code, Replay incident,
+Save as regression test.
 
 Each action carries a `workspace/executeCommand` command (see `commands`) with the failure's
 latest request id and the document's uri, so the client runs it and shows the report.
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def actions_for(uri: str, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
-    """The four actions of one flux diagnostic (none for anything else)."""
+    """The actions of one flux diagnostic (none for anything else)."""
     data = diagnostic.data
     if diagnostic.source != SOURCE or not isinstance(data, dict):
         return []
@@ -32,6 +33,7 @@ def actions_for(uri: str, diagnostic: types.Diagnostic) -> list[types.CodeAction
         (f"Flux: Show trace {rid}", "flux.trace"),
         (f"Flux: Replay {rid} against current code", "flux.replay"),
         ("Flux: Replay incident (time window around it)", "flux.incidentReplay"),
+        (f"Flux: Save {rid} as regression test", "flux.saveRegressionTest"),
     )
     return [
         types.CodeAction(

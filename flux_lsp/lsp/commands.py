@@ -1,5 +1,5 @@
 """`workspace/executeCommand`: flux.why, flux.trace, flux.traceDiff, flux.tail, flux.replay,
-flux.incidentReplay.
+flux.incidentReplay, flux.saveRegressionTest.
 
 Every command takes one JSON argument (an object such as `{"id": "req:7c8d9e0f", "uri": ...}`,
 or just the id as a string) and returns
@@ -380,6 +380,58 @@ async def incident_replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[s
     return _result("incidentReplay", execution_id, report.to_dict(), markdown.replay(report))
 
 
+def _expectations(arg: dict[str, Any]) -> dict[str, Any] | None:
+    """`"expect": ["status=200"]` (as `flux test add --expect`), or None for the default."""
+    from flux_lsp.replay.expect import ExpectationError, parse_expectations
+
+    given = arg.get("expect")
+    if given is None:
+        return None
+    if isinstance(given, str):
+        given = [given]
+    if not isinstance(given, list) or not all(isinstance(x, str) for x in given):
+        raise JsonRpcInvalidParams(
+            'flux.saveRegressionTest: "expect" is a list such as ["status=200"]'
+        )
+    try:
+        return parse_expectations(given)
+    except ExpectationError as exc:
+        raise JsonRpcInvalidParams(f"flux.saveRegressionTest: {exc}") from None
+
+
+async def save_regression_test(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+    """`{"id", "name"?, "expect"?: ["status=200"], "force"?}`: `flux test add` from the editor.
+
+    Writes the case under the project's `tests/flux/` and opens it when the client can show a
+    document."""
+    from flux_lsp.project import Project
+    from flux_lsp.replay.capture import CaptureError, save_case
+
+    command = "flux.saveRegressionTest"
+    expect = _expectations(arg)
+    name = _text(command, arg, "name", required=False)
+    project, store, execution = await _find(ls, command, arg)
+    try:
+        saved = await save_case(
+            Project.load(project.root),
+            store,
+            execution.id,
+            name=name,
+            expect=expect,
+            force=arg.get("force") is True,
+        )
+    except CaptureError as exc:
+        raise RequestFailed(f"{command}: {exc}") from None
+    window = ls.client_capabilities.window
+    if window is not None and window.show_document is not None and window.show_document.support:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                ls.window_show_document_async(types.ShowDocumentParams(uri=saved.uri)), 5
+            )
+    text = "\n".join(["```", *saved.lines(), "```"])
+    return _result("saveRegressionTest", execution.id, saved.to_dict(), text)
+
+
 Handler = Callable[[FluxLanguageServer, dict[str, Any]], Awaitable[dict[str, Any]]]
 HANDLERS: dict[str, Handler] = {
     "flux.why": why,
@@ -388,6 +440,7 @@ HANDLERS: dict[str, Handler] = {
     "flux.tail": tail,
     "flux.replay": replay,
     "flux.incidentReplay": incident_replay,
+    "flux.saveRegressionTest": save_regression_test,
 }
 
 

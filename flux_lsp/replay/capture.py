@@ -20,13 +20,15 @@ rest of `flux_lsp.replay`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flux_lsp.model import JSON, Execution, Span
+from flux_lsp.model import JSON, Execution, Span, short_id
 from flux_lsp.project import Project
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.store import Store
@@ -397,6 +399,74 @@ async def capture_case(
     settings = project.settings
     _redact(Redactor(settings.redact_headers, settings.redact_keys), case)
     return case
+
+
+@dataclass(slots=True)
+class SavedCase:
+    """What `flux test add` (and the editor's "Save as regression test") saved."""
+
+    path: str
+    """The case file, relative to the project."""
+    uri: str
+    name: str
+    function: str
+    subject: str
+    """`POST /stripe_webhook  500  req:7c8d9e0f`: the recorded execution the case is about."""
+    setup: list[str]
+    """The earlier executions it runs first, in the same form."""
+    expect: dict[str, JSON]
+    rows: int
+    """Rows the case starts from."""
+    redacted: list[str]
+
+    def lines(self) -> list[str]:
+        """What the CLI prints (and the editor shows)."""
+        expect = ", ".join(
+            f"{k} {v if v is not None else 'none'}"
+            for k, v in self.expect.items()
+            if k in ("status", "error")
+        )
+        lines = [f"  Saved {self.path}", f"    subject   {self.subject}  (expects {expect})"]
+        lines.extend(f"    setup     {step}" for step in self.setup)
+        rows = f"    rows      {self.rows} row{'s' if self.rows != 1 else ''} to start from"
+        if self.redacted:
+            n = len(self.redacted)
+            rows += f" · {n} redacted placeholder{'s' if n != 1 else ''}"
+        lines.append(rows)
+        lines.append(f"  Run it with: flux test {self.path}")
+        return lines
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {**dataclasses.asdict(self), "lines": self.lines()}
+
+
+def _described(step: Step) -> str:
+    return f"{step.target}  {step.status}  {short_id(step.execution_id)}"
+
+
+async def save_case(
+    project: Project,
+    store: Store,
+    ident: str,
+    *,
+    name: str | None = None,
+    expect: dict[str, JSON] | None = None,
+    force: bool = False,
+) -> SavedCase:
+    """Capture the case of `ident` and write it under `tests/flux/`."""
+    case = await capture_case(project, store, ident, name=name, expect=expect)
+    path = write_case(project, case, force=force)
+    return SavedCase(
+        path=project.relative(path),
+        uri=path.as_uri(),
+        name=case.name,
+        function=case.function,
+        subject=_described(case.subject),
+        setup=[_described(s) for s in case.steps if s is not case.subject],
+        expect=case.expect,
+        rows=sum(len(r) for r in case.rows.values()),
+        redacted=case.redacted,
+    )
 
 
 def case_path(project: Project, case: Case) -> Path:

@@ -4,8 +4,11 @@ and go-to-definition from a job name."""
 from __future__ import annotations
 
 import ast
+import json
 
+import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
 from tests.lsp.recording import (
@@ -55,6 +58,7 @@ async def test_code_actions_run_why_trace_and_replay(
         f"Flux: Show trace {rid}",
         f"Flux: Replay {rid} against current code",
         "Flux: Replay incident (time window around it)",
+        f"Flux: Save {rid} as regression test",
     ]
     by_title = {c.title: c for c in commands}
 
@@ -123,3 +127,48 @@ async def test_definition_from_a_job_name_string(lsp: LanguageClient, recording:
     assert location.uri == recording.uri("functions/send_onboarding_email.py")
     target = recording.text("functions/send_onboarding_email.py").splitlines()
     assert target[location.range.start.line].startswith("async def handler")
+
+
+async def test_save_as_regression_test_from_the_failing_line(
+    lsp: LanguageClient, recording: Recording
+) -> None:
+    uri = recording.uri(WEBHOOK)
+    open_document(lsp, uri, recording.text(WEBHOOK))
+    (d,) = await wait_for_diagnostics(lsp, uri, lambda d: len(d) == 1)
+    actions = await lsp.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=d.range,
+            context=types.CodeActionContext(diagnostics=[d]),
+        )
+    )
+    assert actions is not None
+    latest = recording.failed_webhooks[-1]
+    [save] = [
+        c
+        for c in map(_command_of, actions)
+        if c.title == f"Flux: Save req:{latest[:8]} as regression test"
+    ]
+    assert save.command == "flux.saveRegressionTest"
+
+    result = await execute_command(lsp, save.command, *(save.arguments or []))
+
+    assert result["kind"] == "saveRegressionTest"
+    report = result["report"]
+    name = f"stripe_webhook_{latest[:8]}"
+    assert report["path"] == f"tests/flux/{name}.json"
+    assert report["expect"] == {"status": "not 5xx", "error": None}
+    assert report["subject"].startswith(f"POST /stripe_webhook  500  req:{latest[:8]}")
+    case = json.loads((recording.project / report["path"]).read_text())
+    assert case["source"]["execution_id"] == latest
+    assert f"Saved {report['path']}" in result["markdown"]
+    assert [d.uri for d in lsp.shown_documents] == [report["uri"]]
+
+    again = {"id": latest, "uri": uri, "expect": ["status=200"], "name": "webhook_200"}
+    result = await execute_command(lsp, "flux.saveRegressionTest", again)
+    assert result["report"]["expect"] == {"status": "200"}
+
+    with pytest.raises(JsonRpcException, match="already exists"):
+        await execute_command(lsp, "flux.saveRegressionTest", again)
+    with pytest.raises(JsonRpcException, match="bad --expect"):
+        await execute_command(lsp, "flux.saveRegressionTest", {**again, "expect": ["x=1"]})
