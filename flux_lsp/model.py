@@ -163,6 +163,33 @@ class Span:
         return cls(**data)
 
 
+@dataclass(slots=True)
+class LogEntry:
+    """One line a handler printed or logged while it ran."""
+
+    at_ms: float
+    """Milliseconds after the execution started."""
+    stream: str
+    """`stdout` or `stderr` (print), or `log` (the logging module)."""
+    message: str
+    level: str | None = None
+    """For `log`: `INFO`, `WARNING`, ..."""
+    logger: str | None = None
+    """For `log`: the logger's name."""
+
+    @property
+    def source(self) -> str:
+        """What a line is labelled with: its level for a log record, else its stream."""
+        return self.level or self.stream
+
+    def to_dict(self) -> dict[str, JSON]:
+        return _shallow_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, JSON]) -> LogEntry:
+        return cls(**data)
+
+
 @dataclass
 class Mutation:
     """One insert, update or delete made by an execution, with the row before and after."""
@@ -220,6 +247,10 @@ class Execution:
     """Time, random values and generated ids the handler took from `ctx`, in order."""
     job: dict[str, JSON] | None = None
     """For job runs: `{"id", "attempt", "max_attempts"}`."""
+    logs: list[LogEntry] = field(default_factory=list)
+    """What the handler printed and logged, in order (bounded, redacted)."""
+    logs_cut: int = 0
+    """Characters of output left out because the execution printed or logged too much."""
 
     @property
     def short_id(self) -> str:
@@ -254,6 +285,8 @@ class Execution:
             "parent_id": self.parent_id,
             "ctx_values": self.ctx_values,
             "job": self.job,
+            "logs": [entry.to_dict() for entry in self.logs],
+            "logs_cut": self.logs_cut,
         }
 
     @classmethod
@@ -277,4 +310,6 @@ class Execution:
             parent_id=data.get("parent_id"),
             ctx_values=list(data.get("ctx_values") or []),
             job=data.get("job"),
+            logs=[LogEntry.from_dict(e) for e in data.get("logs") or []],
+            logs_cut=int(data.get("logs_cut") or 0),
         )

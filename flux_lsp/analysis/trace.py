@@ -4,7 +4,8 @@ The recorded spans are flat with parent ids; the report nests them the way the s
 the root span (`gateway`, `queue.dispatch`) holds the function, the function holds its calls,
 and the `response` step is the function's last child. `steps` is the same execution walked
 stage by stage for `flux trace debug` (`Step 1/3 gateway`, Input, Output, Error, Time), where
-the stages after a failure are marked skipped.
+the stages after a failure are marked skipped. What the handler printed and logged is in
+`logs` (and on the function's step), with `logs_note` saying how much was cut, if any.
 
 JSON shape (`TraceReport.to_dict()`):
 
@@ -13,7 +14,11 @@ JSON shape (`TraceReport.to_dict()`):
      "duration_ms": 32.0, "started_at": 1773130462.0, "started_at_iso": "...",
      "error": {"type": ..., "message": ..., "location": "stripe_webhook.py:12"} | null,
      "tree": NODE,
-     "steps": [STEP, ...]}
+     "steps": [STEP, ...],
+     "logs": [LOG, ...], "logs_note": "… 1,200 more characters of output were cut" | null}
+
+    LOG = {"at_ms": 3.1, "stream": "stdout" | "stderr" | "log", "message": "...",
+           "level": "INFO" | null, "logger": "flux_functions.checkout" | null}
 
     NODE = {"span_id": 1, "name": "function", "label": "stripe_webhook", "depth": 1,
             "start_ms": 1.2, "duration_ms": 28.0, "status": "ok" | "error" | "skipped",
@@ -28,7 +33,8 @@ JSON shape (`TraceReport.to_dict()`):
             "input": "POST /stripe_webhook", "output": "{ event_type: '...' }" | null,
             "error": str | null, "duration_ms": 2.0, "location": "stripe_webhook.py:12" | null,
             "calls": [{"label": "db.update(subscriptions)", "status": "error",
-                       "duration_ms": 1.0, "result": "✗ ...", "location": "stripe_webhook.py:12"}]}
+                       "duration_ms": 1.0, "result": "✗ ...", "location": "stripe_webhook.py:12"}],
+            "logs": [LOG, ...]}
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from http import HTTPStatus
 from flux_lsp.analysis.inputs import stripe_event, summarize_input
 from flux_lsp.analysis.tail import outcome, target
 from flux_lsp.analysis.values import compact, iso
-from flux_lsp.model import JSON, Execution, Span, file_label, short_id
+from flux_lsp.model import JSON, Execution, LogEntry, Span, file_label, short_id
 
 
 @dataclass(slots=True)
@@ -126,6 +132,8 @@ class DebugStep:
     duration_ms: float
     location: str | None = None
     calls: list[StepCall] = field(default_factory=list)
+    logs: list[LogEntry] = field(default_factory=list)
+    """What the handler printed and logged (on the function's step)."""
 
     def to_dict(self) -> dict[str, JSON]:
         return {
@@ -142,6 +150,7 @@ class DebugStep:
             "duration_ms": round(self.duration_ms, 3),
             "location": self.location,
             "calls": [c.to_dict() for c in self.calls],
+            "logs": [e.to_dict() for e in self.logs],
         }
 
 
@@ -161,6 +170,9 @@ class TraceReport:
     error_location: str | None
     tree: TraceNode | None
     steps: list[DebugStep] = field(default_factory=list)
+    logs: list[LogEntry] = field(default_factory=list)
+    logs_note: str | None = None
+    """Set when output was cut: `… 1,200 more characters of output were cut`."""
 
     def row_ms(self, node: TraceNode) -> float:
         """The time a tree row shows: the root's own step (the seed's `queue.dispatch  2ms`),
@@ -192,6 +204,8 @@ class TraceReport:
             ),
             "tree": self.tree.to_dict() if self.tree else None,
             "steps": [s.to_dict() for s in self.steps],
+            "logs": [e.to_dict() for e in self.logs],
+            "logs_note": self.logs_note,
         }
 
 
@@ -361,6 +375,7 @@ def debug_steps(execution: Execution) -> list[DebugStep]:
                 duration_ms=_self_time(span, spans, stages) if is_root else span.duration_ms,
                 location=location,
                 calls=[] if skipped else calls,
+                logs=list(execution.logs) if span.name == "function" else [],
             )
         )
         if span.status == "error" and not is_root:
@@ -385,4 +400,13 @@ def trace_report(execution: Execution) -> TraceReport:
         error_location=err.location.label if err and err.location else None,
         tree=build_tree(execution.spans),
         steps=debug_steps(execution),
+        logs=list(execution.logs),
+        logs_note=logs_note(execution.logs_cut),
     )
+
+
+def logs_note(cut: int) -> str | None:
+    """How much output an execution left out, or None when it kept it all."""
+    if not cut:
+        return None
+    return f"… {cut:,} more character{'s' if cut != 1 else ''} of output were cut"

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from flux_lsp.analysis.values import clock, duration, moment, plain, size
-from flux_lsp.model import short_id
+from flux_lsp.model import LogEntry, short_id
 
 if TYPE_CHECKING:
     from flux_lsp.analysis.diff import DiffRow, TraceDiff
@@ -137,10 +137,31 @@ def _tree_rows(node: TraceNode, prefix: str, last: bool, root: bool) -> list[tup
     return rows
 
 
+def _log_lines(out: Console, logs: list[LogEntry], indent: str) -> None:
+    for entry in logs:
+        line = Text(indent)
+        line.append(f"{duration(entry.at_ms):>7}  ", style="dim")
+        line.append(f"{entry.source:<7} ", style="yellow" if entry.stream != "stdout" else "dim")
+        line.append(entry.message)
+        out.print(line, markup=False, highlight=False)
+
+
+def render_logs(out: Console, report: TraceReport) -> None:
+    """What the handler printed and logged, under a `Logs` heading (nothing when silent)."""
+    if not report.logs and not report.logs_note:
+        return
+    out.print()
+    out.print(Text(INDENT + "Logs", style="bold"))
+    _log_lines(out, report.logs, INDENT + "  ")
+    if report.logs_note:
+        out.print(Text(INDENT + "  " + report.logs_note, style="dim"))
+
+
 def render_trace(out: Console, report: TraceReport) -> None:
     _header(out, report)
     if report.tree is None:
         out.print(INDENT + "(no spans recorded)")
+        render_logs(out, report)
         return
     rows = _tree_rows(report.tree, "", True, True)
     width = max(len(label) for label, _ in rows) + 2
@@ -152,6 +173,7 @@ def render_trace(out: Console, report: TraceReport) -> None:
             text.append("   ")
             text.append(node.result, style=style)
         out.print(text)
+    render_logs(out, report)
 
 
 def render_debug(out: Console, report: TraceReport) -> None:
@@ -186,6 +208,9 @@ def render_debug(out: Console, report: TraceReport) -> None:
                     line.append("   ")
                     line.append(call.result, style="red" if call.status == "error" else "")
                 out.print(line)
+        if step.logs:
+            out.print(Text(INDENT + "  Logs:"))
+            _log_lines(out, step.logs, INDENT + "    ")
         out.print(Text(INDENT + f"  {'Time:':<9}{duration(step.duration_ms)}"))
         out.print()
 

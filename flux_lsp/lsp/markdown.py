@@ -91,6 +91,15 @@ def trace(report: TraceReport) -> str:
     if report.error_message is not None:
         where = f" at {code(report.error_location)}" if report.error_location else ""
         lines.append(f"**{report.error_type}**: {_escape(report.error_message)}{where}")
+    if report.logs or report.logs_note:
+        lines.extend(["", "**Logs**", "```text"])
+        for entry in report.logs:
+            lines.append(
+                f"{duration(entry.at_ms):>7}  {entry.level or entry.stream:<7} {entry.message}"
+            )
+        if report.logs_note:
+            lines.append(report.logs_note)
+        lines.append("```")
     return "\n".join(lines)
 
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 
 from flux_lsp.model import Execution
 
-FILTER_KEYS = ("path", "function", "status", "kind")
+FILTER_KEYS = ("path", "function", "status", "kind", "log~")
+"""`--filter` keys; `log~=text` matches executions whose printed or logged output contains
+`text` (any case)."""
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 
@@ -38,6 +40,8 @@ class ExecutionQuery:
     until: float | None = None
     parent_id: str | None = None
     error_file: str | None = None
+    log: str | None = None
+    """Text the execution's output (print, logging) contains, in any case."""
     limit: int | None = 100
     newest_first: bool = True
 
@@ -62,7 +66,15 @@ class ExecutionQuery:
             location = execution.error.location if execution.error else None
             if location is None or location.file != self.error_file:
                 return False
+        if self.log is not None and not logs_contain(execution, self.log):
+            return False
         return self.status is None or status_matches(execution.status, self.status)
+
+
+def logs_contain(execution: Execution, text: str) -> bool:
+    """Whether a line the execution printed or logged contains `text`, in any case."""
+    wanted = text.casefold()
+    return any(wanted in entry.message.casefold() for entry in execution.logs)
 
 
 def parse_filters(filters: Iterable[str], base: ExecutionQuery | None = None) -> ExecutionQuery:
@@ -85,6 +97,8 @@ def parse_filters(filters: Iterable[str], base: ExecutionQuery | None = None) ->
             check_kind(value)
         if key == "path" and not value.startswith("/"):
             value = "/" + value
+        if key == "log~":
+            key = "log"
         query = query.with_(**{key: value})
     return query
 

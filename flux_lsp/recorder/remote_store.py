@@ -61,6 +61,7 @@ def query_params(query: ExecutionQuery) -> dict[str, str]:
     """An `ExecutionQuery` as URL query parameters (`None` fields are left out)."""
     params: dict[str, str] = {}
     for key in (*FILTER_KEYS, "exclude_kind", "parent_id", "error_file"):
+        key = key.rstrip("~")  # `log~=text` travels as `log=text`
         value = getattr(query, key)
         if value is not None:
             params[key] = str(value)
@@ -117,7 +118,9 @@ def parse_bool(params: Mapping[str, str], key: str, default: bool) -> bool:
 
 def query_from_params(params: Mapping[str, str]) -> ExecutionQuery:
     """The inverse of `query_params`, validating as the command line's filters do."""
-    filters = [f"{key}={params[key]}" for key in FILTER_KEYS if key in params]
+    filters = [
+        f"{key}={params[key.rstrip('~')]}" for key in FILTER_KEYS if key.rstrip("~") in params
+    ]
     query = parse_filters(filters, ExecutionQuery(limit=None))
     exclude = params.get("exclude_kind")
     return query.with_(

@@ -145,6 +145,12 @@ class SQLiteStore:
         if q.exclude_kind is not None:
             clauses.append("kind != ?")
             params.append(q.exclude_kind)
+        if q.log is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM json_each(record, '$.logs') "
+                "WHERE instr(lower(json_extract(value, '$.message')), lower(?)) > 0)"
+            )
+            params.append(q.log)
         if q.status is not None:
             if q.status == "failed":
                 clauses.append("(status = 'failed' OR status GLOB '5[0-9][0-9]')")

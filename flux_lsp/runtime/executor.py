@@ -22,6 +22,8 @@ from flux_lsp.runtime.context import Ctx, DbService
 from flux_lsp.runtime.database import AppDatabase
 from flux_lsp.runtime.errors import HTTPError, capture_error, locate_returned_error, source_location
 from flux_lsp.runtime.functions import FunctionLoadError, FunctionRegistry, LoadProblem
+from flux_lsp.runtime.output_capture import ensure_installed as ensure_output_capture
+from flux_lsp.runtime.output_capture import finish as finish_output
 from flux_lsp.runtime.recording import Recorder
 from flux_lsp.runtime.redaction import Redactor
 from flux_lsp.runtime.services import apply_service_schema, standard_services
@@ -194,6 +196,7 @@ class Runtime:
     async def run(self, inv: Invocation) -> RunResult:
         """Run one invocation end to end and record it. Never raises for handler errors."""
         code = self.code  # one version for the whole run, whatever is swapped in meanwhile
+        ensure_output_capture()
         trace = Trace(inv.execution_id, code.user_root, code.project_root, inv.original)
         token = current_trace.set(trace)
         root = trace.open_span(inv.root_span)
@@ -265,6 +268,7 @@ class Runtime:
         resp_span.output = {"status": status}
         trace.close_span(root)
         root.output = {"status": status}
+        logs, logs_cut = finish_output(trace)
         if exception is not None and root.status == "ok":
             root.status = "error"
             root.error = error.message if error else str(exception)
@@ -286,6 +290,8 @@ class Runtime:
             parent_id=inv.parent_id,
             ctx_values=trace.ctx_values,
             job=inv.job,
+            logs=logs,
+            logs_cut=logs_cut,
         )
         code.redactor.execution(execution)
         try:

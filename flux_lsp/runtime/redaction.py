@@ -2,7 +2,9 @@
 
 Headers named in the settings (authorization, cookie, stripe-signature, ...) and any
 dict key that contains one of the secret words (password, token, api_key, card_number, ...)
-have their values replaced by `[redacted]`. Both lists come from `flux.toml`.
+have their values replaced by `[redacted]`. Both lists come from `flux.toml`. In what a
+handler printed or logged, the same is done to text: `password=...`, `"api_key": "..."`,
+`Bearer ...`, and any value the request carried under a secret key.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from flux_lsp.model import JSON, Execution
 
 REDACTED = "[redacted]"
 MAX_DEPTH = 20
+MIN_SECRET_VALUE = 4
+"""A request's secret values at least this long are also replaced where a log line shows them."""
+_CREDENTIALS = re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
 class Redactor:
@@ -24,6 +29,16 @@ class Redactor:
         words = [re.escape(k.lower()) for k in keys]
         self._key = re.compile("|".join(words), re.IGNORECASE) if words else None
         self._seen: dict[str, bool] = {}
+        # `password=hunter2`, `"api_key": "sk_..."`, `token: abc` in free text
+        self._assignment = (
+            re.compile(
+                r"((?:[\w-]*(?:" + "|".join(words) + r")[\w-]*)[\"']?\s*[:=]\s*[\"']?)"
+                r"([^\s\"',;&}\]]+)",
+                re.IGNORECASE,
+            )
+            if words
+            else None
+        )
 
     def is_secret_key(self, key: str) -> bool:
         cached = self._seen.get(key)
@@ -59,9 +74,38 @@ class Redactor:
             return [self.value(v, depth + 1) for v in value]
         return value
 
+    def secret_values(self, value: JSON, found: set[str], depth: int = 0) -> set[str]:
+        """The values held under secret keys anywhere in `value` (as text), into `found`."""
+        if depth > MAX_DEPTH:
+            return found
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(k, str) and self.is_secret_key(k):
+                    if isinstance(v, (str, int)) and len(str(v)) >= MIN_SECRET_VALUE:
+                        found.add(str(v))
+                else:
+                    self.secret_values(v, found, depth + 1)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                self.secret_values(v, found, depth + 1)
+        return found
+
+    def text(self, message: str, secrets: Iterable[str] = ()) -> str:
+        """`message` with secret assignments, credentials and the given secret values replaced."""
+        if self._assignment is not None:
+            message = self._assignment.sub(lambda m: m.group(1) + REDACTED, message)
+        for secret in secrets:
+            if secret in message:
+                message = message.replace(secret, REDACTED)
+        return _CREDENTIALS.sub(lambda m: f"{m.group(1)} {REDACTED}", message)
+
     def execution(self, execution: Execution) -> Execution:
         """Redact every payload of an execution in place and return it."""
         req = execution.request
+        if execution.logs:
+            known = self.secret_values(req, set())
+            for entry in execution.logs:
+                entry.message = self.text(entry.message, known)
         if "body" in req:
             req["body"] = self.value(req["body"])
         if "query" in req:

@@ -14,9 +14,12 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flux_lsp.model import JSON, Execution, Mutation, Span
+
+if TYPE_CHECKING:
+    from flux_lsp.runtime.output_capture import OutputCapture
 
 current_trace: ContextVar[Trace | None] = ContextVar("flux_trace", default=None)
 _current_span: ContextVar[int | None] = ContextVar("flux_span", default=None)
@@ -34,6 +37,7 @@ class Trace:
         "execution_id",
         "mutations",
         "original",
+        "output",
         "project_root",
         "spans",
         "started_at",
@@ -58,6 +62,8 @@ class Trace:
         self.original = original
         """The recorded execution being replayed, or None when running live."""
         self._replayed_values = list(original.ctx_values) if original is not None else None
+        self.output: OutputCapture | None = None
+        """What the handler printed and logged (`output_capture.OutputCapture`), once it has."""
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._t0) * 1000.0
