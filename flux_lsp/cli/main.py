@@ -11,6 +11,7 @@ from flux_lsp.cli import (
     inspect_commands,  # noqa: F401  (registers tail, why, trace, state, status)
     lsp_commands,  # noqa: F401  (registers lsp)
     mcp_commands,  # noqa: F401  (registers mcp)
+    project_commands,  # noqa: F401  (registers init, functions)
     replay_commands,  # noqa: F401  (registers incident replay, replay)
     serve_commands,  # noqa: F401  (registers dev, serve)
     test_commands,  # noqa: F401  (registers test, test add)

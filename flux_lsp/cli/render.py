@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from flux_lsp.analysis.tail import TailLine
     from flux_lsp.analysis.trace import TraceNode, TraceReport
     from flux_lsp.analysis.why import WhyReport
+    from flux_lsp.runtime.catalog import Catalog, FunctionInfo
 
 INDENT = "  "
 LABEL_WIDTH = 13
@@ -313,3 +314,38 @@ def render_status(out: Console, report: StatusReport) -> None:
     ]
     for label, value in rows:
         _section(out, label, [value])
+
+
+# -- functions -----------------------------------------------------------------------------
+
+
+def render_functions(out: Console, catalog: Catalog) -> None:
+    """One row per function: name, route or job trigger, file:line, and `ok` or why it fails;
+    then the catalog's notes."""
+    rows = catalog.functions
+    if not rows:
+        out.print(f"{INDENT}No functions yet: add functions/<name>.py with an async handler.")
+    name_width = max((len(info.name) for info in rows), default=0)
+    reach_width = max((len(_reached_by(info)) for info in rows), default=0)
+    place_width = max((len(f"{info.file}:{info.line}") for info in rows), default=0)
+    for info in rows:
+        row = Text(INDENT)
+        row.append(f"{info.name:<{name_width}}", style="bold")
+        row.append(f"  {_reached_by(info):<{reach_width}}  ")
+        row.append(f"{info.file}:{info.line}".ljust(place_width) + "  ", style="cyan")
+        if info.error is None:
+            row.append("ok", style="green")
+        else:
+            row.append(f"does not load: {info.error}", style="bold red")
+        out.print(row)
+    for note in catalog.notes:
+        out.print(Text(f"{INDENT}note: {note}", style="yellow"))
+
+
+def _reached_by(info: FunctionInfo) -> str:
+    """`HTTP /create_note`, `job  ctx.queue.enqueue("count_words", …)`, or `?` (broken)."""
+    if info.kind == "job":
+        return f'job  ctx.queue.enqueue("{info.name}", …)'
+    if info.kind == "http":
+        return f"HTTP {info.route}"
+    return "?"
