@@ -29,6 +29,17 @@ SHARED_FOLDER = "lib"
 """The folder at the project root for code the functions share; deployed with them."""
 
 
+def find_root(start: Path, stop: Path | None = None) -> Path | None:
+    """The nearest folder at or above `start` holding `flux.toml` or a default `functions/`
+    folder, as git finds its repository; None when there is none (up to `stop`, if given)."""
+    for candidate in (start, *start.parents):
+        if (candidate / "flux.toml").is_file() or (candidate / "functions").is_dir():
+            return candidate
+        if candidate == stop:
+            break
+    return None
+
+
 @dataclass(slots=True)
 class Project:
     """A project folder and its settings."""

@@ -127,7 +127,16 @@ def deploy(
     token: TokenOption = None,
     rollback: RollbackOption = False,
 ) -> None:
-    """Ship functions/, migrations/, templates/ and flux.toml to a `flux serve` server."""
+    """Ship functions/, migrations/, templates/ and flux.toml to a `flux serve` server.
+
+    Examples:
+
+      flux deploy --server https://flux.example.com
+
+      flux deploy --dry-run --json
+
+      flux deploy --rollback
+    """
     import httpx
     from rich.console import Console
 

@@ -46,10 +46,14 @@ class DefaultCommandGroup(TyperGroup):
 
 trace_app = typer.Typer(
     cls=DefaultCommandGroup,
-    help="An execution's span tree; `trace debug` steps through it; `trace diff` compares two.",
+    help="An execution's span tree; `trace debug` steps through it; `trace diff` compares two."
+    "\n\nExamples:\n\n  flux trace 4ad4b141\n\n  flux trace debug 4ad4b141",
     no_args_is_help=True,
 )
-state_app = typer.Typer(help="The recorded data changes.", no_args_is_help=True)
+state_app = typer.Typer(
+    help="The recorded data changes.\n\nExample:\n\n  flux state history subscriptions --id s_2",
+    no_args_is_help=True,
+)
 app.add_typer(trace_app, name="trace")
 app.add_typer(state_app, name="state")
 
@@ -170,7 +174,14 @@ def why(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Why an execution failed: root cause, location, input, data changes, suggestion."""
+    """Why an execution failed: root cause, location, input, data changes, suggestion.
+
+    Examples:
+
+      flux why 4ad4b141
+
+      flux why req:4ad4b141 --json --server https://flux.example.com
+    """
 
     async def work(store: Store) -> None:
         from flux_lsp.analysis.why import explain
@@ -223,7 +234,12 @@ def trace_show(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """The span tree of an execution, with durations and results (`flux trace <id>`)."""
+    """The span tree of an execution, with durations and results (`flux trace <id>`).
+
+    Example:
+
+      flux trace 4ad4b141
+    """
     _trace(execution_id, json, False, project, recorder, server, token)
 
 
@@ -236,7 +252,12 @@ def trace_debug(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Step through an execution: each stage's input, output, error and time."""
+    """Step through an execution: each stage's input, output, error and time.
+
+    Example:
+
+      flux trace debug 4ad4b141
+    """
     _trace(execution_id, json, True, project, recorder, server, token)
 
 
@@ -250,7 +271,12 @@ def trace_diff(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Two executions' span trees aligned: where they diverge, and what changed."""
+    """Two executions' span trees aligned: where they diverge, and what changed.
+
+    Example:
+
+      flux trace diff 1a2b3c4d 4ad4b141
+    """
 
     async def work(store: Store) -> None:
         from flux_lsp.analysis.diff import trace_diff as diff_of
@@ -282,7 +308,14 @@ def state_history(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """The mutation log of a row (`--id`) or of an execution (`--filter job=<id>`)."""
+    """The mutation log of a row (`--id`) or of an execution (`--filter job=<id>`).
+
+    Examples:
+
+      flux state history subscriptions --id s_2
+
+      flux state history users --filter req=4ad4b141
+    """
     from flux_lsp.cli.errors import user_errors
 
     with user_errors():
@@ -315,7 +348,14 @@ def status(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """The recorder: where it is, its size, how many executions, and any recording problem."""
+    """The recorder: where it is, its size, how many executions, and any recording problem.
+
+    Examples:
+
+      flux status
+
+      flux status --json --server https://flux.example.com
+    """
 
     async def work(store: Store) -> None:
         from flux_lsp.analysis.status import status_report

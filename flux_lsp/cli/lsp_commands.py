@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from flux_lsp.cli.app import app
+from flux_lsp.cli.app import HELP_OPTIONS, app
 
 
 def run_server(tcp: bool, host: str, port: int) -> None:
@@ -29,11 +29,20 @@ def lsp(
     port: Annotated[int, typer.Option(help="Port to listen on with --tcp.")] = 2087,
     stdio: Annotated[bool, typer.Option("--stdio", help="Use stdio (the default).")] = False,
 ) -> None:
-    """Run the Flux language server (stdio by default; --tcp for debugging)."""
+    """Run the Flux language server (stdio by default; --tcp for debugging).
+
+    Examples:
+
+      flux lsp
+
+      flux lsp --tcp --port 2087
+    """
     run_server(tcp and not stdio, host, port)
 
 
-lsp_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+lsp_app = typer.Typer(
+    add_completion=False, pretty_exceptions_enable=False, context_settings=HELP_OPTIONS
+)
 lsp_app.command()(lsp)
 
 

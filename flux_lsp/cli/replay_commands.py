@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from flux_lsp.replay.report import ReplayOutcome, ReplayReport
 
 incident_app = typer.Typer(
-    help="Work on an incident: replay a time window of recorded requests.",
+    help="Work on an incident: replay a time window of recorded requests."
+    "\n\nExample:\n\n  flux incident replay 09:00..09:20",
     no_args_is_help=True,
 )
 app.add_typer(incident_app, name="incident")
@@ -219,6 +220,12 @@ def incident_replay(
     --function and --filter narrow what is reported: every request in the window still runs.
 
     Exits with 1 while anything still fails.
+
+    Examples:
+
+      flux incident replay 09:00..09:20
+
+      flux incident replay 23:50..00:10 --function stripe_webhook --server https://flux.example.com
     """
     with user_errors():
         report = asyncio.run(
@@ -233,7 +240,14 @@ def replay(
     as_json: JsonOption = False,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Re-run one recorded execution against the code you have now, on the data as it was."""
+    """Re-run one recorded execution against the code you have now, on the data as it was.
+
+    Examples:
+
+      flux replay 4ad4b141
+
+      flux replay req:4ad4b141 --server https://flux.example.com
+    """
     with user_errors():
         report = asyncio.run(_replay_one(project, request_id, as_json))
     _finish(report, as_json)

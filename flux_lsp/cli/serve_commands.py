@@ -10,8 +10,26 @@ from flux_lsp.cli.app import HostOption, PortOption, ProjectOption, app
 from flux_lsp.cli.errors import fail, user_errors
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail with one line, before any banner, when `host:port` cannot be listened on."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"port {port} on {host} is in use: pick another with --port {port + 1}")
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
 def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
     import logging
+
+    check_port(host, port)
 
     from starlette.routing import BaseRoute
 
@@ -68,7 +86,14 @@ def dev(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
 ) -> None:
-    """Serve functions/ on localhost with reload on change, and record every execution."""
+    """Serve functions/ on localhost with reload on change, and record every execution.
+
+    Examples:
+
+      flux dev
+
+      flux dev --port 8001
+    """
     _serve(project, host, port, dev=True)
 
 
@@ -78,5 +103,10 @@ def serve(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
 ) -> None:
-    """Serve functions/ without reload (production), and record every execution."""
+    """Serve functions/ without reload (production), and record every execution.
+
+    Example:
+
+      FLUX_TOKEN=… flux serve --host 0.0.0.0 --port 8000
+    """
     _serve(project, host, port, dev=False)

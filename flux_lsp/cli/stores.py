@@ -15,15 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from flux_lsp.cli.app import ProjectOption
+
 if TYPE_CHECKING:
     from flux_lsp.recorder.store import Store
 
 T = TypeVar("T")
 
-ProjectOpt = Annotated[
-    Path,
-    typer.Option("--project", "-p", help="The project folder.", show_default=False),
-]
+ProjectOpt = ProjectOption
 RecorderOpt = Annotated[
     Path | None,
     typer.Option("--recorder", help="A recorder file to read instead of the project's."),

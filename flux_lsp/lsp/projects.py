@@ -19,7 +19,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
 from flux_lsp.lsp.config import FolderSettings, parse_folder_settings
-from flux_lsp.project import ConfigError, Project
+from flux_lsp.project import ConfigError, Project, find_root
 from flux_lsp.recorder.open import is_remote, open_store
 from flux_lsp.recorder.store import RecorderError, Store
 
@@ -95,12 +95,7 @@ class FluxProject:
 
 def _project_root(path: Path, folder: Path | None) -> Path:
     """The nearest ancestor of `path` holding flux.toml or a default functions/; else the folder."""
-    for candidate in path.parents:
-        if (candidate / "flux.toml").is_file() or Project(candidate).functions_dir.is_dir():
-            return candidate
-        if candidate == folder:
-            break
-    return folder if folder is not None else path.parent
+    return find_root(path.parent, folder) or (folder if folder is not None else path.parent)
 
 
 def _project_paths(root: Path) -> tuple[Path, Path]:

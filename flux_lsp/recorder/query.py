@@ -2,8 +2,8 @@
 
 `ExecutionQuery` is the one filter type every `Store` accepts. `parse_filters` turns the
 command line's `--filter status=5xx` strings into it, and `parse_time` / `parse_window` turn
-`15m`, `09:00`, ISO date-times and `09:00..09:20` into timestamps, so the CLI, the language
-server and the remote API all read them the same way.
+`15m`, `1h30m`, `1w`, `09:00`, ISO date-times and `09:00..09:20` into timestamps, so the CLI,
+the language server and the remote API all read them the same way.
 """
 
 from __future__ import annotations
@@ -117,44 +117,69 @@ def live_only(query: ExecutionQuery) -> ExecutionQuery:
     return query if query.kind is not None else query.with_(exclude_kind="replay")
 
 
-_RELATIVE = re.compile(r"^-?(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)$")
+_DURATION = re.compile(r"^-?((?:\d+(?:\.\d+)?\s*(?:w|d|h|min|m|sec|s)\s*)+)$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|min|m|sec|s)")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
-_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> float | None:
+    """`15m`, `1h30m`, `1w`, `90s` (a leading `-` allowed) in seconds; None if not one."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        return None
+    return sum(float(n) * _UNITS[unit] for n, unit in _DURATION_PART.findall(match.group(1)))
+
+
+def _clock(text: str, value: str, now: float) -> float | None:
+    """A bare clock time's latest past occurrence: `23:59` at 09:00 is yesterday's."""
+    match = _CLOCK.match(value)
+    if match is None:
+        return None
+    hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise QueryError(f"bad time {text!r}: no such time of day")
+    at = _dt.datetime.fromtimestamp(now).replace(
+        hour=hour, minute=minute, second=second, microsecond=0
+    )
+    if at.timestamp() > now:
+        at -= _dt.timedelta(days=1)
+    return at.timestamp()
 
 
 def parse_time(text: str, now: float | None = None) -> float:
-    """A point in time: `now`, `15m` / `-15m` (ago), `09:00` (today, local), or ISO 8601."""
+    """A point in time: `now`, `15m` / `1h30m` / `-1w` (ago), `09:00` (its latest past
+    occurrence, local time), or ISO 8601."""
     now = _dt.datetime.now().timestamp() if now is None else now
     value = text.strip()
     if value == "now":
         return now
-    match = _RELATIVE.match(value)
-    if match:
-        return now - float(match.group(1)) * _UNITS[match.group(2)]
-    match = _CLOCK.match(value)
-    if match:
-        hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
-        if hour > 23 or minute > 59 or second > 59:
-            raise QueryError(f"bad time {text!r}: no such time of day")
-        today = _dt.datetime.fromtimestamp(now).replace(
-            hour=hour, minute=minute, second=second, microsecond=0
-        )
-        return today.timestamp()
+    ago = parse_duration(value)
+    if ago is not None:
+        return now - ago
+    at = _clock(text, value, now)
+    if at is not None:
+        return at
     try:
         parsed = _dt.datetime.fromisoformat(value)
     except ValueError:
         raise QueryError(
-            f"bad time {text!r}: use 15m, 2h, 09:00, now, or an ISO date-time"
+            f"bad time {text!r}: use 15m, 1h30m, 1w, 09:00, now, or an ISO date-time"
         ) from None
     return parsed.timestamp()
 
 
 def parse_window(text: str, now: float | None = None) -> tuple[float, float]:
-    """`09:00..09:20`, `-30m..now`, or two ISO date-times joined by `..`."""
+    """`09:00..09:20`, `23:50..00:10` (across midnight), `-30m..now`, or two ISO date-times
+    joined by `..`. Clock times are their latest past occurrences, except that a clock-time
+    end falling before the start is the one that follows it (`09:00..09:20` at 09:10 ends
+    at 09:20 today)."""
     start_text, sep, end_text = text.partition("..")
     if not sep or not start_text.strip() or not end_text.strip():
         raise QueryError(f"bad window {text!r}: expected FROM..TO, e.g. 09:00..09:20 or -30m..now")
     start, end = parse_time(start_text, now), parse_time(end_text, now)
+    if end <= start and _CLOCK.match(end_text.strip()):
+        end = (_dt.datetime.fromtimestamp(end) + _dt.timedelta(days=1)).timestamp()
     if end <= start:
         raise QueryError(f"bad window {text!r}: the end is not after the start")
     return start, end

@@ -91,6 +91,8 @@ async def test_unknown_and_invalid_function_names_are_404(shop: Path) -> None:
             r = await flux.client.get(path)
             assert r.status_code == 404, path
             assert "error" in r.json()
+            ident = r.headers["x-flux-request-id"]
+            assert len(ident) == 16 and r.json()["request_id"] == ident
         store = await flux.store()
         assert await store.executions(ExecutionQuery()) == []
         await store.close()

@@ -1,0 +1,76 @@
+"""The command line keeps its ecosystem's habits: -h, --version, completion, an example in
+every --help, project discovery from a subfolder, and one line when the port is taken."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from flux_lsp import __version__
+from flux_lsp.cli.main import app
+from tests.cli.flux import flux
+from tests.cli.incident import Incident
+from tests.harness import free_port
+
+
+def command_paths() -> list[list[str]]:
+    """Every command and group of `flux`, as argument lists."""
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(root, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(p) or "flux")
+def test_every_help_has_an_example_and_h_works(path: list[str]) -> None:
+    long = flux(*path, "--help")
+    short = flux(*path, "-h")
+    assert long.code == 0 and short.out == long.out
+    assert "Example" in long.out and "flux " in long.out.split("Example", 1)[1]
+
+
+def test_version_and_completion() -> None:
+    r = flux("--version")
+    assert r.code == 0 and r.out.strip() == f"flux {__version__}"
+    assert "--install-completion" in flux("--help").out
+
+
+def test_commands_find_the_project_from_a_subfolder(incident: Incident) -> None:
+    sub = incident.project / "functions"
+    r = subprocess.run(
+        [sys.executable, "-m", "flux_lsp", "status", "--json"],
+        cwd=sub, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert '"executions": 17' in r.stdout
+
+
+def test_a_port_in_use_is_one_line_with_a_hint_before_any_banner(shop: Path) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        r = subprocess.run(
+            [sys.executable, "-m", "flux_lsp", "dev", "-p", str(shop), "--port", str(port)],
+            capture_output=True, text=True, timeout=60,
+            env={k: v for k, v in os.environ.items() if k != "FLUX_PORT"},
+        )  # fmt: skip
+    assert r.returncode == 1
+    assert (
+        r.stderr
+        == f"flux: port {port} on 127.0.0.1 is in use: pick another with --port {port + 1}\n"
+    )
+    assert r.stdout == ""
