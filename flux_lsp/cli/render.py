@@ -327,19 +327,28 @@ def render_functions(out: Console, catalog: Catalog) -> None:
         out.print(f"{INDENT}No functions yet: add functions/<name>.py with an async handler.")
     name_width = max((len(info.name) for info in rows), default=0)
     reach_width = max((len(_reached_by(info)) for info in rows), default=0)
-    place_width = max((len(f"{info.file}:{info.line}") for info in rows), default=0)
+    place_width = max((len(_place(info)) for info in rows), default=0)
     for info in rows:
         row = Text(INDENT)
         row.append(f"{info.name:<{name_width}}", style="bold")
         row.append(f"  {_reached_by(info):<{reach_width}}  ")
-        row.append(f"{info.file}:{info.line}".ljust(place_width) + "  ", style="cyan")
+        row.append(_place(info).ljust(place_width) + "  ", style="cyan")
         if info.error is None:
             row.append("ok", style="green")
+        elif info.error.file == info.file:
+            row.append(f"does not load: {info.error.message}", style="bold red")
         else:
             row.append(f"does not load: {info.error}", style="bold red")
         out.print(row)
     for note in catalog.notes:
         out.print(Text(f"{INDENT}note: {note}", style="yellow"))
+
+
+def _place(info: FunctionInfo) -> str:
+    """`functions/x.py:12`: the handler's line, or the failing line when it is in the file."""
+    error = info.error
+    line = error.line if error is not None and error.file == info.file else info.line
+    return f"{info.file}:{line}"
 
 
 def _reached_by(info: FunctionInfo) -> str:

@@ -36,7 +36,8 @@ class _RunByDefault(DefaultCommandGroup):
 
 test_app = typer.Typer(
     cls=_RunByDefault,
-    help="Regression cases from recordings: `flux test add <id>` saves one, `flux test` runs them.",
+    help="Regression cases from recordings: `flux test add <id>` saves one, `flux test` runs them."
+    "\n\nExamples:\n\n  flux test add 4ad4b141\n\n  flux test",
 )
 app.add_typer(test_app, name="test")
 
@@ -69,6 +70,10 @@ def add(
     The case holds the request, the recorded outbound responses, time, random values and ids,
     the earlier requests that led to it, and the rows it needs: it runs anywhere, with no
     recorder and no network. Secrets stay redacted.
+
+    Example:
+
+      flux test add 4ad4b141 --name webhook_before_signup
     """
     from flux_lsp.project import Project
     from flux_lsp.recorder.open import open_project_store
@@ -152,6 +157,12 @@ def run(
 
     Email is off, outbound HTTP is answered from the case, nothing is recorded. Exits with 1
     when any case fails or cannot run.
+
+    Examples:
+
+      flux test
+
+      flux test run tests/flux/webhook_before_signup.json --junit-xml report.xml
     """
     from flux_lsp.cli.render_json import print_json
     from flux_lsp.project import Project

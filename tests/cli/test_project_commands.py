@@ -43,25 +43,30 @@ def test_init_serve_and_list_functions(tmp_path: Path) -> None:
 
     r = flux("functions", "--json", "-p", str(project))
     assert r.returncode == 0, r.stderr
-    listed = {f["name"]: f for f in json.loads(r.stdout)["functions"]}
-    assert listed == {
-        "count_words": {
+    catalog = json.loads(r.stdout)
+    assert catalog["notes"] == []
+    assert catalog["functions"] == [
+        {
             "name": "count_words",
             "kind": "job",
-            "trigger": 'ctx.queue.enqueue("count_words", …)',
+            "route": None,
+            "trigger": "queue",
             "file": "functions/count_words.py",
+            "line": 4,
             "loads": True,
             "error": None,
         },
-        "create_note": {
+        {
             "name": "create_note",
             "kind": "http",
-            "trigger": "/create_note",
+            "route": "/create_note",
+            "trigger": None,
             "file": "functions/create_note.py",
+            "line": 6,
             "loads": True,
             "error": None,
         },
-    }
+    ]
 
 
 def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -79,5 +84,5 @@ def test_functions_lists_a_broken_function_with_its_line(tmp_path: Path) -> None
     r = flux("functions", "-p", str(tmp_path))
     assert r.returncode == 1
     row = next(line for line in r.stdout.splitlines() if line.strip().startswith("broken"))
-    assert "functions/broken.py" in row and "does not load: broken.py:1: syntax error" in row
+    assert "functions/broken.py:1" in row and "does not load: syntax error" in row
     assert "create_note  HTTP /create_note" in r.stdout
