@@ -33,7 +33,7 @@ def find_root(start: Path, stop: Path | None = None) -> Path | None:
     """The nearest folder at or above `start` holding `flux.toml` or a default `functions/`
     folder, as git finds its repository; None when there is none (up to `stop`, if given)."""
     for candidate in (start, *start.parents):
-        if (candidate / "flux.toml").is_file() or (candidate / "functions").is_dir():
+        if (candidate / CONFIG_FILE).is_file() or (candidate / "functions").is_dir():
             return candidate
         if candidate == stop:
             break

@@ -36,7 +36,14 @@ def mcp(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Serve Flux's recordings, why, trace and replay to coding agents over MCP."""
+    """Serve Flux's recordings, why, trace and replay to coding agents over MCP.
+
+    Examples:
+
+      flux mcp
+
+      FLUX_MCP_TOKEN=… flux mcp --http --port 8765
+    """
     from flux_lsp.cli.errors import fail
 
     if not (project / "functions").is_dir() and not (project / "flux.toml").is_file():
