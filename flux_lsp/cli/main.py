@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flux_lsp.cli import (
     config_commands,  # noqa: F401  (registers config)
+    debug_commands,  # noqa: F401  (registers debug)
     deploy_commands,  # noqa: F401  (registers deploy)
     inspect_commands,  # noqa: F401  (registers tail, why, trace, state, status)
     lsp_commands,  # noqa: F401  (registers lsp)

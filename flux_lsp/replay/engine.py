@@ -6,8 +6,10 @@ functions (or an overlay of unsaved editor buffers, `{relative path: text}`) who
 a `Sandbox` — the app data as it was when the window started — so the live app database is
 never written. Each run is an `Invocation` of kind `replay` pointing at its original, which is
 what makes the ctx services stay quiet: no email, no Stripe signature check, outbound HTTP
-answered from the recording, and time, random values and ids fed back. Replays are recorded
-(kind `replay`, parent = the original) so the editor can show "fixed in replay".
+answered from the recording, and time, random values and ids fed back. Any other connection
+the code makes is refused by the network guard (`replay.guard`) and fails the outcome.
+Replays are recorded (kind `replay`, parent = the original) so the editor can show "fixed in
+replay".
 
 The window is streamed page by page (`Store.stream`), never loaded whole. A `query` narrows
 what is reported, not what runs: every request in the window still runs on the current code,
@@ -30,8 +32,9 @@ from flux_lsp.project import Project
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.store import Store
 from flux_lsp.recorder.writer import open_writer
+from flux_lsp.replay.guard import no_network
 from flux_lsp.replay.rebuild import REPLAY_KIND, replay_invocation
-from flux_lsp.replay.report import ReplayOutcome, ReplayReport, compare, event_type_of
+from flux_lsp.replay.report import ReplayOutcome, ReplayReport, compare, event_type_of, network_used
 from flux_lsp.replay.report import missing_function as missing_function_outcome
 from flux_lsp.replay.sandbox import Sandbox
 from flux_lsp.runtime.executor import Runtime
@@ -142,8 +145,9 @@ class ReplaySession:
         if not self.runtime.registry.exists(original.function):
             return missing_function_outcome(original)
         invocation = await replay_invocation(self.runtime, original)
-        result = await self.runtime.run(invocation)
-        return compare(original, result.execution)
+        with no_network() as guard:
+            result = await self.runtime.run(invocation)
+        return network_used(compare(original, result.execution), guard.attempts)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -238,6 +242,40 @@ async def replay_window(
     return report
 
 
+async def resolve_original(store: Store, ident: str) -> Execution:
+    """The recorded execution `ident` names (id, `req:` id or prefix); a replay's stands for
+    its original."""
+    original = await store.get(ident)
+    if original.kind == REPLAY_KIND and original.parent_id:
+        original = await store.get(original.parent_id)
+    return original
+
+
+def one_report(original: Execution, overlay: dict[str, str] | None = None) -> ReplayReport:
+    """The empty report of re-running `original` alone."""
+    return ReplayReport(
+        since=None,
+        until=None,
+        target=original.id,
+        with_jobs=original.kind == "job",
+        overlay=sorted(overlay or {}),
+    )
+
+
+@contextlib.asynccontextmanager
+async def session_for(
+    project: Project,
+    store: Store,
+    original: Execution,
+    *,
+    overlay: dict[str, str] | None = None,
+    recorder: Recorder | None = None,
+) -> AsyncIterator[ReplaySession]:
+    """The session that re-runs `original` alone: on the data as it was when it started."""
+    async with _session(project, store, original.started_at, overlay, recorder) as session:
+        yield session
+
+
 async def replay_one(
     project: Project,
     store: Store,
@@ -250,17 +288,9 @@ async def replay_one(
 
     The id of a replay stands for its original.
     """
-    original = await store.get(ident)
-    if original.kind == REPLAY_KIND and original.parent_id:
-        original = await store.get(original.parent_id)
-    report = ReplayReport(
-        since=None,
-        until=None,
-        target=original.id,
-        with_jobs=original.kind == "job",
-        overlay=sorted(overlay or {}),
-    )
-    async with _session(project, store, original.started_at, overlay, recorder) as session:
+    original = await resolve_original(store, ident)
+    report = one_report(original, overlay)
+    async with session_for(project, store, original, overlay=overlay, recorder=recorder) as session:
         report.code_version = session.runtime.code_version
         report.add(await session.replay(original))
         report.sandbox = session.sandbox.stats.to_dict()

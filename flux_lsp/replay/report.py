@@ -217,6 +217,17 @@ def compare(original: Execution, replay: Execution) -> ReplayOutcome:
     )
 
 
+def network_used(outcome: ReplayOutcome, attempts: list[str]) -> ReplayOutcome:
+    """`outcome`, failing when the re-run tried to reach the network outside `ctx.http` (also
+    when the handler caught the refusal: a re-run that needed the network proves nothing)."""
+    if not attempts or not outcome.passed:
+        return outcome
+    outcome.outcome = NOW_FAILING if outcome.outcome == PASSING else STILL_FAILING
+    outcome.error = f"made a network call outside ctx.http: {attempts[0]}"
+    outcome.error_type = "OutboundConnection"
+    return outcome
+
+
 def _clock(stamp: float, with_date: bool) -> str:
     moment = _dt.datetime.fromtimestamp(stamp)
     text = moment.strftime("%H:%M:%S" if moment.second or moment.microsecond else "%H:%M")
