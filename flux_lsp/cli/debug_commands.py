@@ -115,9 +115,12 @@ def debug(
 ) -> None:
     """Re-run one recorded execution under a debugger, on the code you have now.
 
-    Runs exactly as `flux replay` does (the data as it was, email off, Stripe checks skipped,
-    HTTP answered from the recording), under debugpy: attach VS Code, nvim-dap or any Debug
-    Adapter Protocol client to the printed 127.0.0.1 port. Exits with 1 while it still fails.
+    It runs as `flux replay` does: the data as it was, email off, Stripe checks skipped, HTTP
+    answered from the recording.
+
+    Attach VS Code, nvim-dap or any Debug Adapter Protocol client to the printed 127.0.0.1 port.
+
+    Exits with 1 while the request still fails.
     """
     with user_errors():
         if server is not None:

@@ -110,6 +110,8 @@ def _label(original: Execution) -> str:
 
 def _listen(port: int) -> tuple[str, int]:
     """Start debugpy's adapter on loopback; returns the endpoint clients connect to."""
+    # Frozen standard-library modules only hide breakpoints in the standard library.
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     import debugpy
 
     debugpy.configure(subProcess=False)

@@ -202,6 +202,14 @@ class DebugRun:
         assert self.process.returncode is not None
         return self.process.returncode, report, err.decode()
 
+    async def to_the_end(self, dap: DapClient, stop: Stop) -> tuple[int, dict[str, Any]]:
+        """Continue from `stop` until the session terminates: the exit code and the outcome."""
+        await dap.request("continue", threadId=stop.thread)
+        await dap.event("terminated")
+        code, report, _ = await self.finish()
+        (outcome,) = report["outcomes"]
+        return code, outcome
+
 
 async def start_debug(
     project: Path, ident: str, *args: str, buffers: dict[str, str] | None = None

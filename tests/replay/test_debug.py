@@ -69,11 +69,8 @@ async def test_webhook_stops_at_the_failing_line_with_the_recorded_values(
         assert (Path(stop.file).name, stop.line) == ("stripe_webhook.py", 12)
         assert stop.variables["customer_id"] == "'cus_ABC'"
         assert stop.variables["amount"] == "4900"
-        await dap.request("continue", threadId=stop.thread)
-        await dap.event("terminated")
-        code, report, _ = await run.finish()
+        code, outcome = await run.to_the_end(dap, stop)
     assert code == 1
-    (outcome,) = report["outcomes"]
     assert outcome["outcome"] == "still_failing"
     assert outcome["detail"] == f"Still failing: {ROW_NOT_FOUND}"
     assert _digest(app_db) == before
@@ -96,13 +93,9 @@ async def test_after_the_fix_the_same_session_runs_to_passing(incident: Incident
         stop = await dap.stopped()  # the recorded failing line: still where it failed
         assert stop.line == 12
         assert stop.variables["customer_id"] == "'cus_ABC'"
-        await dap.request("continue", threadId=stop.thread)
-        await dap.event("terminated")
-        code, report, _ = await run.finish()
+        code, outcome = await run.to_the_end(dap, stop)
     assert code == 0
-    (outcome,) = report["outcomes"]
     assert (outcome["outcome"], outcome["status"]) == ("fixed", "200")
-    assert report["overlay"] == [WEBHOOK]
 
 
 async def test_two_sessions_on_one_id_see_identical_values(incident: Incident) -> None:
@@ -145,11 +138,9 @@ async def test_a_job_is_debugged_the_same_way(incident: Incident) -> None:
         assert (stop.file, stop.line) == (job_file, 8)
         assert stop.variables["user_id"].startswith("'u_")
         assert "c@d.com" in await dap.evaluate("user.email", stop.frame)
-        await dap.request("continue", threadId=stop.thread)
-        await dap.event("terminated")
-        code, report, _ = await run.finish()
+        code, outcome = await run.to_the_end(dap, stop)
     assert code == 0
-    assert report["outcomes"][0]["outcome"] == "passing"
+    assert outcome["outcome"] == "passing"
 
 
 def test_the_guard_refuses_outside_connections_only_in_its_scope() -> None:
