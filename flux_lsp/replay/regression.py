@@ -31,6 +31,7 @@ from flux_lsp.model import JSON, Execution, Mutation
 from flux_lsp.project import Project
 from flux_lsp.replay.case import Case, CaseError, find_cases, load_case, step_execution
 from flux_lsp.replay.expect import Difference, check, error_text, show_value
+from flux_lsp.replay.guard import no_network
 from flux_lsp.replay.rebuild import replay_invocation
 from flux_lsp.replay.sandbox import Sandbox, SandboxStats
 from flux_lsp.runtime.context import DbService
@@ -284,7 +285,8 @@ class CaseRunner:
                 original = step_execution(step)
                 original.request = follow_ids(original.request, ids)
                 invocation = await replay_invocation(runtime, original)
-                execution = (await runtime.run(invocation)).execution
+                with no_network():  # a connection outside ctx.http fails the step
+                    execution = (await runtime.run(invocation)).execution
                 ids.update(renamed_ids(step.inserted, execution))
                 if step is case.subject:
                     subject = execution
