@@ -29,6 +29,7 @@ export const PALETTE = {
   tail: "flux.palette.tail",
   restartServer: "flux.palette.restartServer",
   showFailures: "flux.palette.showFailures",
+  saveRegressionTest: "flux.palette.saveRegressionTest",
 } as const;
 
 export const WINDOW_CHOICES = {
@@ -95,6 +96,7 @@ export class FluxCommands {
       reg(PALETTE.tail, () => this.tail.start()),
       reg(PALETTE.restartServer, () => this.restartServer()),
       reg(PALETTE.showFailures, () => this.showFailures()),
+      reg(PALETTE.saveRegressionTest, (arg) => this.saveRegressionTest(idArg(arg) ?? this.panels.activeExecutionId())),
       this.replayOutput,
     ];
   }
@@ -257,6 +259,23 @@ export class FluxCommands {
     });
   }
 
+  /**
+   * `flux test add` from the editor: the server writes the case under `tests/flux/` and opens
+   * it (window/showDocument); this says where it went. From a report panel's title bar the
+   * panel's execution is used; from the palette, a pick.
+   */
+  async saveRegressionTest(id?: string, extra: object = {}): Promise<CommandResult | undefined> {
+    const chosen = await this.chooseId("Flux: Save as Regression Test…", id);
+    if (!chosen) {
+      return undefined;
+    }
+    const answer = asCommandResult(await this.server.execute(SERVER_COMMANDS.saveRegressionTest, { ...extra, id: chosen }));
+    const report = answer?.report;
+    const path = isObject(report) && typeof report.path === "string" ? report.path : undefined;
+    void vscode.window.showInformationMessage(path ? `Flux: saved ${path} (run it with flux test)` : "Flux: regression test saved.");
+    return answer;
+  }
+
   async restartServer(): Promise<void> {
     await this.server.restart();
   }
@@ -282,6 +301,10 @@ export class FluxCommands {
             return this.runReplay(command, arg, "Replaying the incident");
           case SERVER_COMMANDS.tail:
             return this.showRecent(arg);
+          case SERVER_COMMANDS.saveRegressionTest: {
+            const id = idArg(first);
+            return id ? this.saveRegressionTest(id, arg) : next(command, args);
+          }
           default:
             return next(command, args);
         }

@@ -15,6 +15,7 @@ export const SERVER_COMMANDS = {
   replay: "flux.replay",
   incidentReplay: "flux.incidentReplay",
   tail: "flux.tail",
+  saveRegressionTest: "flux.saveRegressionTest",
 } as const;
 
 export type ServerCommandName = (typeof SERVER_COMMANDS)[keyof typeof SERVER_COMMANDS];

@@ -203,6 +203,42 @@ test("code actions and code lenses from the server are shown like the palette's 
   assert.equal(passedThrough, 1);
 });
 
+const savedResult = {
+  kind: "saveRegressionTest",
+  execution_id: FAILING_ID,
+  report: { path: "tests/flux/stripe_webhook_7c8d9e0f.json", name: "stripe_webhook_7c8d9e0f" },
+  markdown: "Saved tests/flux/stripe_webhook_7c8d9e0f.json",
+};
+
+test("Save as Regression Test: from the palette (a picked failure) and from a report panel's title bar", async () => {
+  const { server } = make({ "flux.saveRegressionTest": () => savedResult });
+  vscode.answers.quickPick.push(pickLabel("POST /stripe_webhook"));
+  await vscode.commands.executeCommand(PALETTE.saveRegressionTest);
+  assert.equal(vscode.log.quickPicks[0].options.title, "Flux: Save as Regression Test…");
+  assert.deepEqual(server.calls.at(-1), { command: "flux.saveRegressionTest", arg: { id: FAILING_ID }, token: undefined });
+  assert.deepEqual(vscode.log.messages.at(-1), {
+    level: "info",
+    text: "Flux: saved tests/flux/stripe_webhook_7c8d9e0f.json (run it with flux test)",
+    buttons: [],
+  });
+
+  // The title-bar button of a trace report saves that report's execution, without a pick.
+  await vscode.commands.executeCommand(PALETTE.showTrace, "req:deadbeef");
+  const picks = vscode.log.quickPicks.length;
+  await vscode.commands.executeCommand(PALETTE.saveRegressionTest);
+  assert.equal(vscode.log.quickPicks.length, picks);
+  assert.deepEqual(server.calls.at(-1)!.arg, { id: FAILING_ID });
+});
+
+test("the server's Save as regression test code action is run and reported like the palette's", async () => {
+  const { server, commands } = make({ "flux.saveRegressionTest": () => savedResult });
+  const next = async (): Promise<void> => assert.fail("handled by the extension");
+  const arg = { id: FAILING_ID, uri: "file:///p/functions/stripe_webhook.py" };
+  await commands.middleware().executeCommand!("flux.saveRegressionTest", [arg], next);
+  assert.deepEqual(server.calls.at(-1)!.arg, arg);
+  assert.match(vscode.log.messages.at(-1)!.text, /saved tests\/flux\/stripe_webhook_7c8d9e0f\.json/);
+});
+
 test("status bar counts failures in the window and opens their quick pick", async () => {
   const { server } = make();
   const status = new FailureStatus(server as never, 60_000);

@@ -147,6 +147,7 @@ export class StatusBarItem {
 
 export class WebviewPanel {
   webview = { html: "", cspSource: "vscode-webview://test" };
+  active = true;
   private readonly disposeEmitter = new EventEmitter<void>();
   onDidDispose = this.disposeEmitter.event;
   revealed = 0;

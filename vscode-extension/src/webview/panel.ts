@@ -30,6 +30,16 @@ export class ReportPanels implements vscode.Disposable {
     return panel;
   }
 
+  /** The execution of the report panel in front, if one is (for its title-bar actions). */
+  activeExecutionId(): string | undefined {
+    for (const [executionId, panel] of this.panels) {
+      if (panel.active) {
+        return executionId;
+      }
+    }
+    return undefined;
+  }
+
   dispose(): void {
     for (const panel of this.panels.values()) {
       panel.dispose();
