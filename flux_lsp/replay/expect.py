@@ -164,7 +164,7 @@ class Difference:
     @property
     def text(self) -> str:
         """`body.id  expected "<users id 1>", got "u_1"`, `status  expected 200, got 500`."""
-        show = _plain_text if self.path in ("status", "error") else show_value
+        show = _plain_text if self.path in ("status", "error", "network") else show_value
         if self.missing:
             return f"{self.path}  expected {show(self.expected)}, missing"
         if self.unexpected:

@@ -6,7 +6,8 @@ per run to a template, then copied per case) plus the case's rows, written with 
 `rebuild` makes from a recording, of kind `replay`, pointing at the case's step — so the ctx
 services behave exactly as in an incident replay: email off, the Stripe check answered from the
 recording, `ctx.http` answered from the case's recorded responses (an unmatched call fails the
-case), and time, random values and ids fed back. Nothing is recorded.
+case), and time, random values and ids fed back. Any other connection is refused
+(`replay.guard`) and fails the case, naming what it tried to reach. Nothing is recorded.
 
 A case that cannot run — its file does not parse, its function is gone, the migrations no
 longer apply — is an `error` result with the reason; the run goes on.
@@ -281,12 +282,14 @@ class CaseRunner:
             setup: list[StepRun] = []
             subject: Execution | None = None
             ids: dict[str, str] = {}
+            refused: list[str] = []
             for step in case.steps:
                 original = step_execution(step)
                 original.request = follow_ids(original.request, ids)
                 invocation = await replay_invocation(runtime, original)
-                with no_network():  # a connection outside ctx.http fails the step
+                with no_network() as guard:  # a connection outside ctx.http fails the step
                     execution = (await runtime.run(invocation)).execution
+                refused.extend(guard.attempts)
                 ids.update(renamed_ids(step.inserted, execution))
                 if step is case.subject:
                     subject = execution
@@ -296,6 +299,12 @@ class CaseRunner:
         finally:
             sandbox.close()
         differences = check(follow_ids(case.expect, ids), case.noise, subject)
+        # Never a silent pass, even when the handler caught the refusal (or its HTTP client
+        # reworded it): the case names what it tried to reach.
+        differences.extend(
+            Difference("network", None, f"{where} (a connection outside ctx.http)", unexpected=True)
+            for where in dict.fromkeys(refused)
+        )
         return CaseResult(
             path=case.path or "",
             name=case.name,

@@ -197,3 +197,26 @@ def test_add_refuses_bad_input_with_one_line(saved: Path, incident: Incident) ->
     )
     missing = flux("test", "nowhere.json", "-p", str(saved))
     assert missing.err == "flux: no such case file or folder: nowhere.json\n"
+
+
+def test_a_handler_that_reaches_the_network_outside_ctx_http_fails_its_case(
+    saved: Path, tmp_path: Path
+) -> None:
+    project = clone(saved, tmp_path)
+    handler = project / "functions" / "create_user.py"
+    handler.write_text(
+        "import httpx\n"
+        + handler.read_text().replace(
+            "    user = await ctx.db.insert(",
+            "    async with httpx.AsyncClient() as client:\n"
+            '        await client.get("http://198.51.100.7/audit")\n'
+            "    user = await ctx.db.insert(",
+        )
+    )
+
+    result = flux("test", str(case_file(project, "create_user")), "-p", str(project))
+
+    assert result.code == 1
+    assert "     status  expected 201, got 500" in result.out
+    lines = result.out.splitlines()
+    assert "     network  unexpected 198.51.100.7:80 (a connection outside ctx.http)" in lines
