@@ -73,18 +73,33 @@ DEFAULT_REDACT_HEADERS = (
     "stripe-signature",
     "x-api-key",
     "proxy-authorization",
+    "x-hub-signature",
+    "x-hub-signature-256",
 )
 DEFAULT_REDACT_KEYS = (
+    # Matched anywhere in a key, case-insensitively, `-` read as `_` (after Sentry's list).
     "password",
     "passwd",
+    "pwd",
+    "passphrase",
     "secret",
     "token",
     "api_key",
     "apikey",
+    "access_key",
+    "private_key",
+    "privatekey",
+    "credential",
     "card_number",
+    "cardnumber",
     "cvc",
+    "cvv",
     "ssn",
     "authorization",
+    "session_id",
+    "sessionid",
+    "csrf",
+    "xsrf",
 )
 
 

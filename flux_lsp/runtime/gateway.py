@@ -42,13 +42,15 @@ class FluxRequest(Request):
 
 
 async def describe_request(request: Request, runtime: Runtime) -> dict[str, Any]:
-    """The recorded form of a request: method, path, query, redacted headers and body."""
+    """The recorded form of a request: method, path, query, headers and body."""
     raw = await request.body()
     return {
         "method": request.method,
         "path": request.url.path,
         "query": dict(request.query_params),
-        "headers": runtime.redactor.headers_dict(request.headers.items()),
+        # Redacted with the rest of the record when the run ends (`Redactor.execution`), which
+        # also looks for copies of these secrets elsewhere in the execution.
+        "headers": dict(request.headers.items()),
         "body": decode_body(raw),
     }
 

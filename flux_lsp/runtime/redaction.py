@@ -1,23 +1,50 @@
 """Redaction: secrets are replaced before a record leaves the runtime.
 
-Headers named in the settings (authorization, cookie, stripe-signature, ...) and any
-dict key that contains one of the secret words (password, token, api_key, card_number, ...)
-have their values replaced by `[redacted]`. Both lists come from `flux.toml`. In what a
-handler printed or logged, the same is done to text: `password=...`, `"api_key": "..."`,
-`Bearer ...`, and any value the request carried under a secret key.
+One pass over a finished execution (`Redactor.execution`) replaces, with `[redacted]`:
+
+- request headers named in the settings (authorization, cookie, stripe-signature, ...) and any
+  header whose name holds a secret word or `signature` (`X-Hub-Signature-256`);
+- the value of any key that holds a secret word (password, pwd, token, api_key, private_key,
+  credentials, card_number, ...), at any depth of a JSON body, a query string, a form-encoded
+  or multipart body, a span's input and output, a row and a job's data; the `number`, `cvc` and
+  `cvv` of a nested `card` object;
+- `ctx.db.query` parameters bound to a column whose name is secret (`WHERE password = $2`,
+  `INSERT INTO users (email, password) VALUES ($1, $2)`), and string literals compared with one;
+- in what a handler printed or logged, secret assignments in text (`password=...`,
+  `"api_key": "..."`, `Bearer ...`);
+- then, everywhere in the same execution (locals, the error message, logs, span payloads, the
+  response), any copy of a value redacted above: a secret copied into an innocent-looking local
+  or an exception message does not survive either.
+
+The word lists come from `flux.toml` (`[redaction] keys`, `headers`) on top of the built-in
+ones. This module imports only the model.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from email.parser import BytesParser
+from email.policy import HTTP
+from urllib.parse import parse_qsl, urlencode
 
-from flux_lsp.model import JSON, Execution
+from flux_lsp.model import JSON, Execution, Span
 
 REDACTED = "[redacted]"
 MAX_DEPTH = 20
-MIN_SECRET_VALUE = 4
-"""A request's secret values at least this long are also replaced where a log line shows them."""
+MIN_COPIED = 6
+"""Redacted values shorter than this are not searched for elsewhere (too many false hits)."""
+CARD_FIELDS = frozenset({"number", "cvc", "cvv", "cvv2", "pan"})
+SECRET_HEADER_WORDS = ("signature",)
+
+_PLACEHOLDER_COMPARED = re.compile(
+    r'"?([A-Za-z_][\w]*)"?\s*(?:=|<>|!=|<=|>=|<|>|\bI?LIKE\b|\bIN\s*\()\s*\$(\d+)', re.IGNORECASE
+)
+_PLACEHOLDER_FIRST = re.compile(r'\$(\d+)\s*(?:=|<>|!=)\s*"?([A-Za-z_][\w]*)"?')
+_INSERT = re.compile(
+    r"\bINSERT\s+INTO\s+\S+\s*\(([^)]*)\)\s*VALUES\s*\(([^)]*)\)", re.IGNORECASE | re.DOTALL
+)
+_LITERAL_COMPARED = re.compile(r"""("?[A-Za-z_][\w]*"?\s*(?:=|<>|!=)\s*)'((?:[^']|'')*)'""")
 _CREDENTIALS = re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
@@ -48,87 +75,266 @@ class Redactor:
                 self._seen[key] = cached
         return cached
 
-    def headers_dict(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-        """Headers as a dict, secret ones replaced."""
+    def is_secret_header(self, name: str) -> bool:
+        lname = name.lower()
+        return (
+            lname in self.headers
+            or self.is_secret_key(lname)
+            or any(word in lname for word in SECRET_HEADER_WORDS)
+        )
+
+    def headers_dict(
+        self, headers: Iterable[tuple[str, str]], found: set[str] | None = None
+    ) -> dict[str, str]:
+        """Headers as a dict, secret ones replaced (their values added to `found`)."""
         out: dict[str, str] = {}
         for name, value in headers:
             lname = name.lower()
-            secret = lname in self.headers or self.is_secret_key(lname)
-            out[lname] = REDACTED if secret else value
+            if value != REDACTED and self.is_secret_header(lname):
+                _remember(found, value)
+                for part in value.replace(";", " ").replace(",", " ").split():
+                    _remember(found, part.partition("=")[2] or part)
+                value = REDACTED
+            out[lname] = value
         return out
 
-    def value(self, value: JSON, depth: int = 0) -> JSON:
+    def value(self, value: JSON, depth: int = 0, found: set[str] | None = None) -> JSON:
         """A copy of `value` with secret keys' values replaced, at any depth."""
         if depth > MAX_DEPTH:
             return "…"
         if isinstance(value, dict):
-            return {
-                k: (
-                    REDACTED
-                    if isinstance(k, str) and self.is_secret_key(k)
-                    else self.value(v, depth + 1)
-                )
-                for k, v in value.items()
-            }
-        if isinstance(value, (list, tuple)):
-            return [self.value(v, depth + 1) for v in value]
-        return value
-
-    def secret_values(self, value: JSON, found: set[str], depth: int = 0) -> set[str]:
-        """The values held under secret keys anywhere in `value` (as text), into `found`."""
-        if depth > MAX_DEPTH:
-            return found
-        if isinstance(value, dict):
+            out: dict[str, JSON] = {}
             for k, v in value.items():
                 if isinstance(k, str) and self.is_secret_key(k):
-                    if isinstance(v, (str, int)) and len(str(v)) >= MIN_SECRET_VALUE:
-                        found.add(str(v))
+                    _remember_all(found, v)
+                    out[k] = REDACTED
+                elif isinstance(k, str) and "card" in k.lower() and isinstance(v, dict):
+                    out[k] = self._card(v, depth + 1, found)
                 else:
-                    self.secret_values(v, found, depth + 1)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                self.secret_values(v, found, depth + 1)
-        return found
+                    out[k] = self.value(v, depth + 1, found)
+            return out
+        if isinstance(value, (list, tuple)):
+            return [self.value(v, depth + 1, found) for v in value]
+        return value
 
-    def text(self, message: str, secrets: Iterable[str] = ()) -> str:
-        """`message` with secret assignments, credentials and the given secret values replaced."""
+    def _card(self, card: dict[str, JSON], depth: int, found: set[str] | None) -> JSON:
+        redacted = {k: v for k, v in card.items() if k.lower() not in CARD_FIELDS}
+        for k, v in card.items():
+            if k.lower() in CARD_FIELDS:
+                _remember_all(found, v)
+        cleaned = self.value(redacted, depth, found)
+        assert isinstance(cleaned, dict)
+        return {k: (REDACTED if k.lower() in CARD_FIELDS else cleaned[k]) for k in card}
+
+    # -- bodies that are text ----------------------------------------------------------------
+
+    def body(self, body: JSON, content_type: str, found: set[str] | None = None) -> JSON:
+        """A recorded body with its secrets replaced: JSON by key, form and multipart by field."""
+        if isinstance(body, str):
+            kind = content_type.split(";", 1)[0].strip().lower()
+            if kind == "application/x-www-form-urlencoded":
+                return self._form(body, found)
+            if kind == "multipart/form-data":
+                return self._multipart(body, content_type, found)
+            return body
+        return self.value(body, 0, found)
+
+    def _form(self, body: str, found: set[str] | None) -> str:
+        pairs = parse_qsl(body.rstrip("…"), keep_blank_values=True)
+        if not any(self.is_secret_key(k) for k, _ in pairs):
+            return body
+        out = []
+        for k, v in pairs:
+            if self.is_secret_key(k):
+                _remember(found, v)
+                v = REDACTED
+            out.append((k, v))
+        return urlencode(out)
+
+    def _multipart(self, body: str, content_type: str, found: set[str] | None) -> str:
+        """Each part whose field name is secret gets `[redacted]` as its content."""
+        head = f"Content-Type: {content_type}\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(head + body.encode("utf-8", "replace"))
+        boundary = message.get_boundary()
+        if not boundary or not message.is_multipart():
+            return body
+        pieces = body.split(f"--{boundary}")
+        for index, piece in enumerate(pieces):
+            headers, sep, content = piece.partition("\r\n\r\n")
+            name = re.search(r'\bname="([^"]*)"', headers)
+            if sep and name and self.is_secret_key(name.group(1)):
+                value, _, rest = content.partition("\r\n")
+                _remember(found, value)
+                pieces[index] = f"{headers}{sep}{REDACTED}\r\n{rest}"
+        return f"--{boundary}".join(pieces)
+
+    # -- SQL --------------------------------------------------------------------------------
+
+    def secret_placeholders(self, sql: str) -> set[int]:
+        """The `$n` parameters (1-based) of `sql` bound to a column whose name is secret."""
+        hits = {
+            int(number)
+            for column, number in _PLACEHOLDER_COMPARED.findall(sql)
+            if self.is_secret_key(column)
+        }
+        hits |= {
+            int(number)
+            for number, column in _PLACEHOLDER_FIRST.findall(sql)
+            if self.is_secret_key(column)
+        }
+        for columns, values in _INSERT.findall(sql):
+            names = [c.strip().strip('"') for c in columns.split(",")]
+            for name, value in zip(names, values.split(","), strict=False):
+                placeholder = re.fullmatch(r"\s*\$(\d+)\s*", value)
+                if placeholder and self.is_secret_key(name):
+                    hits.add(int(placeholder.group(1)))
+        return hits
+
+    def sql_text(self, sql: str, found: set[str] | None = None) -> str:
+        """`sql` with string literals compared with a secret column replaced."""
+
+        def literal(match: re.Match[str]) -> str:
+            column = match.group(1).split()[0].strip('"').rstrip("=<>!")
+            if not self.is_secret_key(column):
+                return match.group(0)
+            _remember(found, match.group(2))
+            return f"{match.group(1)}'{REDACTED}'"
+
+        return _LITERAL_COMPARED.sub(literal, sql) if "'" in sql else sql
+
+    def _query_span(self, span: Span, found: set[str]) -> None:
+        data = span.input
+        if not isinstance(data, dict) or not isinstance(data.get("sql"), str):
+            return
+        sql = str(data["sql"])
+        params = data.get("params")
+        secret = self.secret_placeholders(sql)
+        if secret and isinstance(params, list):
+            for number in secret:
+                if 0 < number <= len(params):
+                    _remember_all(found, params[number - 1])
+                    params[number - 1] = REDACTED
+        data["sql"] = self.sql_text(sql, found)
+        text = span.attributes.get("db.query.text")
+        if isinstance(text, str):
+            span.attributes["db.query.text"] = self.sql_text(text, found)
+
+    def text(self, message: str, found: set[str] | None = None) -> str:
+        """Free text (a log line) with secret assignments and credentials replaced."""
         if self._assignment is not None:
-            message = self._assignment.sub(lambda m: m.group(1) + REDACTED, message)
-        for secret in secrets:
-            if secret in message:
-                message = message.replace(secret, REDACTED)
+
+            def assignment(match: re.Match[str]) -> str:
+                _remember(found, match.group(2))
+                return match.group(1) + REDACTED
+
+            message = self._assignment.sub(assignment, message)
         return _CREDENTIALS.sub(lambda m: f"{m.group(1)} {REDACTED}", message)
+
+    # -- a whole execution --------------------------------------------------------------------
 
     def execution(self, execution: Execution) -> Execution:
         """Redact every payload of an execution in place and return it."""
+        found: set[str] = set()
         req = execution.request
-        if execution.logs:
-            known = self.secret_values(req, set())
-            for entry in execution.logs:
-                entry.message = self.text(entry.message, known)
+        headers = req.get("headers")
+        content_type = ""
+        if isinstance(headers, dict):
+            req["headers"] = self.headers_dict(
+                ((str(k), str(v)) for k, v in headers.items()), found
+            )
+            content_type = str(headers.get("content-type", ""))
         if "body" in req:
-            req["body"] = self.value(req["body"])
-        if "query" in req:
-            req["query"] = self.value(req["query"])
-        if "data" in req:
-            req["data"] = self.value(req["data"])
+            req["body"] = self.body(req["body"], content_type, found)
+        for key in ("query", "data"):
+            if key in req:
+                req[key] = self.value(req[key], 0, found)
         resp = execution.response
         if "body" in resp:
-            resp["body"] = self.value(resp["body"])
+            resp["body"] = self.value(resp["body"], 0, found)
         for span in execution.spans:
+            if span.name == "db.query":
+                self._query_span(span, found)
             if span.input is not None:
-                span.input = self.value(span.input)
+                span.input = self.value(span.input, 0, found)
             if span.output is not None:
-                span.output = self.value(span.output)
+                span.output = self.value(span.output, 0, found)
             if span.attributes:
-                span.attributes = self.value(span.attributes)
+                attributes = self.value(span.attributes, 0, found)
+                assert isinstance(attributes, dict)
+                span.attributes = attributes
         for m in execution.mutations:
-            m.before = self.value(m.before) if m.before else m.before
-            m.after = self.value(m.after) if m.after else m.after
-            m.where = self.value(m.where) if m.where else m.where
+            m.before = self.value(m.before, 0, found) if m.before else m.before
+            m.after = self.value(m.after, 0, found) if m.after else m.after
+            m.where = self.value(m.where, 0, found) if m.where else m.where
+        if execution.job is not None:
+            job = self.value(execution.job, 0, found)
+            assert isinstance(job, dict)
+            execution.job = job
+        for entry in execution.logs:
+            entry.message = self.text(entry.message, found)
         if execution.error:
             execution.error.locals = {
                 k: (REDACTED if self.is_secret_key(k) else v)
                 for k, v in execution.error.locals.items()
             }
+        copies = sorted((s for s in found if len(s) >= MIN_COPIED), key=len, reverse=True)
+        if copies:
+            _scrub_execution(execution, re.compile("|".join(re.escape(s) for s in copies)))
         return execution
+
+
+def _remember(found: set[str] | None, value: str) -> None:
+    if found is not None and value and value != REDACTED:
+        found.add(value)
+
+
+def _remember_all(found: set[str] | None, value: JSON) -> None:
+    """Remember every scalar inside a value that is being redacted."""
+    if found is None:
+        return
+    if isinstance(value, dict):
+        for v in value.values():
+            _remember_all(found, v)
+    elif isinstance(value, list):
+        for v in value:
+            _remember_all(found, v)
+    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        _remember(found, str(value))
+
+
+def _scrub(value: JSON, copies: re.Pattern[str], depth: int = 0) -> JSON:
+    """`value` with every copy of a redacted secret replaced, at any depth."""
+    if isinstance(value, str):
+        return copies.sub(REDACTED, value) if copies.search(value) else value
+    if depth > MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v, copies, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, copies, depth + 1) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = str(value)
+        return REDACTED if copies.fullmatch(text) else value
+    return value
+
+
+def _scrub_execution(execution: Execution, copies: re.Pattern[str]) -> None:
+    execution.request = _scrub(execution.request, copies)
+    execution.response = _scrub(execution.response, copies)
+    for span in execution.spans:
+        span.input = _scrub(span.input, copies)
+        span.output = _scrub(span.output, copies)
+        span.attributes = _scrub(span.attributes, copies)
+        if span.error:
+            span.error = copies.sub(REDACTED, span.error)
+    for m in execution.mutations:
+        m.before = _scrub(m.before, copies)
+        m.after = _scrub(m.after, copies)
+        m.where = _scrub(m.where, copies)
+    execution.ctx_values = _scrub(execution.ctx_values, copies)
+    for entry in execution.logs:
+        entry.message = copies.sub(REDACTED, entry.message)
+    if execution.error:
+        error = execution.error
+        error.message = copies.sub(REDACTED, error.message)
+        error.locals = {k: copies.sub(REDACTED, v) for k, v in error.locals.items()}

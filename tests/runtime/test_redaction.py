@@ -67,3 +67,88 @@ async def test_planted_secrets_are_nowhere_in_the_recorder_file(shop: Path) -> N
     assert leaky.error.locals["password"] == "[redacted]"
     assert leaky.error.locals["creds"] == "{'note': 'fine', 'token': '[redacted]'}"
     assert b"[redacted]" in blob
+
+
+DOORS = """\
+import logging
+
+
+async def handler(req, ctx):
+    await ctx.db.query("SELECT id FROM accounts WHERE password = 'literal-planted-pass'")
+    token = req.headers["authorization"].split()[1]
+    innocent = req.query_params["p"]
+    await ctx.db.query(
+        "INSERT INTO accounts (id, email, password) VALUES ($1, $2, $3)", ["a1", "q@r", innocent]
+    )
+    await ctx.db.query(
+        "SELECT id FROM accounts WHERE email = $1 AND password = $2", ["q@r", innocent]
+    )
+    held = token + ""
+    raise RuntimeError(f"upstream refused {held}")
+"""
+
+FORM_SECRET = "form-planted-password"
+QUERY_SECRET = "query-planted-secret"
+UPSTREAM = "upstream-planted-token-999"
+HUB = "sha256=plantedhubsignature"
+
+
+async def test_every_door_is_redacted(shop: Path) -> None:
+    """Form, multipart, query string, SQL parameters and literals, nested card fields, new
+    key words, signature headers, and copies of a secret in a local and an error message."""
+    (shop / "migrations" / "003_accounts.sql").write_text(
+        "CREATE TABLE accounts (id TEXT PRIMARY KEY, email TEXT, password TEXT);"
+    )
+    write_function(shop, "doors", DOORS)
+    write_function(shop, "echo", "async def handler(req, ctx):\n    return {'ok': True}\n")
+    async with FluxApp(shop) as flux:
+        form = await flux.client.post(
+            f"/echo?password={QUERY_SECRET}",
+            data={"name": "alice", "password": FORM_SECRET, "card_number": CARD},
+            headers={"x-hub-signature-256": HUB},
+        )
+        multipart = await flux.client.post(
+            "/echo",
+            files={"avatar": ("a.txt", b"file-bytes")},
+            data={"pwd": "multipart-planted-pwd", "name": "bob"},
+        )
+        nested = await flux.client.post(
+            "/echo",
+            json={
+                "card": {"number": "4000056655665556", "exp_month": 4},
+                "private_key": "pk-planted-value",
+            },
+        )
+        doors = await flux.client.post(
+            f"/doors?p={QUERY_SECRET}-sql",
+            headers={"x-upstream": "x", "authorization": f"Bearer {UPSTREAM}"},
+        )
+        assert [r.status_code for r in (form, multipart, nested)] == [200, 200, 200]
+        assert doors.status_code == 500
+        ids = [r.headers["x-flux-request-id"] for r in (form, multipart, nested, doors)]
+        recorded = await flux.recorded(*ids)
+        flux.writer.close()
+
+    blob = b"".join(p.read_bytes() for p in (shop / ".flux").glob("recorder.db*") if p.is_file())
+    for secret in (
+        FORM_SECRET, QUERY_SECRET, CARD, HUB, "plantedhubsignature", "multipart-planted-pwd",
+        "4000056655665556", "pk-planted-value", "literal-planted-pass", UPSTREAM,
+    ):  # fmt: skip
+        assert secret.encode() not in blob, secret
+    form_record, multipart_record, nested_record, doors_record = recorded
+    assert form_record.request["body"] == (
+        "name=alice&password=%5Bredacted%5D&card_number=%5Bredacted%5D"
+    )
+    assert "bob" in str(multipart_record.request["body"])
+    assert nested_record.request["body"] == {
+        "card": {"number": "[redacted]", "exp_month": 4},
+        "private_key": "[redacted]",
+    }
+    assert doors_record.error is not None
+    assert doors_record.error.message == "upstream refused [redacted]"
+    assert doors_record.error.locals["held"] == "'[redacted]'"
+    queries = [s.input for s in doors_record.spans if s.name == "db.query"]
+    assert queries[1] == {
+        "sql": "INSERT INTO accounts (id, email, password) VALUES ($1, $2, $3)",
+        "params": ["a1", "q@r", "[redacted]"],
+    }
