@@ -34,6 +34,8 @@ REDACTED = "[redacted]"
 MAX_DEPTH = 20
 MIN_COPIED = 6
 """Redacted values shorter than this are not searched for elsewhere (too many false hits)."""
+MIN_TOKEN_PART = 16
+"""Parts of a secret header looked for elsewhere: long enough to be a key, not a timestamp."""
 CARD_FIELDS = frozenset({"number", "cvc", "cvv", "cvv2", "pan"})
 SECRET_HEADER_WORDS = ("signature",)
 
@@ -93,7 +95,9 @@ class Redactor:
             if value != REDACTED and self.is_secret_header(lname):
                 _remember(found, value)
                 for part in value.replace(";", " ").replace(",", " ").split():
-                    _remember(found, part.partition("=")[2] or part)
+                    piece = part.partition("=")[2] or part
+                    if len(piece) >= MIN_TOKEN_PART:  # `Bearer <token>`, `v1=<signature>`
+                        _remember(found, piece)
                 value = REDACTED
             out[lname] = value
         return out
