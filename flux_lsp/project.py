@@ -40,6 +40,11 @@ def find_root(start: Path, stop: Path | None = None) -> Path | None:
     return None
 
 
+def is_database_url(location: str) -> bool:
+    """Whether a recorder location is a PostgreSQL URL rather than a file."""
+    return location.startswith(("postgresql://", "postgres://"))
+
+
 @dataclass(slots=True)
 class Project:
     """A project folder and its settings."""
@@ -54,6 +59,13 @@ class Project:
         """Read `flux.toml`, the project's `.env` and the environment (see `flux_lsp.settings`)."""
         path = Path(root).resolve()
         loaded = load_settings(path)
+        url = loaded.settings.recorder.url
+        if url and not is_database_url(url):
+            where = loaded.sources.get("recorder.url", CONFIG_FILE)
+            raise ConfigError(
+                f"{where}: recorder.url must be postgresql://user@host/database, "
+                f"not {url.split('@')[-1]!r}"
+            )
         return cls(path, loaded.settings, loaded.sources, loaded.secrets_in_file)
 
     @property
@@ -100,6 +112,17 @@ class Project:
         if self.settings.recorder.path:
             return self.root / self.settings.recorder.path
         return self.state_dir / "recorder.db"
+
+    @property
+    def recorder_location(self) -> str:
+        """Where this project records: its PostgreSQL URL when set, else its recorder file."""
+        return self.settings.recorder.url or str(self.recorder_path)
+
+    @property
+    def recorder_health_path(self) -> Path:
+        """The writer's health file for `flux status` (beside the file, or in `.flux/`)."""
+        base = self.state_dir / "recorder.db" if self.settings.recorder.url else self.recorder_path
+        return base.with_name(base.stem + "-health.json")
 
     def relative(self, path: str | os.PathLike[str]) -> str:
         """`path` relative to the project root, with forward slashes, when inside it."""

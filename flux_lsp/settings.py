@@ -119,6 +119,16 @@ class RecorderSection:
     queue_size: int = setting(
         10_000, "Records held for the writer before new ones are dropped (and counted)."
     )
+    url: str | None = setting(
+        None,
+        "A postgresql:// recorder that every server writes and every teammate reads, instead "
+        "of the file (put a password in FLUX_RECORDER_URL, not here).",
+    )
+    keep: str = setting("14d", "How long successes are kept (14d, 12h, 2w).")
+    keep_failures: str = setting(
+        "90d", "How long failed jobs and 4xx/5xx responses are kept: longer, as users come back."
+    )
+    max_size: str = setting("5GB", "Past this size the oldest successes are pruned first.")
 
 
 @dataclass(frozen=True, slots=True)

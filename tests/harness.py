@@ -21,8 +21,9 @@ import uvicorn
 
 from flux_lsp.model import Execution
 from flux_lsp.project import Project
-from flux_lsp.recorder.sqlite_store import SQLiteStore
-from flux_lsp.recorder.writer import RecorderWriter
+from flux_lsp.recorder.open import open_store
+from flux_lsp.recorder.store import Store
+from flux_lsp.recorder.writer import open_writer
 from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.gateway import create_app
 from flux_lsp.runtime.worker import Worker
@@ -51,7 +52,7 @@ class FluxApp:
     def __init__(self, root: Path, **runtime_options: Any) -> None:
         self.root = root
         self.project = Project.load(root)
-        self.writer = RecorderWriter(self.project.recorder_path)
+        self.writer = open_writer(self.project)
         self.runtime = Runtime(self.project, self.writer, **runtime_options)
         self.app = create_app(self.runtime, background=self.background())
         self.client: httpx.AsyncClient
@@ -78,9 +79,11 @@ class FluxApp:
     def flush(self) -> None:
         assert self.writer.flush(), "recorder did not drain"
 
-    async def store(self) -> SQLiteStore:
+    async def store(self) -> Store:
         self.flush()
-        return await SQLiteStore.open(self.project.recorder_path)
+        return await open_store(
+            self.project.recorder_location, health=self.project.recorder_health_path
+        )
 
     async def recorded(self, *ids: str) -> list[Execution]:
         """The recorded executions with these ids, in order (after a flush)."""

@@ -206,7 +206,7 @@ def _trace(
     json: bool,
     debug: bool,
     project: Path,
-    recorder: Path | None,
+    recorder: str | None,
     server: str | None,
     token: str | None,
 ) -> None:

@@ -111,7 +111,8 @@ async def _open(project_dir: Path) -> tuple[Project, Store]:
     project = Project.load(project_dir)
     if not project.functions_dir.is_dir():
         raise UserError(f"no functions folder at {project.functions_dir}")
-    return project, await open_store(project.recorder_path)
+    store = await open_store(project.recorder_location, health=project.recorder_health_path)
+    return project, store
 
 
 async def _replay_window(

@@ -34,6 +34,7 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
     from starlette.routing import BaseRoute
 
     from flux_lsp.project import Project
+    from flux_lsp.recorder.postgres_schema import redact
     from flux_lsp.recorder.writer import open_writer
     from flux_lsp.runtime.executor import Runtime
     from flux_lsp.runtime.gateway import BackgroundTask, create_app
@@ -74,7 +75,7 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
         typer.echo(f"flux serve: {admin.startup_note()}", err=True)
     typer.echo(
         f"flux {'dev' if dev else 'serve'}: {catalog.summary()} on "
-        f"http://{host}:{port}/<name> · recording to {project.recorder_path}",
+        f"http://{host}:{port}/<name> · recording to {redact(project.recorder_location)}",
         err=True,
     )
     serve_app(create_app(runtime, extra_routes, background, on_shutdown), host, port)

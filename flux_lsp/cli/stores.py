@@ -1,9 +1,9 @@
 """Where the inspecting commands read from: one way to open a `Store`, and the options for it.
 
 Every command that reads recordings (`tail`, `why`, `trace`, `state history`, `status`) takes
-`--project/-p`, `--recorder` (a recorder file), `--server` (a `flux serve` URL) and `--token`
-(or `FLUX_TOKEN`), and opens its store through `recorder.open.open_project_store`, so that
-local files and remote servers behave the same.
+`--project/-p`, `--recorder` (a recorder file or `postgresql://` URL), `--server` (a
+`flux serve` URL) and `--token` (or `FLUX_TOKEN`), and opens its store through
+`recorder.open.open_project_store`, so that files, databases and remote servers behave the same.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ T = TypeVar("T")
 
 ProjectOpt = ProjectOption
 RecorderOpt = Annotated[
-    Path | None,
-    typer.Option("--recorder", help="A recorder file to read instead of the project's."),
+    str | None,
+    typer.Option(
+        "--recorder",
+        help="A recorder file or postgresql:// URL to read instead of the project's.",
+    ),
 ]
 ServerOpt = Annotated[
     str | None,
@@ -41,7 +44,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document ins
 def run_with_store(
     work: Callable[[Store], Awaitable[T]],
     project: Path,
-    recorder: Path | None,
+    recorder: str | None,
     server: str | None,
     token: str | None,
 ) -> T:

@@ -255,7 +255,7 @@ async def _refresh_after_replay(ls: FluxLanguageServer, project: FluxProject) ->
 
 
 def _replay_recorder(project: FluxProject) -> Any:
-    """Replays are recorded next to the originals when the recorder is a local file."""
+    """Replays are recorded next to the originals when the recorder is a file or a database."""
     from flux_lsp.project import Project
     from flux_lsp.recorder.open import is_remote
     from flux_lsp.recorder.writer import open_writer

@@ -20,7 +20,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from flux_lsp.lsp.config import FolderSettings, parse_folder_settings
 from flux_lsp.project import ConfigError, Project, find_root
-from flux_lsp.recorder.open import is_remote, open_store
+from flux_lsp.recorder.open import is_url, open_store
 from flux_lsp.recorder.store import RecorderError, Store
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class FluxProject:
         return None
 
     def recorder_present(self) -> bool:
-        return is_remote(self.recorder) or Path(self.recorder).is_file()
+        return is_url(self.recorder) or Path(self.recorder).is_file()
 
     async def open(self) -> Store | None:
         """The project's store, opened on first use; None (and `problem` set) when it cannot be."""
@@ -98,13 +98,13 @@ def _project_root(path: Path, folder: Path | None) -> Path:
     return find_root(path.parent, folder) or (folder if folder is not None else path.parent)
 
 
-def _project_paths(root: Path) -> tuple[Path, Path]:
+def _project_paths(root: Path) -> tuple[Path, str]:
     """The functions folder and default recorder of the project at `root` (flux.toml aware)."""
     try:
         project = Project.load(root)
     except ConfigError:
         project = Project(root)
-    return project.functions_dir, project.recorder_path
+    return project.functions_dir, project.recorder_location
 
 
 class Projects:
@@ -184,12 +184,12 @@ class Projects:
         if settings.functions_dir and folder_path is not None:
             root = folder_path
             functions_dir = (folder_path / settings.functions_dir).resolve()
-            default_recorder = Project(root).recorder_path
+            default_recorder = Project(root).recorder_location
         else:
             root = _project_root(path, folder_path)
             functions_dir, default_recorder = _project_paths(root)
-        recorder = settings.recorder or str(default_recorder)
-        if not is_remote(recorder) and not Path(recorder).is_absolute():
+        recorder = settings.recorder or default_recorder
+        if not is_url(recorder) and not Path(recorder).is_absolute():
             recorder = str((folder_path or root) / recorder)
         key = (str(root), recorder)
         project = self._projects.get(key)

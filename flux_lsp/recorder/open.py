@@ -1,30 +1,47 @@
-"""Opening a `Store` from what a user wrote: a recorder file path, or a `flux serve` URL.
+"""Opening a `Store` from what a user wrote: a recorder file path, a `postgresql://` URL, or
+a `flux serve` URL.
 
 `open_store` opens one location; `open_project_store` picks the location the way every front
-end offers it (`--server` URL, else `--recorder` file, else the project's own recorder), so the
-CLI and the agent tools read the same recorder from the same options.
+end offers it (`--server` URL, else `--recorder` file or URL, else the project's own recorder:
+`FLUX_RECORDER_URL`, `[recorder] url` or its file), so the CLI and the agent tools read the
+same recorder from the same options.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from flux_lsp.project import is_database_url
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.store import RecorderError, Store
 
 
 def is_remote(location: str) -> bool:
+    """A `flux serve` server's recorder API."""
     return location.startswith(("http://", "https://"))
 
 
-async def open_store(location: str | Path, *, token: str | None = None) -> Store:
-    """A Store for a local recorder file, or for a Flux server's recorder API at a URL."""
+def is_url(location: str) -> bool:
+    """A recorder that is not a local file: a server or a database."""
+    return is_remote(location) or is_database_url(location)
+
+
+async def open_store(
+    location: str | Path, *, token: str | None = None, health: Path | None = None
+) -> Store:
+    """A Store for a local recorder file, a PostgreSQL recorder, or a Flux server's recorder API.
+
+    `health`: the local writer's health file, for a PostgreSQL recorder's `stats()`."""
     text = str(location)
     if is_remote(text):
         from flux_lsp.recorder.remote_store import RemoteStore  # type: ignore[import-not-found,unused-ignore]
 
         store: Store = await RemoteStore.open(text, token=token)
         return store
+    if is_database_url(text):
+        from flux_lsp.recorder.postgres_store import PostgresStore
+
+        return await PostgresStore.open(text, health=health)
     return await SQLiteStore.open(Path(text))
 
 
@@ -34,14 +51,16 @@ async def open_project_store(
     server: str | None = None,
     token: str | None = None,
 ) -> Store:
-    """The store to read: `server` (a `flux serve` URL), else `recorder` (a file), else the
-    recorder of the project at `project`. A server URL that is not http(s) is a RecorderError."""
+    """The store to read: `server` (a `flux serve` URL), else `recorder` (a file or a
+    PostgreSQL URL), else the recorder of the project at `project` (with its writer's health
+    file). A server URL that is not http(s) is a RecorderError."""
     if server is not None:
         if not is_remote(server):
             raise RecorderError(f"bad server URL {server!r}: expected http://… or https://…")
         return await open_store(server, token=token)
     if recorder is not None:
-        return await open_store(Path(recorder))
+        return await open_store(recorder)
     from flux_lsp.project import Project
 
-    return await open_store(Project.load(project).recorder_path)
+    loaded = Project.load(project)
+    return await open_store(loaded.recorder_location, health=loaded.recorder_health_path)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any
 
 import orjson
 
-from flux_lsp.model import Mutation
+from flux_lsp.recorder.sql import mutation_from_row
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -112,26 +111,6 @@ def _script(sql: str) -> Migration:
     return run
 
 
-def mutation_from_row(row: sqlite3.Row) -> Mutation:
-    """A row of the mutations table (read with `sqlite3.Row`) as a `Mutation`."""
-
-    def parsed(text: str | None) -> Any:
-        return orjson.loads(text) if text else None
-
-    return Mutation(
-        execution_id=row["execution_id"],
-        seq=row["seq"],
-        table=row["table_name"],
-        op=row["op"],
-        pk=row["pk"],
-        before=parsed(row["before"]),
-        after=parsed(row["after"]),
-        rows_affected=row["rows_affected"],
-        at=row["at"],
-        where=parsed(row["where_json"]),
-    )
-
-
 def _v2(conn: sqlite3.Connection) -> None:
     """Records carry their own mutations; mutations and call sites lose their primary keys.
 
@@ -169,7 +148,18 @@ def _v2(conn: sqlite3.Connection) -> None:
     _script(V2_TABLES)(conn)
 
 
-MIGRATIONS: dict[int, Migration] = {1: _script(V1), 2: _v2}
+META = """
+    CREATE TABLE IF NOT EXISTS recorder_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"""
+"""Facts about the recorder kept with it: the retention policy the writer applies, and where
+pruning reached (`pruned_before`, `pruned_at`)."""
+V3 = f"""
+{META};
+    CREATE INDEX IF NOT EXISTS ix_call_sites_started ON call_sites(started_at);
+"""
+"""Retention: the meta table, and a time index on call sites so an execution's sites are
+deleted with it without a scan."""
+
+MIGRATIONS: dict[int, Migration] = {1: _script(V1), 2: _v2, 3: _script(V3)}
 
 
 class SchemaTooNew(Exception):

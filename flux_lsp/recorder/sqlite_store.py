@@ -7,25 +7,31 @@ SQLite file that is not a recorder and a recorder of a newer schema each raise t
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import orjson
 
-from flux_lsp.model import Execution, Mutation, normalize_id
-from flux_lsp.recorder.query import STATUS_CLASSES, ExecutionQuery
-from flux_lsp.recorder.schema import (
-    SCHEMA_VERSION,
-    SchemaTooNew,
-    ensure_schema,
+from flux_lsp.model import Execution, Mutation
+from flux_lsp.recorder.query import ExecutionQuery
+from flux_lsp.recorder.retention import apply_meta, read_health
+from flux_lsp.recorder.schema import SCHEMA_VERSION, SchemaTooNew, ensure_schema, schema_version
+from flux_lsp.recorder.sql import (
+    PAGE,
+    call_site_from_row,
+    call_sites_sql,
+    execution_from_record,
+    executions_sql,
+    function_stats_sql,
+    id_prefix,
+    light_execution,
     mutation_from_row,
-    schema_version,
+    mutations_sql,
+    next_prefix,
+    stream_page_sql,
 )
 from flux_lsp.recorder.store import (
     AmbiguousExecution,
@@ -37,12 +43,6 @@ from flux_lsp.recorder.store import (
     UnknownExecution,
 )
 from flux_lsp.recorder.writer import health_path
-
-_HEX = re.compile(r"^[0-9a-f]{1,16}$")
-PAGE = 500
-LIGHT_COLUMNS = (
-    "id, kind, function, method, path, status, started_at, duration_ms, code_version, parent_id"
-)
 
 
 def check_recorder_file(path: Path) -> None:
@@ -64,11 +64,6 @@ def check_recorder_file(path: Path) -> None:
         raise RecorderTooNew(f"{path}: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise RecorderCorrupt(f"{path} is not a readable recorder: {exc}") from None
-
-
-def _next_prefix(prefix: str) -> str:
-    """The smallest string greater than every string starting with `prefix` (hex ids)."""
-    return prefix + "g"
 
 
 class SQLiteStore:
@@ -108,97 +103,35 @@ class SQLiteStore:
 
     # -- executions ----------------------------------------------------------------------
 
-    async def _full(self, rows: list[sqlite3.Row]) -> list[Execution]:
-        """Executions from their stored records (each carries its own mutations)."""
-        return [Execution.from_dict(orjson.loads(r["record"])) for r in rows]
-
     async def get(self, ident: str) -> Execution:
-        prefix = normalize_id(ident)
-        if not _HEX.match(prefix):
-            raise UnknownExecution(ident)
+        prefix = id_prefix(ident)
         if len(prefix) == 16:
             rows = await self._all("SELECT record FROM executions WHERE id = ?", (prefix,))
         else:
             rows = await self._all(
                 "SELECT id, record FROM executions WHERE id >= ? AND id < ? ORDER BY id LIMIT 11",
-                (prefix, _next_prefix(prefix)),
+                (prefix, next_prefix(prefix)),
             )
             if len(rows) > 1:
                 raise AmbiguousExecution(ident, [r["id"] for r in rows])
         if not rows:
             raise UnknownExecution(ident)
-        return (await self._full(rows))[0]
-
-    def _where(self, q: ExecutionQuery) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("function", q.function),
-            ("path", q.path),
-            ("kind", q.kind),
-            ("parent_id", q.parent_id),
-            ("error_file", q.error_file),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if q.exclude_kind is not None:
-            clauses.append("kind != ?")
-            params.append(q.exclude_kind)
-        if q.log is not None:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM json_each(record, '$.logs') "
-                "WHERE instr(lower(json_extract(value, '$.message')), lower(?)) > 0)"
-            )
-            params.append(q.log)
-        if q.status is not None:
-            if q.status == "failed":
-                clauses.append("(status = 'failed' OR status GLOB '5[0-9][0-9]')")
-            elif q.status in STATUS_CLASSES:
-                clauses.append("status GLOB ?")
-                params.append(q.status[0] + "[0-9][0-9]")
-            else:
-                clauses.append("status = ?")
-                params.append(q.status)
-        if q.since is not None:
-            clauses.append("started_at >= ?")
-            params.append(q.since)
-        if q.until is not None:
-            clauses.append("started_at < ?")
-            params.append(q.until)
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+        return execution_from_record(rows[0])
 
     async def executions(self, query: ExecutionQuery) -> list[Execution]:
-        where, params = self._where(query)
-        order = "DESC" if query.newest_first else "ASC"
-        limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
-        rows = await self._all(
-            f"SELECT record FROM executions{where} ORDER BY started_at {order}, id {order}{limit}",
-            params,
-        )
-        return await self._full(rows)
+        rows = await self._all(*executions_sql(query))
+        return [execution_from_record(r) for r in rows]
 
     async def stream(self, query: ExecutionQuery) -> AsyncIterator[Execution]:
-        where, params = self._where(query)
-        joiner = " AND " if where else " WHERE "
-        op, order = (">", "ASC") if not query.newest_first else ("<", "DESC")
         cursor: tuple[float, str] | None = None
         remaining = query.limit
         while remaining is None or remaining > 0:
             page = PAGE if remaining is None else min(PAGE, remaining)
-            extra, extra_params = "", []
-            if cursor is not None:
-                extra = f"{joiner}(started_at, id) {op} (?, ?)"
-                extra_params = [cursor[0], cursor[1]]
-            rows = await self._all(
-                f"SELECT started_at, id, record FROM executions{where}{extra} "
-                f"ORDER BY started_at {order}, id {order} LIMIT {page}",
-                [*params, *extra_params],
-            )
+            rows = await self._all(*stream_page_sql(query, cursor, page))
             if not rows:
                 return
-            for execution in await self._full(rows):
-                yield execution
+            for row in rows:
+                yield execution_from_record(row)
             cursor = (rows[-1]["started_at"], rows[-1]["id"])
             if remaining is not None:
                 remaining -= len(rows)
@@ -208,31 +141,8 @@ class SQLiteStore:
     async def function_stats(
         self, function: str, *, since: float | None = None, limit: int = 500
     ) -> list[Execution]:
-        params: list[Any] = [function]
-        clause = ""
-        if since is not None:
-            clause = " AND started_at >= ?"
-            params.append(since)
-        rows = await self._all(
-            f"SELECT {LIGHT_COLUMNS} FROM executions WHERE function = ?{clause} "
-            f"ORDER BY started_at DESC LIMIT {int(limit)}",
-            params,
-        )
-        return [
-            Execution(
-                id=r["id"],
-                kind=r["kind"],
-                function=r["function"],
-                method=r["method"],
-                path=r["path"],
-                status=r["status"],
-                started_at=r["started_at"],
-                duration_ms=r["duration_ms"],
-                code_version=r["code_version"],
-                parent_id=r["parent_id"],
-            )
-            for r in rows
-        ]
+        rows = await self._all(*function_stats_sql(function, since, limit))
+        return [light_execution(r) for r in rows]
 
     # -- mutations and call sites --------------------------------------------------------
 
@@ -246,56 +156,14 @@ class SQLiteStore:
         until: float | None = None,
         limit: int = 1000,
     ) -> list[Mutation]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (("table_name", table), ("pk", pk), ("execution_id", execution_id)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            clauses.append("at >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("at < ?")
-            params.append(until)
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
-        rows = await self._all(
-            f"SELECT * FROM mutations{where} ORDER BY at, execution_id, seq LIMIT {int(limit)}",
-            params,
-        )
+        rows = await self._all(*mutations_sql(table, pk, execution_id, since, until, limit))
         return [mutation_from_row(r) for r in rows]
 
     async def call_sites(
         self, file: str, line: int, *, since: float | None = None, limit: int = 20
     ) -> list[CallSiteResult]:
-        params: list[Any] = [file, line]
-        clause = ""
-        if since is not None:
-            clause = " AND started_at >= ?"
-            params.append(since)
-        rows = await self._all(
-            "SELECT * FROM call_sites WHERE file = ? AND line = ?"
-            f"{clause} ORDER BY started_at DESC LIMIT {int(limit)}",
-            params,
-        )
-        out = []
-        for r in rows:
-            summary = json.loads(r["summary"]) if r["summary"] else {}
-            if not isinstance(summary, dict):
-                summary = {}
-            out.append(
-                CallSiteResult(
-                    execution_id=r["execution_id"],
-                    started_at=r["started_at"],
-                    name=r["name"],
-                    duration_ms=r["duration_ms"],
-                    status=r["status"],
-                    output=summary.get("output"),
-                    error=summary.get("error"),
-                    attributes=summary.get("attributes") or {},
-                )
-            )
-        return out
+        rows = await self._all(*call_sites_sql(file, line, since, limit))
+        return [call_site_from_row(r) for r in rows]
 
     # -- health --------------------------------------------------------------------------
 
@@ -317,14 +185,11 @@ class SQLiteStore:
             newest=newest,
             schema_version=SCHEMA_VERSION,
         )
-        try:
-            health = json.loads(health_path(self.path).read_text())
-            stats.dropped = int(health.get("dropped", 0))
-            stats.recorded_by_writer = int(health.get("recorded", 0))
-            stats.problem = health.get("problem")
-            stats.health_updated_at = health.get("updated_at")
-        except (OSError, ValueError):
-            pass
+        meta = {
+            r["key"]: r["value"] for r in await self._all("SELECT key, value FROM recorder_meta")
+        }
+        apply_meta(stats, meta)
+        read_health(stats, health_path(self.path))
         return stats
 
     async def change_token(self) -> int:

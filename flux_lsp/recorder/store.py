@@ -1,12 +1,14 @@
 """`Store`: the one read interface to recorded executions, and the errors it raises.
 
 The CLI and the language server only ever talk to a `Store`. `SQLiteStore` reads a local
-recorder file; `RemoteStore` reads a `flux serve` server's recorder API. Both raise the
-errors below, each with a message fit to show a user as it is.
+recorder file, `PostgresStore` a PostgreSQL recorder, `RemoteStore` a `flux serve` server's
+recorder API. All raise the errors below, each with a message fit to show a user as it is.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import math
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -20,7 +22,7 @@ class RecorderError(Exception):
 
 
 class RecorderMissing(RecorderError):
-    pass
+    """No recorder there: no file, no schema in the database, or the server is unreachable."""
 
 
 class RecorderCorrupt(RecorderError):
@@ -75,6 +77,11 @@ class RecorderStats:
     recorded_by_writer: int = 0
     problem: str | None = None
     health_updated_at: float | None = None
+    retention: str | None = None
+    """The retention policy the writer applies (`keep 14d · failures 90d · max 5 GB`)."""
+    pruned_before: float | None = None
+    """The start of the newest execution pruning removed: windows before it are partial."""
+    pruned_at: float | None = None
 
 
 class Store(Protocol):
@@ -155,3 +162,13 @@ async def mutation_pages(
             continue
         cursor, limit = last, MUTATION_PAGE
         seen_at_cursor = {(m.execution_id, m.seq) for m in page if m.at == last}
+
+
+def pruned_note(pruned_before: float | None, since: float | None = None) -> str | None:
+    """The one line that says a window reaches before what retention kept, else None.
+
+    `since` is where the window starts (None: from the beginning)."""
+    if pruned_before is None or (since is not None and since > pruned_before):
+        return None
+    bound = _dt.datetime.fromtimestamp(math.ceil(pruned_before / 60) * 60)
+    return f"recordings before {bound:%Y-%m-%d %H:%M} were pruned"

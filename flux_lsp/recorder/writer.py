@@ -27,7 +27,8 @@ from typing import Any
 import orjson
 
 from flux_lsp.model import Execution
-from flux_lsp.project import Project
+from flux_lsp.project import Project, is_database_url
+from flux_lsp.recorder.retention import RetentionPolicy
 from flux_lsp.recorder.schema import ensure_schema
 
 if sys.platform != "win32":
@@ -56,6 +57,8 @@ _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 FRAME = struct.Struct("<I")
 """Every record in a message, and every message on the pipe, is prefixed with its length."""
 RESTART_SECONDS = 5.0
+PRUNE_SECONDS = 300.0
+"""How often the writer process applies the retention policy."""
 QUEUE_FULL = "recorder queue full: records dropped while the writer catches up"
 
 Row = tuple[Any, ...]
@@ -221,6 +224,7 @@ def open_for_writing(path: Path, busy_timeout: float = 1.0) -> sqlite3.Connectio
         str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout
     )
     conn.execute(f"PRAGMA page_size={PAGE_BYTES}")  # a new file only; a no-op on others
+    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # likewise: pruning gives pages back
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     page = conn.execute("PRAGMA page_size").fetchone()[0]
@@ -262,15 +266,34 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class RecorderWriter:
-    """The runtime's `Recorder` backed by a SQLite recorder file written by another process."""
+    """The runtime's `Recorder` backed by a recorder (a SQLite file or a PostgreSQL URL)
+    written by another process.
+
+    `health` is the writer's health file (by default beside a recorder file; a PostgreSQL
+    recorder needs one given). With a `policy`, the writer process prunes the recorder to it
+    every `prune_seconds`.
+    """
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        location: str | os.PathLike[str],
         queue_size: int = 10_000,
         busy_timeout: float = 1.0,
+        *,
+        health: Path | None = None,
+        policy: RetentionPolicy | None = None,
+        prune_seconds: float = PRUNE_SECONDS,
     ) -> None:
-        self.path = Path(path)
+        self.location = str(location)
+        self.database = is_database_url(self.location)
+        self.path = Path(self.location) if not self.database else None
+        if health is None:
+            if self.path is None:
+                raise ValueError("a PostgreSQL recorder's writer needs a health file")
+            health = health_path(self.path)
+        self.health = health
+        self.policy = policy
+        self.prune_seconds = prune_seconds
         self.busy_timeout = busy_timeout
         self.queue_size = queue_size
         self.restart_seconds = RESTART_SECONDS
@@ -293,7 +316,8 @@ class RecorderWriter:
         self._closing = threading.Event()
         self._lock = threading.Lock()
         try:  # create the file and its schema now, so readers find it from the start
-            open_for_writing(self.path, busy_timeout).close()
+            if self.path is not None:
+                open_for_writing(self.path, busy_timeout).close()
         except Exception as exc:  # the writer process retries and reports the same problem
             self._lost_problem = f"cannot open recorder {self.path}: {exc}"
         self._start_process()
@@ -339,18 +363,20 @@ class RecorderWriter:
 
     def _start_process(self) -> None:
         self._started_at = time.monotonic()
+        config = {
+            "location": self.location,
+            "health": str(self.health),
+            "busy_timeout": self.busy_timeout,
+            "policy": self.policy.to_json() if self.policy is not None else None,
+            "prune_seconds": self.prune_seconds,
+        }
         try:
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "flux_lsp.recorder.writer_process",
-                    str(self.path),
-                    str(self.busy_timeout),
-                ],
+                [sys.executable, "-m", "flux_lsp.recorder.writer_process"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 close_fds=True,
+                env={**os.environ, "FLUX_WRITER_CONFIG": orjson.dumps(config).decode()},
             )
         except OSError as exc:
             self._process = None
@@ -459,7 +485,19 @@ class RecorderWriter:
             self._reader.join(timeout=5)
 
 
-def open_writer(project: Project, recorder: str | os.PathLike[str] | None = None) -> RecorderWriter:
-    """The one way Flux builds a recorder writer from settings: the project's recorder, or
-    `recorder` when an editor or a command chose another, with `[recorder] queue_size`."""
-    return RecorderWriter(recorder or project.recorder_path, project.settings.recorder.queue_size)
+def open_writer(
+    project: Project, recorder: str | os.PathLike[str] | None = None, **options: Any
+) -> RecorderWriter:
+    """The one way Flux builds a recorder writer from settings: the project's recorder (a file
+    or a PostgreSQL URL), or `recorder` when an editor or a command chose another, with
+    `[recorder] queue_size`, the writer's health file, and the retention policy it prunes to
+    (a bad policy is a `ConfigError`)."""
+    location = str(recorder or project.recorder_location)
+    own_health = recorder is None or is_database_url(location)
+    return RecorderWriter(
+        location,
+        project.settings.recorder.queue_size,
+        health=project.recorder_health_path if own_health else None,
+        policy=RetentionPolicy.from_settings(project.settings),
+        **options,
+    )

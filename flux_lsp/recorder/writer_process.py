@@ -1,9 +1,14 @@
-"""The recorder writer process: `python -m flux_lsp.recorder.writer_process PATH BUSY_TIMEOUT`.
+"""The recorder writer process: `python -m flux_lsp.recorder.writer_process`.
 
-Started by `RecorderWriter` in the app. It reads length-prefixed messages of records from
-stdin, writes them to the recorder file in batches, and after each message prints one JSON
-line of running counts to stdout (`processed`, `recorded`, `dropped`, `problem`). It keeps
-`recorder-health.json` next to the recorder for `flux status`, and exits when stdin closes.
+Started by `RecorderWriter` in the app, with its settings as JSON in `FLUX_WRITER_CONFIG`
+(the recorder's location, which may hold a password, stays out of the process list). It reads
+length-prefixed messages of records from stdin, writes them in batches to the recorder file
+(`FileSink`) or to PostgreSQL (`PostgresSink`), and after each message prints one JSON line of
+running counts to stdout (`processed`, `recorded`, `dropped`, `problem`). A database that is
+down or slow costs records, counted, never a wait: the sink tries to reconnect at most once a
+second and drops what arrives in between. It keeps a health file (`recorder-health.json`) for
+`flux status`, prunes the recorder to its retention policy from a thread of its own
+(`Pruner`), and exits when stdin closes.
 """
 
 from __future__ import annotations
@@ -12,37 +17,79 @@ import contextlib
 import os
 import sqlite3
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
-from flux_lsp.recorder.writer import BATCH, FRAME, health_path, open_for_writing, write_records
+from flux_lsp.project import is_database_url
+from flux_lsp.recorder.retention import PruneReport, RetentionPolicy, prune_file
+from flux_lsp.recorder.writer import BATCH, FRAME, open_for_writing, write_records
 
 log_stream = sys.stderr
+CONFIG_VARIABLE = "FLUX_WRITER_CONFIG"
+RECONNECT_SECONDS = 1.0
+"""A sink whose database is gone tries again at most this often; it drops records between."""
 
 
-class FileWriter:
-    """Owns the recorder connection and the counts; survives every write failure."""
+class Sink:
+    """The counts, the last problem and the health file every sink keeps."""
 
-    def __init__(self, path: Path, busy_timeout: float) -> None:
-        self.path = path
-        self.busy_timeout = busy_timeout
+    def __init__(self, health: Path) -> None:
+        self.health = health
         self.processed = 0
         self.recorded = 0
         self.dropped = 0
         self.problem: str | None = None
-        self.conn: sqlite3.Connection | None = None
-        self.inode: tuple[int, int] | None = None
         self.health_written_at = 0.0
-        self.open()
 
     def set_problem(self, message: str) -> None:
         if message != self.problem:
             log_stream.write(f"flux: {message}\n")
             log_stream.flush()
         self.problem = message
+
+    def write(self, frames: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def counts(self) -> dict[str, object]:
+        return {
+            "processed": self.processed,
+            "recorded": self.recorded,
+            "dropped": self.dropped,
+            "problem": self.problem,
+        }
+
+    def write_health(self, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self.health_written_at < 1.0:
+            return
+        self.health_written_at = now
+        data = {"pid": os.getpid(), "updated_at": now, **self.counts()}
+        target = self.health
+        try:
+            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(orjson.dumps(data))
+            os.replace(tmp, target)
+        except OSError:
+            pass  # the folder itself may be gone; the app still gets the counts
+
+
+class FileSink(Sink):
+    """Owns the recorder file's connection; survives every write failure."""
+
+    def __init__(self, path: Path, busy_timeout: float, health: Path) -> None:
+        super().__init__(health)
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.conn: sqlite3.Connection | None = None
+        self.inode: tuple[int, int] | None = None
+        self.open()
 
     def open(self) -> None:
         try:
@@ -82,27 +129,122 @@ class FileWriter:
                 )
         self.processed += len(frames)
 
-    def counts(self) -> dict[str, object]:
-        return {
-            "processed": self.processed,
-            "recorded": self.recorded,
-            "dropped": self.dropped,
-            "problem": self.problem,
-        }
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
 
-    def write_health(self, force: bool = False) -> None:
-        now = time.time()
-        if not force and now - self.health_written_at < 1.0:
-            return
-        self.health_written_at = now
-        data = {"pid": os.getpid(), "updated_at": now, **self.counts()}
-        target = health_path(self.path)
+
+class PostgresSink(Sink):
+    """Owns a PostgreSQL connection; a database that is down or slow costs records, not time."""
+
+    def __init__(self, url: str, health: Path, statement_timeout: float = 5.0) -> None:
+        super().__init__(health)
+        self.url = url
+        self.statement_timeout = statement_timeout
+        self.conn: Any = None
+        self.known: set[tuple[bool, int]] = set()
+        self.tried_at = 0.0
+        self.open()
+
+    def open(self) -> None:
+        from flux_lsp.recorder.postgres_schema import (
+            connect,
+            ensure_schema,
+            known_partitions,
+            redact,
+        )
+
+        self.tried_at = time.monotonic()
         try:
-            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(orjson.dumps(data))
-            os.replace(tmp, target)
-        except OSError:
-            pass  # the folder itself may be gone; the app still gets the counts
+            conn = connect(self.url, timeout=self.statement_timeout, autocommit=True)
+            conn.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
+            ensure_schema(conn)
+            self.known = known_partitions(conn)
+            self.conn = conn
+        except Exception as exc:  # down, refused, bad credentials: drop, count, retry later
+            self.conn = None
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.set_problem(
+                f"cannot reach the recorder at {redact(self.url)} ({reason}); records dropped"
+            )
+
+    def write(self, frames: list[bytes]) -> None:
+        from flux_lsp.recorder.postgres_writer import write_records_pg
+
+        if self.conn is None and time.monotonic() - self.tried_at >= RECONNECT_SECONDS:
+            self.open()
+        if self.conn is None:
+            self.dropped += len(frames)
+        else:
+            try:
+                self.recorded += write_records_pg(self.conn, frames, self.known)
+            except Exception as exc:  # the server went away, a timeout, a full disk
+                self.dropped += len(frames)
+                self.set_problem(
+                    f"recorder write failed ({type(exc).__name__}: {exc}); records dropped"
+                )
+                if self.conn.closed or self.conn.broken:
+                    self.conn = None
+                    self.tried_at = time.monotonic()
+                self.known = set() if self.conn is None else self.known
+        self.processed += len(frames)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+class Pruner:
+    """Applies the retention policy every `interval` seconds, from a thread and a connection
+    of its own, in the small batches `retention` uses."""
+
+    def __init__(self, location: str, policy: RetentionPolicy, interval: float) -> None:
+        self.location = location
+        self.policy = policy
+        self.interval = interval
+        self.stop = threading.Event()
+        self.last: PruneReport | None = None
+        self.thread = threading.Thread(target=self.run, name="flux-pruner", daemon=True)
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self.thread.start()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            try:
+                self.last = prune(self.location, self.policy)
+            except Exception as exc:  # the next round tries again; writing goes on regardless
+                log_stream.write(f"flux: pruning the recorder failed: {exc}\n")
+                log_stream.flush()
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
+
+
+def prune(
+    location: str,
+    policy: RetentionPolicy,
+    *,
+    dry_run: bool = False,
+    now: float | None = None,
+    busy_timeout: float = 1.0,
+) -> PruneReport:
+    """Apply `policy` to the recorder at `location` (a file or a PostgreSQL URL) as of `now`."""
+    if is_database_url(location):
+        from flux_lsp.recorder.postgres_retention import prune_postgres
+        from flux_lsp.recorder.postgres_schema import connect, ensure_schema, redact
+
+        with connect(location, autocommit=True) as database:
+            ensure_schema(database)
+            return prune_postgres(database, redact(location), policy, now=now, dry_run=dry_run)
+    conn = open_for_writing(Path(location), busy_timeout)
+    try:
+        return prune_file(conn, Path(location), policy, now=now, dry_run=dry_run)
+    finally:
+        conn.close()
 
 
 def read_exact(stream: BinaryIO, size: int) -> bytes | None:
@@ -122,31 +264,51 @@ def split_records(message: bytes) -> list[bytes]:
     return frames
 
 
-def serve(path: Path, busy_timeout: float, source: BinaryIO, acks: BinaryIO) -> None:
-    """Write every message from `source`, acknowledging each on `acks`, until end of input."""
-    writer = FileWriter(path, busy_timeout)
-    while True:
-        header = read_exact(source, FRAME.size)
-        if header is None:
-            break
-        message = read_exact(source, FRAME.unpack(header)[0])
-        if message is None:
-            break
-        frames = split_records(message)
-        for start in range(0, len(frames), BATCH):
-            writer.write(frames[start : start + BATCH])
-        writer.write_health()
-        acks.write(orjson.dumps(writer.counts()) + b"\n")
-        acks.flush()
-    writer.write_health(force=True)
-    if writer.conn is not None:
-        writer.conn.close()
+def open_sink(config: dict[str, Any]) -> Sink:
+    location = str(config["location"])
+    health = Path(config["health"])
+    if is_database_url(location):
+        return PostgresSink(location, health, float(config.get("busy_timeout", 1.0)) * 5)
+    return FileSink(Path(location), float(config.get("busy_timeout", 1.0)), health)
+
+
+def serve(config: dict[str, Any], source: BinaryIO, acks: BinaryIO) -> None:
+    """Write every message from `source`, acknowledging each on `acks`, until end of input.
+
+    `config`: `location` (file or URL), `health` (the health file), `busy_timeout`, and
+    optionally `policy` (`RetentionPolicy.to_json()`) and `prune_seconds` for the pruner.
+    """
+    sink = open_sink(config)
+    pruner: Pruner | None = None
+    if config.get("policy"):
+        policy = RetentionPolicy.from_json(str(config["policy"]))
+        pruner = Pruner(str(config["location"]), policy, float(config.get("prune_seconds", 0)))
+        pruner.start()
+    try:
+        while True:
+            header = read_exact(source, FRAME.size)
+            if header is None:
+                break
+            message = read_exact(source, FRAME.unpack(header)[0])
+            if message is None:
+                break
+            frames = split_records(message)
+            for start in range(0, len(frames), BATCH):
+                sink.write(frames[start : start + BATCH])
+            sink.write_health()
+            acks.write(orjson.dumps(sink.counts()) + b"\n")
+            acks.flush()
+    finally:
+        if pruner is not None:
+            pruner.close()
+        sink.write_health(force=True)
+        sink.close()
 
 
 def main() -> None:
-    path, busy_timeout = Path(sys.argv[1]), float(sys.argv[2])
+    config = orjson.loads(os.environ[CONFIG_VARIABLE])
     with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
-        serve(path, busy_timeout, sys.stdin.buffer, sys.stdout.buffer)
+        serve(config, sys.stdin.buffer, sys.stdout.buffer)
 
 
 if __name__ == "__main__":

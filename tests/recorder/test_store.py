@@ -110,7 +110,7 @@ async def test_a_version_1_recorder_is_upgraded_with_its_mutations_folded_in(
     assert [s.output for s in sites] == [{"id": "u_1"}]
     assert [m.execution_id for m in history] == ["1a2b3c4d00000000"]
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     for table in ("mutations", "call_sites"):  # no primary key over random execution ids
         names = [r[1] for r in conn.execute(f"PRAGMA index_list({table})")]
         assert names and not any(n.startswith("sqlite_autoindex") for n in names)

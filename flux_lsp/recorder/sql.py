@@ -1,0 +1,223 @@
+"""The SQL every recorder database answers alike: filters, pages, and rows back into records.
+
+The SQLite file and PostgreSQL hold the same tables with the same columns, so the `WHERE`
+clauses of an `ExecutionQuery`, of a mutation search and of a call-site search are built here
+once, with `?` placeholders; `PostgresStore` turns them into psycopg's `%s`. The functions that
+turn rows (anything indexable by column name) back into `Execution`, `Mutation` and
+`CallSiteResult` values live here too, so both stores read rows the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Protocol
+
+import orjson
+
+from flux_lsp.model import Execution, Mutation, normalize_id
+from flux_lsp.recorder.query import STATUS_CLASSES, ExecutionQuery
+from flux_lsp.recorder.store import CallSiteResult, UnknownExecution
+
+PAGE = 500
+"""Rows per page of a `stream`."""
+HEX_ID = re.compile(r"^[0-9a-f]{1,16}$")
+LIGHT_COLUMNS = (
+    "id, kind, function, method, path, status, started_at, duration_ms, code_version, parent_id"
+)
+FAILURE = "(status = 'failed' OR status LIKE '4__' OR status LIKE '5__')"
+"""The executions retention keeps longer: failed jobs and 4xx/5xx responses."""
+
+
+class Row(Protocol):
+    """A result row read by column name (`sqlite3.Row`, psycopg's `dict_row`)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def id_prefix(ident: str) -> str:
+    """The lower-case hex prefix `ident` stands for; `UnknownExecution` when it is not one."""
+    prefix = normalize_id(ident)
+    if not HEX_ID.match(prefix):
+        raise UnknownExecution(ident)
+    return prefix
+
+
+def next_prefix(prefix: str) -> str:
+    """The smallest string greater than every string starting with `prefix` (hex ids)."""
+    return prefix + "g"
+
+
+def execution_where(q: ExecutionQuery) -> tuple[str, list[Any]]:
+    """` WHERE …` (or nothing) and its parameters for the filter fields of `q`."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("function", q.function),
+        ("path", q.path),
+        ("kind", q.kind),
+        ("parent_id", q.parent_id),
+        ("error_file", q.error_file),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if q.exclude_kind is not None:
+        clauses.append("kind != ?")
+        params.append(q.exclude_kind)
+    if q.status is not None:
+        if q.status == "failed":
+            clauses.append("(status = 'failed' OR status LIKE '5__')")
+        elif q.status in STATUS_CLASSES:
+            clauses.append("status LIKE ?")
+            params.append(q.status[0] + "__")
+        else:
+            clauses.append("status = ?")
+            params.append(q.status)
+    if q.since is not None:
+        clauses.append("started_at >= ?")
+        params.append(q.since)
+    if q.until is not None:
+        clauses.append("started_at < ?")
+        params.append(q.until)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def executions_sql(q: ExecutionQuery) -> tuple[str, list[Any]]:
+    where, params = execution_where(q)
+    order = "DESC" if q.newest_first else "ASC"
+    limit = f" LIMIT {int(q.limit)}" if q.limit is not None else ""
+    return (
+        f"SELECT record FROM executions{where} ORDER BY started_at {order}, id {order}{limit}",
+        params,
+    )
+
+
+def stream_page_sql(
+    q: ExecutionQuery, cursor: tuple[float, str] | None, page: int
+) -> tuple[str, list[Any]]:
+    """One page of a keyset-paged stream, continuing after `cursor` (started_at, id)."""
+    where, params = execution_where(q)
+    op, order = (">", "ASC") if not q.newest_first else ("<", "DESC")
+    if cursor is not None:
+        where += f"{' AND ' if where else ' WHERE '}(started_at, id) {op} (?, ?)"
+        params = [*params, cursor[0], cursor[1]]
+    return (
+        f"SELECT started_at, id, record FROM executions{where} "
+        f"ORDER BY started_at {order}, id {order} LIMIT {int(page)}",
+        params,
+    )
+
+
+def function_stats_sql(function: str, since: float | None, limit: int) -> tuple[str, list[Any]]:
+    params: list[Any] = [function]
+    clause = ""
+    if since is not None:
+        clause = " AND started_at >= ?"
+        params.append(since)
+    return (
+        f"SELECT {LIGHT_COLUMNS} FROM executions WHERE function = ?{clause} "
+        f"ORDER BY started_at DESC LIMIT {int(limit)}",
+        params,
+    )
+
+
+def mutations_sql(
+    table: str | None,
+    pk: str | None,
+    execution_id: str | None,
+    since: float | None,
+    until: float | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("table_name", table), ("pk", pk), ("execution_id", execution_id)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        clauses.append("at >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("at < ?")
+        params.append(until)
+    where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    return (
+        "SELECT execution_id, seq, table_name, op, pk, rows_affected, at, before, after, "
+        f"where_json FROM mutations{where} ORDER BY at, execution_id, seq LIMIT {int(limit)}",
+        params,
+    )
+
+
+def call_sites_sql(file: str, line: int, since: float | None, limit: int) -> tuple[str, list[Any]]:
+    params: list[Any] = [file, line]
+    clause = ""
+    if since is not None:
+        clause = " AND started_at >= ?"
+        params.append(since)
+    return (
+        "SELECT execution_id, started_at, name, duration_ms, status, summary FROM call_sites "
+        f"WHERE file = ? AND line = ?{clause} ORDER BY started_at DESC LIMIT {int(limit)}",
+        params,
+    )
+
+
+# -- rows back into values -----------------------------------------------------------------
+
+
+def execution_from_record(row: Row) -> Execution:
+    """An execution from its stored record (which carries its own mutations)."""
+    return Execution.from_dict(orjson.loads(row["record"]))
+
+
+def light_execution(r: Row) -> Execution:
+    """An execution from the `LIGHT_COLUMNS` alone (no spans, no mutations)."""
+    return Execution(
+        id=r["id"],
+        kind=r["kind"],
+        function=r["function"],
+        method=r["method"],
+        path=r["path"],
+        status=r["status"],
+        started_at=r["started_at"],
+        duration_ms=r["duration_ms"],
+        code_version=r["code_version"],
+        parent_id=r["parent_id"],
+    )
+
+
+def mutation_from_row(row: Row) -> Mutation:
+    """A row of the mutations table as a `Mutation`."""
+
+    def parsed(text: str | None) -> Any:
+        return orjson.loads(text) if text else None
+
+    return Mutation(
+        execution_id=row["execution_id"],
+        seq=row["seq"],
+        table=row["table_name"],
+        op=row["op"],
+        pk=row["pk"],
+        before=parsed(row["before"]),
+        after=parsed(row["after"]),
+        rows_affected=row["rows_affected"],
+        at=row["at"],
+        where=parsed(row["where_json"]),
+    )
+
+
+def call_site_from_row(r: Row) -> CallSiteResult:
+    summary = json.loads(r["summary"]) if r["summary"] else {}
+    if not isinstance(summary, dict):
+        summary = {}
+    return CallSiteResult(
+        execution_id=r["execution_id"],
+        started_at=r["started_at"],
+        name=r["name"],
+        duration_ms=r["duration_ms"],
+        status=r["status"],
+        output=summary.get("output"),
+        error=summary.get("error"),
+        attributes=summary.get("attributes") or {},
+    )
