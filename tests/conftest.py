@@ -2,7 +2,8 @@
 command and analysis tests read (recorded once per session), and an environment without a
 Stripe webhook secret for the modules that opt in, and one PostgreSQL server per session
 (`FLUX_TEST_POSTGRES_URL`, or a throwaway cluster; see tests/postgres.py) with a fresh database
-per test."""
+per test. `store_backend` runs a recorder test on the file and on PostgreSQL alike (the
+incident is recorded once per backend)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from tests.cli.incident import Incident, record_incident
 from tests.harness import copy_shop
 from tests.postgres import fresh_database, postgres_server
+from tests.recorders import BACKENDS, recorder_database
 
 
 @pytest.fixture
@@ -22,9 +24,26 @@ def shop(tmp_path: Path) -> Path:
     return copy_shop(tmp_path)
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The recorder backend a test runs on: every test that asks runs on each of them."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
-def incident(tmp_path_factory: pytest.TempPathFactory) -> Incident:
-    return asyncio.run(record_incident(tmp_path_factory.mktemp("incident")))
+def backend_server(store_backend: str, request: pytest.FixtureRequest) -> str | None:
+    """The PostgreSQL server for the `postgres` backend (None for the file)."""
+    if store_backend == "sqlite":
+        return None
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def incident(
+    tmp_path_factory: pytest.TempPathFactory, backend_server: str | None
+) -> Iterator[Incident]:
+    with recorder_database(backend_server) as url:
+        yield asyncio.run(record_incident(tmp_path_factory.mktemp("incident"), recorder_url=url))
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ JSON shape (`StateHistory.to_dict()`):
                   "text": "email=a@b.com, name=Alice",
                   "execution_id": "...", "short_id": "req:4f9a3b2c"}],
      "empty": "No rows — ..." | null,
-     "hints": ["email.send returned → { status: 'queued', provider: 'console' }", ...]}
+     "hints": ["email.send returned → { status: 'queued', provider: 'console' }", ...],
+     "pruned": "recordings before 2026-11-14 10:00 were pruned" | null}
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from flux_lsp.analysis.tail import pk_column
 from flux_lsp.analysis.values import compact, iso, moment, plain
 from flux_lsp.model import JSON, Execution, Mutation, short_id
 from flux_lsp.recorder.query import QueryError
+from flux_lsp.recorder.store import pruned_note
 
 if TYPE_CHECKING:
     from flux_lsp.recorder.store import Store
@@ -85,6 +87,8 @@ class StateHistory:
     execution: ExecutionRef | None
     entries: list[HistoryEntry] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
+    pruned: str | None = None
+    """`recordings before … were pruned` when retention removed older recordings."""
 
     @property
     def heading(self) -> str:
@@ -117,6 +121,7 @@ class StateHistory:
             "entries": [e.to_dict() for e in self.entries],
             "empty": self.empty,
             "hints": list(self.hints),
+            "pruned": self.pruned,
         }
 
 
@@ -238,4 +243,7 @@ async def load_state_history(
         execution_id=execution.id if execution else None,
         limit=MAX_ENTRIES,
     )
-    return state_history(table, mutations, pk=pk, execution=execution)
+    report = state_history(table, mutations, pk=pk, execution=execution)
+    if execution is None:  # one execution's writes are whole while it is kept
+        report.pruned = pruned_note((await store.stats()).pruned_before)
+    return report

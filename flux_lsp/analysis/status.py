@@ -7,7 +7,8 @@ JSON shape (`StatusReport.to_dict()`):
      "oldest": 1773130462.0 | null, "oldest_iso": "..." | null,
      "newest": 1773134062.0 | null, "newest_iso": "..." | null,
      "dropped": 0, "recorded_by_writer": 1204, "problem": "..." | null,
-     "health_updated_at_iso": "..." | null, "healthy": true}
+     "health_updated_at_iso": "..." | null, "healthy": true,
+     "retention": "keep 14d · failures 90d · max 5GB" | null, "pruned_before_iso": "..." | null}
 
 `executions` counts live traffic (HTTP requests and job runs); `replays` counts the replays
 recorded beside it, kept apart so that replaying an incident does not look like traffic.
@@ -36,6 +37,8 @@ class StatusReport:
     recorded_by_writer: int
     problem: str | None
     health_updated_at: float | None
+    retention: str | None = None
+    pruned_before: float | None = None
 
     @property
     def healthy(self) -> bool:
@@ -58,6 +61,8 @@ class StatusReport:
             "problem": self.problem,
             "health_updated_at_iso": iso(self.health_updated_at),
             "healthy": self.healthy,
+            "retention": self.retention,
+            "pruned_before_iso": iso(self.pruned_before),
         }
 
 
@@ -74,4 +79,6 @@ def status_report(stats: RecorderStats) -> StatusReport:
         recorded_by_writer=stats.recorded_by_writer,
         problem=stats.problem,
         health_updated_at=stats.health_updated_at,
+        retention=stats.retention,
+        pruned_before=stats.pruned_before,
     )

@@ -13,6 +13,7 @@ from flux_lsp.cli import (
     lsp_commands,  # noqa: F401  (registers lsp)
     mcp_commands,  # noqa: F401  (registers mcp)
     project_commands,  # noqa: F401  (registers init, functions)
+    prune_commands,  # noqa: F401  (registers prune)
     replay_commands,  # noqa: F401  (registers incident replay, replay)
     serve_commands,  # noqa: F401  (registers dev, serve)
     test_commands,  # noqa: F401  (registers test, test add)

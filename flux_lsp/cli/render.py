@@ -270,6 +270,8 @@ def render_diff(out: Console, diff: TraceDiff) -> None:
 
 def render_history(out: Console, history: StateHistory) -> None:
     out.print(Text(INDENT + history.heading, style="bold"))
+    if history.pruned:
+        out.print(Text(INDENT + history.pruned, style="yellow"))
     if history.empty:
         out.print(Text(INDENT + history.empty, style="yellow"))
         for hint in history.hints:
@@ -311,7 +313,10 @@ def render_status(out: Console, report: StatusReport) -> None:
             Text(f"{report.dropped:,}", style="red" if report.dropped else "green"),
         ),
         ("Problem", Text(report.problem or "none", style="red" if report.problem else "green")),
+        ("Retention", report.retention or "not applied yet"),
     ]
+    if report.pruned_before is not None:
+        rows.append(("Pruned", f"recordings before {_stamp(report.pruned_before)}"))
     for label, value in rows:
         _section(out, label, [value])
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from flux_lsp.model import Execution
 from flux_lsp.project import Project
 from flux_lsp.recorder.query import ExecutionQuery
-from flux_lsp.recorder.store import Store
+from flux_lsp.recorder.store import Store, pruned_note
 from flux_lsp.recorder.writer import open_writer
 from flux_lsp.replay.guard import no_network
 from flux_lsp.replay.rebuild import REPLAY_KIND, replay_invocation
@@ -239,6 +239,9 @@ async def replay_window(
             if progress is not None:
                 progress(outcome, report.summary.replayed)
         report.sandbox = session.sandbox.stats.to_dict()
+    note = pruned_note((await store.stats()).pruned_before, since)
+    if note is not None:  # the window reaches before what retention kept: say so
+        report.sandbox.setdefault("warnings", []).insert(0, note)
     return report
 
 

@@ -17,6 +17,7 @@ from examples.shop_story import payment_event, signed_payment
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.runtime.stripe import signed_webhook
 from tests.harness import FluxApp, copy_shop, write_function
+from tests.recorders import use_recorder
 
 DIVIDE = """\
 async def handler(req, ctx):
@@ -30,7 +31,8 @@ async def handler(req, ctx):
 @dataclass(slots=True)
 class Incident:
     project: Path
-    recorder: Path
+    recorder: str
+    """The recorder's location: its file, or its PostgreSQL URL."""
     created_user: str
     validation_error: str
     signup: str
@@ -43,10 +45,14 @@ class Incident:
     extra: list[str]
 
 
-async def record_incident(tmp: Path, gap: float = 0.05) -> Incident:
+async def record_incident(
+    tmp: Path, gap: float = 0.05, recorder_url: str | None = None
+) -> Incident:
     """Record the incident in a copy of the shop; `gap` seconds pass between the failed webhook
-    and the confirmation that creates its row."""
+    and the confirmation that creates its row. It goes into the project's file, or into the
+    PostgreSQL `recorder_url`."""
     project = copy_shop(tmp)
+    use_recorder(project, recorder_url)
     write_function(project, "divide", DIVIDE)
     ids: dict[str, str] = {}
     async with FluxApp(project) as flux:
@@ -79,4 +85,4 @@ async def record_incident(tmp: Path, gap: float = 0.05) -> Incident:
             await asyncio.sleep(gap)
         flux.flush()
     extra = [ids.pop(f"extra_{n}") for n in range(8)]
-    return Incident(project=project, recorder=flux.project.recorder_path, extra=extra, **ids)
+    return Incident(project=project, recorder=flux.project.recorder_location, extra=extra, **ids)

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+from flux_lsp.project import Project
 from tests.cli.flux import flux
 from tests.cli.incident import Incident
 
@@ -25,14 +26,14 @@ def test_status_reports_the_recorder(incident: Incident) -> None:
 def test_status_shows_dropped_records_and_the_writer_problem(
     incident: Incident, tmp_path: Path
 ) -> None:
-    recorder = tmp_path / "recorder.db"
-    shutil.copy(incident.recorder, recorder)
-    health = recorder.with_name("recorder-health.json")
+    project = tmp_path / "shop"
+    shutil.copytree(incident.project, project)
+    health = Project.load(project).recorder_health_path
     health.write_text(
         json.dumps({"updated_at": 1.0, "recorded": 17, "dropped": 3, "problem": "disk full"})
     )
-    r = flux("status", "--recorder", str(recorder))
+    r = flux("status", "-p", str(project))
     assert r.code == 0, r.err
     assert "  Dropped      3" in r.out and "  Problem      disk full" in r.out
-    doc = flux("status", "--recorder", str(recorder), "--json").json()
+    doc = flux("status", "-p", str(project), "--json").json()
     assert (doc["dropped"], doc["problem"], doc["healthy"]) == (3, "disk full", False)

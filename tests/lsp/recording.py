@@ -18,7 +18,9 @@ from pygls.uris import from_fs_path
 from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
 
 from examples.shop_story import signed_payment
+from flux_lsp.project import Project
 from tests.harness import FluxApp, copy_shop
+from tests.recorders import use_recorder
 
 WEBHOOK = "functions/stripe_webhook.py"
 CREATE_USER = "functions/create_user.py"
@@ -32,8 +34,9 @@ class Recording:
     validation_error: str = ""
 
     @property
-    def recorder(self) -> Path:
-        return self.project / ".flux" / "recorder.db"
+    def location(self) -> str:
+        """The recorder: the project's file, or the PostgreSQL URL in its flux.toml."""
+        return Project.load(self.project).recorder_location
 
     def uri(self, relative: str) -> str:
         return from_fs_path(str(self.project / relative)) or relative
@@ -48,8 +51,9 @@ async def post_webhook(flux: FluxApp, customer_id: str) -> str:
     return str(response.headers["x-flux-request-id"])
 
 
-async def record_shop(tmp: Path) -> Recording:
+async def record_shop(tmp: Path, recorder_url: str | None = None) -> Recording:
     rec = Recording(copy_shop(tmp))
+    use_recorder(rec.project, recorder_url)
     async with FluxApp(rec.project) as flux:
         for customer in ("cus_ABC", "cus_DEF"):
             rec.failed_webhooks.append(await post_webhook(flux, customer))

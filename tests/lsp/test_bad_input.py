@@ -4,7 +4,6 @@ keeps answering."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from tests.lsp.recording import (
     stop_client,
     wait_for_diagnostics,
 )
+from tests.recorders import forget_recorder, make_newer
 
 
 async def _still_serving(lsp: LanguageClient, recording: Recording) -> None:
@@ -120,10 +120,7 @@ async def test_corrupt_recorder_is_shown_not_fatal(tmp_path: Path) -> None:
 
 
 async def test_newer_schema_recorder_is_refused_clearly(recording: Recording) -> None:
-    conn = sqlite3.connect(recording.recorder)
-    conn.execute("PRAGMA user_version = 999")
-    conn.commit()
-    conn.close()
+    make_newer(recording.location)
     lsp = await start_client(recording.project)
     try:
         await _open_without_diagnostics(lsp, recording.project)
@@ -138,10 +135,9 @@ async def test_newer_schema_recorder_is_refused_clearly(recording: Recording) ->
 async def test_settings_per_folder_point_at_another_recorder_and_window(
     recording: Recording, tmp_path: Path
 ) -> None:
-    """`flux.recorder` and `flux.window` come from workspace/configuration."""
-    other = tmp_path / "elsewhere" / "rec.db"
-    other.parent.mkdir()
-    recording.recorder.rename(other)
+    """`flux.recorder` and `flux.window` come from workspace/configuration (a file moved
+    elsewhere, or the database URL taken out of flux.toml)."""
+    other = forget_recorder(recording.project, tmp_path / "elsewhere" / "rec.db")
     lsp = await start_client(recording.project, configuration={"recorder": str(other)})
     try:
         uri = recording.uri(WEBHOOK)

@@ -7,12 +7,14 @@ import re
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from tests.harness import FluxApp
 from tests.lsp.recording import (
     CREATE_USER,
     WEBHOOK,
     Recording,
     open_document,
     open_webhook,
+    post_webhook,
     record_more,
     replace_document,
     wait_for_diagnostics,
@@ -113,6 +115,23 @@ async def test_a_failure_recorded_while_open_is_published_without_an_edit(
     )
     assert f"latest req:{newest[:8]}" in d.message
     assert "cus_GHI" in d.message
+
+
+async def test_a_failure_served_by_a_running_app_appears_without_an_edit(
+    lsp: LanguageClient, recording: Recording
+) -> None:
+    """A running app records a failure; the editor shows it without an edit (the app is not
+    stopped or flushed: its writer hands records over as it does). How soon is measured by
+    bench/recorder_postgres.py, not asserted here."""
+    uri = recording.uri(WEBHOOK)
+    open_document(lsp, uri, recording.text(WEBHOOK))
+    await wait_for_diagnostics(lsp, uri, lambda d: len(d) == 1 and "2×" in d[0].message)
+    async with FluxApp(recording.project) as flux:
+        rid = await post_webhook(flux, "cus_LIVE")
+        (d,) = await wait_for_diagnostics(
+            lsp, uri, lambda d: len(d) == 1 and "3×" in d[0].message, timeout=5
+        )
+    assert f"latest req:{rid[:8]}" in d.message
 
 
 async def test_closing_the_document_clears_its_diagnostics(

@@ -1,15 +1,21 @@
-"""The SQLite Store: id prefixes, filters, and clear errors for bad recorder files."""
+"""The Store on every backend (a SQLite file, PostgreSQL): id prefixes, filters, paging,
+mutations, call sites, and the same clear errors for recorders that are missing, unreachable,
+not recorders, or newer than this Flux."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from flux_lsp.model import Execution, Mutation, Span
+from flux_lsp.project import is_database_url
 from flux_lsp.recorder import store as store_module
+from flux_lsp.recorder.open import open_store
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.schema import SCHEMA_VERSION, V1
 from flux_lsp.recorder.sqlite_store import SQLiteStore
@@ -21,7 +27,9 @@ from flux_lsp.recorder.store import (
     UnknownExecution,
     mutation_pages,
 )
-from flux_lsp.recorder.writer import open_for_writing, write_batch
+from tests.harness import free_port
+from tests.postgres import with_database
+from tests.recorders import make_newer, recorder_database, write_executions
 
 
 def make(id_: str, status: str = "200", started: float = 1000.0, **kw: object) -> Execution:
@@ -39,11 +47,16 @@ def make(id_: str, status: str = "200", started: float = 1000.0, **kw: object) -
 
 
 @pytest.fixture
-def recorder(tmp_path: Path) -> Path:
-    path = tmp_path / "recorder.db"
-    conn = open_for_writing(path)
-    write_batch(
-        conn,
+def location(tmp_path: Path, backend_server: str | None) -> Iterator[str]:
+    """An empty recorder location of the backend under test."""
+    with recorder_database(backend_server) as url:
+        yield url or str(tmp_path / "recorder.db")
+
+
+@pytest.fixture
+def recorder(location: str) -> str:
+    write_executions(
+        location,
         [
             make("7c8d9e0f00000001", "500", 1000.0, function="stripe_webhook"),
             make("7c8d9e0f00000002", "200", 1001.0, function="stripe_webhook"),
@@ -53,12 +66,11 @@ def recorder(tmp_path: Path) -> Path:
             make("a1b2c3d400000000", "400", 1005.0),
         ],
     )
-    conn.close()
-    return path
+    return location
 
 
-async def test_ids_resolve_by_full_id_prefix_and_req_form(recorder: Path) -> None:
-    async with await SQLiteStore.open(recorder) as store:
+async def test_ids_resolve_by_full_id_prefix_and_req_form(recorder: str) -> None:
+    async with await open_store(recorder) as store:
         assert (await store.get("1a2b3c4d00000000")).id == "1a2b3c4d00000000"
         assert (await store.get("req:1A2B")).id == "1a2b3c4d00000000"
         e = await store.get("7c8d9e0f00000001")
@@ -117,23 +129,22 @@ async def test_a_version_1_recorder_is_upgraded_with_its_mutations_folded_in(
     conn.close()
 
 
-def test_writing_an_execution_again_replaces_its_mutations_and_sites(tmp_path: Path) -> None:
-    path = tmp_path / "recorder.db"
-    conn = open_for_writing(path)
+async def test_writing_an_execution_again_replaces_its_mutations_and_sites(
+    location: str,
+) -> None:
     execution = make("1a2b3c4d00000000")
     execution.spans = [Span(id=0, name="db.insert", file="functions/create_user.py", line=5)]
-    write_batch(conn, [execution])
-    write_batch(conn, [execution])
-    counts = [
-        conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        for table in ("executions", "mutations", "call_sites")
-    ]
-    conn.close()
-    assert counts == [1, 1, 1]
+    write_executions(location, [execution])
+    write_executions(location, [execution])
+    async with await open_store(location) as store:
+        executions = await store.executions(ExecutionQuery())
+        mutations = await store.mutations()
+        sites = await store.call_sites("functions/create_user.py", 5)
+    assert [len(executions), len(mutations), len(sites)] == [1, 1, 1]
 
 
-async def test_filters_select_by_status_class_kind_and_time(recorder: Path) -> None:
-    async with await SQLiteStore.open(recorder) as store:
+async def test_filters_select_by_status_class_kind_and_time(recorder: str) -> None:
+    async with await open_store(recorder) as store:
 
         async def ids(**kw: object) -> list[str]:
             rows = await store.executions(ExecutionQuery(**kw))  # type: ignore[arg-type]
@@ -156,10 +167,21 @@ async def test_filters_select_by_status_class_kind_and_time(recorder: Path) -> N
         assert (stats.executions, stats.oldest, stats.newest) == (6, 1000.0, 1005.0)
 
 
-async def test_missing_file_is_recorder_missing(tmp_path: Path) -> None:
-    with pytest.raises(RecorderMissing, match="no recorder at"):
-        await SQLiteStore.open(tmp_path / "nope.db")
-    assert not (tmp_path / "nope.db").exists()
+async def test_a_missing_recorder_is_recorder_missing(location: str) -> None:
+    """No file there, or a database without the recorder's schema: nothing is created."""
+    with pytest.raises(RecorderMissing, match=r"no recorder (at|in)"):
+        await open_store(location)
+    if not is_database_url(location):
+        assert not Path(location).exists()
+
+
+async def test_an_unreachable_database_is_one_line(postgres_url: str) -> None:
+    url = with_database(postgres_url, "flux_nowhere").replace(
+        f":{urlsplit(postgres_url).port}/", f":{free_port()}/"
+    )
+    with pytest.raises(RecorderMissing, match="cannot reach the recorder at") as missing:
+        await open_store(url)
+    assert "\n" not in str(missing.value)
 
 
 async def test_garbage_file_is_recorder_corrupt(tmp_path: Path) -> None:
@@ -176,16 +198,14 @@ async def test_foreign_sqlite_file_is_recorder_corrupt(tmp_path: Path) -> None:
         await SQLiteStore.open(path)
 
 
-async def test_newer_schema_is_refused(recorder: Path) -> None:
-    conn = sqlite3.connect(recorder)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    conn.close()
+async def test_newer_schema_is_refused(recorder: str) -> None:
+    make_newer(recorder)
     with pytest.raises(RecorderTooNew, match="newer than this Flux"):
-        await SQLiteStore.open(recorder)
+        await open_store(recorder)
 
 
 async def test_mutation_pages_read_every_row_once_across_a_page_written_at_one_instant(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    location: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Five rows at one instant with pages of two: the reader widens the page, not loops."""
     monkeypatch.setattr(store_module, "MUTATION_PAGE", 2)
@@ -194,10 +214,7 @@ async def test_mutation_pages_read_every_row_once_across_a_page_written_at_one_i
         Mutation(execution.id, seq, "users", "update", f"u_{seq}", None, {}, 1, 1000.0 + (seq > 4))
         for seq in range(7)
     ]
-    path = tmp_path / "recorder.db"
-    conn = open_for_writing(path)
-    write_batch(conn, [execution])
-    conn.close()
-    async with await SQLiteStore.open(path) as store:
+    write_executions(location, [execution])
+    async with await open_store(location) as store:
         pages = [page async for page in mutation_pages(store, since=1000.0)]
     assert sorted(m.seq for page in pages for m in page) == list(range(7))
