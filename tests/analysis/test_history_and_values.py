@@ -7,13 +7,13 @@ import asyncio
 from flux_lsp.analysis.history import state_history
 from flux_lsp.analysis.values import compact, delay, duration, size
 from flux_lsp.model import Execution
-from flux_lsp.recorder.sqlite_store import SQLiteStore
+from flux_lsp.recorder.open import open_store
 from tests.cli.incident import Incident
 
 
 def _get(incident: Incident, ident: str) -> Execution:
     async def load() -> Execution:
-        async with await SQLiteStore.open(incident.recorder) as store:
+        async with await open_store(incident.recorder) as store:
             return await store.get(ident)
 
     return asyncio.run(load())

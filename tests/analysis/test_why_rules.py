@@ -145,9 +145,9 @@ def test_report_document_is_json_ready(incident: Incident) -> None:
     import json
 
     async def load() -> Execution:
-        from flux_lsp.recorder.sqlite_store import SQLiteStore
+        from flux_lsp.recorder.open import open_store
 
-        async with await SQLiteStore.open(incident.recorder) as store:
+        async with await open_store(incident.recorder) as store:
             return await store.get(incident.validation_error)
 
     e = asyncio.run(load())
