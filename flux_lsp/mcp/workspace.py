@@ -20,7 +20,8 @@ from flux_lsp.recorder.store import Store
 @dataclass(slots=True)
 class Workspace:
     project_dir: Path = Path(".")
-    recorder: Path | None = None
+    recorder: str | None = None
+    """A recorder file or PostgreSQL URL instead of the project's."""
     server: str | None = None
     token: str | None = None
     _store: Store | None = field(default=None, init=False)
