@@ -57,6 +57,7 @@ from flux_lsp.recorder.store import (
 )
 
 CONNECT_SECONDS = 5
+DIALECT = "postgres"
 
 
 def _reason(exc: BaseException) -> str:
@@ -173,7 +174,7 @@ class PostgresStore:
         return execution_from_record(rows[0])
 
     async def executions(self, query: ExecutionQuery) -> list[Execution]:
-        rows = await self._all(*executions_sql(query))
+        rows = await self._all(*executions_sql(query, DIALECT))
         return [execution_from_record(r) for r in rows]
 
     async def stream(self, query: ExecutionQuery) -> AsyncIterator[Execution]:
@@ -181,7 +182,7 @@ class PostgresStore:
         remaining = query.limit
         while remaining is None or remaining > 0:
             page = PAGE if remaining is None else min(PAGE, remaining)
-            rows = await self._all(*stream_page_sql(query, cursor, page))
+            rows = await self._all(*stream_page_sql(query, cursor, page, DIALECT))
             if not rows:
                 return
             for row in rows:

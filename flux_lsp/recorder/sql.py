@@ -48,7 +48,17 @@ def next_prefix(prefix: str) -> str:
     return prefix + "g"
 
 
-def execution_where(q: ExecutionQuery) -> tuple[str, list[Any]]:
+LOG_MATCH = {
+    "sqlite": "EXISTS (SELECT 1 FROM json_each(record, '$.logs') "
+    "WHERE instr(lower(json_extract(value, '$.message')), lower(?)) > 0)",
+    "postgres": "EXISTS (SELECT 1 FROM jsonb_array_elements(record::jsonb -> 'logs') AS line "
+    "WHERE strpos(lower(line ->> 'message'), lower(?)) > 0)",
+}
+"""`log~=text`: an execution whose printed or logged lines contain `text`, in any case (the
+one clause the two databases spell differently: JSON functions)."""
+
+
+def execution_where(q: ExecutionQuery, dialect: str = "sqlite") -> tuple[str, list[Any]]:
     """` WHERE …` (or nothing) and its parameters for the filter fields of `q`."""
     clauses: list[str] = []
     params: list[Any] = []
@@ -65,6 +75,9 @@ def execution_where(q: ExecutionQuery) -> tuple[str, list[Any]]:
     if q.exclude_kind is not None:
         clauses.append("kind != ?")
         params.append(q.exclude_kind)
+    if q.log is not None:
+        clauses.append(LOG_MATCH[dialect])
+        params.append(q.log)
     if q.status is not None:
         if q.status == "failed":
             clauses.append("(status = 'failed' OR status LIKE '5__')")
@@ -83,8 +96,8 @@ def execution_where(q: ExecutionQuery) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def executions_sql(q: ExecutionQuery) -> tuple[str, list[Any]]:
-    where, params = execution_where(q)
+def executions_sql(q: ExecutionQuery, dialect: str = "sqlite") -> tuple[str, list[Any]]:
+    where, params = execution_where(q, dialect)
     order = "DESC" if q.newest_first else "ASC"
     limit = f" LIMIT {int(q.limit)}" if q.limit is not None else ""
     return (
@@ -94,10 +107,10 @@ def executions_sql(q: ExecutionQuery) -> tuple[str, list[Any]]:
 
 
 def stream_page_sql(
-    q: ExecutionQuery, cursor: tuple[float, str] | None, page: int
+    q: ExecutionQuery, cursor: tuple[float, str] | None, page: int, dialect: str = "sqlite"
 ) -> tuple[str, list[Any]]:
     """One page of a keyset-paged stream, continuing after `cursor` (started_at, id)."""
-    where, params = execution_where(q)
+    where, params = execution_where(q, dialect)
     op, order = (">", "ASC") if not q.newest_first else ("<", "DESC")
     if cursor is not None:
         where += f"{' AND ' if where else ' WHERE '}(started_at, id) {op} (?, ?)"
