@@ -25,7 +25,10 @@ def prune(
     project: ProjectOpt = Path("."),
     recorder: RecorderOpt = None,
 ) -> None:
-    """Prune the recorder to the retention policy ([recorder] keep, keep_failures, max_size)."""
+    """Prune the recorder to the retention policy ([recorder] keep, keep_failures, max_size).
+
+    Example: flux prune --dry-run
+    """
     from dataclasses import asdict
 
     from flux_lsp.analysis.values import size
