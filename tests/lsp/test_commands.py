@@ -35,9 +35,8 @@ def _command_of(action: types.Command | types.CodeAction) -> types.Command:
     return action
 
 
-async def test_code_actions_run_why_trace_and_replay(
-    lsp: LanguageClient, recording: Recording
-) -> None:
+async def webhook_actions(lsp: LanguageClient, recording: Recording) -> list[types.Command]:
+    """The commands of the code actions on the webhook's failing line."""
     uri = recording.uri(WEBHOOK)
     open_document(lsp, uri, recording.text(WEBHOOK))
     (d,) = await wait_for_diagnostics(lsp, uri, lambda d: len(d) == 1)
@@ -49,7 +48,13 @@ async def test_code_actions_run_why_trace_and_replay(
         )
     )
     assert actions is not None
-    commands = [_command_of(a) for a in actions]
+    return [_command_of(a) for a in actions]
+
+
+async def test_code_actions_run_why_trace_and_replay(
+    lsp: LanguageClient, recording: Recording
+) -> None:
+    commands = await webhook_actions(lsp, recording)
     latest = recording.failed_webhooks[-1]
     rid = f"req:{latest[:8]}"
     titles = [c.title for c in commands]
@@ -133,20 +138,10 @@ async def test_save_as_regression_test_from_the_failing_line(
     lsp: LanguageClient, recording: Recording
 ) -> None:
     uri = recording.uri(WEBHOOK)
-    open_document(lsp, uri, recording.text(WEBHOOK))
-    (d,) = await wait_for_diagnostics(lsp, uri, lambda d: len(d) == 1)
-    actions = await lsp.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=d.range,
-            context=types.CodeActionContext(diagnostics=[d]),
-        )
-    )
-    assert actions is not None
     latest = recording.failed_webhooks[-1]
     [save] = [
         c
-        for c in map(_command_of, actions)
+        for c in await webhook_actions(lsp, recording)
         if c.title == f"Flux: Save req:{latest[:8]} as regression test"
     ]
     assert save.command == "flux.saveRegressionTest"
