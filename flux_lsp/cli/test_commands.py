@@ -67,9 +67,9 @@ def add(
 ) -> None:
     """Save a recorded execution as a regression case under tests/flux/.
 
-    The case holds the request, the recorded outbound responses, time, random values and ids,
-    the earlier requests that led to it, and the rows it needs: it runs anywhere, with no
-    recorder and no network. Secrets stay redacted.
+    It keeps the request, the outbound responses, time, random values, ids and the rows it needs.
+
+    The earlier requests that led to it run first. Secrets stay as redacted placeholders.
 
     Example:
 
@@ -155,8 +155,9 @@ def run(
 ) -> None:
     """Run regression cases, each on a fresh database from the migrations plus its rows.
 
-    Email is off, outbound HTTP is answered from the case, nothing is recorded. Exits with 1
-    when any case fails or cannot run.
+    Email is off, outbound HTTP is answered from the case, nothing is recorded.
+
+    Exits with 1 when any case fails or cannot run.
 
     Examples:
 
