@@ -4,6 +4,9 @@ flux.incidentReplay, flux.saveRegressionTest.
 Every command takes one JSON argument (an object such as `{"id": "req:7c8d9e0f", "uri": ...}`,
 or just the id as a string) and returns
 `{"kind": ..., "execution_id": ..., "report": <report.to_dict()>, "markdown": ...}`;
+a client that does not render reports itself is also shown why, trace, traceDiff, replay and
+incidentReplay as a Markdown document, or their verdict as a message (`report_documents`), and
+the result names the file as `document`;
 `flux.trace` adds the raw `execution` (every span, for clients that draw their own view; the
 VS Code extension draws its waterfall from the report's tree).
 Replays run on the editor's unsaved function files, report work-done progress, can be
@@ -27,8 +30,9 @@ from pygls.uris import to_fs_path
 
 from flux_lsp.lsp import diagnostics, markdown
 from flux_lsp.lsp.projects import FluxProject
+from flux_lsp.lsp.report_documents import present
 from flux_lsp.lsp.server import FluxLanguageServer
-from flux_lsp.model import Execution
+from flux_lsp.model import Execution, short_id
 from flux_lsp.recorder.query import ExecutionQuery, QueryError, parse_filters, parse_window
 from flux_lsp.recorder.store import AmbiguousExecution, RecorderError, Store, UnknownExecution
 
@@ -116,18 +120,30 @@ def _result(kind: str, execution_id: str | None, report: Any, text: str) -> dict
 async def why(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
     from flux_lsp.analysis.why import explain
 
-    _project, store, execution = await _find(ls, "flux.why", arg)
+    project, store, execution = await _find(ls, "flux.why", arg)
     report = await explain(store, execution)
-    return _result("why", execution.id, report.to_dict(), markdown.why(report))
+    result = _result("why", execution.id, report.to_dict(), markdown.why(report))
+    where = f" at {report.location.label}" if report.location else ""
+    verdict = (
+        f"Flux: why {report.short_id} — {report.target} → {report.status}: "
+        f"{report.root_cause.summary}{where}"
+    )
+    await present(ls, project.root, result, verdict)
+    return result
 
 
 async def trace(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
     from flux_lsp.analysis.trace import trace_report
 
-    _project, _store, execution = await _find(ls, "flux.trace", arg)
+    project, _store, execution = await _find(ls, "flux.trace", arg)
     report = trace_report(execution)
     result = _result("trace", execution.id, report.to_dict(), markdown.trace(report))
     result["execution"] = execution.to_dict()
+    verdict = f"Flux: trace {report.short_id} — {report.target} → {report.status}"
+    if report.error_message is not None:
+        where = f" at {report.error_location}" if report.error_location else ""
+        verdict += f": {report.error_type}: {report.error_message}{where}"
+    await present(ls, project.root, result, verdict)
     return result
 
 
@@ -149,14 +165,19 @@ async def trace_diff(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, A
     if "ids" in arg and len(arg["ids"]) == 2:
         arg = {**arg, "a": arg["ids"][0], "b": arg["ids"][1]}
     key = "a" if "a" in arg else "id"
-    _project, store, first = await _find(ls, "flux.traceDiff", arg, key)
+    project, store, first = await _find(ls, "flux.traceDiff", arg, key)
     if arg.get("b") is not None:
         _p, _s, second = await _find(ls, "flux.traceDiff", arg, "b")
         a, b = first, second
     else:
         a, b = await _last_success(store, first), first
     report = build(a, b)
-    return _result("traceDiff", b.id, report.to_dict(), markdown.trace_diff(report))
+    result = _result("traceDiff", b.id, report.to_dict(), markdown.trace_diff(report))
+    verdict = f"Flux: trace diff {a.short_id} → {b.short_id}"
+    if report.notes:
+        verdict += f": {report.notes[0]}"
+    await present(ls, project.root, result, verdict)
+    return result
 
 
 async def tail(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
@@ -295,6 +316,14 @@ async def _run_replay(
         await _refresh_after_replay(ls, project)
 
 
+def replay_verdict(report: Any) -> str:
+    """`Flux: replay req:7c8d9e0f — ✔ incident resolved (1 replayed · 1 passing · …)`."""
+    if report.empty:
+        return f"Flux: replay — {report.empty_message}"
+    what = f" {short_id(report.target)}" if report.target else ""
+    return f"Flux: replay{what} — {report.verdict} ({report.summary_line})"
+
+
 def _errors(command: str, exc: Exception) -> JsonRpcException:
     from flux_lsp.project import ConfigError
 
@@ -326,7 +355,9 @@ async def replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
         progress.end("failed")
         raise
     progress.end(report.verdict)
-    return _result("replay", execution.id, report.to_dict(), markdown.replay(report))
+    result = _result("replay", execution.id, report.to_dict(), markdown.replay(report))
+    await present(ls, project.root, result, replay_verdict(report))
+    return result
 
 
 async def incident_replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
@@ -377,7 +408,9 @@ async def incident_replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[s
         progress.end("failed")
         raise
     progress.end(report.verdict)
-    return _result("incidentReplay", execution_id, report.to_dict(), markdown.replay(report))
+    result = _result("incidentReplay", execution_id, report.to_dict(), markdown.replay(report))
+    await present(ls, project.root, result, replay_verdict(report))
+    return result
 
 
 def _expectations(arg: dict[str, Any]) -> dict[str, Any] | None:

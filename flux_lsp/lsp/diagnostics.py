@@ -58,10 +58,13 @@ class Placed:
 class DiagnosticsState:
     failures: dict[str, FileFailures] = field(default_factory=dict)
     placed: dict[str, list[Placed]] = field(default_factory=dict)
+    load: dict[str, list[types.Diagnostic]] = field(default_factory=dict)
+    """Load problems of open function files (`load_errors`), published with the failures."""
 
     def forget(self, uri: str) -> None:
         self.failures.pop(uri, None)
         self.placed.pop(uri, None)
+        self.load.pop(uri, None)
 
     def group_at(self, uri: str, line: int) -> Placed | None:
         """The placed failure whose range covers `line` (0-based), open ones first."""
@@ -171,17 +174,21 @@ def place(failures: FileFailures, lines: list[str]) -> list[Placed]:
 
 
 def publish(ls: FluxLanguageServer, uri: str) -> None:
-    """Re-anchor the cached failures of `uri` in its current text and publish them."""
+    """Re-anchor the cached failures of `uri` in its current text and publish them, with the
+    file's load problem if it has one."""
     failures = ls.diagnostics.failures.get(uri)
-    if failures is None or uri not in ls.open_uris:
+    load = ls.diagnostics.load.get(uri)
+    if (failures is None and load is None) or uri not in ls.open_uris:
         return
     document = ls.workspace.get_text_document(uri)
     lines = [line.rstrip("\r\n") for line in document.lines]
-    placed = place(failures, lines)
+    placed = place(failures, lines) if failures is not None else []
     ls.diagnostics.placed[uri] = placed
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(
-            uri=uri, version=document.version, diagnostics=[p.diagnostic for p in placed]
+            uri=uri,
+            version=document.version,
+            diagnostics=[p.diagnostic for p in placed] + list(load or []),
         )
     )
 
@@ -234,9 +241,12 @@ def clear(ls: FluxLanguageServer, uri: str) -> None:
 def register(ls: FluxLanguageServer) -> None:
     @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
     async def did_open(ls: FluxLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        from flux_lsp.lsp.load_errors import check
+
         uri = params.text_document.uri
         ls.open_uris.add(uri)
         await refresh(ls, uri)
+        await check(ls, uri)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: FluxLanguageServer, params: types.DidChangeTextDocumentParams) -> None:

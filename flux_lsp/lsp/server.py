@@ -17,6 +17,7 @@ from pygls.lsp.server import LanguageServer
 from flux_lsp import __version__
 from flux_lsp.lsp.diagnostics import DiagnosticsState
 from flux_lsp.lsp.projects import Projects
+from flux_lsp.lsp.report_documents import renders_reports
 
 NAME = "flux"
 VERSION = __version__
@@ -36,6 +37,8 @@ class FluxLanguageServer(LanguageServer):
         self.open_uris: set[str] = set()
         self.why_cache: dict[tuple[str, int | None], str] = {}
         self.live = LiveWatcher(self)
+        self.renders_reports = False
+        """The client said it renders Flux's reports itself (`initializationOptions`)."""
 
 
 def create_server() -> FluxLanguageServer:
@@ -46,13 +49,26 @@ def create_server() -> FluxLanguageServer:
         commands,
         diagnostics,
         hover,
+        load_errors,
         navigation,
         resolve,
     )
 
     ls = FluxLanguageServer()
-    for module in (diagnostics, hover, code_lens, code_actions, commands, navigation):
+    for module in (
+        diagnostics,
+        load_errors,
+        hover,
+        code_lens,
+        code_actions,
+        commands,
+        navigation,
+    ):
         module.register(ls)
+
+    @ls.feature(types.INITIALIZE)
+    def initialize(ls: FluxLanguageServer, params: types.InitializeParams) -> None:
+        ls.renders_reports = renders_reports(params.initialization_options)
 
     @ls.feature(types.INITIALIZED)
     async def initialized(ls: FluxLanguageServer, params: types.InitializedParams) -> None:

@@ -78,7 +78,10 @@ async def record_more(project: Path, customer_id: str) -> str:
 
 
 async def start_client(
-    root: Path, configuration: dict[str, Any] | None = None, client: str = "visual_studio_code"
+    root: Path,
+    configuration: dict[str, Any] | None = None,
+    client: str = "visual_studio_code",
+    initialization_options: dict[str, Any] | None = None,
 ) -> LanguageClient:
     lsp = make_test_lsp_client()
     if configuration is not None:
@@ -90,6 +93,7 @@ async def start_client(
             capabilities=client_capabilities(client),
             root_uri=uri,
             workspace_folders=[types.WorkspaceFolder(uri=uri, name=root.name)],
+            initialization_options=initialization_options,
         )
     )
     return lsp

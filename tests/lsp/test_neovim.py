@@ -53,3 +53,48 @@ def test_neovim_reads_the_flux_diagnostic(recording: Recording, tmp_path: Path) 
     assert d["source"] == "flux"
     assert d["message"].startswith("Row not found: subscriptions WHERE customer_id = 'cus_DEF'")
     assert "2× in 24h, latest req:" in d["message"]
+
+
+WHY_SCRIPT = Path(__file__).with_name("neovim_why.lua")
+
+
+@pytest.mark.skipif(NVIM is None, reason="nvim is not installed (scripts/ensure-neovim.sh)")
+@pytest.mark.parametrize("mode", ["message", "document"])
+def test_neovim_runs_why_as_a_code_action_and_is_shown_the_root_cause(
+    recording: Recording, tmp_path: Path, mode: str
+) -> None:
+    """Neovim does not render Flux's reports: the server shows the answer itself, as a
+    document where the client can open one, else as a message."""
+    assert NVIM is not None
+    out = tmp_path / "shown.json"
+    env = {
+        **os.environ,
+        "FLUX_PROJECT": str(recording.project),
+        "FLUX_FILE": str(recording.project / WEBHOOK),
+        "FLUX_OUT": str(out),
+        "FLUX_PYTHON": sys.executable,
+        "FLUX_MODE": mode,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    subprocess.run(
+        [NVIM, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {WHY_SCRIPT}"],
+        env=env,
+        cwd=recording.project,
+        timeout=120,
+        check=True,
+        capture_output=True,
+    )
+    *shown, titles = json.loads(out.read_text())
+    rid = f"req:{recording.failed_webhooks[-1][:8]}"
+    assert titles["titles"][0] == f"Flux: Why {rid}"
+    (answer,) = shown
+    assert answer["kind"] == mode
+    if mode == "document":
+        assert answer["uri"].endswith(f"/.flux/reports/why-{rid[4:]}.md")
+        assert "**ROOT CAUSE** Row not found: subscriptions WHERE customer" in answer["text"]
+    else:
+        assert answer["text"].startswith(
+            f"Flux: why {rid} — POST /stripe_webhook → 500: Row not found: subscriptions WHERE "
+            "customer_id = "
+        )

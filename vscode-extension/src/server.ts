@@ -77,6 +77,8 @@ export class ServerManager implements FluxServer, vscode.Disposable {
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: "file", language: "python" }, { scheme: "untitled", language: "python" }],
       synchronize: { configurationSection: "flux" },
+      // This client draws Flux's reports itself; other editors get them as Markdown documents.
+      initializationOptions: { rendersReports: true },
       outputChannel: this.output,
       middleware: this.middleware,
     };
