@@ -1,19 +1,7 @@
 -- Opens a file in headless Neovim, attaches `flux lsp` with the built-in LSP client, waits for
 -- diagnostics and writes what vim.diagnostic.get() returns as JSON to $FLUX_OUT.
-local root = os.getenv("FLUX_PROJECT")
-local file = os.getenv("FLUX_FILE")
 local out = os.getenv("FLUX_OUT")
-local python = os.getenv("FLUX_PYTHON")
-
-vim.cmd("edit " .. vim.fn.fnameescape(file))
-local bufnr = vim.api.nvim_get_current_buf()
-local client_id = vim.lsp.start_client({
-  name = "flux",
-  cmd = { python, "-m", "flux_lsp", "lsp" },
-  root_dir = root,
-  workspace_folders = { { uri = vim.uri_from_fname(root), name = "shop" } },
-})
-vim.lsp.buf_attach_client(bufnr, client_id)
+local bufnr, client_id = dofile(os.getenv("FLUX_ATTACH"))()
 
 vim.wait(30000, function()
   return #vim.diagnostic.get(bufnr) > 0

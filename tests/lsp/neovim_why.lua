@@ -3,10 +3,7 @@
 -- the server then shows is written as JSON to $FLUX_OUT: with FLUX_MODE=document the client
 -- declares window/showDocument (as Neovim 0.10+ does) and opens the document it is sent;
 -- otherwise (Neovim 0.7's own capabilities) the server falls back to window/showMessage.
-local root = os.getenv("FLUX_PROJECT")
-local file = os.getenv("FLUX_FILE")
 local out = os.getenv("FLUX_OUT")
-local python = os.getenv("FLUX_PYTHON")
 local mode = os.getenv("FLUX_MODE")
 
 local shown = {}
@@ -33,16 +30,7 @@ if mode == "document" then
   end
 end
 
-vim.cmd("edit " .. vim.fn.fnameescape(file))
-local bufnr = vim.api.nvim_get_current_buf()
-local client_id = vim.lsp.start_client({
-  name = "flux",
-  cmd = { python, "-m", "flux_lsp", "lsp" },
-  root_dir = root,
-  capabilities = capabilities,
-  workspace_folders = { { uri = vim.uri_from_fname(root), name = "shop" } },
-})
-vim.lsp.buf_attach_client(bufnr, client_id)
+local bufnr, client_id = dofile(os.getenv("FLUX_ATTACH"))(capabilities)
 
 vim.wait(30000, function()
   return #vim.diagnostic.get(bufnr) > 0

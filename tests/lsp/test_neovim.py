@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,30 +21,38 @@ from tests.lsp.recording import WEBHOOK, Recording
 
 NVIM = shutil.which("nvim")
 SCRIPT = Path(__file__).with_name("neovim_diagnostics.lua")
+ATTACH = Path(__file__).with_name("neovim_attach.lua")
+
+
+def run_neovim(script: Path, recording: Recording, tmp_path: Path, **env: str) -> Any:
+    """Run `script` in headless Neovim on the recorded shop's webhook; what it wrote to
+    $FLUX_OUT, as JSON."""
+    assert NVIM is not None
+    out = tmp_path / "out.json"
+    subprocess.run(
+        [NVIM, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {script}"],
+        env={
+            **os.environ,
+            "FLUX_PROJECT": str(recording.project),
+            "FLUX_FILE": str(recording.project / WEBHOOK),
+            "FLUX_OUT": str(out),
+            "FLUX_PYTHON": sys.executable,
+            "FLUX_ATTACH": str(ATTACH),
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+            "XDG_DATA_HOME": str(tmp_path / "data"),
+            **env,
+        },
+        cwd=recording.project,
+        timeout=120,
+        check=True,
+        capture_output=True,
+    )
+    return json.loads(out.read_text())
 
 
 @pytest.mark.skipif(NVIM is None, reason="nvim is not installed (scripts/ensure-neovim.sh)")
 def test_neovim_reads_the_flux_diagnostic(recording: Recording, tmp_path: Path) -> None:
-    assert NVIM is not None
-    out = tmp_path / "diagnostics.json"
-    env = {
-        **os.environ,
-        "FLUX_PROJECT": str(recording.project),
-        "FLUX_FILE": str(recording.project / WEBHOOK),
-        "FLUX_OUT": str(out),
-        "FLUX_PYTHON": sys.executable,
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-    }
-    subprocess.run(
-        [NVIM, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {SCRIPT}"],
-        env=env,
-        cwd=recording.project,
-        timeout=90,
-        check=True,
-        capture_output=True,
-    )
-    diagnostics = json.loads(out.read_text())
+    diagnostics = run_neovim(SCRIPT, recording, tmp_path)
     assert len(diagnostics) == 1, diagnostics
     (d,) = diagnostics
     lines = recording.text(WEBHOOK).splitlines()
@@ -65,27 +74,7 @@ def test_neovim_runs_why_as_a_code_action_and_is_shown_the_root_cause(
 ) -> None:
     """Neovim does not render Flux's reports: the server shows the answer itself, as a
     document where the client can open one, else as a message."""
-    assert NVIM is not None
-    out = tmp_path / "shown.json"
-    env = {
-        **os.environ,
-        "FLUX_PROJECT": str(recording.project),
-        "FLUX_FILE": str(recording.project / WEBHOOK),
-        "FLUX_OUT": str(out),
-        "FLUX_PYTHON": sys.executable,
-        "FLUX_MODE": mode,
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-    }
-    subprocess.run(
-        [NVIM, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {WHY_SCRIPT}"],
-        env=env,
-        cwd=recording.project,
-        timeout=120,
-        check=True,
-        capture_output=True,
-    )
-    *shown, titles = json.loads(out.read_text())
+    *shown, titles = run_neovim(WHY_SCRIPT, recording, tmp_path, FLUX_MODE=mode)
     rid = f"req:{recording.failed_webhooks[-1][:8]}"
     assert titles["titles"][0] == f"Flux: Why {rid}"
     (answer,) = shown
