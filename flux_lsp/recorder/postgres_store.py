@@ -12,14 +12,13 @@ batch: reading it is one cheap query, so the language server's live diagnostics 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from flux_lsp.model import Execution, Mutation
 from flux_lsp.recorder.postgres_schema import (
     SCHEMA,
     SCHEMA_VERSION,
@@ -28,36 +27,18 @@ from flux_lsp.recorder.postgres_schema import (
     redact,
     schema_version,
 )
-from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.retention import apply_meta, read_health
 from flux_lsp.recorder.schema import SchemaTooNew
-from flux_lsp.recorder.sql import (
-    PAGE,
-    call_site_from_row,
-    call_sites_sql,
-    execution_from_record,
-    executions_sql,
-    function_stats_sql,
-    id_prefix,
-    light_execution,
-    mutation_from_row,
-    mutations_sql,
-    next_prefix,
-    stream_page_sql,
-)
+from flux_lsp.recorder.sql import SqlReads
 from flux_lsp.recorder.store import (
-    AmbiguousExecution,
-    CallSiteResult,
     RecorderCorrupt,
     RecorderError,
     RecorderMissing,
     RecorderStats,
     RecorderTooNew,
-    UnknownExecution,
 )
 
 CONNECT_SECONDS = 5
-DIALECT = "postgres"
 
 
 def _reason(exc: BaseException) -> str:
@@ -95,8 +76,10 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-class PostgresStore:
+class PostgresStore(SqlReads):
     """Read access to a PostgreSQL recorder."""
+
+    dialect = "postgres"
 
     def __init__(self, url: str, conn: psycopg.AsyncConnection[Any], health: Path | None) -> None:
         self.url = url
@@ -139,7 +122,7 @@ class PostgresStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _all(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[Any]:
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = await self._connect(self.url)
         try:
@@ -154,71 +137,6 @@ class PostgresStore:
             raise RecorderMissing(f"no recorder in {self.location}") from None
         except psycopg.Error as exc:
             raise RecorderError(f"{self.location}: {_reason(exc)}") from None
-
-    # -- executions ----------------------------------------------------------------------
-
-    async def get(self, ident: str) -> Execution:
-        prefix = id_prefix(ident)
-        if len(prefix) == 16:
-            rows = await self._all("SELECT record FROM executions WHERE id = ? LIMIT 1", (prefix,))
-        else:
-            rows = await self._all(
-                "SELECT DISTINCT ON (id) id, record FROM executions WHERE id >= ? AND id < ? "
-                "ORDER BY id LIMIT 11",
-                (prefix, next_prefix(prefix)),
-            )
-            if len(rows) > 1:
-                raise AmbiguousExecution(ident, [r["id"] for r in rows])
-        if not rows:
-            raise UnknownExecution(ident)
-        return execution_from_record(rows[0])
-
-    async def executions(self, query: ExecutionQuery) -> list[Execution]:
-        rows = await self._all(*executions_sql(query, DIALECT))
-        return [execution_from_record(r) for r in rows]
-
-    async def stream(self, query: ExecutionQuery) -> AsyncIterator[Execution]:
-        cursor: tuple[float, str] | None = None
-        remaining = query.limit
-        while remaining is None or remaining > 0:
-            page = PAGE if remaining is None else min(PAGE, remaining)
-            rows = await self._all(*stream_page_sql(query, cursor, page, DIALECT))
-            if not rows:
-                return
-            for row in rows:
-                yield execution_from_record(row)
-            cursor = (rows[-1]["started_at"], rows[-1]["id"])
-            if remaining is not None:
-                remaining -= len(rows)
-            if len(rows) < page:
-                return
-
-    async def function_stats(
-        self, function: str, *, since: float | None = None, limit: int = 500
-    ) -> list[Execution]:
-        rows = await self._all(*function_stats_sql(function, since, limit))
-        return [light_execution(r) for r in rows]
-
-    # -- mutations and call sites --------------------------------------------------------
-
-    async def mutations(
-        self,
-        *,
-        table: str | None = None,
-        pk: str | None = None,
-        execution_id: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 1000,
-    ) -> list[Mutation]:
-        rows = await self._all(*mutations_sql(table, pk, execution_id, since, until, limit))
-        return [mutation_from_row(r) for r in rows]
-
-    async def call_sites(
-        self, file: str, line: int, *, since: float | None = None, limit: int = 20
-    ) -> list[CallSiteResult]:
-        rows = await self._all(*call_sites_sql(file, line, since, limit))
-        return [call_site_from_row(r) for r in rows]
 
     # -- health --------------------------------------------------------------------------
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 import orjson
 
 from flux_lsp.model import Execution, Mutation, normalize_id
 from flux_lsp.recorder.query import STATUS_CLASSES, ExecutionQuery
-from flux_lsp.recorder.store import CallSiteResult, UnknownExecution
+from flux_lsp.recorder.store import AmbiguousExecution, CallSiteResult, UnknownExecution
 
 PAGE = 500
 """Rows per page of a `stream`."""
@@ -234,3 +235,80 @@ def call_site_from_row(r: Row) -> CallSiteResult:
         error=summary.get("error"),
         attributes=summary.get("attributes") or {},
     )
+
+
+# -- the reads both databases answer alike ------------------------------------------------
+
+
+class SqlReads:
+    """The `Store` reads over the recorder's tables, for a store that runs SQL (`?`
+    placeholders) with `_all` and names its `dialect`: `SQLiteStore` and `PostgresStore`."""
+
+    dialect = "sqlite"
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Row]:
+        raise NotImplementedError
+
+    # -- executions ----------------------------------------------------------------------
+
+    async def get(self, ident: str) -> Execution:
+        prefix = id_prefix(ident)
+        if len(prefix) == 16:
+            rows = await self._all("SELECT record FROM executions WHERE id = ?", (prefix,))
+        else:
+            rows = await self._all(
+                "SELECT id, record FROM executions WHERE id >= ? AND id < ? ORDER BY id LIMIT 11",
+                (prefix, next_prefix(prefix)),
+            )
+            if len(rows) > 1:
+                raise AmbiguousExecution(ident, [r["id"] for r in rows])
+        if not rows:
+            raise UnknownExecution(ident)
+        return execution_from_record(rows[0])
+
+    async def executions(self, query: ExecutionQuery) -> list[Execution]:
+        rows = await self._all(*executions_sql(query, self.dialect))
+        return [execution_from_record(r) for r in rows]
+
+    async def stream(self, query: ExecutionQuery) -> AsyncIterator[Execution]:
+        cursor: tuple[float, str] | None = None
+        remaining = query.limit
+        while remaining is None or remaining > 0:
+            page = PAGE if remaining is None else min(PAGE, remaining)
+            rows = await self._all(*stream_page_sql(query, cursor, page, self.dialect))
+            if not rows:
+                return
+            for row in rows:
+                yield execution_from_record(row)
+            cursor = (rows[-1]["started_at"], rows[-1]["id"])
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < page:
+                return
+
+    async def function_stats(
+        self, function: str, *, since: float | None = None, limit: int = 500
+    ) -> list[Execution]:
+        rows = await self._all(*function_stats_sql(function, since, limit))
+        return [light_execution(r) for r in rows]
+
+    # -- mutations and call sites --------------------------------------------------------
+
+    async def mutations(
+        self,
+        *,
+        table: str | None = None,
+        pk: str | None = None,
+        execution_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 1000,
+    ) -> list[Mutation]:
+        rows = await self._all(*mutations_sql(table, pk, execution_id, since, until, limit))
+        return [mutation_from_row(r) for r in rows]
+
+    async def call_sites(
+        self, file: str, line: int, *, since: float | None = None, limit: int = 20
+    ) -> list[CallSiteResult]:
+        rows = await self._all(*call_sites_sql(file, line, since, limit))
+        return [call_site_from_row(r) for r in rows]

@@ -9,38 +9,20 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from flux_lsp.model import Execution, Mutation
-from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.retention import apply_meta, read_health
 from flux_lsp.recorder.schema import SCHEMA_VERSION, SchemaTooNew, ensure_schema, schema_version
-from flux_lsp.recorder.sql import (
-    PAGE,
-    call_site_from_row,
-    call_sites_sql,
-    execution_from_record,
-    executions_sql,
-    function_stats_sql,
-    id_prefix,
-    light_execution,
-    mutation_from_row,
-    mutations_sql,
-    next_prefix,
-    stream_page_sql,
-)
+from flux_lsp.recorder.sql import SqlReads
 from flux_lsp.recorder.store import (
-    AmbiguousExecution,
-    CallSiteResult,
     RecorderCorrupt,
     RecorderMissing,
     RecorderStats,
     RecorderTooNew,
-    UnknownExecution,
 )
 from flux_lsp.recorder.writer import health_path
 
@@ -66,7 +48,7 @@ def check_recorder_file(path: Path) -> None:
         raise RecorderCorrupt(f"{path} is not a readable recorder: {exc}") from None
 
 
-class SQLiteStore:
+class SQLiteStore(SqlReads):
     """Read access to a local recorder file."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
@@ -100,70 +82,6 @@ class SQLiteStore:
                 return list(await cur.fetchall())
         except sqlite3.DatabaseError as exc:
             raise RecorderCorrupt(f"{self.path}: {exc}") from None
-
-    # -- executions ----------------------------------------------------------------------
-
-    async def get(self, ident: str) -> Execution:
-        prefix = id_prefix(ident)
-        if len(prefix) == 16:
-            rows = await self._all("SELECT record FROM executions WHERE id = ?", (prefix,))
-        else:
-            rows = await self._all(
-                "SELECT id, record FROM executions WHERE id >= ? AND id < ? ORDER BY id LIMIT 11",
-                (prefix, next_prefix(prefix)),
-            )
-            if len(rows) > 1:
-                raise AmbiguousExecution(ident, [r["id"] for r in rows])
-        if not rows:
-            raise UnknownExecution(ident)
-        return execution_from_record(rows[0])
-
-    async def executions(self, query: ExecutionQuery) -> list[Execution]:
-        rows = await self._all(*executions_sql(query))
-        return [execution_from_record(r) for r in rows]
-
-    async def stream(self, query: ExecutionQuery) -> AsyncIterator[Execution]:
-        cursor: tuple[float, str] | None = None
-        remaining = query.limit
-        while remaining is None or remaining > 0:
-            page = PAGE if remaining is None else min(PAGE, remaining)
-            rows = await self._all(*stream_page_sql(query, cursor, page))
-            if not rows:
-                return
-            for row in rows:
-                yield execution_from_record(row)
-            cursor = (rows[-1]["started_at"], rows[-1]["id"])
-            if remaining is not None:
-                remaining -= len(rows)
-            if len(rows) < page:
-                return
-
-    async def function_stats(
-        self, function: str, *, since: float | None = None, limit: int = 500
-    ) -> list[Execution]:
-        rows = await self._all(*function_stats_sql(function, since, limit))
-        return [light_execution(r) for r in rows]
-
-    # -- mutations and call sites --------------------------------------------------------
-
-    async def mutations(
-        self,
-        *,
-        table: str | None = None,
-        pk: str | None = None,
-        execution_id: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 1000,
-    ) -> list[Mutation]:
-        rows = await self._all(*mutations_sql(table, pk, execution_id, since, until, limit))
-        return [mutation_from_row(r) for r in rows]
-
-    async def call_sites(
-        self, file: str, line: int, *, since: float | None = None, limit: int = 20
-    ) -> list[CallSiteResult]:
-        rows = await self._all(*call_sites_sql(file, line, since, limit))
-        return [call_site_from_row(r) for r in rows]
 
     # -- health --------------------------------------------------------------------------
 
