@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import subprocess
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
@@ -25,7 +27,13 @@ from flux_lsp.recorder.postgres_schema import connect, ensure_schema
 from flux_lsp.recorder.postgres_writer import write_records_pg
 from flux_lsp.recorder.schema import SCHEMA_VERSION
 from flux_lsp.recorder.writer import encode, open_for_writing, write_batch
-from tests.postgres import drop_database, fresh_database, with_database
+from tests.postgres import (
+    _as_server_user,
+    drop_database,
+    fresh_database,
+    server_bindir,
+    with_database,
+)
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -122,3 +130,34 @@ def forget_recorder(project: Path, elsewhere: Path) -> str:
     elsewhere.parent.mkdir(parents=True, exist_ok=True)
     (project / ".flux" / "recorder.db").rename(elsewhere)
     return str(elsewhere)
+
+
+class ClusterControl:
+    """Stop and start again the PostgreSQL server at `url` (a throwaway cluster of this test)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        with psycopg.connect(url, autocommit=True) as conn:
+            self.data = str(_show(conn, "data_directory"))
+            self.sockets = str(_show(conn, "unix_socket_directories"))
+        self.port = urlsplit(url).port
+
+    def _pg_ctl(self, *args: str) -> None:
+        argv = [str(server_bindir() / "pg_ctl"), "-D", self.data, *args]
+        subprocess.run(_as_server_user(argv), capture_output=True, check=True, timeout=120)
+
+    def stop(self) -> None:
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        log = str(Path(self.data).parent / "server.log")
+        self._pg_ctl("-l", log, "-o", options, "-w", "-t", "60", "start")
+
+
+def _show(conn: psycopg.Connection, name: str) -> object:
+    row = conn.execute(f"SHOW {name}").fetchone()
+    return row[0] if row else None

@@ -26,6 +26,7 @@ from flux_lsp.cli.stores import (
 if TYPE_CHECKING:
     from typer._click.core import Context
 
+    from flux_lsp.analysis.status import StatusReport
     from flux_lsp.recorder.follow import Follower
     from flux_lsp.recorder.store import Store
 
@@ -357,14 +358,57 @@ def status(
       flux status --json --server https://flux.example.com
     """
 
-    async def work(store: Store) -> None:
-        from flux_lsp.analysis.status import status_report
-        from flux_lsp.cli import render, render_json
+    from flux_lsp.analysis.status import status_report
+    from flux_lsp.cli import render, render_json
 
-        report = status_report(await store.stats())
+    def show(report: StatusReport) -> None:
         if json:
             render_json.print_json(report.to_dict())
         else:
             render.render_status(render.console(), report)
 
+    async def work(store: Store) -> None:
+        show(status_report(await store.stats()))
+
+    if server is None and recorder is None:
+        unreachable = _unreachable_database(project)
+        if unreachable is not None:  # what the local writer saw while it could not write
+            show(unreachable)
+            raise typer.Exit(1)
     run_with_store(work, project, recorder, server, token)
+
+
+def _unreachable_database(project_dir: Path) -> StatusReport | None:
+    """The status of a project whose PostgreSQL recorder does not answer: where, why, and
+    the local writer's counts; None when the recorder is a file or answers."""
+    from flux_lsp.analysis.status import status_report
+    from flux_lsp.cli.stores import run
+    from flux_lsp.project import ConfigError, Project, is_database_url
+    from flux_lsp.recorder.open import open_store
+    from flux_lsp.recorder.postgres_schema import redact
+    from flux_lsp.recorder.retention import read_health
+    from flux_lsp.recorder.store import RecorderMissing, RecorderStats
+
+    try:
+        project = Project.load(project_dir)
+    except ConfigError:
+        return None  # the command reports it
+    location = project.recorder_location
+    if not is_database_url(location):
+        return None
+
+    async def probe() -> str | None:
+        try:
+            store = await open_store(location)
+        except RecorderMissing as exc:
+            return str(exc)
+        await store.close()
+        return None
+
+    reason = run(probe())
+    if reason is None or not reason.startswith("cannot reach"):
+        return None
+    stats = RecorderStats(redact(location), 0, 0, None, None, 0)
+    read_health(stats, project.recorder_health_path)
+    stats.problem = reason + (f"; the writer said: {stats.problem}" if stats.problem else "")
+    return status_report(stats)

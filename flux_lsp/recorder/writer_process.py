@@ -44,6 +44,7 @@ class Sink:
         self.dropped = 0
         self.problem: str | None = None
         self.health_written_at = 0.0
+        self.health_reported: tuple[int, str | None] = (0, None)
 
     def set_problem(self, message: str) -> None:
         if message != self.problem:
@@ -66,10 +67,14 @@ class Sink:
         }
 
     def write_health(self, force: bool = False) -> None:
+        """Write the health file at most once a second, but at once when records were lost
+        or the problem changed (what `flux status` is asked for)."""
         now = time.time()
-        if not force and now - self.health_written_at < 1.0:
+        news = (self.dropped, self.problem) != self.health_reported
+        if not force and not news and now - self.health_written_at < 1.0:
             return
         self.health_written_at = now
+        self.health_reported = (self.dropped, self.problem)
         data = {"pid": os.getpid(), "updated_at": now, **self.counts()}
         target = self.health
         try:

@@ -1,15 +1,21 @@
-"""Recording never breaks the app: a locked or deleted recorder drops records, counted."""
+"""Recording never breaks the app: a locked or deleted recorder file, or a PostgreSQL server
+stopped mid-traffic, drops records, counted, and recording resumes by itself."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import sqlite3
 from pathlib import Path
 
+from flux_lsp.recorder.open import open_store
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.writer import health_path
+from tests.cli.flux import flux as flux_command
 from tests.harness import FluxApp
+from tests.postgres import throwaway_cluster
+from tests.recorders import ClusterControl, use_recorder
 
 _emails = itertools.count()
 
@@ -117,3 +123,43 @@ async def test_killed_writer_process_is_counted_and_replaced(shop: Path) -> None
         assert await _send(flux, 2) == [201, 400] * 2
         flux.flush()
         assert flux.writer.recorded == before + 4
+
+
+async def test_postgres_stopped_mid_traffic_drops_counted_and_recording_resumes(
+    shop: Path,
+) -> None:
+    """A cluster of this test's own is stopped while requests flow, then started again."""
+    with throwaway_cluster() as url:
+        cluster = ClusterControl(url)
+        use_recorder(shop, url)
+        async with FluxApp(shop) as flux:
+            assert await _send(flux, 3) == [201, 400] * 3
+            flux.flush()
+            assert (flux.writer.recorded, flux.writer.dropped) == (6, 0)
+            cluster.stop()
+            assert await _send(flux, 5) == [201, 400] * 5  # requests go on being served
+            flux.flush()
+            assert flux.writer.dropped == 10
+            assert "recorder" in (flux.writer.last_problem or "")
+            status = await asyncio.to_thread(flux_command, "status", "-p", str(shop))
+            assert status.code == 1
+            assert "cannot reach the recorder at" in status.out
+            assert "  Dropped      10" in status.out
+            cluster.start()
+            for _ in range(100):  # the writer tries again by itself, once a second at most
+                await _send(flux, 1)
+                flux.flush()
+                if flux.writer.recorded > 6:
+                    break
+                await asyncio.sleep(0.1)
+            before = flux.writer.recorded
+            assert before > 6
+            assert await _send(flux, 2) == [201, 400] * 2
+            flux.flush()
+            assert flux.writer.recorded == before + 4
+        store = await open_store(url)
+        try:
+            stats = await store.stats()
+        finally:
+            await store.close()
+        assert stats.executions == flux.writer.recorded
