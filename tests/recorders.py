@@ -61,7 +61,7 @@ def recorder_url(project: Path) -> str | None:
     """The PostgreSQL recorder a test project points at, if any."""
     from flux_lsp.project import Project
 
-    return Project.load(project).settings.recorder_url
+    return Project.load(project).settings.recorder.url
 
 
 @contextlib.contextmanager
