@@ -1,9 +1,9 @@
 """No case file holds a secret: planted ones in a header, the body, an outbound call's request
 and response, and the app rows the case starts from are scanned for in the file's bytes.
 
-The function is recorded through the real gateway, calling a real HTTP server on loopback; the
-case saved from it then runs in a clone with no network (its outbound answer comes from the
-case) and still passes: the placeholders are consistent.
+The function is recorded through the real gateway (on each recorder backend), calling a real
+HTTP server on loopback; the case saved from it then runs in a clone with no network (its
+outbound answer comes from the case) and still passes: the placeholders are consistent.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from tests.cli.flux import flux
 from tests.harness import FluxApp, serve_on_loopback, write_function
+from tests.recorders import recorder_database, use_recorder
 
 PLANTED = {
     "header": "PLANTED-bearer-0a1b",
@@ -56,7 +57,15 @@ async def _token(request: Request) -> JSONResponse:
     return JSONResponse({"access_token": PLANTED["access_token"], "expires_in": 3600})
 
 
-async def test_no_case_file_contains_a_planted_secret(shop: Path, tmp_path: Path) -> None:
+async def test_no_case_file_contains_a_planted_secret(
+    shop: Path, tmp_path: Path, backend_server: str | None
+) -> None:
+    with recorder_database(backend_server) as url:
+        use_recorder(shop, url)
+        await _record_save_and_run(shop, tmp_path)
+
+
+async def _record_save_and_run(shop: Path, tmp_path: Path) -> None:
     (shop / "migrations" / "002_accounts.sql").write_text(ACCOUNTS)
     provider = Starlette(routes=[Route("/oauth/token", _token, methods=["POST"])])
     async with serve_on_loopback(provider) as url:
