@@ -203,11 +203,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+FILE_ORDER = ("flux_case", "made_by", "name", "function", "source", "expect", "noise", "redacted")
+"""The keys a case file starts with — what it is and what it expects — before its data."""
+
+
 def dump_case(case: Case) -> str:
-    """The file text: indented JSON, format version first."""
+    """The file text: indented JSON, the format version and the expectation first."""
     data = _plain(case)
-    ordered = {"flux_case": data.pop("flux_case"), "made_by": data.pop("made_by"), **data}
-    return json.dumps(ordered, indent=2, ensure_ascii=False, default=str) + "\n"
+    ordered = {key: data.pop(key) for key in FILE_ORDER}
+    return json.dumps({**ordered, **data}, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 def slug(text: str) -> str:

@@ -220,3 +220,32 @@ def test_a_handler_that_reaches_the_network_outside_ctx_http_fails_its_case(
     assert "     status  expected 201, got 500" in result.out
     lines = result.out.splitlines()
     assert "     network  unexpected 198.51.100.7:80 (a connection outside ctx.http)" in lines
+
+
+def test_noise_fields_listed_in_the_case_are_ignored(saved: Path, tmp_path: Path) -> None:
+    """A field that changes every run (here a random nonce) turns the case red until the case
+    lists it as noise, as Keploy's noise fields do."""
+    project = clone(saved, tmp_path)
+    handler = project / "functions" / "create_user.py"
+    handler.write_text(
+        "import secrets\n"
+        + handler.read_text().replace(
+            '{"id": user.id}', '{"id": user.id, "nonce": secrets.token_hex(8)}'
+        )
+    )
+    path = case_file(project, "create_user")
+    case = json.loads(path.read_text())
+    case["expect"]["body"]["nonce"] = "recorded-nonce"
+    path.write_text(json.dumps(case, indent=2))
+
+    red = flux("test", str(path), "-p", str(project))
+    assert red.code == 1
+    assert any(
+        line.startswith('     body.nonce  expected "recorded-nonce", got "')
+        for line in red.out.splitlines()
+    )
+
+    case["noise"]["fields"] = ["body.nonce"]
+    path.write_text(json.dumps(case, indent=2))
+    green = flux("test", str(path), "-p", str(project))
+    assert green.code == 0, green.out
