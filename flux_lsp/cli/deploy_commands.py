@@ -2,8 +2,10 @@
 
 Builds the bundle (`serve.bundle`), uploads it with httpx behind a rich progress bar, and
 prints the deployment id, the code version executions will record, and which files were
-added, changed or removed. A refused bundle, a wrong token or an unreachable server end in
-one line on stderr and exit code 1.
+added, changed or removed (`--json`: the server's answer as it is). `--dry-run` has the server
+check the bundle as a deploy would and report the changes and pending migrations, deploying
+nothing. A refused bundle, a wrong token or an unreachable server end in one line on stderr
+and exit code 1.
 """
 
 from __future__ import annotations
@@ -68,7 +70,13 @@ def _answer(response: httpx.Response, server: str) -> dict[str, Any]:
 
 def _print_result(console: Console, result: dict[str, Any], rollback: bool) -> None:
     ident, version = result["id"], result["code_version"]
-    if rollback:
+    dry_run = bool(result.get("dry_run"))
+    if dry_run:
+        console.print(
+            f"[green]✔[/] dry run, nothing deployed: the bundle passes  code version {version}  "
+            f"(running {result.get('previous_code_version') or 'none'})"
+        )
+    elif rollback:
         console.print(
             f"[green]✔[/] rolled back to [bold]{ident}[/]  code version {version}  "
             f"(was {result.get('rolled_back_from')})"
@@ -88,10 +96,10 @@ def _print_result(console: Console, result: dict[str, Any], rollback: bool) -> N
     if not shown:
         console.print("  no file changed")
     for name in result.get("migrations_applied") or []:
-        console.print(f"  [cyan]migrated[/] {name}")
+        console.print(f"  [cyan]{'would migrate' if dry_run else 'migrated'}[/] {name}")
 
 
-def _upload(client: httpx.Client, bundle: bytes, console: Console) -> httpx.Response:
+def _upload(client: httpx.Client, bundle: bytes, console: Console, dry_run: bool) -> httpx.Response:
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     with Progress(
@@ -112,6 +120,7 @@ def _upload(client: httpx.Client, bundle: bytes, console: Console) -> httpx.Resp
 
         return client.post(
             "/_flux/deploy",
+            params={"dry_run": "1"} if dry_run else None,
             content=chunks(),
             headers={
                 "content-type": "application/octet-stream",
@@ -126,6 +135,14 @@ def deploy(
     server: ServerOption = None,
     token: TokenOption = None,
     rollback: RollbackOption = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Have the server check the bundle and show what would change; deploy nothing.",
+        ),
+    ] = False,
+    json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Ship functions/, migrations/, templates/ and flux.toml to a `flux serve` server.
 
@@ -146,6 +163,8 @@ def deploy(
     from flux_lsp.serve.bundle import build_bundle, project_files
 
     console = Console(stderr=True, highlight=False)
+    if rollback and dry_run:
+        fail("--dry-run checks a bundle to deploy; it does not go with --rollback")
     with user_errors():
         loaded = Project.load(project)
         url = base_url(server or DEFAULT_SERVER)
@@ -174,8 +193,13 @@ def deploy(
                     console.print(
                         f"flux deploy: {len(files)} files ({len(bundle):,} bytes) → {url}"
                     )
-                    result = _answer(_upload(client, bundle, console), url)
+                    result = _answer(_upload(client, bundle, console, dry_run), url)
         except httpx.HTTPError as exc:
             fail(f"cannot reach {url}: {exc}")
-    out = Console(highlight=False)
+    if json:
+        from flux_lsp.cli.render_json import print_json
+
+        print_json(result)
+        return
+    out = Console(highlight=False, soft_wrap=True)
     _print_result(out, result, rollback)

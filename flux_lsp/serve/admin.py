@@ -109,8 +109,12 @@ class AdminAPI:
         body = await read_body(request, self.limits.max_compressed)
         if isinstance(body, Response):
             return body
+        dry_run = request.query_params.get("dry_run", "") in ("1", "true")
         try:
-            result = await self.deployer.deploy(body)
+            if dry_run:
+                result = await self.deployer.check(body)
+            else:
+                result = await self.deployer.deploy(body)
         except DeployError as exc:
             return _error(str(exc), exc.status, "BundleRejected")
         return JSONResponse(result.to_dict())

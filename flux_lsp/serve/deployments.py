@@ -90,7 +90,10 @@ class DeployResult:
     previous_code_version: str
     changes: Changes
     migrations_applied: list[str]
+    """Applied by the deploy; with `dry_run`, those it would apply."""
     rolled_back_from: str | None = None
+    dry_run: bool = False
+    """Checked only (`flux deploy --dry-run`): nothing changed on the server."""
 
     def to_dict(self) -> dict[str, JSON]:
         return {
@@ -101,6 +104,7 @@ class DeployResult:
             "changes": self.changes.to_dict(),
             "migrations_applied": self.migrations_applied,
             "rolled_back_from": self.rolled_back_from,
+            "dry_run": self.dry_run,
         }
 
 
@@ -219,16 +223,17 @@ def _check_functions(registry: FunctionRegistry) -> None:
             raise BundleError(str(problem))
 
 
-def _check_migrations(app_db: Path, migrations: Path) -> None:
-    """Apply the new migrations to a copy of the app database; raise BundleError if one fails."""
+def _check_migrations(app_db: Path, migrations: Path) -> list[str]:
+    """Apply the new migrations to a copy of the app database; raise BundleError if one fails.
+    The names of those that would be applied."""
     if not migrations.is_dir():
-        return
+        return []
     with tempfile.TemporaryDirectory(prefix="flux-migrate-", dir=app_db.parent) as tmp:
         copy = Path(tmp) / "app.db"
         copy_database(app_db, copy)
         trial = AppDatabase(copy)
         try:
-            trial.apply_migrations(migrations)
+            return trial.apply_migrations(migrations)
         except DatabaseError as exc:
             raise BundleError(str(exc)) from None
         finally:
@@ -253,8 +258,9 @@ class Deployer:
 
     def _prepare(
         self, data: bytes, ident: str, folder: Path
-    ) -> tuple[Deployment, Project, FunctionRegistry]:
-        """Unpack and check a bundle (in a worker thread); nothing live changes here."""
+    ) -> tuple[Deployment, Project, FunctionRegistry, list[str]]:
+        """Unpack and check a bundle (in a worker thread); nothing live changes here. The
+        last item: the migrations a deploy would apply."""
         unpacked = unpack_bundle(data, folder, self.limits)
         try:
             project = self.store.project(ident)
@@ -262,7 +268,7 @@ class Deployer:
             raise BundleError(str(exc)) from None
         registry = FunctionRegistry(project.functions_dir, project_root=project.root)
         _check_functions(registry)
-        _check_migrations(self.runtime.database.path, project.migrations_dir)
+        pending = _check_migrations(self.runtime.database.path, project.migrations_dir)
         deployment = Deployment(
             id=ident,
             code_version=project.code_version(),
@@ -270,14 +276,14 @@ class Deployer:
             # the files the project ships, hashed as they were unpacked (not read again)
             files={name: unpacked[name] for name in project_files(project)},
         )
-        return deployment, project, registry
+        return deployment, project, registry, pending
 
     async def deploy(self, data: bytes) -> DeployResult:
         """Check `data` and make it the running code; raise DeployError, changing nothing."""
         async with self._lock:
             ident, folder = self.store.new_folder()
             try:
-                deployment, project, registry = await asyncio.to_thread(
+                deployment, project, registry, _ = await asyncio.to_thread(
                     self._prepare, data, ident, folder
                 )
                 _write_json(folder / RECORD, deployment.to_dict())
@@ -290,6 +296,29 @@ class Deployer:
                 raise
             self.store.prune()
             return result
+
+    async def check(self, data: bytes) -> DeployResult:
+        """What deploying `data` would do (`flux deploy --dry-run`): the bundle is checked as
+        a deploy checks it, and the changes and pending migrations are reported; nothing is
+        kept and the running code does not change. Raise DeployError when it would fail."""
+        async with self._lock:
+            ident, folder = self.store.new_folder()
+            try:
+                deployment, _, registry, pending = await asyncio.to_thread(
+                    self._prepare, data, ident, folder
+                )
+                registry.close()
+            except BundleError as exc:
+                raise DeployError(f"bundle rejected: {exc}") from None
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            return DeployResult(
+                deployment=deployment,
+                previous_code_version=self.runtime.code_version,
+                changes=diff_manifests(self.current_manifest(), deployment.files),
+                migrations_applied=pending,
+                dry_run=True,
+            )
 
     async def rollback(self) -> DeployResult:
         """Make the deployment before the active one run again."""

@@ -119,6 +119,13 @@ def openapi_document() -> Doc:
                 "post": {
                     "summary": "Deploy a bundle (tar.gz of functions/, migrations/, "
                     "templates/, flux.toml); checked before anything changes.",
+                    "parameters": [
+                        _param(
+                            "dry_run",
+                            {"type": "boolean"},
+                            "Only check the bundle and report the changes; deploy nothing.",
+                        )
+                    ],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -298,6 +305,7 @@ def openapi_document() -> Doc:
                         },
                         "migrations_applied": {"type": "array", "items": {"type": "string"}},
                         "rolled_back_from": {"type": ["string", "null"]},
+                        "dry_run": {"type": "boolean"},
                     },
                 },
             },

@@ -166,3 +166,41 @@ def test_deploy_cli_errors_are_one_line(tmp_path: Path) -> None:
         r.stderr.strip()
         == "flux: no token: pass --token, or set FLUX_TOKEN (in the environment or .env)"
     )
+
+
+def test_deploy_dry_run_checks_and_shows_the_diff_without_deploying(tmp_path: Path) -> None:
+    server_dir = tmp_path / "server"
+    server_dir.mkdir()
+    shop = copy_shop(tmp_path)
+    with ServeProcess(server_dir) as server:
+        before = server.code_version()
+
+        r = flux("deploy", "--dry-run", "--json", "-p", str(shop), "--server", server.url)
+        assert r.returncode == 0, r.stderr
+        plan = json.loads(r.stdout)
+        assert plan["dry_run"] is True and plan["previous_code_version"] == before
+        assert "functions/signup.py" in plan["changes"]["added"]
+        assert plan["migrations_applied"] == ["001_users.sql", "002_subscriptions.sql"]
+        assert server.code_version() == before
+        with server.client() as c:
+            assert c.get("/_flux/deployments").json()["history"] == []
+            assert c.post("/signup", json={}).status_code == 404
+
+        r = flux("deploy", "--json", "-p", str(shop), "--server", server.url)
+        assert r.returncode == 0, r.stderr
+        done = json.loads(r.stdout)
+        assert done["dry_run"] is False and done["code_version"] == plan["code_version"]
+        assert server.code_version() == plan["code_version"]
+
+        (shop / "functions" / "signup.py").write_text(fixed_signup())
+        r = flux("deploy", "--dry-run", "-p", str(shop), "--server", server.url)
+        assert r.returncode == 0, r.stderr
+        assert "dry run, nothing deployed" in r.stdout
+        assert "changed  functions/signup.py" in r.stdout
+        assert server.code_version() == done["code_version"]
+
+        (shop / "functions" / "signup.py").write_text("async def handler(req, ctx)\n")
+        r = flux("deploy", "--dry-run", "-p", str(shop), "--server", server.url)
+        assert r.returncode == 1
+        assert r.stderr.splitlines()[-1].startswith("flux: bundle rejected: functions/signup.py:1")
+        assert server.code_version() == done["code_version"]
