@@ -121,6 +121,10 @@ def debug(
     Attach VS Code, nvim-dap or any Debug Adapter Protocol client to the printed 127.0.0.1 port.
 
     Exits with 1 while the request still fails.
+
+    Example:
+
+      flux debug 4ad4b141 --port 5678
     """
     with user_errors():
         if server is not None:
