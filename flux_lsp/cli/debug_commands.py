@@ -3,8 +3,10 @@
 The session itself is `flux_lsp.replay.debug`; this module reads the arguments, prints where
 the debugger listens (one line, or `{"host", "port", "pid", …}` with `--json`), and when the
 request has run prints its outcome in replay's words, or the `ReplayReport` as JSON (one line).
-The exit code is 0 when the request passes and 1 otherwise. The language server starts this
-command in its own process for `flux.debug`, handing unsaved buffers over stdin.
+The exit code is 0 when the request passes and 1 otherwise. Ctrl-C or SIGTERM removes the
+sandbox before the process ends; debugpy's adapter then ends the client's session. The
+language server starts this command in its own process for `flux.debug`, handing unsaved
+buffers over stdin.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -92,6 +95,10 @@ async def _debug(
         await store.close()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @app.command("debug")
 def debug(
     request_id: Annotated[str, typer.Argument(help="The execution: req:7c8d9e0f or a prefix.")],
@@ -122,9 +129,11 @@ def debug(
 
     Exits with 1 while the request still fails.
 
-    Example:
+    Examples:
 
-      flux debug 4ad4b141 --port 5678
+      flux debug 4ad4b141
+
+      flux debug req:4ad4b141 --port 5678 --no-stop-at-failure
     """
     with user_errors():
         if server is not None:
@@ -132,6 +141,7 @@ def debug(
 
             raise UserError(remote_refusal(server))
         overlay = _overlay_from_stdin() if buffers_from_stdin else {}
+        signal.signal(signal.SIGTERM, _interrupt)  # the editor ending a session: clean up too
         try:
             report = asyncio.run(
                 _debug(project, request_id, port, stop_at_failure, as_json, overlay)

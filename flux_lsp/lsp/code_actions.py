@@ -1,5 +1,5 @@
 """Code actions on flux diagnostics: Why, Show trace, Replay against current code, Replay incident,
-Save as regression test.
+Save as regression test, Debug this request.
 
 Each action carries a `workspace/executeCommand` command (see `commands`) with the failure's
 latest request id and the document's uri, so the client runs it and shows the report.
@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from flux_lsp.lsp.server import FluxLanguageServer
 
 
+def debug_title(rid: str) -> str:
+    return f"Flux: Debug this request ({rid})"
+
+
 def actions_for(uri: str, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
     """The actions of one flux diagnostic (none for anything else)."""
     data = diagnostic.data
@@ -34,6 +38,7 @@ def actions_for(uri: str, diagnostic: types.Diagnostic) -> list[types.CodeAction
         (f"Flux: Replay {rid} against current code", "flux.replay"),
         ("Flux: Replay incident (time window around it)", "flux.incidentReplay"),
         (f"Flux: Save {rid} as regression test", "flux.saveRegressionTest"),
+        (debug_title(rid), "flux.debug"),
     )
     return [
         types.CodeAction(

@@ -1,6 +1,9 @@
-"""Code lens on each handler: `12 runs · 2 failed · p95 48 ms` over the window.
+"""Code lens on each handler: `12 runs · 2 failed · p95 48 ms` over the window, and
+`Debug this request (req:…)` on each failing line.
 
-The lens's command (`flux.tail` for that function) opens the recent executions.
+The handler lens's command (`flux.tail` for that function) opens the recent executions; a
+failing line's lens (`flux.debug` with the failure's latest id) starts a debug session. The
+failing lines are the open Flux diagnostics as last published.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from flux_lsp.analysis.stats import STATS_LIMIT, RunStats, run_stats
+from flux_lsp.lsp.code_actions import debug_title
 from flux_lsp.lsp.resolve import definition_line
+from flux_lsp.model import short_id
 from flux_lsp.recorder.store import RecorderError
 
 if TYPE_CHECKING:
@@ -30,10 +35,39 @@ def lens_title(stats: RunStats) -> str:
     return " · ".join(parts)
 
 
+def debug_lenses(ls: FluxLanguageServer, uri: str) -> list[types.CodeLens]:
+    """`Debug this request (req:…)` above each open failure of `uri`."""
+    lenses = []
+    for placed in ls.diagnostics.placed.get(uri, []):
+        if placed.state != "open" or not placed.anchor.found:
+            continue
+        latest = placed.group.latest.id
+        start = placed.diagnostic.range.start
+        lenses.append(
+            types.CodeLens(
+                range=types.Range(start=start, end=start),
+                command=types.Command(
+                    title=debug_title(short_id(latest)),
+                    command="flux.debug",
+                    arguments=[{"id": latest, "uri": uri}],
+                ),
+            )
+        )
+    return lenses
+
+
 async def code_lens(
     ls: FluxLanguageServer, params: types.CodeLensParams
 ) -> list[types.CodeLens] | None:
     uri = params.text_document.uri
+    lenses = debug_lenses(ls, uri)
+    handler = await _handler_lens(ls, uri)
+    if handler is not None:
+        lenses.insert(0, handler)
+    return lenses or None
+
+
+async def _handler_lens(ls: FluxLanguageServer, uri: str) -> types.CodeLens | None:
     fs = to_fs_path(uri)
     project = await ls.projects.project_for(uri)
     if project is None or not fs:
@@ -57,19 +91,17 @@ async def code_lens(
     stats = run_stats(recent)
     text = document.lines[line - 1]
     col = max(0, text.find("handler"))
-    return [
-        types.CodeLens(
-            range=types.Range(
-                start=types.Position(line=line - 1, character=col),
-                end=types.Position(line=line - 1, character=col + len("handler")),
-            ),
-            command=types.Command(
-                title=lens_title(stats),
-                command="flux.tail",
-                arguments=[{"function": function, "uri": uri}],
-            ),
-        )
-    ]
+    return types.CodeLens(
+        range=types.Range(
+            start=types.Position(line=line - 1, character=col),
+            end=types.Position(line=line - 1, character=col + len("handler")),
+        ),
+        command=types.Command(
+            title=lens_title(stats),
+            command="flux.tail",
+            arguments=[{"function": function, "uri": uri}],
+        ),
+    )
 
 
 def register(ls: FluxLanguageServer) -> None:

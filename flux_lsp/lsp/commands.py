@@ -1,5 +1,5 @@
 """`workspace/executeCommand`: flux.why, flux.trace, flux.traceDiff, flux.tail, flux.replay,
-flux.incidentReplay, flux.saveRegressionTest.
+flux.incidentReplay, flux.saveRegressionTest, flux.debug.
 
 Every command takes one JSON argument (an object such as `{"id": "req:7c8d9e0f", "uri": ...}`,
 or just the id as a string) and returns
@@ -11,6 +11,8 @@ the result names the file as `document`;
 VS Code extension draws its waterfall from the report's tree).
 Replays run on the editor's unsaved function files, report work-done progress, can be
 cancelled from the progress notification, and refresh the diagnostics when they finish.
+`flux.debug` starts a debug session in its own process (`debug_sessions`) and returns where
+its debugger listens; the client attaches to it.
 Bad arguments, unknown ids and unreadable recorders answer with an LSP error response.
 """
 
@@ -465,6 +467,40 @@ async def save_regression_test(ls: FluxLanguageServer, arg: dict[str, Any]) -> d
     return _result("saveRegressionTest", execution.id, saved.to_dict(), text)
 
 
+async def debug(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+    """Start a debug session of one execution (unsaved buffers included) in its own process;
+    returns where to attach: `{"host", "port", "pid", "stop_at", ...}` as the report."""
+    from flux_lsp.lsp.debug_sessions import DebugStartError, outcome_message
+    from flux_lsp.recorder.open import is_remote
+    from flux_lsp.replay.debug import remote_refusal
+
+    projects = await _projects(ls, arg)
+    for candidate in projects:
+        if is_remote(candidate.recorder):
+            raise RequestFailed(f"flux.debug: {remote_refusal(candidate.recorder)}")
+    project, _store, execution = await _find(ls, "flux.debug", arg)
+    port = arg.get("port") or 0
+    if not isinstance(port, int):
+        raise JsonRpcInvalidParams("flux.debug: 'port' must be a number")
+    rid = execution.short_id
+
+    def ended(report: dict[str, Any] | None, stderr: str) -> None:
+        ls.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Info, message=outcome_message(rid, report, stderr)
+            )
+        )
+
+    try:
+        endpoint = await ls.debug_sessions.start(
+            project.root, execution.id, _overlay(ls, project), port=port, on_end=ended
+        )
+    except DebugStartError as exc:
+        raise RequestFailed(f"flux.debug: {exc}") from None
+    text = markdown.debug_endpoint(endpoint)
+    return _result("debug", execution.id, endpoint, text)
+
+
 Handler = Callable[[FluxLanguageServer, dict[str, Any]], Awaitable[dict[str, Any]]]
 HANDLERS: dict[str, Handler] = {
     "flux.why": why,
@@ -473,6 +509,7 @@ HANDLERS: dict[str, Handler] = {
     "flux.tail": tail,
     "flux.replay": replay,
     "flux.incidentReplay": incident_replay,
+    "flux.debug": debug,
     "flux.saveRegressionTest": save_regression_test,
 }
 

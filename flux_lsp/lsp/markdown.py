@@ -7,6 +7,7 @@ decides anything about the recording: that is the report's job.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from flux_lsp.analysis.call_site_summary import CallSiteSummary
 from flux_lsp.analysis.diff import TraceDiff
@@ -209,3 +210,17 @@ def replay(report: ReplayReport) -> str:
     lines.append("")
     lines.append(f"{report.summary_line}  **{report.verdict}**")
     return "\n".join(lines)
+
+
+def debug_endpoint(endpoint: dict[str, Any]) -> str:
+    """Where a debug session listens, for clients that attach a debugger by hand."""
+    stop = endpoint.get("stop_at")
+    where = ""
+    if isinstance(stop, dict):
+        where = ", stopping at " + code(f"{stop.get('file')}:{stop.get('line')}")
+    address = code(f"{endpoint.get('host')}:{endpoint.get('port')}")
+    label = _escape(str(endpoint.get("label")))
+    return (
+        f"**Flux: debugging {code(endpoint.get('short_id'))}** {label}{where} — attach a "
+        f"Debug Adapter Protocol client to {address} (pid {endpoint.get('pid')})"
+    )

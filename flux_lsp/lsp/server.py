@@ -30,6 +30,7 @@ class FluxLanguageServer(LanguageServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(NAME, VERSION, *args, **kwargs)
+        from flux_lsp.lsp.debug_sessions import DebugSessions
         from flux_lsp.lsp.live import LiveWatcher
 
         self.projects = Projects(self)
@@ -39,6 +40,7 @@ class FluxLanguageServer(LanguageServer):
         self.live = LiveWatcher(self)
         self.renders_reports = False
         """The client said it renders Flux's reports itself (`initializationOptions`)."""
+        self.debug_sessions = DebugSessions()
 
 
 def create_server() -> FluxLanguageServer:
@@ -87,6 +89,7 @@ def create_server() -> FluxLanguageServer:
     @ls.feature(types.SHUTDOWN)
     async def shutdown(ls: FluxLanguageServer, params: None) -> None:
         await ls.live.stop()
+        await ls.debug_sessions.close()
         await ls.projects.close()
 
     return ls

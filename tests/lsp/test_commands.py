@@ -64,6 +64,7 @@ async def test_code_actions_run_why_trace_and_replay(
         f"Flux: Replay {rid} against current code",
         "Flux: Replay incident (time window around it)",
         f"Flux: Save {rid} as regression test",
+        f"Flux: Debug this request ({rid})",
     ]
     by_title = {c.title: c for c in commands}
 
