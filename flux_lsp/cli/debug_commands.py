@@ -24,7 +24,7 @@ import typer
 
 from flux_lsp.cli.app import ProjectOption, app
 from flux_lsp.cli.errors import UserError, user_errors
-from flux_lsp.cli.replay_commands import outcome_lines, render_footer
+from flux_lsp.cli.replay_commands import open_project, outcome_lines, render_footer
 from flux_lsp.cli.stores import ServerOpt
 
 if TYPE_CHECKING:
@@ -69,16 +69,9 @@ async def _debug(
     as_json: bool,
     overlay: dict[str, str],
 ) -> ReplayReport:
-    from flux_lsp.project import Project
-    from flux_lsp.recorder.open import is_remote, open_store
-    from flux_lsp.replay.debug import DebugError, debug_one, remote_refusal
+    from flux_lsp.replay.debug import DebugError, debug_one
 
-    project = Project.load(project_dir)
-    if not project.functions_dir.is_dir():
-        raise UserError(f"no functions folder at {project.functions_dir}")
-    if is_remote(str(project.recorder_path)):
-        raise UserError(remote_refusal(str(project.recorder_path)))
-    store = await open_store(project.recorder_path)
+    project, store = await open_project(project_dir)
     try:
         return await debug_one(
             project,

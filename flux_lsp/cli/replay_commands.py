@@ -104,7 +104,7 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
-async def _open(project_dir: Path) -> tuple[Project, Store]:
+async def open_project(project_dir: Path) -> tuple[Project, Store]:
     from flux_lsp.project import Project
     from flux_lsp.recorder.open import open_store
 
@@ -131,7 +131,7 @@ async def _replay_window(
     query = parse_filters(filters)
     if function is not None:
         query = parse_filters([f"function={function}"], query)
-    project, store = await _open(project_dir)
+    project, store = await open_project(project_dir)
     try:
         if as_json:
             return await replay_window(
@@ -171,7 +171,7 @@ async def _replay_window(
 async def _replay_one(project_dir: Path, ident: str, as_json: bool) -> ReplayReport:
     from flux_lsp.replay.engine import replay_one
 
-    project, store = await _open(project_dir)
+    project, store = await open_project(project_dir)
     try:
         report = await replay_one(project, store, ident)
     finally:

@@ -497,8 +497,10 @@ async def debug(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
         )
     except DebugStartError as exc:
         raise RequestFailed(f"flux.debug: {exc}") from None
-    text = markdown.debug_endpoint(endpoint)
-    return _result("debug", execution.id, endpoint, text)
+    result = _result("debug", execution.id, endpoint, markdown.debug_endpoint(endpoint))
+    verdict = f"Flux: debugging {rid}: attach a DAP client to {endpoint['host']}:{endpoint['port']}"
+    await present(ls, project.root, result, verdict)
+    return result
 
 
 Handler = Callable[[FluxLanguageServer, dict[str, Any]], Awaitable[dict[str, Any]]]
