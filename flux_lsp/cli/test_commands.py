@@ -60,6 +60,14 @@ def add(
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing case file.")] = False,
+    lookback: Annotated[
+        str,
+        typer.Option(
+            "--lookback",
+            help="How far back to look for the earlier requests that share a key with it "
+            "(0: none).",
+        ),
+    ] = "10m",
     project: ProjectOption = Path("."),
     recorder: RecorderOpt = None,
     server: ServerOpt = None,
@@ -81,6 +89,11 @@ def add(
     from flux_lsp.replay.expect import ExpectationError, parse_expectations
 
     async def main() -> SavedCase:
+        from flux_lsp.recorder.query import parse_duration
+
+        seconds = 0.0 if lookback.strip() == "0" else parse_duration(lookback)
+        if seconds is None or seconds < 0:
+            raise UserError(f"bad --lookback {lookback!r}: a duration such as 10m, 1h or 0")
         loaded = Project.load(project)
         try:
             wanted = parse_expectations(expect) if expect else None
@@ -88,7 +101,9 @@ def add(
             raise UserError(str(exc)) from None
         store = await open_project_store(project, recorder, server, token)
         try:
-            return await save_case(loaded, store, request_id, name=name, expect=wanted, force=force)
+            return await save_case(
+                loaded, store, request_id, name=name, expect=wanted, force=force, lookback=seconds
+            )
         except CaptureError as exc:
             raise UserError(str(exc)) from None
         finally:

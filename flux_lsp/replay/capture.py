@@ -20,6 +20,7 @@ rest of `flux_lsp.replay`.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as _dt
 import json
@@ -53,6 +54,9 @@ from flux_lsp.runtime.stripe import VERIFY_SPAN
 
 LOOKBACK = 10 * 60.0
 """How far before the subject to look for the executions that led to it (seconds)."""
+SETUP_LIMIT = 20
+"""The most setup steps a case keeps (the newest): a key every request shares, such as a
+tenant id, would otherwise make a case of the whole window."""
 TABLE_ROWS_CAP = 1000
 """Rows kept from a query whose conditions Flux cannot read (it read the whole table)."""
 _CONDITION = re.compile(
@@ -147,24 +151,27 @@ def mentions(execution: Execution) -> set[str]:
 
 async def setup_executions(
     store: Store, subject: Execution, lookback: float = LOOKBACK
-) -> list[Execution]:
-    """The earlier executions sharing a key with `subject`, oldest first."""
+) -> tuple[list[Execution], int]:
+    """The newest `SETUP_LIMIT` earlier executions sharing a key with `subject`, oldest first,
+    and how many more there were."""
     keys = keys_of(subject)
-    if not keys:
-        return []
+    if not keys or lookback <= 0:
+        return [], 0
     query = ExecutionQuery(
         since=subject.started_at - lookback,
         until=subject.started_at,
         limit=None,
         newest_first=False,
     )
-    found = []
+    found: collections.deque[Execution] = collections.deque(maxlen=SETUP_LIMIT)
+    dropped = 0
     async for execution in store.stream(query):
         if execution.id == subject.id or execution.kind == REPLAY_KIND:
             continue
         if keys & mentions(execution):
+            dropped += len(found) == SETUP_LIMIT
             found.append(execution)
-    return found
+    return list(found), dropped
 
 
 # -- the rows to start from ------------------------------------------------------------------
@@ -373,7 +380,7 @@ async def capture_case(
     subject = await store.get(ident)
     if subject.kind == REPLAY_KIND and subject.parent_id:
         subject = await store.get(subject.parent_id)
-    setup = await setup_executions(store, subject, lookback)
+    setup, dropped = await setup_executions(store, subject, lookback)
     executions = [*setup, subject]
     if expect is None:
         expect = (
@@ -396,6 +403,8 @@ async def capture_case(
         },
     )
     case.source["request"] = case.subject.target
+    if dropped:
+        case.source["setup_dropped"] = dropped
     settings = project.settings
     _redact(Redactor(settings.redact_headers, settings.redact_keys), case)
     return case
@@ -418,6 +427,8 @@ class SavedCase:
     rows: int
     """Rows the case starts from."""
     redacted: list[str]
+    setup_dropped: int = 0
+    """Earlier executions sharing a key that were left out (beyond `SETUP_LIMIT`)."""
 
     def lines(self) -> list[str]:
         """What the CLI prints (and the editor shows)."""
@@ -428,6 +439,11 @@ class SavedCase:
         )
         lines = [f"  Saved {self.path}", f"    subject   {self.subject}  (expects {expect})"]
         lines.extend(f"    setup     {step}" for step in self.setup)
+        if self.setup_dropped:
+            lines.append(
+                f"    setup     … {self.setup_dropped} earlier ones sharing a key left out "
+                f"(the newest {SETUP_LIMIT} run first)"
+            )
         rows = f"    rows      {self.rows} row{'s' if self.rows != 1 else ''} to start from"
         if self.redacted:
             n = len(self.redacted)
@@ -452,9 +468,10 @@ async def save_case(
     name: str | None = None,
     expect: dict[str, JSON] | None = None,
     force: bool = False,
+    lookback: float = LOOKBACK,
 ) -> SavedCase:
     """Capture the case of `ident` and write it under `tests/flux/`."""
-    case = await capture_case(project, store, ident, name=name, expect=expect)
+    case = await capture_case(project, store, ident, name=name, expect=expect, lookback=lookback)
     path = write_case(project, case, force=force)
     return SavedCase(
         path=project.relative(path),
@@ -466,6 +483,7 @@ async def save_case(
         expect=case.expect,
         rows=sum(len(r) for r in case.rows.values()),
         redacted=case.redacted,
+        setup_dropped=int(case.source.get("setup_dropped") or 0),
     )
 
 

@@ -8,6 +8,7 @@ saved from its recorder with the real command, and run in a copy of the project 
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -249,3 +250,44 @@ def test_noise_fields_listed_in_the_case_are_ignored(saved: Path, tmp_path: Path
     path.write_text(json.dumps(case, indent=2))
     green = flux("test", str(path), "-p", str(project))
     assert green.code == 0, green.out
+
+
+def test_setup_steps_are_the_newest_sharing_a_key_within_the_lookback(
+    saved: Path, incident: Incident, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The successful webhook shares `cus_ABC` with the signup, the failed webhook and the
+    confirmation before it; with room for two, the two newest run first."""
+    saved = shutil.copytree(saved, tmp_path / "shop")  # its recorder too; other tests count cases
+    monkeypatch.setattr("flux_lsp.replay.capture.SETUP_LIMIT", 2)
+    result = flux("test", "add", incident.good_webhook, "--name", "two", "-p", str(saved))
+    assert result.code == 0, result.err
+    case = json.loads(case_file(saved, "two").read_text())
+    assert [s["function"] for s in case["steps"]] == [
+        "stripe_webhook",
+        "confirm_email",
+        "stripe_webhook",
+    ]
+    assert case["steps"][0]["execution_id"] == incident.failed_webhook
+    assert case["source"]["setup_dropped"] == 1
+    assert "    setup     … 1 earlier ones sharing a key left out (the newest 2 run first)" in (
+        result.out.splitlines()
+    )
+
+    alone = flux(
+        "test",
+        "add",
+        incident.failed_webhook,
+        "--lookback",
+        "0",
+        "--name",
+        "alone",
+        "--expect",
+        "status=200",
+        "-p",
+        str(saved),
+    )
+    assert alone.code == 0, alone.err
+    steps = json.loads(case_file(saved, "alone").read_text())["steps"]
+    assert [s["role"] for s in steps] == ["subject"]
+    bad = flux("test", "add", incident.failed_webhook, "--lookback", "soon", "-p", str(saved))
+    assert bad.err == "flux: bad --lookback 'soon': a duration such as 10m, 1h or 0\n"
