@@ -304,7 +304,7 @@ class Execution:
             request=data.get("request") or {},
             response=data.get("response") or {},
             error=ErrorInfo.from_dict(err) if err else None,
-            spans=[Span.from_dict(s) for s in data.get("spans") or []],
+            spans=_spans(data),
             mutations=[Mutation.from_dict(m) for m in data.get("mutations") or []],
             code_version=data.get("code_version") or "",
             parent_id=data.get("parent_id"),
@@ -313,3 +313,17 @@ class Execution:
             logs=[LogEntry.from_dict(e) for e in data.get("logs") or []],
             logs_cut=int(data.get("logs_cut") or 0),
         )
+
+
+INPUT_IS_REQUEST_BODY = "flux.input.request_body"
+"""A function span attribute: its input is the request's body, stored once, in the request."""
+
+
+def _spans(data: dict[str, Any]) -> list[Span]:
+    """The spans of a record, the function's input read back from the request where shared."""
+    spans = [Span.from_dict(s) for s in data.get("spans") or []]
+    for span in spans:
+        if span.attributes.pop(INPUT_IS_REQUEST_BODY, False):
+            request = data.get("request") or {}
+            span.input = request.get("body") if isinstance(request, dict) else None
+    return spans

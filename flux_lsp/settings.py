@@ -129,6 +129,11 @@ class RecorderSection:
         "90d", "How long failed jobs and 4xx/5xx responses are kept: longer, as users come back."
     )
     max_size: str = setting("5GB", "Past this size the oldest successes are pruned first.")
+    max_value: int = setting(
+        64 * 1024,
+        "Bytes kept of each recorded body, payload, message or local; the rest is cut and "
+        "marked `…[cut: N bytes]`.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +191,26 @@ class ServerSection:
         "Turns on the admin API of `flux serve` (deploys, remote tail) and is its bearer token.",
         env=("FLUX_TOKEN",),
         secret=True,
+    )
+    max_body: int = setting(
+        10 * 1024 * 1024,
+        "Largest request body in bytes; a larger one is a 413, never read whole, and recorded.",
+    )
+    max_connections: int = setting(
+        1000, "Open connections and requests in progress before new ones get a 503."
+    )
+    header_timeout: float = setting(
+        10.0, "Seconds a new connection has to send its request headers before it is closed."
+    )
+    body_timeout: float = setting(
+        30.0, "Seconds to wait for the next piece of a request body before answering 408."
+    )
+    keep_alive: float = setting(5.0, "Seconds an idle keep-alive connection stays open.")
+    deploy_check_timeout: float = setting(
+        30.0, "Seconds a deploy's check (unpacking, importing every function) may take."
+    )
+    deploy_check_memory: int = setting(
+        1024, "Megabytes of memory a deploy's check process may use."
     )
 
 

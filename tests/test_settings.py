@@ -152,9 +152,9 @@ def test_a_malformed_dotenv_line_is_named(tmp_path: Path) -> None:
 
 
 def test_redaction_lists_add_to_the_built_in_ones(tmp_path: Path) -> None:
-    s = load(tmp_path, "[redaction]\nkeys = ['PIN']\nheaders = ['X-Hub-Signature']\n")
+    s = load(tmp_path, "[redaction]\nkeys = ['PIN']\nheaders = ['X-Internal-Auth']\n")
     assert "password" in s.redact_keys and s.redact_keys[-1] == "pin"
-    assert "authorization" in s.redact_headers and s.redact_headers[-1] == "x-hub-signature"
+    assert "authorization" in s.redact_headers and s.redact_headers[-1] == "x-internal-auth"
 
 
 def test_the_shipped_json_schema_is_the_schema(tmp_path: Path) -> None:

@@ -78,7 +78,8 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
         f"http://{host}:{port}/<name> · recording to {redact(project.recorder_location)}",
         err=True,
     )
-    serve_app(create_app(runtime, extra_routes, background, on_shutdown), host, port)
+    app_ = create_app(runtime, extra_routes, background, on_shutdown)
+    serve_app(app_, host, port, project.settings.server)
 
 
 @app.command()

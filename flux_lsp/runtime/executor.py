@@ -14,7 +14,13 @@ from typing import Any
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from flux_lsp.model import JSON, ErrorInfo, Execution, new_execution_id
+from flux_lsp.model import (
+    INPUT_IS_REQUEST_BODY,
+    JSON,
+    ErrorInfo,
+    Execution,
+    new_execution_id,
+)
 from flux_lsp.project import Project
 from flux_lsp.runtime.bodies import decode_body
 from flux_lsp.runtime.catalog import Catalog, load_catalog
@@ -28,8 +34,6 @@ from flux_lsp.runtime.recording import Recorder
 from flux_lsp.runtime.redaction import Redactor
 from flux_lsp.runtime.services import apply_service_schema, standard_services
 from flux_lsp.runtime.trace import Trace, current_trace, relative_path
-
-RESPONSE_CAP = 4 * 1024
 
 
 def to_response(result: Any) -> Response:
@@ -61,6 +65,9 @@ class Invocation:
     original: Execution | None = None
     """Set when replaying: the recorded execution; services answer from it."""
     job: dict[str, JSON] | None = None
+    refused: HTTPError | None = None
+    """Set when the gateway refused the request before any handler (a 413 body, say): the run
+    answers and records that error instead of calling the function."""
 
     @property
     def runs_job(self) -> bool:
@@ -207,6 +214,8 @@ class Runtime:
         status_code: int | None = None
         load_problem: LoadProblem | None = None
         try:
+            if inv.refused is not None:
+                raise inv.refused
             try:
                 loaded = code.registry.get(inv.function)
             except FunctionLoadError as exc:
@@ -261,7 +270,7 @@ class Runtime:
             assert response is not None
             response.headers["x-flux-request-id"] = trace.execution_id
             status = str(response.status_code)
-        response_record = _response_record(response)
+        response_record = _response_record(response, code.project.settings.recorder.max_value)
         if exception is None and response is not None and response.status_code >= 400:
             error = _returned_error(code, inv.function, response_record)
         trace.close_span(resp_span)
@@ -293,11 +302,22 @@ class Runtime:
             logs=logs,
             logs_cut=logs_cut,
         )
+        # The function's input is the request body: stored once, in the request, and read back
+        # into the span by `Execution.from_dict`.
+        fn_span = next((s for s in execution.spans if s.name == "function"), None)
+        shared = fn_span is not None and inv.function_input is inv.request.get("body") is not None
         code.redactor.execution(execution)
+        if shared:
+            assert fn_span is not None
+            fn_span.input, fn_span.attributes[INPUT_IS_REQUEST_BODY] = None, True
         try:
             self.recorder.record(execution)
         except Exception:  # recording never breaks the app
             self.record_failures += 1
+        if shared:
+            assert fn_span is not None
+            fn_span.input = execution.request.get("body")
+            del fn_span.attributes[INPUT_IS_REQUEST_BODY]
         return RunResult(execution, response, exception)
 
 
@@ -333,7 +353,7 @@ def _summary(value: Any) -> JSON:
     return repr(value)[:200]
 
 
-def _response_record(response: Response | None) -> dict[str, JSON]:
+def _response_record(response: Response | None, cap: int) -> dict[str, JSON]:
     if response is None:
         return {}
     body = b""
@@ -342,5 +362,5 @@ def _response_record(response: Response | None) -> dict[str, JSON]:
     return {
         "status": response.status_code,
         "headers": {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"},
-        "body": decode_body(body[:RESPONSE_CAP]),
+        "body": decode_body(body, cap),
     }

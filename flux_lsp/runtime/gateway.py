@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from flux_lsp.model import new_execution_id
 from flux_lsp.runtime.bodies import decode_body
-from flux_lsp.runtime.errors import MalformedJSON
+from flux_lsp.runtime.errors import HTTPError, MalformedJSON
 from flux_lsp.runtime.executor import Invocation, RunResult, Runtime
 from flux_lsp.runtime.functions import valid_function_name
 
@@ -41,18 +41,68 @@ class FluxRequest(Request):
             raise MalformedJSON(str(exc)) from None
 
 
-async def describe_request(request: Request, runtime: Runtime) -> dict[str, Any]:
-    """The recorded form of a request: method, path, query, headers and body."""
-    raw = await request.body()
-    return {
+class BodyTooLarge(HTTPError):
+    """The request body is over `[server] max_body`: a 413, and the body is not read on."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over the {limit:,}-byte limit ([server] max_body)")
+
+
+class BodyTooSlow(HTTPError):
+    """The next piece of the request body did not come within `[server] body_timeout`."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(408, f"request body stalled for {timeout:g} s ([server] body_timeout)")
+
+
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The whole body, read as it streams in; raises (having read at most `limit` bytes) when
+    it is declared or turns out larger, or stalls. Later `request.body()` calls get it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout(timeout):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise BodyTooSlow(timeout) from None
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # Starlette's cache: body() and json() answer from it
+    return body
+
+
+async def describe_request(
+    request: Request, runtime: Runtime
+) -> tuple[dict[str, Any], HTTPError | None]:
+    """The recorded form of a request (method, path, query, headers and body), and the error
+    that refuses it before any handler runs (a body too large or too slow), if any."""
+    settings = runtime.project.settings
+    refused: HTTPError | None = None
+    try:
+        raw = await read_body(request, settings.server.max_body, settings.server.body_timeout)
+        body = decode_body(raw, settings.recorder.max_value)
+    except HTTPError as exc:
+        refused, body = exc, f"[not read: {exc.message}]"
+    recorded = {
         "method": request.method,
         "path": request.url.path,
         "query": dict(request.query_params),
         # Redacted with the rest of the record when the run ends (`Redactor.execution`), which
         # also looks for copies of these secrets elsewhere in the execution.
         "headers": dict(request.headers.items()),
-        "body": decode_body(raw),
+        "body": body,
     }
+    return recorded, refused
 
 
 async def http_invocation(
@@ -63,7 +113,7 @@ async def http_invocation(
     `options` set the other `Invocation` fields, e.g. `kind="replay"` and `original=...`.
     """
     flux_request = FluxRequest(request.scope, request.receive)
-    recorded = await describe_request(flux_request, runtime)
+    recorded, refused = await describe_request(flux_request, runtime)
     fields: dict[str, Any] = {"kind": "http", **options}
     return Invocation(
         function=name,
@@ -72,6 +122,7 @@ async def http_invocation(
         path=request.url.path,
         request=recorded,
         function_input=recorded["body"],
+        refused=refused,
         **fields,
     )
 

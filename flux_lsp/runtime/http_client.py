@@ -61,7 +61,7 @@ async def close_client(runtime: Runtime) -> None:
 
 def body_summary(raw: bytes) -> JSON:
     """A body as recorded: parsed JSON, or text capped at `BODY_CAP` characters."""
-    return decode_body(raw if len(raw) <= BODY_CAP else raw[: BODY_CAP + 1], BODY_CAP)
+    return decode_body(raw, BODY_CAP)
 
 
 class HttpService:

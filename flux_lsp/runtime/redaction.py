@@ -29,6 +29,7 @@ from email.policy import HTTP
 from urllib.parse import parse_qsl, urlencode
 
 from flux_lsp.model import JSON, Execution, Span
+from flux_lsp.runtime.bodies import uncut
 
 REDACTED = "[redacted]"
 MAX_DEPTH = 20
@@ -144,7 +145,7 @@ class Redactor:
         return self.value(body, 0, found)
 
     def _form(self, body: str, found: set[str] | None) -> str:
-        pairs = parse_qsl(body.rstrip("…"), keep_blank_values=True)
+        pairs = parse_qsl(uncut(body), keep_blank_values=True)
         if not any(self.is_secret_key(k) for k, _ in pairs):
             return body
         out = []

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from watchfiles import Change
 
 from flux_lsp.project import Project
 from flux_lsp.runtime.catalog import Catalog
 from flux_lsp.runtime.executor import Runtime
-from flux_lsp.settings import ENV_FILE
+from flux_lsp.settings import ENV_FILE, ServerSection
 
 log = logging.getLogger("flux.dev")
 
@@ -86,7 +87,57 @@ class WatchTask:
             report_catalog(catalog)
 
 
-def serve_app(app: Starlette, host: str, port: int, log_level: str = "info") -> None:
-    """Run the app until interrupted."""
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose request headers have not
+    arrived within `header_timeout` (uvicorn itself waits for ever: slowloris)."""
+
+    header_timeout = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.header_timeout, self._headers_too_slow
+        )
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None and self._header_timer is not None:  # headers are in
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.cycle is None and not self.transport.is_closing():
+            self.transport.close()
+
+
+def serve_app(
+    app: Starlette,
+    host: str,
+    port: int,
+    limits: ServerSection | None = None,
+    log_level: str = "info",
+) -> None:
+    """Run the app until interrupted, with `[server]`'s connection limits and timeouts."""
+    limits = limits or ServerSection()
+    protocol = type(
+        "FluxH11Protocol", (GuardedH11Protocol,), {"header_timeout": limits.header_timeout}
+    )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        http=protocol,
+        limit_concurrency=limits.max_connections,
+        timeout_keep_alive=max(1, round(limits.keep_alive)),
+        h11_max_incomplete_event_size=64 * 1024,
+    )
     uvicorn.Server(config).run()
