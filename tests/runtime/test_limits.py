@@ -110,7 +110,7 @@ async def test_a_declared_length_over_the_limit_is_refused_before_reading(
 async def test_a_5_mb_json_body_is_recorded_once_under_the_cap(dev: ServeProcess) -> None:
     import httpx
 
-    body = json.dumps(["item-%06d" % i for i in range(330_000)]).encode()
+    body = json.dumps([f"item-{i:06d}" for i in range(330_000)]).encode()
     assert 4_000_000 < len(body) < 6_000_000
     async with httpx.AsyncClient(base_url=dev.url, timeout=30) as client:
         r = await client.post("/take", content=body, headers={"content-type": "application/json"})
