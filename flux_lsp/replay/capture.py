@@ -49,7 +49,7 @@ from flux_lsp.replay.rebuild import REPLAY_KIND
 from flux_lsp.replay.sandbox import Sandbox
 from flux_lsp.runtime.database import DatabaseError, query_table
 from flux_lsp.runtime.http_client import SPAN_NAME as HTTP_SPAN
-from flux_lsp.runtime.redaction import REDACTED, Redactor
+from flux_lsp.runtime.redaction import REDACTED, Redactor, scrub_copies
 from flux_lsp.runtime.stripe import VERIFY_SPAN
 
 LOOKBACK = 10 * 60.0
@@ -330,25 +330,35 @@ def _redacted_paths(value: JSON, path: str, out: list[str]) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _redacted_paths(v, f"{path}.{i}", out)
-    elif value == REDACTED:
+    elif isinstance(value, str) and REDACTED in value:
         out.append(path)
 
 
 def _redact(redactor: Redactor, case: Case) -> None:
-    """Apply the project's redaction to everything the case stores, and list the placeholders."""
-    case.rows = {t: [redactor.value(r) for r in rows] for t, rows in case.rows.items()}
+    """Apply the project's redaction to everything the case stores — then replace any copy of a
+    redacted value found elsewhere in it — and list the placeholders."""
+    found: set[str] = set()
+    case.rows = {t: [redactor.value(r, 0, found) for r in rows] for t, rows in case.rows.items()}
     for step in case.steps:
-        step.request = redactor.value(step.request)
+        step.request = redactor.value(step.request, 0, found)
         headers = step.request.get("headers")
         if isinstance(headers, dict):
             step.request["headers"] = redactor.headers_dict(
-                (str(k), str(v)) for k, v in headers.items()
+                ((str(k), str(v)) for k, v in headers.items()), found
             )
         for call in step.http:
-            call.body = redactor.value(call.body)
-            call.response = redactor.value(call.response)
-        step.values = [redactor.value(v) for v in step.values]
-    case.expect = redactor.value(case.expect)
+            call.body = redactor.value(call.body, 0, found)
+            call.response = redactor.value(call.response, 0, found)
+        step.values = [redactor.value(v, 0, found) for v in step.values]
+    case.expect = redactor.value(case.expect, 0, found)
+    case.rows = scrub_copies(case.rows, found)
+    case.expect = scrub_copies(case.expect, found)
+    for step in case.steps:
+        step.request = scrub_copies(step.request, found)
+        step.values = scrub_copies(step.values, found)
+        for call in step.http:
+            call.body = scrub_copies(call.body, found)
+            call.response = scrub_copies(call.response, found)
     paths: list[str] = []
     _redacted_paths(case.rows, "rows", paths)
     for n, step in enumerate(case.steps):

@@ -282,10 +282,23 @@ class Redactor:
                 k: (REDACTED if self.is_secret_key(k) else v)
                 for k, v in execution.error.locals.items()
             }
-        copies = sorted((s for s in found if len(s) >= MIN_COPIED), key=len, reverse=True)
-        if copies:
-            _scrub_execution(execution, re.compile("|".join(re.escape(s) for s in copies)))
+        copies = _copies(found)
+        if copies is not None:
+            _scrub_execution(execution, copies)
         return execution
+
+
+def _copies(found: set[str]) -> re.Pattern[str] | None:
+    """A pattern matching any redacted value long enough to look for elsewhere."""
+    copies = sorted((s for s in found if len(s) >= MIN_COPIED), key=len, reverse=True)
+    return re.compile("|".join(re.escape(s) for s in copies)) if copies else None
+
+
+def scrub_copies(value: JSON, found: set[str]) -> JSON:
+    """`value` with every copy of the values in `found` replaced: what `execution` does for one
+    record, for data gathered from elsewhere (a regression case's rows and steps)."""
+    copies = _copies(found)
+    return _scrub(value, copies) if copies is not None else value
 
 
 def _remember(found: set[str] | None, value: str) -> None:

@@ -22,7 +22,7 @@ from tests.cli.flux import flux
 from tests.harness import FluxApp, serve_on_loopback, write_function
 from tests.recorders import recorder_database, use_recorder
 
-PLANTED = {
+PLANTED = {  # the api key is also copied into an innocent column, where it must not survive
     "header": "PLANTED-bearer-0a1b",
     "password": "PLANTED-password-2c3d",
     "client_secret": "PLANTED-client-4e5f",
@@ -48,6 +48,7 @@ CREATE TABLE accounts (
     name TEXT NOT NULL,
     api_key TEXT,
     password_hash TEXT,
+    note TEXT,
     last_login TEXT
 );
 """
@@ -79,6 +80,7 @@ async def _record_save_and_run(shop: Path, tmp_path: Path) -> None:
                     "name": "Ada",
                     "api_key": PLANTED["api_key"],
                     "password_hash": PLANTED["password_hash"],
+                    "note": f"key rotated to {PLANTED['api_key']} in March",
                 },
             )
             response = await app.client.post(
@@ -112,12 +114,14 @@ async def _record_save_and_run(shop: Path, tmp_path: Path) -> None:
             "name": "Ada",
             "api_key": "[redacted]",
             "password_hash": "[redacted]",
+            "note": "key rotated to [redacted] in March",
             "last_login": None,
         }
     ]
     assert {
         "rows.accounts.0.api_key",
         "rows.accounts.0.password_hash",
+        "rows.accounts.0.note",
         "steps.0.request.headers.authorization",
         "steps.0.request.body.password",
         "steps.0.request.body.client_secret",
