@@ -163,7 +163,7 @@ class Span:
         return cls(**data)
 
 
-@dataclass(slots=True)
+@dataclass
 class LogEntry:
     """One line a handler printed or logged while it ran."""
 

@@ -58,6 +58,19 @@ export interface TraceReportJson {
   started_at_iso: string | null;
   error: { type: string; message: string; location: string | null } | null;
   tree: TraceNodeJson | null;
+  /** What the handler printed and logged (absent from reports of older servers). */
+  logs?: LogEntryJson[];
+  /** Set when output was cut: `… 1,200 more characters of output were cut`. */
+  logs_note?: string | null;
+}
+
+/** One line a handler printed or logged (`LogEntry.to_dict()`). */
+export interface LogEntryJson {
+  at_ms: number;
+  stream: string;
+  message: string;
+  level: string | null;
+  logger: string | null;
 }
 
 export interface CommandResult {

@@ -245,6 +245,10 @@ h2 { font-size: 1.05em; margin: 18px 0 8px; color: var(--vscode-descriptionForeg
 .why td { padding: 3px 0; }
 .why ul { margin: 0; padding-left: 18px; }
 .kv { margin-right: 12px; } .kv .k { color: var(--vscode-descriptionForeground, #9d9d9d); }
+ol.logs { list-style: none; margin: 0; padding: 0; font-family: var(--vscode-editor-font-family, monospace); }
+ol.logs li { white-space: pre-wrap; padding: 1px 0; }
+ol.logs .at, ol.logs .source, .logs-note { opacity: 0.7; }
+ol.logs .log-log .source, ol.logs .log-stderr .source { color: var(--vscode-editorWarning-foreground, #b58900); }
 .waterfall { list-style: none; margin: 0; padding: 0; border-top: 1px solid var(--vscode-panel-border, #80808059); }
 .span { border-bottom: 1px solid var(--vscode-panel-border, #80808059); }
 .row { display: grid; grid-template-columns: minmax(220px, 32%) 1fr 70px; align-items: center; gap: 10px; padding: 4px 0; }
@@ -265,6 +269,21 @@ pre.markdown { white-space: pre-wrap; }
 `;
 }
 
+/** What the handler printed and logged, one line each as `flux trace` prints them. */
+function renderLogs(report: TraceReportJson): string {
+  const logs = report.logs ?? [];
+  if (logs.length === 0 && !report.logs_note) {
+    return "";
+  }
+  const lines = logs.map(
+    (entry) =>
+      `<li class="log-${escapeHtml(entry.stream)}"><span class="at">${escapeHtml(ms(entry.at_ms))}</span> ` +
+      `<span class="source">${escapeHtml(entry.level ?? entry.stream)}</span> ${escapeHtml(entry.message)}</li>`,
+  );
+  const note = report.logs_note ? `<p class="logs-note">${escapeHtml(report.logs_note)}</p>` : "";
+  return `<section class="logs"><h2>Logs</h2><ol class="logs">${lines.join("\n")}</ol>${note}</section>`;
+}
+
 /** The whole page for a why and/or trace answer. */
 export function renderReportHtml(input: ReportInput, options: RenderOptions): string {
   const report = traceReport(input.trace);
@@ -278,7 +297,7 @@ export function renderReportHtml(input: ReportInput, options: RenderOptions): st
   if (report) {
     const waterfall = renderWaterfall(report);
     barRules = waterfall.css;
-    trace = `<section class="trace"><h2>Trace</h2>${waterfall.html}</section>`;
+    trace = `<section class="trace"><h2>Trace</h2>${waterfall.html}</section>${renderLogs(report)}`;
   } else if (input.trace?.markdown) {
     trace = `<section class="trace"><h2>Trace</h2><pre class="markdown">${escapeHtml(input.trace.markdown)}</pre></section>`;
   }
