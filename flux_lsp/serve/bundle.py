@@ -140,6 +140,31 @@ def _member_path(member: tarfile.TarInfo) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
+MAX_EXTENDED_HEADER = 64 * 1024
+"""Largest PAX or GNU long-name header a bundle may carry: tarfile reads one whole into
+memory, so its declared size is checked before it is read (a header bomb)."""
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses an extended header declaring more than `MAX_EXTENDED_HEADER`
+    bytes before tarfile reads it."""
+
+    def _proc_gnulong(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        self._bounded()
+        return super()._proc_gnulong(tarfile)  # type: ignore[misc,no-any-return]
+
+    def _proc_pax(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        self._bounded()
+        return super()._proc_pax(tarfile)  # type: ignore[misc,no-any-return]
+
+    def _bounded(self) -> None:
+        if self.size > MAX_EXTENDED_HEADER:
+            raise BundleError(
+                f"bundle has an extended tar header of {self.size:,} bytes "
+                f"(the limit is {MAX_EXTENDED_HEADER:,})"
+            )
+
+
 def unpack_bundle(data: bytes, dest: Path, limits: BundleLimits | None = None) -> dict[str, str]:
     """Check and unpack an uploaded bundle into the empty folder `dest`; return its manifest.
 
@@ -155,7 +180,7 @@ def unpack_bundle(data: bytes, dest: Path, limits: BundleLimits | None = None) -
     total = 0
     count = 0
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz", tarinfo=_BoundedTarInfo) as tar:
             for member in tar:
                 count += 1
                 if count > limits.max_members:

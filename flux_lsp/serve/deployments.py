@@ -26,10 +26,9 @@ from pathlib import Path
 
 from flux_lsp.model import JSON
 from flux_lsp.project import ConfigError, Project
-from flux_lsp.runtime.catalog import describe
 from flux_lsp.runtime.database import AppDatabase, DatabaseError, copy_database
 from flux_lsp.runtime.executor import Runtime
-from flux_lsp.runtime.functions import FunctionRegistry, valid_function_name
+from flux_lsp.runtime.functions import FunctionRegistry
 from flux_lsp.serve.bundle import (
     BundleError,
     BundleLimits,
@@ -39,6 +38,7 @@ from flux_lsp.serve.bundle import (
     project_files,
     unpack_bundle,
 )
+from flux_lsp.serve.deploy_check import check_functions
 from flux_lsp.settings import ProjectSection
 
 DEPLOYMENTS = "deployments"
@@ -206,23 +206,6 @@ def active_project(base: Project) -> Project:
     return store.project(active.id) if active else base
 
 
-def _check_functions(registry: FunctionRegistry) -> None:
-    folder = registry.functions_dir
-    for path in sorted(folder.glob("*.py")):
-        if not valid_function_name(path.stem):
-            raise BundleError(
-                f"functions/{path.name}: not a valid function name "
-                "(use letters, digits and _, starting with a letter)"
-            )
-    for name in registry.names():
-        try:
-            problem = describe(registry, name).error
-        except (SystemExit, KeyboardInterrupt) as exc:
-            raise BundleError(f"functions/{name}.py: import failed: {type(exc).__name__}") from None
-        if problem is not None:
-            raise BundleError(str(problem))
-
-
 def _check_migrations(app_db: Path, migrations: Path) -> list[str]:
     """Apply the new migrations to a copy of the app database; raise BundleError if one fails.
     The names of those that would be applied."""
@@ -248,6 +231,8 @@ class Deployer:
         self.store = DeploymentStore(base)
         self.limits = limits or BundleLimits()
         self._lock = asyncio.Lock()
+        if self.store.root.is_dir():
+            self.store.prune()  # folders left by a deploy that a crash interrupted
 
     def current_manifest(self) -> dict[str, str]:
         """The files of the code running now (the active deployment, or the served folder)."""
@@ -256,19 +241,22 @@ class Deployer:
             return active.files
         return manifest(project_files(self.runtime.project))
 
-    def _prepare(
+    async def _prepare(
         self, data: bytes, ident: str, folder: Path
     ) -> tuple[Deployment, Project, FunctionRegistry, list[str]]:
-        """Unpack and check a bundle (in a worker thread); nothing live changes here. The
-        last item: the migrations a deploy would apply."""
-        unpacked = unpack_bundle(data, folder, self.limits)
+        """Unpack and check a bundle; nothing live changes here. Its functions are imported in
+        a child process (`deploy_check`), never in this one. The last item: the migrations a
+        deploy would apply."""
+        unpacked = await asyncio.to_thread(unpack_bundle, data, folder, self.limits)
         try:
-            project = self.store.project(ident)
+            project = await asyncio.to_thread(self.store.project, ident)
         except ConfigError as exc:
             raise BundleError(str(exc)) from None
+        await self._check_functions(folder)
+        pending = await asyncio.to_thread(
+            _check_migrations, self.runtime.database.path, project.migrations_dir
+        )
         registry = FunctionRegistry(project.functions_dir, project_root=project.root)
-        _check_functions(registry)
-        pending = _check_migrations(self.runtime.database.path, project.migrations_dir)
         deployment = Deployment(
             id=ident,
             code_version=project.code_version(),
@@ -278,14 +266,16 @@ class Deployer:
         )
         return deployment, project, registry, pending
 
+    async def _check_functions(self, folder: Path) -> None:
+        limits = self.store.base.settings.server
+        await check_functions(folder, limits.deploy_check_timeout, limits.deploy_check_memory)
+
     async def deploy(self, data: bytes) -> DeployResult:
         """Check `data` and make it the running code; raise DeployError, changing nothing."""
         async with self._lock:
             ident, folder = self.store.new_folder()
             try:
-                deployment, project, registry, _ = await asyncio.to_thread(
-                    self._prepare, data, ident, folder
-                )
+                deployment, project, registry, _ = await self._prepare(data, ident, folder)
                 _write_json(folder / RECORD, deployment.to_dict())
                 result = self._activate(deployment, project, registry, push=True)
             except BundleError as exc:
@@ -304,9 +294,7 @@ class Deployer:
         async with self._lock:
             ident, folder = self.store.new_folder()
             try:
-                deployment, _, registry, pending = await asyncio.to_thread(
-                    self._prepare, data, ident, folder
-                )
+                deployment, _, registry, pending = await self._prepare(data, ident, folder)
                 registry.close()
             except BundleError as exc:
                 raise DeployError(f"bundle rejected: {exc}") from None
@@ -333,7 +321,7 @@ class Deployer:
             project = await asyncio.to_thread(self.store.project, target)
             registry = FunctionRegistry(project.functions_dir, project_root=project.root)
             try:
-                await asyncio.to_thread(_check_functions, registry)
+                await self._check_functions(self.store.folder(target))
             except BundleError as exc:
                 raise DeployError(f"cannot roll back to {target}: {exc}", status=409) from None
             result = self._activate(deployment, project, registry, push=False)

@@ -82,7 +82,7 @@ BAD_BUNDLES: dict[str, tuple[bytes, str]] = {
     ),
     "exit at import": (
         good(file_member("functions/quit.py", b"import sys\nsys.exit(3)\n")),
-        "functions/quit.py: import failed: SystemExit",
+        "functions/quit.py: import exited with code 3",
     ),
     "syntax error": (
         good(file_member("functions/typo.py", b"async def handler(req, ctx)\n  pass\n")),
