@@ -7,7 +7,8 @@ Adapter Protocol endpoint with debugpy on loopback, announces it, and waits for 
 initialize, attach, setBreakpoints, configurationDone; then the request runs. With
 `stop_at_failure` the recorded failing line holds a breakpoint of its own, which stays when
 the client changes the breakpoints of that file. The session ends with the request: the
-process returns the `ReplayReport`, and debugpy's adapter tells the client it exited.
+debugger detaches (debugpy's adapter tells the client the session terminated) and the
+`ReplayReport` is returned.
 
 Debug sessions are not recorded: what a debug console evaluates is not the code's doing.
 The debug console can evaluate anything, so the port is bound to 127.0.0.1 only, and only
@@ -226,6 +227,17 @@ async def debug_one(
         debugpy.wait_for_client()
         if target is not None:
             _hold_breakpoint(target)
-        report.add(await session.replay(original))
+        try:
+            report.add(await session.replay(original))
+        finally:
+            _detach()
         report.sandbox = session.sandbox.stats.to_dict()
     return report
+
+
+def _detach() -> None:
+    """End the debug session once the request has run: what the process does afterwards (exit
+    with 1 when it still fails) is not the user's code, and must not stop the debugger as an
+    uncaught SystemExit."""
+    pydevd: Any = import_module("pydevd")
+    pydevd.stoptrace()

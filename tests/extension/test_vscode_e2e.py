@@ -2,9 +2,10 @@
 the built .vsix, opens the example shop with a recorder made by driving it, and uses it through
 headless Chromium. The Flux diagnostic must be in the Problems panel and squiggled on the
 raising line, its hover must show the recorded input, `Flux: Replay Incident…` must end with
-its verdict, and `Flux: Show Trace…` must open the report webview. Screenshots of each step
-are kept under test-artifacts/vscode-e2e/. Where Node, Chromium or code-server cannot be
-installed the test is skipped with the reason.
+its verdict, `Flux: Show Trace…` must open the report webview, and `Flux: Debug Request…` on
+the webhook must stop the editor on line 12 with `cus_ABC` in the variables panel. Screenshots
+of each step are kept under test-artifacts/vscode-e2e/. Where Node, Chromium or code-server
+cannot be installed the test is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -79,11 +80,15 @@ def test_flux_in_vscode_diagnostic_hover_replay_and_webview() -> None:
         "hover shows the recorded input",
         "replay incident shows its verdict",
         "report webview draws the waterfall",
+        "debugger stops on line 12",
+        "variables panel shows cus_ABC",
+        "continuing ends with the recorded error",
     }
     for shot in (
         "01-problems.png",
         "02-diagnostic-hover.png",
         "03-replay-verdict.png",
         "04-webview.png",
+        "05-debug-stopped.png",
     ):
         assert (out / shot).stat().st_size > 20_000, shot

@@ -1,7 +1,8 @@
 // Drive a running code-server (a real VS Code) with the Flux extension installed, through
 // headless Chromium: the failing webhook's diagnostic is in the Problems panel and squiggled
 // on the raising line, hovering it shows the recorded input, and `Flux: Replay Incident…`
-// from the palette runs and shows its verdict; `Flux: Show Trace…` opens the report webview.
+// from the palette runs and shows its verdict; `Flux: Show Trace…` opens the report webview;
+// `Flux: Debug Request…` stops the debugger on the failing line with the recorded values.
 // Screenshots of each step and result.json go to --out. Exits 1 when a check fails.
 import { chromium } from "playwright-core";
 import { writeFileSync } from "node:fs";
@@ -85,7 +86,8 @@ try {
   await page.mouse.move(box.x + Math.min(box.width / 2, 40), box.y + box.height / 2 - 4);
   await page.waitForTimeout(200);
   await page.mouse.move(box.x + Math.min(box.width / 2, 40) + 2, box.y + box.height / 2 - 3);
-  const hover = page.locator(".monaco-hover:not(.hidden)", { hasText: "cus_ABC" }).first();
+  // The server's part of the hover (the recorded input) may follow the diagnostic's by a moment.
+  const hover = page.locator(".monaco-hover:not(.hidden)", { hasText: "4900" }).first();
   let hoverText = "";
   try {
     await hover.waitFor({ timeout: 20000 });
@@ -120,6 +122,26 @@ try {
   await page.keyboard.press("Control+J"); // hide the panel for a cleaner picture
   await page.waitForTimeout(500);
   await shot("04-webview.png");
+
+  // Flux: Debug Request… → the failing webhook → the editor stops on the failing line, and the
+  // variables panel shows what the request carried; continuing ends with the recorded error.
+  await page.keyboard.press("Control+1"); // focus the editor: a quick pick closes when the webview holds focus
+  await page.waitForTimeout(300);
+  await palette("Flux: Debug Request", "Debug Request");
+  await chooseInQuickPick("/stripe_webhook");
+  await page.locator(".monaco-editor .debug-top-stack-frame-line").first().waitFor({ timeout: 90000 });
+  const stoppedAt = await page.locator("#status\\.editor\\.selection").innerText({ timeout: 10000 });
+  const variable = page.locator(".debug-pane .monaco-list-row, .pane-body .monaco-list-row", { hasText: "customer_id" }).first();
+  await variable.waitFor({ timeout: 30000 });
+  const variableText = (await variable.innerText()).replace(/\s+/g, " ");
+  check(`debugger stops on line ${opts.line}`, new RegExp(`Ln ${opts.line},`).test(stoppedAt), stoppedAt);
+  check("variables panel shows cus_ABC", /customer_id.*'cus_ABC'/.test(variableText), variableText);
+  await shot("05-debug-stopped.png");
+  await page.keyboard.press("F5");
+  const ended = page.locator(".notifications-toasts .notification-toast", { hasText: /debug session of .* ended/ }).first();
+  await ended.waitFor({ timeout: 60000 });
+  const endedText = (await ended.innerText()).replace(/\s+/g, " ");
+  check("continuing ends with the recorded error", /still failing: Row not found/.test(endedText), endedText);
 } catch (err) {
   failed = true;
   result.error = String(err?.stack ?? err);

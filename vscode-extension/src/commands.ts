@@ -1,6 +1,6 @@
 /**
  * The palette commands and how server answers are shown: why/trace in a report panel, replays
- * with cancellable progress ending in the seed-style verdict. Server-side command ids
+ * with cancellable progress ending in the seed-style verdict, debugging in a `flux` debug session. Server-side command ids
  * (`flux.why`, …) belong to the language client, so palette ids are `flux.palette.*`.
  */
 
@@ -17,6 +17,7 @@ import {
   shortId,
   verdictLine,
 } from "./protocol";
+import type { FluxDebugger } from "./debug";
 import type { FluxServer } from "./server";
 import type { TailChannel } from "./tail";
 import type { ReportPanels } from "./webview/panel";
@@ -30,6 +31,7 @@ export const PALETTE = {
   restartServer: "flux.palette.restartServer",
   showFailures: "flux.palette.showFailures",
   saveRegressionTest: "flux.palette.saveRegressionTest",
+  debugRequest: "flux.palette.debugRequest",
 } as const;
 
 export const WINDOW_CHOICES = {
@@ -74,6 +76,7 @@ export class FluxCommands {
     private readonly server: FluxServer,
     private readonly panels: ReportPanels,
     private readonly tail: TailChannel,
+    private readonly fluxDebugger?: FluxDebugger,
   ) {
     this.replayOutput = vscode.window.createOutputChannel("Flux Replay");
   }
@@ -97,6 +100,7 @@ export class FluxCommands {
       reg(PALETTE.restartServer, () => this.restartServer()),
       reg(PALETTE.showFailures, () => this.showFailures()),
       reg(PALETTE.saveRegressionTest, (arg) => this.saveRegressionTest(idArg(arg) ?? this.panels.activeExecutionId())),
+      reg(PALETTE.debugRequest, (arg) => this.debugRequest(idArg(arg))),
       this.replayOutput,
     ];
   }
@@ -276,6 +280,15 @@ export class FluxCommands {
     return answer;
   }
 
+  /** Flux: Debug Request… — a recent failure (or a typed id) under the `flux` debugger. */
+  async debugRequest(id?: string): Promise<boolean> {
+    const chosen = await this.chooseId("Flux: Debug Request…", id);
+    if (!chosen || !this.fluxDebugger) {
+      return false;
+    }
+    return this.fluxDebugger.start(chosen);
+  }
+
   async restartServer(): Promise<void> {
     await this.server.restart();
   }
@@ -301,6 +314,10 @@ export class FluxCommands {
             return this.runReplay(command, arg, "Replaying the incident");
           case SERVER_COMMANDS.tail:
             return this.showRecent(arg);
+          case SERVER_COMMANDS.debug: {
+            const id = idArg(first);
+            return id && this.fluxDebugger ? this.debugRequest(id) : next(command, args);
+          }
           case SERVER_COMMANDS.saveRegressionTest: {
             const id = idArg(first);
             return id ? this.saveRegressionTest(id, arg) : next(command, args);

@@ -1,11 +1,13 @@
 /**
  * The Flux extension's entry point: a thin client. It starts the Flux language server (which
  * does all the work: diagnostics, hovers, code lenses, reports, replay), and adds the palette
- * commands, the report panel, the tail channel and the failures status bar item.
+ * commands, the report panel, the tail channel, the failures status bar item and the `flux`
+ * debugger type.
  */
 
 import * as vscode from "vscode";
 import { FluxCommands } from "./commands";
+import { FluxDebugger } from "./debug";
 import type { Middleware } from "vscode-languageclient/node";
 import { ServerManager } from "./server";
 import { FailureStatus } from "./statusBar";
@@ -32,9 +34,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<FluxAp
   running = server;
   const panels = new ReportPanels();
   const tail = new TailChannel(server);
-  commands = new FluxCommands(server, panels, tail);
+  const debug = new FluxDebugger(server);
+  commands = new FluxCommands(server, panels, tail, debug);
   const status = new FailureStatus(server);
-  context.subscriptions.push(output, server, panels, tail, status, ...commands.register());
+  context.subscriptions.push(output, server, panels, tail, status, ...commands.register(), ...debug.register());
   if (await server.start()) {
     void status.refresh();
   } else {

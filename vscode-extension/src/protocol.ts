@@ -16,6 +16,7 @@ export const SERVER_COMMANDS = {
   incidentReplay: "flux.incidentReplay",
   tail: "flux.tail",
   saveRegressionTest: "flux.saveRegressionTest",
+  debug: "flux.debug",
 } as const;
 
 export type ServerCommandName = (typeof SERVER_COMMANDS)[keyof typeof SERVER_COMMANDS];

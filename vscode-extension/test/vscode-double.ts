@@ -16,6 +16,7 @@ export const log = {
   panels: [] as WebviewPanel[],
   outputs: new Map<string, OutputChannel>(),
   statusItems: [] as StatusBarItem[],
+  debugStarts: [] as { folder: any; config: any }[],
 };
 
 export const answers = {
@@ -25,6 +26,8 @@ export const answers = {
 };
 
 export const registered = new Map<string, (...args: any[]) => any>();
+/** Debug adapter descriptor factories and configuration providers, by debug type. */
+export const debugProviders = new Map<string, { factory?: any; configuration?: any }>();
 export const config: { [key: string]: any } = {};
 export const extensionsById = new Map<string, any>();
 
@@ -37,6 +40,8 @@ export function reset(): void {
   log.panels.length = 0;
   log.outputs.clear();
   log.statusItems.length = 0;
+  log.debugStarts.length = 0;
+  debugProviders.clear();
   answers.quickPick.length = 0;
   answers.inputBox.length = 0;
   answers.message.length = 0;
@@ -254,5 +259,27 @@ export const languages = {
 export const extensions = {
   getExtension(id: string): any {
     return extensionsById.get(id);
+  },
+};
+
+export class DebugAdapterServer {
+  constructor(
+    readonly port: number,
+    readonly host?: string,
+  ) {}
+}
+
+export const debug = {
+  registerDebugAdapterDescriptorFactory(type: string, factory: any): Disposable {
+    debugProviders.set(type, { ...debugProviders.get(type), factory });
+    return new Disposable(() => debugProviders.delete(type));
+  },
+  registerDebugConfigurationProvider(type: string, configuration: any): Disposable {
+    debugProviders.set(type, { ...debugProviders.get(type), configuration });
+    return new Disposable(() => debugProviders.delete(type));
+  },
+  async startDebugging(folder: any, config: any): Promise<boolean> {
+    log.debugStarts.push({ folder, config });
+    return true;
   },
 };
