@@ -10,6 +10,7 @@ three times as fast as a slotted one, and the recorder encodes one `Execution` p
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -29,6 +30,21 @@ def _shallow_dict(obj: Any) -> dict[str, JSON]:
 def new_execution_id() -> str:
     """A random 64-bit id as 16 lowercase hex digits."""
     return secrets.token_hex(8)
+
+
+def new_trace_id() -> str:
+    """A random W3C trace id: 128 bits as 32 lowercase hex digits."""
+    return secrets.token_hex(16)
+
+
+def otel_span_id(execution_id: str, span: int) -> str:
+    """The W3C/OpenTelemetry span id (16 hex digits) of span number `span` of an execution.
+
+    Derived, not stored: the `traceparent` that `ctx.http` sends and the spans the recorder
+    exports name the same span without the record carrying a second id per span.
+    """
+    digest = hashlib.blake2b(f"{execution_id}/{span}".encode(), digest_size=8).hexdigest()
+    return digest if digest != "0" * 16 else "0" * 15 + "1"
 
 
 def short_id(execution_id: str) -> str:
@@ -251,6 +267,14 @@ class Execution:
     """What the handler printed and logged, in order (bounded, redacted)."""
     logs_cut: int = 0
     """Characters of output left out because the execution printed or logged too much."""
+    trace_id: str = ""
+    """The W3C trace this execution belongs to: the caller's (from `traceparent`) or its own."""
+    trace_parent: str | None = None
+    """The caller's span id, when the request came with a `traceparent`."""
+    trace_state: str | None = None
+    """The caller's `tracestate`, passed on with the trace."""
+    trace_link: dict[str, JSON] | None = None
+    """For a job: `{"trace_id", "span_id"}` of the execution that enqueued it."""
 
     @property
     def short_id(self) -> str:
@@ -287,6 +311,10 @@ class Execution:
             "job": self.job,
             "logs": [entry.to_dict() for entry in self.logs],
             "logs_cut": self.logs_cut,
+            "trace_id": self.trace_id,
+            "trace_parent": self.trace_parent,
+            "trace_state": self.trace_state,
+            "trace_link": self.trace_link,
         }
 
     @classmethod
@@ -312,6 +340,10 @@ class Execution:
             job=data.get("job"),
             logs=[LogEntry.from_dict(e) for e in data.get("logs") or []],
             logs_cut=int(data.get("logs_cut") or 0),
+            trace_id=data.get("trace_id") or "",
+            trace_parent=data.get("trace_parent"),
+            trace_state=data.get("trace_state"),
+            trace_link=data.get("trace_link"),
         )
 
 

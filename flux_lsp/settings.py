@@ -215,6 +215,30 @@ class ServerSection:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetrySection:
+    otlp_endpoint: str | None = setting(
+        None,
+        "OpenTelemetry collector's OTLP/HTTP base URL (http://localhost:4318): every execution "
+        "is exported there as spans.",
+        env=("OTEL_EXPORTER_OTLP_ENDPOINT",),
+    )
+    traces_endpoint: str | None = setting(
+        None,
+        "The full OTLP/HTTP traces URL, used as it is instead of <otlp_endpoint>/v1/traces.",
+        env=("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",),
+    )
+    headers: str | None = setting(
+        None,
+        "Headers sent to the collector, key=value,key2=value2 (e.g. its API key).",
+        env=("OTEL_EXPORTER_OTLP_HEADERS",),
+        secret=True,
+    )
+    service_name: str = setting(
+        "flux", "The service.name the exported spans carry.", env=("OTEL_SERVICE_NAME",)
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything `flux.toml` can set, with the embedded defaults."""
 
@@ -225,6 +249,7 @@ class Settings:
     email: EmailSection = section(EmailSection, "`ctx.email`.")
     queue: QueueSection = section(QueueSection, "The job queue and its worker.")
     server: ServerSection = section(ServerSection, "`flux serve`.")
+    telemetry: TelemetrySection = section(TelemetrySection, "OpenTelemetry export (OTLP/HTTP).")
 
     @property
     def redact_headers(self) -> tuple[str, ...]:

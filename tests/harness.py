@@ -52,7 +52,7 @@ class FluxApp:
     def __init__(self, root: Path, **runtime_options: Any) -> None:
         self.root = root
         self.project = Project.load(root)
-        self.writer = open_writer(self.project)
+        self.writer = open_writer(self.project, export=True)
         self.runtime = Runtime(self.project, self.writer, **runtime_options)
         self.app = create_app(self.runtime, background=self.background())
         self.client: httpx.AsyncClient

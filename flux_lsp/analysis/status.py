@@ -8,11 +8,15 @@ JSON shape (`StatusReport.to_dict()`):
      "newest": 1773134062.0 | null, "newest_iso": "..." | null,
      "dropped": 0, "recorded_by_writer": 1204, "problem": "..." | null,
      "health_updated_at_iso": "..." | null, "healthy": true,
-     "retention": "keep 14d · failures 90d · max 5GB" | null, "pruned_before_iso": "..." | null}
+     "retention": "keep 14d · failures 90d · max 5GB" | null, "pruned_before_iso": "..." | null,
+     "export": {"endpoint": "http://…/v1/traces", "exported": 5120, "dropped": 0,
+                "problem": "..." | null} | null}
 
 `executions` counts live traffic (HTTP requests and job runs); `replays` counts the replays
 recorded beside it, kept apart so that replaying an incident does not look like traffic.
-`healthy` is false when the writer reported a problem or dropped records.
+`healthy` is false when the writer reported a problem or dropped records. `export` is the
+OpenTelemetry export's counts (spans) when it is on; its drops do not make the recorder
+unhealthy, they are shown beside it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class StatusReport:
     health_updated_at: float | None
     retention: str | None = None
     pruned_before: float | None = None
+    export: dict[str, JSON] | None = None
 
     @property
     def healthy(self) -> bool:
@@ -63,6 +68,7 @@ class StatusReport:
             "healthy": self.healthy,
             "retention": self.retention,
             "pruned_before_iso": iso(self.pruned_before),
+            "export": self.export,
         }
 
 
@@ -81,4 +87,5 @@ def status_report(stats: RecorderStats) -> StatusReport:
         health_updated_at=stats.health_updated_at,
         retention=stats.retention,
         pruned_before=stats.pruned_before,
+        export=dict(stats.export) if stats.export else None,
     )

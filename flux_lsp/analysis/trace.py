@@ -173,6 +173,8 @@ class TraceReport:
     logs: list[LogEntry] = field(default_factory=list)
     logs_note: str | None = None
     """Set when output was cut: `… 1,200 more characters of output were cut`."""
+    trace_id: str = ""
+    """The W3C trace id (`flux tail --filter trace=<id>` lists the trace's executions)."""
 
     def row_ms(self, node: TraceNode) -> float:
         """The time a tree row shows: the root's own step (the seed's `queue.dispatch  2ms`),
@@ -206,6 +208,7 @@ class TraceReport:
             "steps": [s.to_dict() for s in self.steps],
             "logs": [e.to_dict() for e in self.logs],
             "logs_note": self.logs_note,
+            "trace_id": self.trace_id or None,
         }
 
 
@@ -402,6 +405,7 @@ def trace_report(execution: Execution) -> TraceReport:
         steps=debug_steps(execution),
         logs=list(execution.logs),
         logs_note=logs_note(execution.logs_cut),
+        trace_id=execution.trace_id,
     )
 
 

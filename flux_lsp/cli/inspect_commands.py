@@ -70,7 +70,7 @@ def tail(
         list[str] | None,
         typer.Option(
             "--filter",
-            help="KEY=VALUE with key path, function, status (500, 5xx, failed) or kind "
+            help="KEY=VALUE with key path, function, status (500, 5xx, failed), kind or trace "
             "(kind=replay shows replays, hidden otherwise); repeat to narrow.",
         ),
     ] = None,

@@ -124,6 +124,8 @@ def _header(out: Console, report: TraceReport) -> None:
     text.append(f"  {report.target}  ")
     text.append(report.status, style=OUTCOME_STYLE.get(report.outcome, ""))
     text.append(f"  {duration(report.duration_ms)}  {clock(report.started_at)}", style="dim")
+    if report.trace_id:
+        text.append(f"  trace {report.trace_id}", style="dim")
     out.print(text)
     out.print()
 
@@ -317,6 +319,13 @@ def render_status(out: Console, report: StatusReport) -> None:
     ]
     if report.pruned_before is not None:
         rows.append(("Pruned", f"recordings before {_stamp(report.pruned_before)}"))
+    if report.export is not None:
+        export = report.export
+        dropped = int(export.get("dropped") or 0)
+        line = f"{int(export.get('exported') or 0):,} spans to {export.get('endpoint')}"
+        line += f" · {dropped:,} dropped" if dropped else ""
+        line += f" · {export['problem']}" if export.get("problem") else ""
+        rows.append(("Export", Text(line, style="red" if dropped else "green")))
     for label, value in rows:
         _section(out, label, [value])
 

@@ -52,7 +52,7 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
             project = prepare(base)  # the active deployment, when there is one
         if not project.functions_dir.is_dir():
             fail(f"no functions folder at {project.functions_dir}")
-        recorder = open_writer(project)
+        recorder = open_writer(project, export=True)
         runtime = Runtime(project, recorder, check_mtime=dev)
         catalog = runtime.catalog()
         report_catalog(catalog)

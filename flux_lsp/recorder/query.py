@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 
 from flux_lsp.model import Execution
 
-FILTER_KEYS = ("path", "function", "status", "kind", "log~")
+FILTER_KEYS = ("path", "function", "status", "kind", "log~", "trace")
 """`--filter` keys; `log~=text` matches executions whose printed or logged output contains
-`text` (any case)."""
+`text` (any case); `trace=<id>` every execution of one W3C trace."""
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 
@@ -42,6 +42,8 @@ class ExecutionQuery:
     error_file: str | None = None
     log: str | None = None
     """Text the execution's output (print, logging) contains, in any case."""
+    trace: str | None = None
+    """A W3C trace id (32 hex digits): every execution of that trace."""
     limit: int | None = 100
     newest_first: bool = True
 
@@ -57,6 +59,7 @@ class ExecutionQuery:
             (self.path, execution.path),
             (self.kind, execution.kind),
             (self.parent_id, execution.parent_id),
+            (self.trace, execution.trace_id),
         )
         if any(wanted is not None and wanted != actual for wanted, actual in checks):
             return False
@@ -95,6 +98,10 @@ def parse_filters(filters: Iterable[str], base: ExecutionQuery | None = None) ->
                 )
         if key == "kind":
             check_kind(value)
+        if key == "trace":
+            value = value.lower()
+            if not _TRACE_ID.match(value):
+                raise QueryError(f"bad trace id {value!r}: expected 32 hex digits")
         if key == "path" and not value.startswith("/"):
             value = "/" + value
         if key == "log~":
@@ -104,6 +111,7 @@ def parse_filters(filters: Iterable[str], base: ExecutionQuery | None = None) ->
 
 
 KINDS = ("http", "job", "replay")
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def check_kind(value: str) -> str:

@@ -163,6 +163,8 @@ def read_health(stats: RecorderStats, path: Path) -> None:
         stats.recorded_by_writer = int(health.get("recorded", 0))
         stats.problem = health.get("problem")
         stats.health_updated_at = health.get("updated_at")
+        export = health.get("export")
+        stats.export = export if isinstance(export, dict) else None
     except (OSError, ValueError):
         pass
 

@@ -57,6 +57,12 @@ LOG_MATCH = {
 }
 """`log~=text`: an execution whose printed or logged lines contain `text`, in any case (the
 one clause the two databases spell differently: JSON functions)."""
+TRACE_MATCH = {
+    "sqlite": "json_extract(record, '$.trace_id') = ?",
+    "postgres": "record::jsonb ->> 'trace_id' = ?",
+}
+"""`trace=<id>`: every execution of one W3C trace. Not indexed: on a large recorder, narrow
+it with a time window (`--since`)."""
 
 
 def execution_where(q: ExecutionQuery, dialect: str = "sqlite") -> tuple[str, list[Any]]:
@@ -79,6 +85,9 @@ def execution_where(q: ExecutionQuery, dialect: str = "sqlite") -> tuple[str, li
     if q.log is not None:
         clauses.append(LOG_MATCH[dialect])
         params.append(q.log)
+    if q.trace is not None:
+        clauses.append(TRACE_MATCH[dialect])
+        params.append(q.trace)
     if q.status is not None:
         if q.status == "failed":
             clauses.append("(status = 'failed' OR status LIKE '5__')")

@@ -82,6 +82,8 @@ class RecorderStats:
     pruned_before: float | None = None
     """The start of the newest execution pruning removed: windows before it are partial."""
     pruned_at: float | None = None
+    export: dict[str, object] | None = None
+    """OpenTelemetry export, when on: `endpoint`, spans `exported` and `dropped`, `problem`."""
 
 
 class Store(Protocol):

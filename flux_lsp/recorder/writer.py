@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,6 +30,9 @@ from flux_lsp.model import Execution
 from flux_lsp.project import Project, is_database_url
 from flux_lsp.recorder.retention import RetentionPolicy
 from flux_lsp.recorder.schema import ensure_schema
+
+if TYPE_CHECKING:
+    from flux_lsp.recorder.export import ExportTarget
 
 if sys.platform != "win32":
     import fcntl
@@ -283,6 +286,7 @@ class RecorderWriter:
         health: Path | None = None,
         policy: RetentionPolicy | None = None,
         prune_seconds: float = PRUNE_SECONDS,
+        export: ExportTarget | None = None,
     ) -> None:
         self.location = str(location)
         self.database = is_database_url(self.location)
@@ -294,6 +298,8 @@ class RecorderWriter:
         self.health = health
         self.policy = policy
         self.prune_seconds = prune_seconds
+        self.export = export
+        """Where the writer process exports spans (OTLP/HTTP); None: no export."""
         self.busy_timeout = busy_timeout
         self.queue_size = queue_size
         self.restart_seconds = RESTART_SECONDS
@@ -354,6 +360,14 @@ class RecorderWriter:
         return self._count("dropped") + self._lost
 
     @property
+    def export_counts(self) -> dict[str, Any] | None:
+        """The exporter's `endpoint`, `exported` and `dropped` spans and `problem`, when
+        exporting (the counts of the current writer process)."""
+        with self._lock:
+            counts = self._acked.get("export")
+        return dict(counts) if isinstance(counts, dict) else None
+
+    @property
     def last_problem(self) -> str | None:
         with self._lock:
             problem = self._acked["problem"]
@@ -369,6 +383,7 @@ class RecorderWriter:
             "busy_timeout": self.busy_timeout,
             "policy": self.policy.to_json() if self.policy is not None else None,
             "prune_seconds": self.prune_seconds,
+            "export": self.export,
         }
         try:
             process = subprocess.Popen(
@@ -486,18 +501,30 @@ class RecorderWriter:
 
 
 def open_writer(
-    project: Project, recorder: str | os.PathLike[str] | None = None, **options: Any
+    project: Project,
+    recorder: str | os.PathLike[str] | None = None,
+    *,
+    export: bool = False,
+    **options: Any,
 ) -> RecorderWriter:
     """The one way Flux builds a recorder writer from settings: the project's recorder (a file
     or a PostgreSQL URL), or `recorder` when an editor or a command chose another, with
     `[recorder] queue_size`, the writer's health file, and the retention policy it prunes to
-    (a bad policy is a `ConfigError`)."""
+    (a bad policy is a `ConfigError`). With `export` (the live app's writer, never a
+    replay's), the writer process also exports every execution to the `[telemetry]`
+    collector, when one is set."""
     location = str(recorder or project.recorder_location)
     own_health = recorder is None or is_database_url(location)
+    target = None
+    if export:
+        from flux_lsp.recorder.export import export_target
+
+        target = export_target(project.settings.telemetry)
     return RecorderWriter(
         location,
         project.settings.recorder.queue_size,
         health=project.recorder_health_path if own_health else None,
         policy=RetentionPolicy.from_settings(project.settings),
+        export=target,
         **options,
     )

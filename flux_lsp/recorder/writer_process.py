@@ -4,7 +4,10 @@ Started by `RecorderWriter` in the app, with its settings as JSON in `FLUX_WRITE
 (the recorder's location, which may hold a password, stays out of the process list). It reads
 length-prefixed messages of records from stdin, writes them in batches to the recorder file
 (`FileSink`) or to PostgreSQL (`PostgresSink`), and after each message prints one JSON line of
-running counts to stdout (`processed`, `recorded`, `dropped`, `problem`). A database that is
+running counts to stdout (`processed`, `recorded`, `dropped`, `problem`, and `export` when
+exporting). With `export` in the config (an `ExportTarget`), every record is also handed to an
+`OtlpExporter` after it is written, which sends it on to an OpenTelemetry collector from a
+thread of its own. A database that is
 down or slow costs records, counted, never a wait: the sink tries to reconnect at most once a
 second and drops what arrives in between. It keeps a health file (`recorder-health.json`) for
 `flux status`, prunes the recorder to its retention policy from a thread of its own
@@ -20,13 +23,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from flux_lsp.project import is_database_url
 from flux_lsp.recorder.retention import PruneReport, RetentionPolicy, prune_file
 from flux_lsp.recorder.writer import BATCH, FRAME, open_for_writing, write_records
+
+if TYPE_CHECKING:
+    from flux_lsp.recorder.export import OtlpExporter
 
 log_stream = sys.stderr
 CONFIG_VARIABLE = "FLUX_WRITER_CONFIG"
@@ -39,6 +45,7 @@ class Sink:
 
     def __init__(self, health: Path) -> None:
         self.health = health
+        self.exporter: OtlpExporter | None = None
         self.processed = 0
         self.recorded = 0
         self.dropped = 0
@@ -60,6 +67,7 @@ class Sink:
 
     def counts(self) -> dict[str, object]:
         return {
+            **({"export": self.exporter.counts()} if self.exporter is not None else {}),
             "processed": self.processed,
             "recorded": self.recorded,
             "dropped": self.dropped,
@@ -284,6 +292,10 @@ def serve(config: dict[str, Any], source: BinaryIO, acks: BinaryIO) -> None:
     optionally `policy` (`RetentionPolicy.to_json()`) and `prune_seconds` for the pruner.
     """
     sink = open_sink(config)
+    if config.get("export"):
+        from flux_lsp.recorder.export import ExportTarget, OtlpExporter
+
+        sink.exporter = OtlpExporter(ExportTarget(**config["export"]))
     pruner: Pruner | None = None
     if config.get("policy"):
         policy = RetentionPolicy.from_json(str(config["policy"]))
@@ -300,12 +312,16 @@ def serve(config: dict[str, Any], source: BinaryIO, acks: BinaryIO) -> None:
             frames = split_records(message)
             for start in range(0, len(frames), BATCH):
                 sink.write(frames[start : start + BATCH])
+            if sink.exporter is not None:
+                sink.exporter.offer(frames)
             sink.write_health()
             acks.write(orjson.dumps(sink.counts()) + b"\n")
             acks.flush()
     finally:
         if pruner is not None:
             pruner.close()
+        if sink.exporter is not None:
+            sink.exporter.close()
         sink.write_health(force=True)
         sink.close()
 

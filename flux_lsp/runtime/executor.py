@@ -20,6 +20,7 @@ from flux_lsp.model import (
     ErrorInfo,
     Execution,
     new_execution_id,
+    new_trace_id,
 )
 from flux_lsp.project import Project
 from flux_lsp.runtime.bodies import decode_body
@@ -34,6 +35,7 @@ from flux_lsp.runtime.recording import Recorder
 from flux_lsp.runtime.redaction import Redactor
 from flux_lsp.runtime.services import apply_service_schema, standard_services
 from flux_lsp.runtime.trace import Trace, current_trace, relative_path
+from flux_lsp.runtime.tracecontext import TraceContext
 
 
 def to_response(result: Any) -> Response:
@@ -68,6 +70,10 @@ class Invocation:
     refused: HTTPError | None = None
     """Set when the gateway refused the request before any handler (a 413 body, say): the run
     answers and records that error instead of calling the function."""
+    trace: TraceContext | None = None
+    """The W3C trace to join (from `traceparent`); None starts a new one."""
+    trace_link: dict[str, JSON] | None = None
+    """For a job: the trace and span of the execution that enqueued it."""
 
     @property
     def runs_job(self) -> bool:
@@ -129,6 +135,25 @@ class RunResult:
     exception: BaseException | None = None
 
 
+class RecentTraces:
+    """The trace ids of the latest executions by id (bounded): a job run in this process
+    finds the trace of the execution that enqueued it here."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._ids: dict[str, str] = {}
+
+    def remember(self, execution_id: str, trace_id: str) -> None:
+        ids = self._ids
+        ids[execution_id] = trace_id
+        if len(ids) > self.LIMIT:
+            del ids[next(iter(ids))]
+
+    def get(self, execution_id: str | None) -> str | None:
+        return self._ids.get(execution_id) if execution_id else None
+
+
 class Runtime:
     """Shared state of a running Flux app and the single path through which functions run."""
 
@@ -154,6 +179,8 @@ class Runtime:
         )
         self.db_service = DbService(self.database)
         self.record_failures = 0
+        self.traces = RecentTraces()
+        """The trace ids of recent executions, so a job links to its enqueuer's trace."""
 
     # What the current code version provides, for readers outside a run.
     @property
@@ -205,6 +232,10 @@ class Runtime:
         code = self.code  # one version for the whole run, whatever is swapped in meanwhile
         ensure_output_capture()
         trace = Trace(inv.execution_id, code.user_root, code.project_root, inv.original)
+        context = inv.trace or TraceContext(new_trace_id())
+        trace.trace_id = context.trace_id
+        trace.trace_state = context.trace_state
+        self.traces.remember(inv.execution_id, context.trace_id)
         token = current_trace.set(trace)
         root = trace.open_span(inv.root_span)
         root.input = f"{inv.method} {inv.path}" if not inv.runs_job else inv.function
@@ -301,6 +332,10 @@ class Runtime:
             job=inv.job,
             logs=logs,
             logs_cut=logs_cut,
+            trace_id=context.trace_id,
+            trace_parent=context.parent_span_id,
+            trace_state=context.trace_state,
+            trace_link=inv.trace_link,
         )
         # The function's input is the request body: stored once, in the request, and read back
         # into the span by `Execution.from_dict`.

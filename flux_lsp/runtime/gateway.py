@@ -25,6 +25,7 @@ from flux_lsp.runtime.bodies import decode_body
 from flux_lsp.runtime.errors import HTTPError, MalformedJSON
 from flux_lsp.runtime.executor import Invocation, RunResult, Runtime
 from flux_lsp.runtime.functions import valid_function_name
+from flux_lsp.runtime.tracecontext import incoming
 
 log = logging.getLogger("flux.gateway")
 
@@ -114,7 +115,7 @@ async def http_invocation(
     """
     flux_request = FluxRequest(request.scope, request.receive)
     recorded, refused = await describe_request(flux_request, runtime)
-    fields: dict[str, Any] = {"kind": "http", **options}
+    fields: dict[str, Any] = {"kind": "http", "trace": incoming(request.headers), **options}
     return Invocation(
         function=name,
         argument=flux_request,

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from flux_lsp.model import JSON, Span
+from flux_lsp.model import JSON, Span, otel_span_id
 from flux_lsp.runtime.bodies import BODY_CAP, HOP_HEADERS, decode_body, encode_body
 from flux_lsp.runtime.redaction import REDACTED
 from flux_lsp.runtime.trace import Trace
+from flux_lsp.runtime.tracecontext import traceparent
 
 if TYPE_CHECKING:
     from flux_lsp.runtime.executor import LoadedCode, Runtime
@@ -109,6 +110,7 @@ class HttpService:
             if trace.original is not None:
                 response = self._recorded(span, request, full_url)
             else:
+                self._propagate(request, span)
                 response = await client.send(request)
                 await response.aread()
             span.attributes["http.response.status_code"] = response.status_code
@@ -121,6 +123,16 @@ class HttpService:
             if response.status_code >= 500:
                 span.attributes["error.type"] = str(response.status_code)
         return response
+
+    def _propagate(self, request: httpx.Request, span: Span) -> None:
+        """Carry the trace on: `traceparent` names this call's span (a replay never calls)."""
+        trace = self._trace
+        if not trace.trace_id or "traceparent" in request.headers:
+            return
+        span_id = otel_span_id(trace.execution_id, span.id)
+        request.headers["traceparent"] = traceparent(trace.trace_id, span_id)
+        if trace.trace_state:
+            request.headers["tracestate"] = trace.trace_state
 
     def _recorded(self, span: Span, request: httpx.Request, full_url: str) -> httpx.Response:
         """The recorded answer to this call in the execution being replayed."""

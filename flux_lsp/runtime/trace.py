@@ -41,6 +41,8 @@ class Trace:
         "project_root",
         "spans",
         "started_at",
+        "trace_id",
+        "trace_state",
         "user_root",
     )
 
@@ -64,6 +66,9 @@ class Trace:
         self._replayed_values = list(original.ctx_values) if original is not None else None
         self.output: OutputCapture | None = None
         """What the handler printed and logged (`output_capture.OutputCapture`), once it has."""
+        self.trace_id = ""
+        """The W3C trace id (set by the runtime when the run starts)."""
+        self.trace_state: str | None = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._t0) * 1000.0

@@ -19,6 +19,7 @@ import secrets
 import socket
 import time
 
+from flux_lsp.model import JSON, otel_span_id
 from flux_lsp.runtime.executor import Invocation, RunResult, Runtime
 from flux_lsp.runtime.queue import (
     Job,
@@ -76,8 +77,12 @@ def recover_orphans(runtime: Runtime) -> int:
     return count
 
 
-def job_invocation(job: Job) -> Invocation:
-    """How one attempt of `job` runs and is recorded."""
+def job_invocation(job: Job, enqueuer_trace: str | None = None) -> Invocation:
+    """How one attempt of `job` runs and is recorded; with the trace id of the execution that
+    enqueued it, the job's trace links to that execution's root span."""
+    link: dict[str, JSON] | None = None
+    if enqueuer_trace and job.parent_id:
+        link = {"trace_id": enqueuer_trace, "span_id": otel_span_id(job.parent_id, 0)}
     return Invocation(
         kind="job",
         function=job.function,
@@ -89,6 +94,7 @@ def job_invocation(job: Job) -> Invocation:
         root_span="queue.dispatch",
         parent_id=job.parent_id,
         job=job.summary(),
+        trace_link=link,
     )
 
 
@@ -105,7 +111,7 @@ async def run_job(
 
     beat = asyncio.create_task(heartbeat())
     try:
-        result = await runtime.run(job_invocation(job))
+        result = await runtime.run(job_invocation(job, runtime.traces.get(job.parent_id)))
     except BaseException:
         with contextlib.suppress(Exception):
             release(runtime.database, job)

@@ -1,0 +1,199 @@
+"""Recorded executions as OpenTelemetry spans: the OTLP protobuf messages the exporter sends.
+
+Each execution becomes one span per recorded span: the root (`gateway`, `queue.dispatch`) with
+the other top-level stages (`function`, `response`) under it, and each call (`db.*`,
+`http.request`, `email.send`, `queue.enqueue`, …) under the span it was made in. Span ids are
+`model.otel_span_id`, the same ids `ctx.http` put in `traceparent`. Each span has its start and
+end times, its error as the span status plus an `exception` event on the span that raised, and
+attributes after the OpenTelemetry semantic conventions (`http.request.method`, `url.path`,
+`http.response.status_code`, `db.system`, `db.collection.name`, `db.operation.name`,
+`faas.trigger`, `messaging.*` for jobs, `code.filepath`/`code.lineno`). The recorder keeps its
+richer records; only attributes leave, and records are redacted before they reach the
+recorder, so nothing redacted is exported. Replays are never exported. Pure: records (the
+JSON dicts of the wire form) in, messages out; uses the opentelemetry-proto classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+from flux_lsp.model import otel_span_id
+
+SCOPE = "flux"
+NOT_EXPORTED_KINDS = ("replay",)
+
+_KINDS = {
+    "http.request": Span.SPAN_KIND_CLIENT,
+    "queue.enqueue": Span.SPAN_KIND_PRODUCER,
+}
+
+
+def _value(value: Any) -> AnyValue | None:
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, str):
+        return AnyValue(string_value=value)
+    return None
+
+
+def _attributes(values: dict[str, Any]) -> list[KeyValue]:
+    out = []
+    for key, value in values.items():
+        any_value = _value(value)
+        if any_value is not None:
+            out.append(KeyValue(key=key, value=any_value))
+    return out
+
+
+def exported(record: dict[str, Any]) -> bool:
+    return record.get("kind") not in NOT_EXPORTED_KINDS
+
+
+def _root_attributes(record: dict[str, Any]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"flux.execution.id": record["id"], "faas.name": record["function"]}
+    if record["kind"] == "job":
+        job = record.get("job") or {}
+        attrs.update(
+            {
+                "faas.trigger": "pubsub",
+                "messaging.system": "flux",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record["function"],
+            }
+        )
+        if job.get("id"):
+            attrs["messaging.message.id"] = str(job["id"])
+    else:
+        attrs.update(
+            {
+                "faas.trigger": "http",
+                "http.request.method": record["method"],
+                "url.path": record["path"],
+            }
+        )
+        if str(record["status"]).isdigit():
+            attrs["http.response.status_code"] = int(record["status"])
+    if record.get("code_version"):
+        attrs["faas.version"] = record["code_version"]
+    return attrs
+
+
+def _span_name(record: dict[str, Any], span: dict[str, Any], root: bool) -> str:
+    name: str = span["name"]
+    attrs = span.get("attributes") or {}
+    if root:
+        if record["kind"] == "job":
+            return f"process {record['function']}"
+        return f"{record['method']} {record['path']}"
+    if name == "function":
+        return str(attrs.get("code.function.name") or record["function"])
+    if name.startswith("db.") and attrs.get("db.collection.name"):
+        return f"{name} {attrs['db.collection.name']}"
+    return name
+
+
+def _deepest_errors(spans: Sequence[dict[str, Any]]) -> set[int]:
+    """The failed spans none of whose children failed: where the exception was raised."""
+    failed = {s["id"] for s in spans if s.get("status") == "error"}
+    parents = {s.get("parent") for s in spans if s["id"] in failed}
+    return failed - parents
+
+
+def execution_spans(record: dict[str, Any]) -> list[Span]:
+    """The OTLP spans of one recorded execution (its wire-form dict)."""
+    eid: str = record["id"]
+    trace_id = bytes.fromhex(record.get("trace_id") or eid.rjust(32, "0"))
+    start_ns = int(record["started_at"] * 1e9)
+    spans: list[dict[str, Any]] = record.get("spans") or []
+    error = record.get("error") or None
+    raised_in = _deepest_errors(spans)
+    root_id: int = spans[0]["id"] if spans else 0
+    out: list[Span] = []
+    for s in spans:
+        begin = start_ns + int(s["start_ms"] * 1e6)
+        is_root = s["id"] == root_id
+        attrs = dict(s.get("attributes") or {})
+        if is_root:
+            attrs.update(_root_attributes(record))
+        if s["name"].startswith("db."):
+            attrs.setdefault("db.system", "sqlite")
+        if s.get("file"):
+            attrs["code.filepath"] = s["file"]
+            if s.get("line") is not None:
+                attrs["code.lineno"] = s["line"]
+        if is_root:
+            parent = bytes.fromhex(record["trace_parent"]) if record.get("trace_parent") else b""
+            kind = Span.SPAN_KIND_CONSUMER if record["kind"] == "job" else Span.SPAN_KIND_SERVER
+        else:  # the other top-level stages (function, response) are the root's children
+            parent_index = s["parent"] if s.get("parent") is not None else root_id
+            parent = bytes.fromhex(otel_span_id(eid, parent_index))
+            kind = _KINDS.get(s["name"], Span.SPAN_KIND_INTERNAL)
+        span = Span(
+            trace_id=trace_id,
+            span_id=bytes.fromhex(otel_span_id(eid, s["id"])),
+            parent_span_id=parent,
+            name=_span_name(record, s, is_root),
+            kind=kind,
+            start_time_unix_nano=begin,
+            end_time_unix_nano=begin + int(s["duration_ms"] * 1e6),
+            attributes=_attributes(attrs),
+        )
+        if is_root and record.get("trace_state"):
+            span.trace_state = record["trace_state"]
+        if s.get("status") == "error":
+            span.status.CopyFrom(
+                Status(code=Status.STATUS_CODE_ERROR, message=s.get("error") or "")
+            )
+            if s["id"] in raised_in:
+                span.events.append(_exception_event(s, error, begin + int(s["duration_ms"] * 1e6)))
+        if is_root and record.get("trace_link"):
+            link = record["trace_link"]
+            span.links.append(
+                Span.Link(
+                    trace_id=bytes.fromhex(link["trace_id"]),
+                    span_id=bytes.fromhex(link["span_id"]),
+                    attributes=_attributes({"flux.link": "enqueued_by"}),
+                )
+            )
+        out.append(span)
+    return out
+
+
+def _exception_event(span: dict[str, Any], error: dict[str, Any] | None, at: int) -> Span.Event:
+    attrs: dict[str, Any] = {"exception.message": span.get("error") or ""}
+    if error is not None:
+        attrs["exception.type"] = error.get("type") or ""
+        attrs["exception.message"] = error.get("message") or attrs["exception.message"]
+        location = error.get("location") or {}
+        if location.get("file"):
+            attrs["code.filepath"] = location["file"]
+            attrs["code.lineno"] = location.get("line") or 0
+    return Span.Event(time_unix_nano=at, name="exception", attributes=_attributes(attrs))
+
+
+def export_request(
+    records: Iterable[dict[str, Any]], service_name: str, version: str = ""
+) -> tuple[ExportTraceServiceRequest, int]:
+    """One `ExportTraceServiceRequest` for `records` (replays left out), and its span count."""
+    spans: list[Span] = []
+    for record in records:
+        if exported(record):
+            spans.extend(execution_spans(record))
+    resource = Resource(
+        attributes=_attributes({"service.name": service_name, "telemetry.sdk.name": "flux"})
+    )
+    scope = ScopeSpans(scope=InstrumentationScope(name=SCOPE, version=version), spans=spans)
+    request = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=resource, scope_spans=[scope])]
+    )
+    return request, len(spans)
