@@ -231,8 +231,9 @@ async def test_bad_arguments_are_tool_errors_with_one_line(recorded: Recorded) -
         error, text, _ = await call(session, recorded, "replay_incident", window="09:99..later")
         assert error and text.startswith(("bad window", "bad time")), text
         assert "\n" not in text
-        error, text, _ = await call(session, recorded, "replay_incident", window="10:00..09:00")
-        assert error and text == "bad window '10:00..09:00': the end is not after the start"
+        backwards = "2026-01-02..2026-01-01"
+        error, text, _ = await call(session, recorded, "replay_incident", window=backwards)
+        assert error and text == f"bad window '{backwards}': the end is not after the start"
         error, text, _ = await call(session, recorded, "replay_incident")
         assert error and text == "pass a window (09:00..09:20) or around (an execution id)"
         error, text, _ = await call(session, recorded, "replay_request", id="ffffffffff")
