@@ -23,7 +23,7 @@
       (accept-process-output nil 0.05)
       (flymake-start))))
 
-(add-hook 'project-find-functions
+(add-hook 'project-find-functions  ; the project's root, as a version-controlled folder gives it
           (lambda (_dir) (cons 'transient (file-name-as-directory (getenv "FLUX_PROJECT")))))
 (find-file (getenv "FLUX_FILE"))
 (python-mode)

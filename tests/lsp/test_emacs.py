@@ -1,9 +1,11 @@
-"""Another client no one here wrote: Emacs' eglot (Debian's emacs and elpa-eglot) in batch mode.
+"""Other clients no one here wrote: Emacs' eglot and lsp-mode (Debian's emacs, elpa-eglot and
+elpa-lsp-mode) in batch mode.
 
 eglot connects to `flux lsp`, Flymake shows the recorded failure on the raising line, and
 `eglot-code-actions` there runs "Flux: Why" as a user would (the action picked at the prompt).
-eglot 1.9 cannot show documents, so the server sends the verdict with window/showMessage.
-Skipped where Emacs or eglot is not installed (`apt-get install emacs-nox elpa-eglot`).
+lsp-mode runs the README's add-on registration and executes the same action. Neither opens
+documents, so the server sends the verdict with window/showMessage. Skipped where Emacs or the
+package is not installed (`apt-get install emacs-nox elpa-eglot elpa-lsp-mode`).
 """
 
 from __future__ import annotations
@@ -20,28 +22,37 @@ import pytest
 from tests.lsp.recording import WEBHOOK, Recording
 
 EMACS = shutil.which("emacs")
-SCRIPT = Path(__file__).with_name("emacs_eglot_why.el")
+SCRIPTS = {
+    "eglot": Path(__file__).with_name("emacs_eglot_why.el"),
+    "lsp-mode": Path(__file__).with_name("emacs_lsp_mode_why.el"),
+}
 
 
-def _has_eglot() -> bool:
+def _has(package: str) -> bool:
     if EMACS is None:
         return False
     probe = subprocess.run(
-        [EMACS, "--batch", "--eval", "(progn (require 'eglot) (kill-emacs 0))"],
+        [EMACS, "--batch", "--eval", f"(progn (require '{package}) (kill-emacs 0))"],
         capture_output=True,
         timeout=60,
     )
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(not _has_eglot(), reason="emacs with eglot is not installed")
-def test_eglot_runs_why_as_a_code_action_and_is_shown_the_root_cause(
-    recording: Recording, tmp_path: Path
+@pytest.mark.parametrize(
+    "package",
+    [
+        pytest.param(name, marks=pytest.mark.skipif(not _has(name), reason=f"no emacs {name}"))
+        for name in SCRIPTS
+    ],
+)
+def test_emacs_runs_why_as_a_code_action_and_is_shown_the_root_cause(
+    recording: Recording, tmp_path: Path, package: str
 ) -> None:
     assert EMACS is not None
     out = tmp_path / "emacs.json"
     subprocess.run(
-        [EMACS, "--batch", "-l", str(SCRIPT)],
+        [EMACS, "--batch", "-l", str(SCRIPTS[package])],
         env={
             **os.environ,
             "FLUX_PROJECT": str(recording.project),
