@@ -1,8 +1,8 @@
 """The shared vocabulary of Flux: executions, spans, mutations, errors and locations.
 
-Every layer speaks in these records. They are plain dataclasses that convert to and from
-JSON-ready dicts (`to_dict` / `from_dict`), which is how the recorder stores them and how the
-remote API and the language server ship them. This module imports nothing from Flux.
+Every layer speaks in these records. They are plain dataclasses: `encode.to_json` turns them
+into JSON-ready dicts and `from_dict` reads them back, which is how the recorder stores them and
+how the remote API and the language server ship them. This module imports nothing from Flux.
 
 They are not slotted on purpose: orjson serialises a dataclass that has a `__dict__` about
 three times as fast as a slotted one, and the recorder encodes one `Execution` per request.
@@ -13,18 +13,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 JSON = Any
 """A JSON-ready value: dict, list, str, int, float, bool or None."""
 
 SHORT_ID_LENGTH = 8
-
-
-def _shallow_dict(obj: Any) -> dict[str, JSON]:
-    """A dataclass's fields as a dict (values not copied: records are built once, then read)."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def new_execution_id() -> str:
@@ -93,11 +88,6 @@ class Location:
     context_start: int | None = None
     """1-based line number of `context[0]`; the context is 3 lines each side of `line`."""
 
-    def to_dict(self) -> dict[str, JSON]:
-        data = _shallow_dict(self)
-        data["context"] = list(self.context)
-        return data
-
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> Location:
         return cls(**data)
@@ -117,15 +107,6 @@ class ErrorInfo:
     location: Location | None = None
     frames: list[Location] = field(default_factory=list)
     locals: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "type": self.type,
-            "message": self.message,
-            "location": self.location.to_dict() if self.location else None,
-            "frames": [f.to_dict() for f in self.frames],
-            "locals": dict(self.locals),
-        }
 
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> ErrorInfo:
@@ -171,9 +152,6 @@ class Span:
             return f"{self.name}({table})"
         return self.name
 
-    def to_dict(self) -> dict[str, JSON]:
-        return _shallow_dict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> Span:
         return cls(**data)
@@ -198,9 +176,6 @@ class LogEntry:
         """What a line is labelled with: its level for a log record, else its stream."""
         return self.level or self.stream
 
-    def to_dict(self) -> dict[str, JSON]:
-        return _shallow_dict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> LogEntry:
         return cls(**data)
@@ -222,9 +197,6 @@ class Mutation:
     at: float
     """Wall-clock time (epoch seconds) of the write."""
     where: dict[str, JSON] | None = None
-
-    def to_dict(self) -> dict[str, JSON]:
-        return _shallow_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> Mutation:
@@ -289,33 +261,6 @@ class Execution:
     @property
     def is_client_error(self) -> bool:
         return self.status.isdigit() and 400 <= int(self.status) < 500
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "function": self.function,
-            "method": self.method,
-            "path": self.path,
-            "status": self.status,
-            "started_at": self.started_at,
-            "duration_ms": self.duration_ms,
-            "request": self.request,
-            "response": self.response,
-            "error": self.error.to_dict() if self.error else None,
-            "spans": [s.to_dict() for s in self.spans],
-            "mutations": [m.to_dict() for m in self.mutations],
-            "code_version": self.code_version,
-            "parent_id": self.parent_id,
-            "ctx_values": self.ctx_values,
-            "job": self.job,
-            "logs": [entry.to_dict() for entry in self.logs],
-            "logs_cut": self.logs_cut,
-            "trace_id": self.trace_id,
-            "trace_parent": self.trace_parent,
-            "trace_state": self.trace_state,
-            "trace_link": self.trace_link,
-        }
 
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> Execution:

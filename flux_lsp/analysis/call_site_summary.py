@@ -25,17 +25,6 @@ class CallSiteCall:
     result: str
     duration_ms: float
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "execution_id": self.execution_id,
-            "short_id": self.short_id,
-            "started_at": self.started_at,
-            "name": self.name,
-            "status": self.status,
-            "result": self.result,
-            "duration_ms": self.duration_ms,
-        }
-
 
 @dataclass(slots=True)
 class CallSiteSummary:
@@ -45,16 +34,6 @@ class CallSiteSummary:
     errors: int = 0
     p50_ms: float | None = None
     p95_ms: float | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "file": self.file,
-            "line": self.line,
-            "calls": [c.to_dict() for c in self.calls],
-            "errors": self.errors,
-            "p50_ms": self.p50_ms,
-            "p95_ms": self.p95_ms,
-        }
 
 
 def call_result(result: CallSiteResult) -> str:

@@ -5,7 +5,7 @@ one run only shows as `missing` (only in A) or `extra` (only in B). Aligned span
 when their status, output or rows affected differ; duration changes are reported beside them.
 The first row that is not `same` is where the runs diverge.
 
-JSON shape (`TraceDiff.to_dict()`):
+JSON shape (`encode.to_json(diff)`):
 
     {"a": SIDE, "b": SIDE,
      "diverges_at": "db.update(subscriptions)" | null,
@@ -19,21 +19,20 @@ JSON shape (`TraceDiff.to_dict()`):
                "duration_delta_ms": -8.0 | null,
                "notes": ["status ok → error", "rows affected 1 → 0"]}]}
 
-    SIDE = {"id": "...", "short_id": "req:1a2b3c4d", "function": "stripe_webhook",
-            "target": "POST /stripe_webhook", "status": "200", "duration_ms": 44.0,
-            "started_at_iso": "...", "error": "..." | null}
+    SIDE = the execution summary (see `execution_summary.py`)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from typing import ClassVar
 
-from flux_lsp.analysis.tail import target
+from flux_lsp.analysis.execution_summary import ExecutionSummary, summarize
 from flux_lsp.analysis.trace import TraceNode, build_tree
-from flux_lsp.analysis.values import compact, duration, iso
+from flux_lsp.analysis.values import compact, duration
 from flux_lsp.analysis.why import data_changes
-from flux_lsp.model import JSON, Execution, short_id
+from flux_lsp.model import JSON, Execution
 
 NOTABLE_MS = 5.0
 NOTABLE_RATIO = 0.5
@@ -45,13 +44,6 @@ class DiffSide:
     duration_ms: float
     result: str
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "status": self.status,
-            "duration_ms": round(self.duration_ms, 3),
-            "result": self.result,
-        }
-
 
 @dataclass(slots=True)
 class DiffRow:
@@ -62,56 +54,32 @@ class DiffRow:
     b: DiffSide | None
     notes: list[str] = field(default_factory=list)
 
+    derived: ClassVar[tuple[str, ...]] = ("duration_delta_ms",)
+
     @property
     def duration_delta_ms(self) -> float | None:
         if self.a is None or self.b is None:
             return None
         return self.b.duration_ms - self.a.duration_ms
 
-    def to_dict(self) -> dict[str, JSON]:
-        delta = self.duration_delta_ms
-        return {
-            "depth": self.depth,
-            "label": self.label,
-            "change": self.change,
-            "a": self.a.to_dict() if self.a else None,
-            "b": self.b.to_dict() if self.b else None,
-            "duration_delta_ms": round(delta, 3) if delta is not None else None,
-            "notes": list(self.notes),
-        }
-
 
 @dataclass(slots=True)
-class ExecutionSide:
-    id: str
-    function: str
-    target: str
-    status: str
-    duration_ms: float
-    started_at: float
-    error: str | None
+class DataChangesAB:
+    """Each side's data changes (`subscriptions  UPDATE  1 row affected`)."""
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "id": self.id,
-            "short_id": short_id(self.id),
-            "function": self.function,
-            "target": self.target,
-            "status": self.status,
-            "duration_ms": round(self.duration_ms, 3),
-            "started_at_iso": iso(self.started_at),
-            "error": self.error,
-        }
+    a: list[str]
+    b: list[str]
 
 
 @dataclass(slots=True)
 class TraceDiff:
-    a: ExecutionSide
-    b: ExecutionSide
+    a: ExecutionSummary
+    b: ExecutionSummary
     rows: list[DiffRow]
     notes: list[str]
-    data_changes_a: list[str]
-    data_changes_b: list[str]
+    data_changes: DataChangesAB
+
+    derived: ClassVar[tuple[str, ...]] = ("diverges_at", "identical")
 
     @property
     def diverges_at(self) -> str | None:
@@ -131,17 +99,6 @@ class TraceDiff:
     @property
     def identical(self) -> bool:
         return self.diverges_at is None and not self.notes
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "a": self.a.to_dict(),
-            "b": self.b.to_dict(),
-            "diverges_at": self.diverges_at,
-            "identical": self.identical,
-            "notes": list(self.notes),
-            "data_changes": {"a": list(self.data_changes_a), "b": list(self.data_changes_b)},
-            "rows": [r.to_dict() for r in self.rows],
-        }
 
 
 def _side(node: TraceNode) -> DiffSide:
@@ -224,18 +181,6 @@ def align(a: TraceNode, b: TraceNode, depth: int = 0) -> list[DiffRow]:
     return [row, *rows]
 
 
-def _execution_side(e: Execution) -> ExecutionSide:
-    return ExecutionSide(
-        id=e.id,
-        function=e.function,
-        target=target(e),
-        status=e.status,
-        duration_ms=e.duration_ms,
-        started_at=e.started_at,
-        error=e.error.message if e.error else None,
-    )
-
-
 def trace_diff(a: Execution, b: Execution) -> TraceDiff:
     """Where execution `b` differs from execution `a`."""
     tree_a, tree_b = build_tree(a.spans), build_tree(b.spans)
@@ -265,10 +210,9 @@ def trace_diff(a: Execution, b: Execution) -> TraceDiff:
     if timing:
         notes.append(timing)
     return TraceDiff(
-        a=_execution_side(a),
-        b=_execution_side(b),
+        a=summarize(a),
+        b=summarize(b),
         rows=rows,
         notes=notes,
-        data_changes_a=changes_a,
-        data_changes_b=changes_b,
+        data_changes=DataChangesAB(changes_a, changes_b),
     )

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from flux_lsp.analysis.tail import outcome
+from flux_lsp.analysis.execution_summary import outcome
 from flux_lsp.model import Execution, Location
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")

@@ -5,7 +5,7 @@
 result says so in words, and when the execution did call a service that should have written
 to the table (`email.send` for `email_sends`) the report points at that call's result.
 
-JSON shape (`StateHistory.to_dict()`):
+JSON shape (`encode.to_json(history)`):
 
     {"table": "users", "pk": "u_42" | null, "pk_column": "id",
      "execution": {"id": "...", "short_id": "req:c4d5e6f7", "function": "..."} | null,
@@ -23,7 +23,7 @@ JSON shape (`StateHistory.to_dict()`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from flux_lsp.analysis.tail import pk_column
 from flux_lsp.analysis.values import compact, iso, moment, plain
@@ -49,19 +49,19 @@ class HistoryEntry:
     text: str
     execution_id: str
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "at": self.at,
-            "at_iso": iso(self.at),
-            "time": moment(self.at),
-            "op": self.op,
-            "pk": self.pk,
-            "rows_affected": self.rows_affected,
-            "changes": {k: [old, new] for k, (old, new) in self.changes.items()},
-            "text": self.text,
-            "execution_id": self.execution_id,
-            "short_id": short_id(self.execution_id),
-        }
+    derived: ClassVar[tuple[str, ...]] = ("at_iso", "time", "short_id")
+
+    @property
+    def at_iso(self) -> str | None:
+        return iso(self.at)
+
+    @property
+    def time(self) -> str:
+        return moment(self.at)
+
+    @property
+    def short_id(self) -> str:
+        return short_id(self.execution_id)
 
 
 @dataclass(slots=True)
@@ -70,13 +70,11 @@ class ExecutionRef:
     function: str
     kind: str
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "id": self.id,
-            "short_id": short_id(self.id),
-            "function": self.function,
-            "kind": self.kind,
-        }
+    derived: ClassVar[tuple[str, ...]] = ("short_id",)
+
+    @property
+    def short_id(self) -> str:
+        return short_id(self.id)
 
 
 @dataclass(slots=True)
@@ -89,6 +87,8 @@ class StateHistory:
     hints: list[str] = field(default_factory=list)
     pruned: str | None = None
     """`recordings before … were pruned` when retention removed older recordings."""
+
+    derived: ClassVar[tuple[str, ...]] = ("heading", "empty")
 
     @property
     def heading(self) -> str:
@@ -110,19 +110,6 @@ class StateHistory:
         if self.pk is not None:
             return f"No rows — no mutation of {self.table} {self.pk_column}={self.pk} is recorded"
         return f"No rows — no mutation of {self.table} is recorded"
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "table": self.table,
-            "pk": self.pk,
-            "pk_column": self.pk_column,
-            "execution": self.execution.to_dict() if self.execution else None,
-            "heading": self.heading,
-            "entries": [e.to_dict() for e in self.entries],
-            "empty": self.empty,
-            "hints": list(self.hints),
-            "pruned": self.pruned,
-        }
 
 
 def check_table(name: str) -> str:

@@ -6,7 +6,7 @@ A Stripe event is summarised as its type and the `data.object` fields the failin
 the failing code's source to name the field that was missing (`← email was missing`); a
 `KeyError`, a division by zero or a `None` in the failure mark the field that caused it.
 
-JSON shape (`InputSummary.to_dict()`):
+JSON shape (`encode.to_json(summary)`):
 
     {"kind": "stripe_event" | "job" | "body" | "text" | "none",
      "heading": "Stripe event: payment_intent.succeeded" | null,
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from flux_lsp.analysis.values import compact
 from flux_lsp.model import JSON, ErrorInfo, Execution
@@ -78,9 +78,6 @@ class InputField:
     note: str | None = None
     """Why this field is marked: `zero` (a division by zero), `null` (a None failed)."""
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {"name": self.name, "value": self.value, "note": self.note}
-
 
 @dataclass(slots=True)
 class InputSummary:
@@ -89,6 +86,8 @@ class InputSummary:
     fields: list[InputField] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
+    derived: ClassVar[tuple[str, ...]] = ("text",)
+
     @property
     def values(self) -> dict[str, JSON]:
         return {f.name: f.value for f in self.fields}
@@ -96,15 +95,6 @@ class InputSummary:
     @property
     def text(self) -> str:
         return compact(self.values) if self.fields else ""
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "kind": self.kind,
-            "heading": self.heading,
-            "fields": [f.to_dict() for f in self.fields],
-            "missing": list(self.missing),
-            "text": self.text,
-        }
 
 
 def input_value(execution: Execution) -> JSON:

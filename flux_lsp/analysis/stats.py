@@ -39,16 +39,6 @@ class RunStats:
     p95_ms: float | None
     latest_at: float | None
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "runs": self.runs,
-            "failed": self.failed,
-            "client_errors": self.client_errors,
-            "p50_ms": self.p50_ms,
-            "p95_ms": self.p95_ms,
-            "latest_at": self.latest_at,
-        }
-
 
 def run_stats(executions: Iterable[Execution]) -> RunStats:
     """Counts and p50/p95 durations of `executions` (replays are not runs and are skipped)."""

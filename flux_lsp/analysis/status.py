@@ -1,6 +1,6 @@
 """`StatusReport`: the recorder's health for `flux status` — where, how big, how much, problems.
 
-JSON shape (`StatusReport.to_dict()`):
+JSON shape (`encode.to_json(report)`):
 
     {"location": ".flux/recorder.db" | "https://flux.example.com", "size_bytes": 18234,
      "size": "17.8 KB", "executions": 1204, "replays": 36, "schema_version": 1,
@@ -22,9 +22,10 @@ unhealthy, they are shown beside it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from flux_lsp.analysis.values import iso, size
-from flux_lsp.model import JSON
+from flux_lsp.analysis.values import iso
+from flux_lsp.analysis.values import size as byte_size
 from flux_lsp.recorder.store import RecorderStats
 
 
@@ -45,31 +46,38 @@ class StatusReport:
     pruned_before: float | None = None
     export: dict[str, JSON] | None = None
 
+    derived: ClassVar[tuple[str, ...]] = (
+        "size",
+        "oldest_iso",
+        "newest_iso",
+        "health_updated_at_iso",
+        "healthy",
+        "pruned_before_iso",
+    )
+
+    @property
+    def size(self) -> str:
+        return byte_size(self.size_bytes)
+
+    @property
+    def oldest_iso(self) -> str | None:
+        return iso(self.oldest)
+
+    @property
+    def newest_iso(self) -> str | None:
+        return iso(self.newest)
+
+    @property
+    def health_updated_at_iso(self) -> str | None:
+        return iso(self.health_updated_at)
+
+    @property
+    def pruned_before_iso(self) -> str | None:
+        return iso(self.pruned_before)
+
     @property
     def healthy(self) -> bool:
         return self.problem is None and self.dropped == 0
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "location": self.location,
-            "size_bytes": self.size_bytes,
-            "size": size(self.size_bytes),
-            "executions": self.executions,
-            "replays": self.replays,
-            "schema_version": self.schema_version,
-            "oldest": self.oldest,
-            "oldest_iso": iso(self.oldest),
-            "newest": self.newest,
-            "newest_iso": iso(self.newest),
-            "dropped": self.dropped,
-            "recorded_by_writer": self.recorded_by_writer,
-            "problem": self.problem,
-            "health_updated_at_iso": iso(self.health_updated_at),
-            "healthy": self.healthy,
-            "retention": self.retention,
-            "pruned_before_iso": iso(self.pruned_before),
-            "export": self.export,
-        }
 
 
 def status_report(stats: RecorderStats) -> StatusReport:

@@ -7,14 +7,9 @@ stage by stage for `flux trace debug` (`Step 1/3 gateway`, Input, Output, Error,
 the stages after a failure are marked skipped. What the handler printed and logged is in
 `logs` (and on the function's step), with `logs_note` saying how much was cut, if any.
 
-JSON shape (`TraceReport.to_dict()`):
+JSON shape (`encode.to_json(report)`): the execution summary (see `execution_summary.py`) and
 
-    {"id": "...", "short_id": "req:7c8d9e0f", "kind": "http", "function": "stripe_webhook",
-     "target": "POST /stripe_webhook", "status": "500", "outcome": "failed",
-     "duration_ms": 32.0, "started_at": 1773130462.0, "started_at_iso": "...",
-     "error": {"type": ..., "message": ..., "location": "stripe_webhook.py:12"} | null,
-     "tree": NODE,
-     "steps": [STEP, ...],
+    {..., "tree": NODE, "steps": [STEP, ...],
      "logs": [LOG, ...], "logs_note": "… 1,200 more characters of output were cut" | null}
 
     LOG = {"at_ms": 3.1, "stream": "stdout" | "stderr" | "log", "message": "...",
@@ -42,10 +37,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
+from flux_lsp.analysis.execution_summary import ExecutionSummary, summarize
 from flux_lsp.analysis.inputs import stripe_event, summarize_input
-from flux_lsp.analysis.tail import outcome, target
-from flux_lsp.analysis.values import compact, iso
-from flux_lsp.model import JSON, Execution, LogEntry, Span, file_label, short_id
+from flux_lsp.analysis.values import compact
+from flux_lsp.encode import INLINE
+from flux_lsp.model import JSON, Execution, LogEntry, Span, file_label
 
 
 @dataclass(slots=True)
@@ -79,25 +75,6 @@ class TraceNode:
             out.extend(child.walk())
         return out
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "span_id": self.span_id,
-            "name": self.name,
-            "label": self.label,
-            "depth": self.depth,
-            "start_ms": round(self.start_ms, 3),
-            "duration_ms": round(self.duration_ms, 3),
-            "status": self.status,
-            "result": self.result,
-            "input": self.input,
-            "output": self.output,
-            "error": self.error,
-            "file": self.file,
-            "line": self.line,
-            "attributes": self.attributes,
-            "children": [c.to_dict() for c in self.children],
-        }
-
 
 @dataclass(slots=True)
 class StepCall:
@@ -106,15 +83,6 @@ class StepCall:
     duration_ms: float
     result: str
     location: str | None
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "label": self.label,
-            "status": self.status,
-            "duration_ms": round(self.duration_ms, 3),
-            "result": self.result,
-            "location": self.location,
-        }
 
 
 @dataclass(slots=True)
@@ -135,45 +103,16 @@ class DebugStep:
     logs: list[LogEntry] = field(default_factory=list)
     """What the handler printed and logged (on the function's step)."""
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "index": self.index,
-            "total": self.total,
-            "label": self.label,
-            "name": self.name,
-            "status": self.status,
-            "skipped": self.skipped,
-            "skip_reason": self.skip_reason,
-            "input": self.input,
-            "output": self.output,
-            "error": self.error,
-            "duration_ms": round(self.duration_ms, 3),
-            "location": self.location,
-            "calls": [c.to_dict() for c in self.calls],
-            "logs": [e.to_dict() for e in self.logs],
-        }
-
 
 @dataclass(slots=True)
 class TraceReport:
-    id: str
-    short_id: str
-    kind: str
-    function: str
-    target: str
-    status: str
-    outcome: str
-    duration_ms: float
-    started_at: float
-    error_type: str | None
-    error_message: str | None
-    error_location: str | None
-    tree: TraceNode | None
+    execution: ExecutionSummary = field(metadata=INLINE)
+    tree: TraceNode | None = None
     steps: list[DebugStep] = field(default_factory=list)
     logs: list[LogEntry] = field(default_factory=list)
     logs_note: str | None = None
     """Set when output was cut: `… 1,200 more characters of output were cut`."""
-    trace_id: str = ""
+    trace_id: str | None = None
     """The W3C trace id (`flux tail --filter trace=<id>` lists the trace's executions)."""
 
     def row_ms(self, node: TraceNode) -> float:
@@ -182,34 +121,6 @@ class TraceReport:
         if node is self.tree and self.steps:
             return self.steps[0].duration_ms
         return node.duration_ms
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "id": self.id,
-            "short_id": self.short_id,
-            "kind": self.kind,
-            "function": self.function,
-            "target": self.target,
-            "status": self.status,
-            "outcome": self.outcome,
-            "duration_ms": round(self.duration_ms, 3),
-            "started_at": self.started_at,
-            "started_at_iso": iso(self.started_at),
-            "error": (
-                {
-                    "type": self.error_type,
-                    "message": self.error_message,
-                    "location": self.error_location,
-                }
-                if self.error_message is not None
-                else None
-            ),
-            "tree": self.tree.to_dict() if self.tree else None,
-            "steps": [s.to_dict() for s in self.steps],
-            "logs": [e.to_dict() for e in self.logs],
-            "logs_note": self.logs_note,
-            "trace_id": self.trace_id or None,
-        }
 
 
 def span_result(span: Span) -> str:
@@ -387,25 +298,13 @@ def debug_steps(execution: Execution) -> list[DebugStep]:
 
 
 def trace_report(execution: Execution) -> TraceReport:
-    err = execution.error
     return TraceReport(
-        id=execution.id,
-        short_id=short_id(execution.id),
-        kind=execution.kind,
-        function=execution.function,
-        target=target(execution),
-        status=execution.status,
-        outcome=outcome(execution),
-        duration_ms=execution.duration_ms,
-        started_at=execution.started_at,
-        error_type=err.type if err else None,
-        error_message=err.message if err else None,
-        error_location=err.location.label if err and err.location else None,
-        tree=build_tree(execution.spans),
-        steps=debug_steps(execution),
+        summarize(execution),
+        build_tree(execution.spans),
+        debug_steps(execution),
         logs=list(execution.logs),
         logs_note=logs_note(execution.logs_cut),
-        trace_id=execution.trace_id,
+        trace_id=execution.trace_id or None,
     )
 
 

@@ -7,12 +7,9 @@ update that silently matched no row. `why_report()` is pure (one execution in, o
 `explain()` also reads the mutation log of other executions through a `Store`, to say when the
 row that was not found was created later by another execution (the seed's signup-order bug).
 
-JSON shape (`WhyReport.to_dict()`):
+JSON shape (`encode.to_json(report)`): the execution summary (see `execution_summary.py`) and
 
-    {"id": "...", "short_id": "req:7c8d9e0f", "function": "stripe_webhook",
-     "target": "POST /stripe_webhook", "status": "500", "outcome": "failed",
-     "started_at": 1773130462.0, "started_at_iso": "...",
-     "root_cause": {"rule": "row_not_found" | "validation" | "bad_signature" | "timeout" |
+    {..., "root_cause": {"rule": "row_not_found" | "validation" | "bad_signature" | "timeout" |
                     "outbound_call" | "exception" | "error_status" | "no_rows_changed" |
                     "ok",
                     "summary": "Row not found: subscriptions WHERE customer_id = 'cus_ABC'",
@@ -37,11 +34,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from flux_lsp.analysis.execution_summary import ExecutionSummary, summarize
 from flux_lsp.analysis.inputs import InputSummary, summarize_input
-from flux_lsp.analysis.tail import outcome, target
-from flux_lsp.analysis.values import delay, iso
+from flux_lsp.analysis.values import delay
+from flux_lsp.encode import INLINE
 from flux_lsp.model import JSON, Execution, Mutation, Span, describe_where, file_label, short_id
 
 if TYPE_CHECKING:
@@ -60,14 +58,6 @@ class RootCause:
     error_type: str | None = None
     details: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "rule": self.rule,
-            "summary": self.summary,
-            "error_type": self.error_type,
-            "details": list(self.details),
-        }
-
 
 @dataclass(slots=True)
 class CodeLocation:
@@ -78,16 +68,6 @@ class CodeLocation:
     function: str | None = None
     source_line: str | None = None
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "label": self.label,
-            "file": self.file,
-            "line": self.line,
-            "col": self.col,
-            "function": self.function,
-            "source_line": self.source_line,
-        }
-
 
 @dataclass(slots=True)
 class DataChange:
@@ -97,20 +77,12 @@ class DataChange:
     pks: list[str] = field(default_factory=list)
     where: dict[str, JSON] | None = None
 
+    derived: ClassVar[tuple[str, ...]] = ("text",)
+
     @property
     def text(self) -> str:
         rows = "row" if self.rows_affected == 1 else "rows"
         return f"{self.table}  {self.op}  {self.rows_affected} {rows} affected"
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "table": self.table,
-            "op": self.op,
-            "rows_affected": self.rows_affected,
-            "pks": list(self.pks),
-            "where": self.where,
-            "text": self.text,
-        }
 
 
 @dataclass(slots=True)
@@ -124,6 +96,8 @@ class RelatedExecution:
     where: dict[str, JSON]
     pk: str | None = None
 
+    derived: ClassVar[tuple[str, ...]] = ("short_id", "text")
+
     @property
     def short_id(self) -> str:
         return short_id(self.execution_id)
@@ -136,56 +110,16 @@ class RelatedExecution:
             f"by {self.function} ({self.short_id})"
         )
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "relation": self.relation,
-            "execution_id": self.execution_id,
-            "short_id": self.short_id,
-            "function": self.function,
-            "delay_seconds": round(self.delay_seconds, 3),
-            "table": self.table,
-            "where": self.where,
-            "pk": self.pk,
-            "text": self.text,
-        }
-
 
 @dataclass(slots=True)
 class WhyReport:
-    id: str
-    function: str
-    target: str
-    status: str
-    outcome: str
-    started_at: float
+    execution: ExecutionSummary = field(metadata=INLINE)
     root_cause: RootCause
     location: CodeLocation | None
     input: InputSummary
     data_changes: list[DataChange] = field(default_factory=list)
     related: list[RelatedExecution] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
-
-    @property
-    def short_id(self) -> str:
-        return short_id(self.id)
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "id": self.id,
-            "short_id": self.short_id,
-            "function": self.function,
-            "target": self.target,
-            "status": self.status,
-            "outcome": self.outcome,
-            "started_at": self.started_at,
-            "started_at_iso": iso(self.started_at),
-            "root_cause": self.root_cause.to_dict(),
-            "location": self.location.to_dict() if self.location else None,
-            "input": self.input.to_dict(),
-            "data_changes": [d.to_dict() for d in self.data_changes],
-            "related": [r.to_dict() for r in self.related],
-            "suggestions": list(self.suggestions),
-        }
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -440,12 +374,7 @@ def why_report(execution: Execution, related: list[RelatedExecution] | None = No
     summary = summarize_input(execution)
     cause.details.extend(r.text for r in related)
     return WhyReport(
-        id=execution.id,
-        function=execution.function,
-        target=target(execution),
-        status=execution.status,
-        outcome=outcome(execution),
-        started_at=execution.started_at,
+        execution=summarize(execution),
         root_cause=cause,
         location=code_location(execution),
         input=summary,
@@ -505,7 +434,7 @@ async def created_later(store: Store, execution: Execution) -> list[RelatedExecu
                         relation="created_later",
                         execution_id=found.execution_id,
                         function=writer.function if writer else "another execution",
-                        delay_seconds=found.at - lookup.at,
+                        delay_seconds=round(found.at - lookup.at, 3),
                         table=lookup.table,
                         where=dict(lookup.where),
                         pk=found.pk,

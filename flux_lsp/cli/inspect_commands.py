@@ -1,8 +1,8 @@
 """The debugging commands: `tail`, `why`, `trace` (+ `debug`, `diff`), `state history`, `status`.
 
 Each command opens the store (`cli/stores.py`), asks `flux_lsp.analysis` for a report and
-renders it (`cli/render.py`), or prints the report's `to_dict()` with `--json`. Imports beyond
-typer happen inside the commands, so `flux tail` starts quickly.
+renders it (`cli/render.py`), or prints the report's JSON (`encode.to_json`) with `--json`.
+Imports beyond typer happen inside the commands, so `flux tail` starts quickly.
 """
 
 from __future__ import annotations
@@ -126,17 +126,17 @@ def tail(
 
             out = render.console()
         if json and not follow:
-            render_json.print_json({"executions": [line.to_dict() for line in lines]})
+            render_json.print_json({"executions": lines})
         elif json:
             for line in lines:
-                render_json.print_json_line(line.to_dict())
+                render_json.print_json_line(line)
         elif lines:
             assert out is not None
             render.render_tail(out, lines)
         elif not follow and out is not None:
             out.print("  No executions match." if filter or since else "  No executions yet.")
         if follower is not None:
-            follower.mark_shown((line.id, line.started_at) for line in lines)
+            follower.mark_shown((line.execution.id, line.execution.started_at) for line in lines)
             await _follow(follower, json, out)
 
     try:
@@ -156,7 +156,7 @@ async def _follow(follower: Follower, json: bool, out: Any) -> None:
         await asyncio.sleep(FOLLOW_POLL_SECONDS)
         for line in tail_lines(await follower.poll()):
             if json:
-                render_json.print_json_line(line.to_dict())
+                render_json.print_json_line(line)
             else:
                 from flux_lsp.cli import render
 
@@ -190,7 +190,7 @@ def why(
 
         report = await explain(store, await store.get(execution_id))
         if json:
-            render_json.print_json(report.to_dict())
+            render_json.print_json(report)
         else:
             from flux_lsp.cli import render
 
@@ -217,7 +217,7 @@ def _trace(
 
         report = trace_report(await store.get(execution_id))
         if json:
-            render_json.print_json(report.to_dict())
+            render_json.print_json(report)
         elif debug:
             render.render_debug(render.console(), report)
         else:
@@ -285,7 +285,7 @@ def trace_diff(
 
         report = diff_of(await store.get(a), await store.get(b))
         if json:
-            render_json.print_json(report.to_dict())
+            render_json.print_json(report)
         else:
             render.render_diff(render.console(), report)
 
@@ -331,7 +331,7 @@ def state_history(
 
         report = await load_state_history(store, table, pk=id, execution_ident=ident)
         if json:
-            render_json.print_json(report.to_dict())
+            render_json.print_json(report)
         else:
             render.render_history(render.console(), report)
 
@@ -363,7 +363,7 @@ def status(
 
     def show(report: StatusReport) -> None:
         if json:
-            render_json.print_json(report.to_dict())
+            render_json.print_json(report)
         else:
             render.render_status(render.console(), report)
 

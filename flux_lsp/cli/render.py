@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 INDENT = "  "
 LABEL_WIDTH = 13
 OUTCOME_STYLE = {"ok": "green", "client_error": "yellow", "failed": "bold red"}
-STATUS_STYLE = {"ok": "green", "error": "red", "skipped": "dim"}
 
 
 def console() -> Console:
@@ -39,20 +38,21 @@ def console() -> Console:
 
 
 def tail_text(line: TailLine) -> Text:
-    style = OUTCOME_STYLE.get(line.outcome, "")
+    e = line.execution
+    style = OUTCOME_STYLE.get(e.outcome, "")
     text = Text(INDENT)
-    text.append(line.target, style="bold")
+    text.append(e.target, style="bold")
     text.append("  ")
-    text.append(line.status, style=style)
-    text.append(f"  {duration(line.duration_ms)}  ")
-    text.append(line.short_id, style="cyan")
-    text.append(f"  {line.time}", style="dim")
+    text.append(e.status, style=style)
+    text.append(f"  {duration(e.duration_ms)}  ")
+    text.append(e.short_id, style="cyan")
+    text.append(f"  {e.time}", style="dim")
     if line.replay_of is not None:
         text.append(f"  replay of {line.replay_of}", style="magenta")
-    if line.error_message is not None:
-        marker = "└─" if line.outcome == "failed" else "←"
+    if e.error is not None:
+        marker = "└─" if e.outcome == "failed" else "←"
         text.append(f"\n{INDENT}   {marker} Error: ", style=style)
-        text.append(line.error_message)
+        text.append(e.error.message)
     else:
         for change in line.changes:
             text.append(f"\n{INDENT}   {change}", style="dim")
@@ -62,7 +62,7 @@ def tail_text(line: TailLine) -> Text:
 def render_tail(out: Console, lines: list[TailLine]) -> None:
     for line in lines:
         out.print(tail_text(line))
-        if line.error_message is not None or line.changes:
+        if line.execution.error is not None or line.changes:
             out.print()
 
 
@@ -79,7 +79,7 @@ def _section(out: Console, label: str, lines: list[Text | str], style: str = "bo
 
 def render_why(out: Console, report: WhyReport) -> None:
     cause = report.root_cause
-    cause_style = "bold red" if report.outcome == "failed" else "bold yellow"
+    cause_style = "bold red" if report.execution.outcome == "failed" else "bold yellow"
     if cause.rule == "ok":
         cause_style = "bold green"
     _section(out, "ROOT CAUSE", [Text(cause.summary, style=cause_style), *cause.details])
@@ -119,11 +119,12 @@ def render_why(out: Console, report: WhyReport) -> None:
 
 
 def _header(out: Console, report: TraceReport) -> None:
+    e = report.execution
     text = Text(INDENT)
-    text.append(report.short_id, style="cyan")
-    text.append(f"  {report.target}  ")
-    text.append(report.status, style=OUTCOME_STYLE.get(report.outcome, ""))
-    text.append(f"  {duration(report.duration_ms)}  {clock(report.started_at)}", style="dim")
+    text.append(e.short_id, style="cyan")
+    text.append(f"  {e.target}  ")
+    text.append(e.status, style=OUTCOME_STYLE.get(e.outcome, ""))
+    text.append(f"  {duration(e.duration_ms)}  {e.time}", style="dim")
     if report.trace_id:
         text.append(f"  trace {report.trace_id}", style="dim")
     out.print(text)
@@ -243,10 +244,10 @@ def _diff_row(row: DiffRow, width: int) -> Text:
 def render_diff(out: Console, diff: TraceDiff) -> None:
     for name, side in (("A", diff.a), ("B", diff.b)):
         text = Text(INDENT + f"{name}  ", style="bold")
-        text.append(short_id(side.id), style="cyan")
+        text.append(side.short_id, style="cyan")
         text.append(f"  {side.target}  {side.status}  {duration(side.duration_ms)}")
         if side.error:
-            text.append(f"  {side.error}", style="red")
+            text.append(f"  {side.error.message}", style="red")
         out.print(text)
     out.print()
     if diff.identical:
@@ -261,10 +262,11 @@ def render_diff(out: Console, diff: TraceDiff) -> None:
         width = max(len("   " * r.depth + r.label) for r in diff.rows) + 2
         for row in diff.rows:
             out.print(_diff_row(row, width))
-    if diff.data_changes_a != diff.data_changes_b:
+    changes = diff.data_changes
+    if changes.a != changes.b:
         out.print()
-        _section(out, "DATA A", list(diff.data_changes_a) or ["(none)"])
-        _section(out, "DATA B", list(diff.data_changes_b) or ["(none)"])
+        _section(out, "DATA A", list(changes.a) or ["(none)"])
+        _section(out, "DATA B", list(changes.b) or ["(none)"])
 
 
 # -- state history -------------------------------------------------------------------------

@@ -73,7 +73,7 @@ class _Lines:
 def outcome_lines(outcome: ReplayOutcome, webhooks_only: bool, with_jobs: bool) -> list[str]:
     """`✔  req:7c8d9e0f  POST /stripe_webhook  200  51ms  ← was 500` and its sub-lines."""
     mark = "✔" if outcome.passed else "✗"
-    parts = [outcome.short_id, outcome.label(webhooks_only)]
+    parts = [outcome.short_id, outcome.line_label(webhooks_only)]
     if outcome.status is not None:
         parts.append(outcome.status)
     if outcome.duration_ms is not None:
@@ -94,7 +94,7 @@ def outcome_lines(outcome: ReplayOutcome, webhooks_only: bool, with_jobs: bool) 
 def render_footer(console: Console, report: ReplayReport) -> None:
     console.print()
     console.print(f"  {report.summary_line}  {report.verdict}", highlight=False, markup=False)
-    for warning in report.sandbox.get("warnings") or []:
+    for warning in report.sandbox.warnings if report.sandbox else []:
         console.print(f"  note: {warning}", highlight=False, markup=False, style="dim")
 
 
@@ -125,7 +125,7 @@ async def _replay_window(
 ) -> ReplayReport:
     from flux_lsp.recorder.query import parse_filters, parse_window
     from flux_lsp.replay.engine import plan_window, replay_window
-    from flux_lsp.replay.report import ReplayReport
+    from flux_lsp.replay.report import ReplayReport, ReplayWindow
 
     since, until = parse_window(window)
     query = parse_filters(filters)
@@ -139,7 +139,7 @@ async def _replay_window(
             )
         console = _console()
         plan = await plan_window(store, since, until, query=query, with_jobs=with_jobs)
-        preview = ReplayReport(since=since, until=until, with_jobs=with_jobs)
+        preview = ReplayReport(ReplayWindow(since, until), with_jobs=with_jobs)
         if plan.count == 0:
             console.print(f"  {preview.empty_message}", highlight=False, markup=False)
             return preview
@@ -190,7 +190,9 @@ async def _replay_one(project_dir: Path, ident: str, as_json: bool) -> ReplayRep
 
 def _finish(report: ReplayReport, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        from flux_lsp.encode import to_json
+
+        typer.echo(json.dumps(to_json(report), indent=2, ensure_ascii=False))
     raise typer.Exit(0 if report.ok else 1)
 
 

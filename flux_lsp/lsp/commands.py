@@ -3,7 +3,7 @@ flux.incidentReplay, flux.saveRegressionTest, flux.debug.
 
 Every command takes one JSON argument (an object such as `{"id": "req:7c8d9e0f", "uri": ...}`,
 or just the id as a string) and returns
-`{"kind": ..., "execution_id": ..., "report": <report.to_dict()>, "markdown": ...}`;
+`{"kind": ..., "execution_id": ..., "report": <encode.to_json(report)>, "markdown": ...}`;
 a client that does not render reports itself is also shown why, trace, traceDiff, replay and
 incidentReplay as a Markdown document, or their verdict as a message (`report_documents`), and
 the result names the file as `document`;
@@ -30,6 +30,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
+from flux_lsp.encode import to_json
 from flux_lsp.lsp import diagnostics, markdown
 from flux_lsp.lsp.projects import FluxProject
 from flux_lsp.lsp.report_documents import present
@@ -116,7 +117,7 @@ async def _find(
 
 
 def _result(kind: str, execution_id: str | None, report: Any, text: str) -> dict[str, Any]:
-    return {"kind": kind, "execution_id": execution_id, "report": report, "markdown": text}
+    return {"kind": kind, "execution_id": execution_id, "report": to_json(report), "markdown": text}
 
 
 async def why(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
@@ -124,11 +125,11 @@ async def why(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
 
     project, store, execution = await _find(ls, "flux.why", arg)
     report = await explain(store, execution)
-    result = _result("why", execution.id, report.to_dict(), markdown.why(report))
+    result = _result("why", execution.id, report, markdown.why(report))
     where = f" at {report.location.label}" if report.location else ""
+    e = report.execution
     verdict = (
-        f"Flux: why {report.short_id} — {report.target} → {report.status}: "
-        f"{report.root_cause.summary}{where}"
+        f"Flux: why {e.short_id} — {e.target} → {e.status}: {report.root_cause.summary}{where}"
     )
     await present(ls, project.root, result, verdict)
     return result
@@ -139,12 +140,13 @@ async def trace(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
 
     project, _store, execution = await _find(ls, "flux.trace", arg)
     report = trace_report(execution)
-    result = _result("trace", execution.id, report.to_dict(), markdown.trace(report))
-    result["execution"] = execution.to_dict()
-    verdict = f"Flux: trace {report.short_id} — {report.target} → {report.status}"
-    if report.error_message is not None:
-        where = f" at {report.error_location}" if report.error_location else ""
-        verdict += f": {report.error_type}: {report.error_message}{where}"
+    result = _result("trace", execution.id, report, markdown.trace(report))
+    result["execution"] = to_json(execution)
+    e = report.execution
+    verdict = f"Flux: trace {e.short_id} — {e.target} → {e.status}"
+    if e.error is not None:
+        where = f" at {e.error.location}" if e.error.location else ""
+        verdict += f": {e.error.type}: {e.error.message}{where}"
     await present(ls, project.root, result, verdict)
     return result
 
@@ -174,7 +176,7 @@ async def trace_diff(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, A
     else:
         a, b = await _last_success(store, first), first
     report = build(a, b)
-    result = _result("traceDiff", b.id, report.to_dict(), markdown.trace_diff(report))
+    result = _result("traceDiff", b.id, report, markdown.trace_diff(report))
     verdict = f"Flux: trace diff {a.short_id} → {b.short_id}"
     if report.notes:
         verdict += f": {report.notes[0]}"
@@ -207,7 +209,7 @@ async def tail(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
         executions.extend(await store.executions(query))
     lines = tail_lines(executions[: limit * 4])[-limit:]
     title = f"Flux: recent {arg['function']}" if arg.get("function") else "Flux: recent executions"
-    report = {"lines": [line.to_dict() for line in lines]}
+    report = {"lines": lines}
     return _result("tail", None, report, markdown.tail(lines, title))
 
 
@@ -357,7 +359,7 @@ async def replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
         progress.end("failed")
         raise
     progress.end(report.verdict)
-    result = _result("replay", execution.id, report.to_dict(), markdown.replay(report))
+    result = _result("replay", execution.id, report, markdown.replay(report))
     await present(ls, project.root, result, replay_verdict(report))
     return result
 
@@ -410,7 +412,7 @@ async def incident_replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[s
         progress.end("failed")
         raise
     progress.end(report.verdict)
-    result = _result("incidentReplay", execution_id, report.to_dict(), markdown.replay(report))
+    result = _result("incidentReplay", execution_id, report, markdown.replay(report))
     await present(ls, project.root, result, replay_verdict(report))
     return result
 

@@ -47,7 +47,8 @@ def _section(
 
 def why(report: WhyReport) -> str:
     """ROOT CAUSE (with related executions), LOCATION, INPUT, DATA CHANGES, SUGGESTION, id."""
-    lines = [f"**Flux: why {report.short_id}** — {report.target} → {report.status}", ""]
+    e = report.execution
+    lines = [f"**Flux: why {e.short_id}** — {e.target} → {e.status}", ""]
     lines.append(f"**ROOT CAUSE** {_escape(report.root_cause.summary)}  ")
     for detail in report.root_cause.details:
         lines.append(f"{_escape(detail)}  ")
@@ -63,7 +64,7 @@ def why(report: WhyReport) -> str:
     _section(lines, "**DATA CHANGES**", [code(change.text) for change in report.data_changes])
     _section(lines, "**SUGGESTION**", [_escape(s.lstrip("→ ")) for s in report.suggestions])
     lines.append("")
-    lines.append(f"*latest {report.short_id} at {clock(report.started_at)}*")
+    lines.append(f"*latest {e.short_id} at {e.time}*")
     return "\n".join(lines)
 
 
@@ -78,9 +79,9 @@ def _tree(node: TraceNode, out: list[str]) -> None:
 
 def trace(report: TraceReport) -> str:
     """The span tree as a code block, then the error."""
+    e = report.execution
     lines = [
-        f"**Flux: trace {report.short_id}** — {report.target} → {report.status} "
-        f"in {duration(report.duration_ms)}",
+        f"**Flux: trace {e.short_id}** — {e.target} → {e.status} in {duration(e.duration_ms)}",
         "",
     ]
     if report.tree is not None:
@@ -89,9 +90,9 @@ def trace(report: TraceReport) -> str:
         lines.append("```text")
         lines.extend(tree)
         lines.append("```")
-    if report.error_message is not None:
-        where = f" at {code(report.error_location)}" if report.error_location else ""
-        lines.append(f"**{report.error_type}**: {_escape(report.error_message)}{where}")
+    if e.error is not None:
+        where = f" at {code(e.error.location)}" if e.error.location else ""
+        lines.append(f"**{e.error.type}**: {_escape(e.error.message)}{where}")
     if report.logs or report.logs_note:
         lines.extend(["", "**Logs**", "```text"])
         for entry in report.logs:
@@ -106,7 +107,7 @@ def trace(report: TraceReport) -> str:
 
 def trace_diff(diff: TraceDiff) -> str:
     lines = [
-        f"**Flux: trace diff** {short_id(diff.a.id)} → {short_id(diff.b.id)}",
+        f"**Flux: trace diff** {diff.a.short_id} → {diff.b.short_id}",
         "",
     ]
     if diff.identical:
@@ -135,13 +136,13 @@ def tail(lines_: Sequence[TailLine], title: str = "Flux: recent executions") -> 
         return "\n".join(lines)
     lines.append("| time | request | status | duration | id |")
     lines.append("|---|---|---|---|---|")
-    for t in lines_:
+    for t in (line.execution for line in lines_):
         lines.append(
             f"| {t.time} | {_escape(t.target)} | {t.status} | {duration(t.duration_ms)} "
             f"| {code(t.short_id)} |"
         )
-        if t.error_message:
-            lines.append(f"| | ↳ {_escape(t.error_message)} | | | |")
+        if t.error is not None:
+            lines.append(f"| | ↳ {_escape(t.error.message)} | | | |")
     return "\n".join(lines)
 
 
@@ -204,7 +205,9 @@ def replay(report: ReplayReport) -> str:
         status = o.status or "–"
         took = duration(o.duration_ms) if o.duration_ms is not None else ""
         was = f"  ← was {o.was_status}" if o.changed else ""
-        lines.append(f"- {mark} {code(o.short_id)} {_escape(o.label(hooks))} {status} {took}{was}")
+        lines.append(
+            f"- {mark} {code(o.short_id)} {_escape(o.line_label(hooks))} {status} {took}{was}"
+        )
         if o.detail:
             lines.append(f"  - {_escape(o.detail)}")
     lines.append("")

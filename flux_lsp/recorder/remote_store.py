@@ -1,8 +1,8 @@
 """`RemoteStore`: the `Store` over a `flux serve` server's recorder API, through httpx.
 
 Every `Store` method is one HTTP request under `/_flux/` with `Authorization: Bearer <token>`;
-the server answers with the same JSON records the local file holds (`Execution.to_dict()`,
-`Mutation.to_dict()`), so the CLI and the language server behave exactly as with a local
+the server answers with the same JSON records the local file holds (`encode.to_json` of
+`Execution` and `Mutation`), so the CLI and the language server behave exactly as with a local
 recorder. The server's 4xx bodies name the `RecorderError` they stand for (`kind`) and this
 module raises that same error, with the same one-line message.
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import orjson
 
+from flux_lsp.encode import to_json
 from flux_lsp.recorder.sql import mutation_from_row
 
 SCHEMA_VERSION = 3
@@ -140,7 +141,7 @@ def _v2(conn: sqlite3.Connection) -> None:
             missing,
         )
         for row in rows:
-            records[row["execution_id"]]["mutations"].append(mutation_from_row(row).to_dict())
+            records[row["execution_id"]]["mutations"].append(to_json(mutation_from_row(row)))
         conn.executemany(
             "UPDATE executions SET record = ? WHERE id = ?",
             [(orjson.dumps(records[eid]).decode(), eid) for eid in missing],

@@ -77,7 +77,7 @@ def _dumps(value: object) -> str:
 
 
 def encode(execution: Execution) -> bytes:
-    """The wire form of an execution: the JSON of `Execution.to_dict()`.
+    """The wire form of an execution: the JSON of `encode.to_json(execution)`.
 
     Keys that are not strings (a user's `{1: ...}` passing through a span) become strings;
     orjson's option for that costs a fifth of the encoding, so it is used only for the

@@ -34,7 +34,14 @@ from flux_lsp.recorder.store import Store, pruned_note
 from flux_lsp.recorder.writer import open_writer
 from flux_lsp.replay.guard import no_network
 from flux_lsp.replay.rebuild import REPLAY_KIND, replay_invocation
-from flux_lsp.replay.report import ReplayOutcome, ReplayReport, compare, event_type_of, network_used
+from flux_lsp.replay.report import (
+    ReplayOutcome,
+    ReplayReport,
+    ReplayWindow,
+    compare,
+    event_type_of,
+    network_used,
+)
 from flux_lsp.replay.report import missing_function as missing_function_outcome
 from flux_lsp.replay.sandbox import Sandbox
 from flux_lsp.runtime.executor import Runtime
@@ -218,7 +225,7 @@ async def replay_window(
     each outcome from `progress`.
     """
     report = ReplayReport(
-        since=since, until=until, with_jobs=with_jobs, overlay=sorted(overlay or {})
+        ReplayWindow(since, until), with_jobs=with_jobs, overlay=sorted(overlay or {})
     )
     async with _session(project, store, since, overlay, recorder) as session:
         report.code_version = session.runtime.code_version
@@ -238,10 +245,10 @@ async def replay_window(
             report.add(outcome, keep=keep_passing)
             if progress is not None:
                 progress(outcome, report.summary.replayed)
-        report.sandbox = session.sandbox.stats.to_dict()
+        report.sandbox = session.sandbox.stats
     note = pruned_note((await store.stats()).pruned_before, since)
     if note is not None:  # the window reaches before what retention kept: say so
-        report.sandbox.setdefault("warnings", []).insert(0, note)
+        report.sandbox.warnings.insert(0, note)
     return report
 
 
@@ -257,8 +264,6 @@ async def resolve_original(store: Store, ident: str) -> Execution:
 def one_report(original: Execution, overlay: dict[str, str] | None = None) -> ReplayReport:
     """The empty report of re-running `original` alone."""
     return ReplayReport(
-        since=None,
-        until=None,
         target=original.id,
         with_jobs=original.kind == "job",
         overlay=sorted(overlay or {}),
@@ -296,5 +301,5 @@ async def replay_one(
     async with session_for(project, store, original, overlay=overlay, recorder=recorder) as session:
         report.code_version = session.runtime.code_version
         report.add(await session.replay(original))
-        report.sandbox = session.sandbox.stats.to_dict()
+        report.sandbox = session.sandbox.stats
     return report

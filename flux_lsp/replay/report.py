@@ -1,6 +1,6 @@
 """The result of a replay: one outcome per re-run execution, and the verdict over them all.
 
-`ReplayReport.to_dict()` is a stable JSON contract: `flux incident replay --json` prints it and
+`encode.to_json(report)` is a stable JSON contract: `flux incident replay --json` prints it and
 the language server shows the same report. The CLI and the editor only render what is here;
 the verdict (which executions are fixed, which still fail, whether the incident is resolved)
 is decided in this module.
@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from flux_lsp.model import JSON, Execution, short_id
+from flux_lsp.model import Execution, short_id
 from flux_lsp.runtime.http_client import UNMATCHED_ATTRIBUTE
 from flux_lsp.runtime.stripe import VERIFY_SPAN
+
+if TYPE_CHECKING:
+    from flux_lsp.replay.sandbox import SandboxStats
 
 FIXED = "fixed"
 """Failed when recorded, passes now."""
@@ -39,9 +42,6 @@ class EnqueuedJob:
 
     function: str
     job_id: str | None = None
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {"function": self.function, "job_id": self.job_id}
 
 
 @dataclass(slots=True)
@@ -71,6 +71,8 @@ class ReplayOutcome:
     unanswered: str | None = None
     """The first outbound call the recording held no response for (`GET https://...`)."""
 
+    derived: ClassVar[tuple[str, ...]] = ("short_id", "label", "passed", "changed", "detail")
+
     @property
     def passed(self) -> bool:
         return self.outcome in PASSING_OUTCOMES
@@ -85,17 +87,17 @@ class ReplayOutcome:
         return short_id(self.original_id)
 
     @property
-    def request_label(self) -> str:
+    def label(self) -> str:
         """`POST /stripe_webhook`, or `JOB send_onboarding_email`."""
         if self.kind == "job":
             return f"JOB {self.function}"
         return f"{self.method} {self.path}"
 
-    def label(self, webhooks_only: bool = False) -> str:
+    def line_label(self, webhooks_only: bool = False) -> str:
         """What a report line names: the event type in an all-webhook replay, else the request."""
         if webhooks_only and self.event_type:
             return self.event_type
-        return self.request_label
+        return self.label
 
     @property
     def detail(self) -> str | None:
@@ -109,32 +111,6 @@ class ReplayOutcome:
         if self.outcome == FUNCTION_MISSING:
             return f"Function no longer exists: {self.function}"
         return None
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "original_id": self.original_id,
-            "short_id": self.short_id,
-            "replay_id": self.replay_id,
-            "function": self.function,
-            "kind": self.kind,
-            "method": self.method,
-            "path": self.path,
-            "event_type": self.event_type,
-            "label": self.request_label,
-            "outcome": self.outcome,
-            "passed": self.passed,
-            "status": self.status,
-            "was_status": self.was_status,
-            "changed": self.changed,
-            "duration_ms": round(self.duration_ms, 3) if self.duration_ms is not None else None,
-            "was_duration_ms": round(self.was_duration_ms, 3),
-            "error": self.error,
-            "error_type": self.error_type,
-            "was_error": self.was_error,
-            "detail": self.detail,
-            "enqueued": [j.to_dict() for j in self.enqueued],
-            "unanswered": self.unanswered,
-        }
 
 
 def event_type_of(execution: Execution) -> str | None:
@@ -256,6 +232,8 @@ class ReplaySummary:
     function_missing: int = 0
     webhooks: int = 0
 
+    derived: ClassVar[tuple[str, ...]] = ("failing",)
+
     def add(self, outcome: ReplayOutcome) -> None:
         self.replayed += 1
         if outcome.passed:
@@ -271,25 +249,28 @@ class ReplaySummary:
         """Everything that does not pass: still and newly failing, unverifiable ones."""
         return self.replayed - self.passing
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "replayed": self.replayed,
-            "passing": self.passing,
-            "fixed": self.fixed,
-            "still_failing": self.still_failing,
-            "now_failing": self.now_failing,
-            "no_recorded_response": self.no_recorded_response,
-            "function_missing": self.function_missing,
-            "failing": self.failing,
-        }
+
+@dataclass(slots=True)
+class ReplayWindow:
+    """The window replayed (both ends None for one execution's replay)."""
+
+    since: float | None = None
+    until: float | None = None
+
+    derived: ClassVar[tuple[str, ...]] = ("label",)
+
+    @property
+    def label(self) -> str | None:
+        if self.since is None or self.until is None:
+            return None
+        return window_label(self.since, self.until)
 
 
 @dataclass(slots=True)
 class ReplayReport:
     """A whole replay: what was replayed, each outcome, and the verdict."""
 
-    since: float | None
-    until: float | None
+    window: ReplayWindow = field(default_factory=ReplayWindow)
     target: str | None = None
     """For `flux replay <id>`: the id asked for."""
     with_jobs: bool = False
@@ -302,8 +283,10 @@ class ReplayReport:
     """Job runs in the window not re-run (no `with_jobs`) whose recorded writes were re-applied."""
     unreported: int = 0
     """Executions re-run (so the data evolves) but not reported: they do not match the filter."""
-    sandbox: dict[str, JSON] = field(default_factory=dict)
+    sandbox: SandboxStats | None = None
     cancelled: bool = False
+
+    derived: ClassVar[tuple[str, ...]] = ("side_effects", "empty", "ok", "resolved", "verdict")
 
     def add(self, outcome: ReplayOutcome, *, keep: bool = True) -> None:
         """Count `outcome`; keep it in `outcomes` if `keep` or if it did not pass."""
@@ -333,12 +316,6 @@ class ReplayReport:
     def side_effects(self) -> list[str]:
         return [*SIDE_EFFECTS, "jobs replayed"] if self.with_jobs else list(SIDE_EFFECTS)
 
-    @property
-    def window(self) -> str | None:
-        if self.since is None or self.until is None:
-            return None
-        return window_label(self.since, self.until)
-
     def headline(self, count: int | None = None, webhooks: int | None = None) -> str:
         """`Replaying 7 requests from 09:00–09:20…` (or `… 3 Stripe webhook requests…`).
 
@@ -352,7 +329,7 @@ class ReplayReport:
             return f"Replaying {short_id(self.target)}…"
         if n and hooks == n:
             return f"Replaying {n} Stripe webhook {noun}…"
-        window = f" from {self.window}" if self.window else ""
+        window = f" from {self.window.label}" if self.window.label else ""
         return f"Replaying {n} {noun}{window}…"
 
     @property
@@ -385,25 +362,5 @@ class ReplayReport:
     def empty_message(self) -> str:
         if self.target is not None:
             return f"Nothing to replay for {self.target}."
-        window = f" from {self.window}" if self.window else " in that window"
+        window = f" from {self.window.label}" if self.window.label else " in that window"
         return f"No recorded requests{window}: nothing to replay."
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "window": {"since": self.since, "until": self.until, "label": self.window},
-            "target": self.target,
-            "with_jobs": self.with_jobs,
-            "overlay": list(self.overlay),
-            "code_version": self.code_version,
-            "side_effects": self.side_effects,
-            "outcomes": [o.to_dict() for o in self.outcomes],
-            "summary": self.summary.to_dict(),
-            "redone": self.redone,
-            "unreported": self.unreported,
-            "sandbox": self.sandbox,
-            "empty": self.empty,
-            "cancelled": self.cancelled,
-            "ok": self.ok,
-            "resolved": self.resolved,
-            "verdict": self.verdict,
-        }

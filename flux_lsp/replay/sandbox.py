@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flux_lsp.encode import to_json
 from flux_lsp.model import JSON, Mutation
 from flux_lsp.project import Project
 from flux_lsp.recorder.store import Store, mutation_pages
@@ -43,15 +44,6 @@ class SandboxStats:
     flux_rows_removed: int = 0
     redone: int = 0
     warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "undone": self.undone,
-            "skipped_zero_row": self.skipped_zero_row,
-            "flux_rows_removed": self.flux_rows_removed,
-            "redone": self.redone,
-            "warnings": list(self.warnings),
-        }
 
 
 class _Tables:
@@ -198,7 +190,7 @@ async def _spool_mutations(store: Store, since: float, conn: sqlite3.Connection)
     async for page in mutation_pages(store, since=since):
         conn.executemany(
             "INSERT INTO undo_log (record) VALUES (?)",
-            ((json.dumps(m.to_dict(), default=str),) for m in page),
+            ((json.dumps(to_json(m)),) for m in page),
         )
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import aiosmtplib
 
+from flux_lsp.encode import to_json
 from flux_lsp.model import JSON
 from flux_lsp.project import Project
 from flux_lsp.runtime.trace import Trace
@@ -74,14 +75,6 @@ class SendResult:
     @property
     def accepted(self) -> bool:
         return self.status in ("sent", "queued")
-
-    def to_dict(self) -> dict[str, JSON]:
-        out: dict[str, JSON] = {"status": self.status, "provider": self.provider}
-        if self.message_id:
-            out["message_id"] = self.message_id
-        if self.reply:
-            out["reply"] = self.reply
-        return out
 
 
 def render_template(templates_dir: Path, to: str, name: str, data: dict[str, Any]) -> RenderedEmail:
@@ -221,7 +214,7 @@ class EmailService:
             else:
                 message = build_message(rendered, project.settings.email.smtp.sender)
                 result = await make_provider(project).send(message)
-            span.output = result.to_dict()
+            span.output = {k: v for k, v in to_json(result).items() if v is not None}
             span.attributes["email.status"] = result.status
             if result.status == "rejected":
                 span.status = "error"

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from flux_lsp.encode import to_json
 from flux_lsp.project import Project
 from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.gateway import BackgroundTask
@@ -117,14 +118,14 @@ class AdminAPI:
                 result = await self.deployer.deploy(body)
         except DeployError as exc:
             return _error(str(exc), exc.status, "BundleRejected")
-        return JSONResponse(result.to_dict())
+        return JSONResponse(to_json(result))
 
     async def rollback(self, request: Request) -> Response:
         try:
             result = await self.deployer.rollback()
         except DeployError as exc:
             return _error(str(exc), exc.status, "RollbackRefused")
-        return JSONResponse(result.to_dict())
+        return JSONResponse(to_json(result))
 
     async def deployments(self, request: Request) -> Response:
         return JSONResponse(self.deployer.status())

@@ -48,9 +48,6 @@ class Changes:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, list[str]]:
-        return {"added": self.added, "changed": self.changed, "removed": self.removed}
-
 
 # -- what a project ships ------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from flux_lsp.encode import INLINE, to_json
 from flux_lsp.model import JSON
 from flux_lsp.project import ConfigError, Project
 from flux_lsp.runtime.database import AppDatabase, DatabaseError, copy_database
@@ -64,14 +65,6 @@ class Deployment:
     created_at: float
     files: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "id": self.id,
-            "code_version": self.code_version,
-            "created_at": self.created_at,
-            "files": self.files,
-        }
-
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> Deployment:
         return cls(
@@ -86,7 +79,7 @@ class Deployment:
 class DeployResult:
     """What a deploy or rollback did."""
 
-    deployment: Deployment
+    deployment: Deployment = field(metadata=INLINE)
     previous_code_version: str
     changes: Changes
     migrations_applied: list[str]
@@ -94,18 +87,6 @@ class DeployResult:
     rolled_back_from: str | None = None
     dry_run: bool = False
     """Checked only (`flux deploy --dry-run`): nothing changed on the server."""
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "id": self.deployment.id,
-            "code_version": self.deployment.code_version,
-            "created_at": self.deployment.created_at,
-            "previous_code_version": self.previous_code_version,
-            "changes": self.changes.to_dict(),
-            "migrations_applied": self.migrations_applied,
-            "rolled_back_from": self.rolled_back_from,
-            "dry_run": self.dry_run,
-        }
 
 
 def _write_json(path: Path, data: object) -> None:
@@ -276,7 +257,7 @@ class Deployer:
             ident, folder = self.store.new_folder()
             try:
                 deployment, project, registry, _ = await self._prepare(data, ident, folder)
-                _write_json(folder / RECORD, deployment.to_dict())
+                _write_json(folder / RECORD, to_json(deployment))
                 result = self._activate(deployment, project, registry, push=True)
             except BundleError as exc:
                 shutil.rmtree(folder, ignore_errors=True)

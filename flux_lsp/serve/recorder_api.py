@@ -1,7 +1,7 @@
 """The recorder read API of `flux serve`: every `Store` query as an HTTP endpoint.
 
 The routes read the server's own recorder file through a `SQLiteStore` and answer with the
-records as JSON (`Execution.to_dict()`, `Mutation.to_dict()`); `RemoteStore` is the client.
+records as JSON (`encode.to_json` of `Execution` and `Mutation`); `RemoteStore` is the client.
 Query parameters and error bodies use the wire format in `recorder.remote_store`, so a bad
 filter is a 400 saying which, an unknown id a 404 and an ambiguous prefix a 409 — each with
 the message the local store would have raised. `/tail` is a server-sent-events stream of
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from flux_lsp.encode import to_json
 from flux_lsp.model import Execution
 from flux_lsp.recorder.follow import Follower
 from flux_lsp.recorder.query import ExecutionQuery, QueryError
@@ -120,7 +121,7 @@ class RecorderAPI:
     async def executions(self, request: Request) -> Response:
         query = query_from_params(request.query_params)
         found = await (await self.store()).executions(query)
-        return JSONResponse({"executions": [e.to_dict() for e in found]})
+        return JSONResponse({"executions": [to_json(e) for e in found]})
 
     async def export(self, request: Request) -> Response:
         query = query_from_params(request.query_params)
@@ -134,7 +135,7 @@ class RecorderAPI:
 
     async def execution(self, request: Request) -> Response:
         found = await (await self.store()).get(request.path_params["ident"])
-        return JSONResponse(found.to_dict())
+        return JSONResponse(to_json(found))
 
     async def mutations(self, request: Request) -> Response:
         params = request.query_params
@@ -146,7 +147,7 @@ class RecorderAPI:
             until=parse_number(params, "until"),
             limit=parse_int(params, "limit", 1000, low=1) or 1000,
         )
-        return JSONResponse({"mutations": [m.to_dict() for m in found]})
+        return JSONResponse({"mutations": [to_json(m) for m in found]})
 
     async def call_sites(self, request: Request) -> Response:
         params = request.query_params
@@ -169,7 +170,7 @@ class RecorderAPI:
             since=parse_number(params, "since"),
             limit=parse_int(params, "limit", 500, low=1) or 500,
         )
-        return JSONResponse({"executions": [e.to_dict() for e in found]})
+        return JSONResponse({"executions": [to_json(e) for e in found]})
 
     async def stats(self, request: Request) -> Response:
         return JSONResponse(stats_payload(await (await self.store()).stats()))

@@ -10,7 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from flux_lsp.analysis.execution_summary import summarize
 from flux_lsp.analysis.why import created_later, explain, why_report
+from flux_lsp.encode import to_json
 from flux_lsp.model import Execution
 from tests.cli.incident import Incident
 from tests.harness import FluxApp, serve_on_loopback, write_function
@@ -151,11 +153,11 @@ def test_report_document_is_json_ready(incident: Incident) -> None:
             return await store.get(incident.validation_error)
 
     e = asyncio.run(load())
-    doc = why_report(e).to_dict()
+    doc = to_json(why_report(e))
     assert json.loads(json.dumps(doc)) == doc
     assert doc["input"]["missing"] == ["email"]
-    assert set(doc) == {
-        "id", "short_id", "function", "target", "status", "outcome", "started_at",
-        "started_at_iso", "root_cause", "location", "input", "data_changes", "related",
-        "suggestions",
+    header = to_json(summarize(e))
+    assert set(doc) == set(header) | {
+        "root_cause", "location", "input", "data_changes", "related", "suggestions",
     }  # fmt: skip
+    assert {k: doc[k] for k in header} == header

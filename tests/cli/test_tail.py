@@ -54,6 +54,7 @@ def test_tail_json_document(incident: Incident) -> None:
     assert webhook["error"] == {
         "type": "RowNotFound",
         "message": "Row not found: subscriptions WHERE customer_id = 'cus_ABC'",
+        "location": "stripe_webhook.py:12",
     }
     assert webhook["changes"] == ["subscriptions  update  0 rows (customer_id=cus_ABC)"]
     assert webhook["code_version"] == Project.load(incident.project).code_version()

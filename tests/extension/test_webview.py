@@ -18,6 +18,7 @@ import pytest
 
 from flux_lsp.analysis.trace import trace_report
 from flux_lsp.analysis.why import explain
+from flux_lsp.encode import to_json
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from tests.extension import tools
 from tests.extension.incident import record_incident
@@ -50,13 +51,13 @@ async def test_failing_trace_renders_one_bar_per_span_with_the_failing_span_mark
         await store.close()
     # The shapes flux_lsp/lsp/commands.py answers flux.why and flux.trace with.
     answers = {
-        "why": {"kind": "why", "execution_id": failing.id, "report": why.to_dict(), "markdown": ""},
+        "why": {"kind": "why", "execution_id": failing.id, "report": to_json(why), "markdown": ""},
         "trace": {
             "kind": "trace",
             "execution_id": failing.id,
-            "report": trace_report(failing).to_dict(),
+            "report": to_json(trace_report(failing)),
             "markdown": "",
-            "execution": failing.to_dict(),
+            "execution": to_json(failing),
         },
     }
     report = tmp_path / "report.json"

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from flux_lsp.encode import to_json
 from flux_lsp.model import Execution, Mutation, Span
 from flux_lsp.project import is_database_url
 from flux_lsp.recorder import store as store_module
@@ -90,7 +91,7 @@ async def test_a_version_1_recorder_is_upgraded_with_its_mutations_folded_in(
     path = tmp_path / "recorder.db"
     conn = sqlite3.connect(path)
     conn.executescript(V1 + "PRAGMA user_version = 1;")
-    record = make("1a2b3c4d00000000").to_dict()
+    record = to_json(make("1a2b3c4d00000000"))
     del record["mutations"]
     conn.execute(
         "INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from flux_lsp.encode import to_json
 from flux_lsp.project import Project
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.writer import RecorderWriter
@@ -77,7 +78,7 @@ async def test_replay_sends_nothing_connects_nowhere_and_leaves_live_data_alone(
     assert attempts == []
     assert inbox.messages[3:] == []
     assert {p.name: digest(p) for p in live} == before
-    assert report.resolved, report.to_dict()
+    assert report.resolved, to_json(report)
     assert report.overlay == ["functions/signup.py"]
     # Jobs were re-run (their welcome emails suppressed), webhook receipts suppressed too.
     kinds = [o.kind for o in report.outcomes]

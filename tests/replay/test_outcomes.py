@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from flux_lsp.encode import to_json
 from flux_lsp.project import Project
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.replay.engine import replay_window
@@ -131,7 +132,7 @@ async def test_a_deleted_function_is_reported_as_such(shop: Path) -> None:
     assert outcome.outcome == FUNCTION_MISSING and outcome.status is None
     assert outcome.error == "function no longer exists: create_user"
     assert outcome.detail == "Function no longer exists: create_user"
-    assert outcome.to_dict()["outcome"] == "function_missing"
+    assert to_json(outcome)["outcome"] == "function_missing"
     assert not report.ok and "1 no longer exist" in report.summary_line
 
 
@@ -143,7 +144,7 @@ async def test_an_empty_window_says_so(shop: Path) -> None:
     assert report.empty and report.ok and not report.resolved
     assert report.verdict == "nothing to replay"
     assert report.empty_message.startswith("No recorded requests from ")
-    assert report.to_dict()["outcomes"] == []
+    assert to_json(report)["outcomes"] == []
 
 
 async def test_progress_and_cancel(shop: Path) -> None:

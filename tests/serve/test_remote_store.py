@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from flux_lsp.encode import to_json
 from flux_lsp.model import Execution
 from flux_lsp.project import Project
 from flux_lsp.recorder.query import ExecutionQuery, QueryError
@@ -60,7 +61,7 @@ async def stores(incident: Incident) -> AsyncIterator[tuple[SQLiteStore, RemoteS
 
 
 def dicts(executions: list[Execution]) -> list[dict[str, object]]:
-    return [e.to_dict() for e in executions]
+    return [to_json(e) for e in executions]
 
 
 async def test_every_query_answers_as_the_local_file(
@@ -89,7 +90,7 @@ async def test_every_query_answers_as_the_local_file(
 
     failed = incident.failed_webhook
     for ident in (failed, failed[:8], f"req:{failed[:8].upper()}"):
-        assert (await remote.get(ident)).to_dict() == (await local.get(ident)).to_dict()
+        assert to_json(await remote.get(ident)) == to_json(await local.get(ident))
 
     for kwargs in (
         {},

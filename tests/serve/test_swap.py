@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from flux_lsp.encode import to_json
 from flux_lsp.project import Project
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.serve.admin import AdminAPI
@@ -113,7 +114,7 @@ def test_bundles_are_reproducible_and_skip_caches(tmp_path: Path) -> None:
     (project / "templates" / "mail" / "hi.txt").unlink()
     write_function(project, "b", "async def handler(req, ctx):\n    return 3\n")
     changes = diff_manifests(old, manifest(project_files(Project.load(project))))
-    assert changes.to_dict() == {
+    assert to_json(changes) == {
         "added": ["functions/b.py"],
         "changed": ["functions/a.py"],
         "removed": ["templates/mail/hi.txt"],
