@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))  # the tests' DAP client
 
 from flux_lsp.project import Project  # noqa: E402
 from flux_lsp.recorder.writer import RecorderWriter  # noqa: E402
-from flux_lsp.runtime.executor import Runtime  # noqa: E402
 from flux_lsp.runtime.gateway import create_app  # noqa: E402
+from flux_lsp.runtime.runtime import Runtime  # noqa: E402
 from flux_lsp.runtime.stripe import signed_webhook  # noqa: E402
 from tests.replay.dap import DapClient, start_debug  # noqa: E402
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from flux_lsp.analysis.stats import percentile
 from flux_lsp.project import Project
 from flux_lsp.recorder.writer import RecorderWriter
-from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.queue import enqueue_job, get_job
+from flux_lsp.runtime.runtime import Runtime
 from flux_lsp.runtime.worker import Worker, run_pending
 
 HANDLER = """\

@@ -25,10 +25,10 @@ import httpx
 from flux_lsp.model import Execution
 from flux_lsp.project import Project
 from flux_lsp.recorder.writer import RecorderWriter, encode
-from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.gateway import create_app
+from flux_lsp.runtime.inflight import Trace
 from flux_lsp.runtime.recording import NullRecorder, Recorder
-from flux_lsp.runtime.trace import Trace
+from flux_lsp.runtime.runtime import Runtime
 
 HANDLER = """\
 async def handler(req, ctx):

@@ -29,8 +29,8 @@ from flux_lsp.recorder.writer import RecorderWriter
 from flux_lsp.replay.capture import capture_case
 from flux_lsp.replay.case import CASES_DIR, dump_case
 from flux_lsp.replay.regression import run_cases
-from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.gateway import create_app
+from flux_lsp.runtime.runtime import Runtime
 from flux_lsp.runtime.stripe import signed_webhook
 
 SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop"

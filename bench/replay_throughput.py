@@ -30,8 +30,8 @@ from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.writer import RecorderWriter
 from flux_lsp.replay.engine import replay_window
 from flux_lsp.replay.report import ReplayReport
-from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.gateway import create_app
+from flux_lsp.runtime.runtime import Runtime
 from flux_lsp.runtime.stripe import signed_webhook
 
 SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop"

@@ -21,11 +21,11 @@ import uvicorn
 
 from flux_lsp.model import Execution
 from flux_lsp.project import Project
-from flux_lsp.recorder.open import open_store
+from flux_lsp.recorder.open_store import open_store
 from flux_lsp.recorder.store import Store
 from flux_lsp.recorder.writer import open_writer
-from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.gateway import create_app
+from flux_lsp.runtime.runtime import Runtime
 from flux_lsp.runtime.worker import Worker
 
 REPO = Path(__file__).resolve().parent.parent

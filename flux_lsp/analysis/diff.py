@@ -29,7 +29,7 @@ from difflib import SequenceMatcher
 from typing import ClassVar
 
 from flux_lsp.analysis.execution_summary import ExecutionSummary, summarize
-from flux_lsp.analysis.trace import TraceNode, build_tree
+from flux_lsp.analysis.trace_report import TraceNode, build_tree
 from flux_lsp.analysis.values import compact, duration
 from flux_lsp.analysis.why import data_changes
 from flux_lsp.model import JSON, Execution

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from flux_lsp.cli.app import ProjectOption, app
-from flux_lsp.cli.errors import user_errors
+from flux_lsp.cli.user_errors import user_errors
 
 SchemaOption = Annotated[
     bool, typer.Option("--schema", help="Print the JSON Schema of flux.toml instead.")

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flux_lsp.cli.app import ProjectOption, app
-from flux_lsp.cli.errors import UserError, user_errors
 from flux_lsp.cli.replay_commands import open_project, outcome_lines, render_footer
 from flux_lsp.cli.stores import ServerOpt
+from flux_lsp.cli.user_errors import UserError, user_errors
 
 if TYPE_CHECKING:
     from flux_lsp.replay.debug import DebugEndpoint

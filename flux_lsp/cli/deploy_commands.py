@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flux_lsp.cli.app import ProjectOption, app
-from flux_lsp.cli.errors import UserError, fail, user_errors
+from flux_lsp.cli.user_errors import UserError, fail, user_errors
 
 if TYPE_CHECKING:
     import httpx
@@ -158,7 +158,7 @@ def deploy(
     from rich.console import Console
 
     from flux_lsp.project import Project
-    from flux_lsp.recorder.open import is_remote
+    from flux_lsp.recorder.open_store import is_remote
     from flux_lsp.recorder.remote_store import base_url
     from flux_lsp.serve.bundle import build_bundle, project_files
 

@@ -97,7 +97,7 @@ def tail(
 
       flux tail -f -n 1 --server https://flux.example.com
     """
-    from flux_lsp.cli.errors import fail, user_errors
+    from flux_lsp.cli.user_errors import fail, user_errors
     from flux_lsp.recorder.query import live_only, parse_filters, parse_time
 
     if limit < 1:
@@ -212,7 +212,7 @@ def _trace(
     token: str | None,
 ) -> None:
     async def work(store: Store) -> None:
-        from flux_lsp.analysis.trace import trace_report
+        from flux_lsp.analysis.trace_report import trace_report
         from flux_lsp.cli import render, render_json
 
         report = trace_report(await store.get(execution_id))
@@ -317,7 +317,7 @@ def state_history(
 
       flux state history users --filter req=4ad4b141
     """
-    from flux_lsp.cli.errors import user_errors
+    from flux_lsp.cli.user_errors import user_errors
 
     with user_errors():
         from flux_lsp.analysis.history import check_table, parse_history_filter
@@ -384,7 +384,7 @@ def _unreachable_database(project_dir: Path) -> StatusReport | None:
     from flux_lsp.analysis.status import status_report
     from flux_lsp.cli.stores import run
     from flux_lsp.project import ConfigError, Project, is_database_url
-    from flux_lsp.recorder.open import open_store
+    from flux_lsp.recorder.open_store import open_store
     from flux_lsp.recorder.postgres_schema import redact
     from flux_lsp.recorder.retention import read_health
     from flux_lsp.recorder.store import RecorderMissing, RecorderStats

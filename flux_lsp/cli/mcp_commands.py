@@ -44,7 +44,7 @@ def mcp(
 
       FLUX_MCP_TOKEN=… flux mcp --http --port 8765
     """
-    from flux_lsp.cli.errors import fail
+    from flux_lsp.cli.user_errors import fail
 
     if not (project / "functions").is_dir() and not (project / "flux.toml").is_file():
         fail(f"no Flux project at {project.resolve()}: expected functions/ or flux.toml")

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from flux_lsp.cli.app import ProjectOption, app
-from flux_lsp.cli.errors import fail, user_errors
+from flux_lsp.cli.user_errors import fail, user_errors
 
 
 @app.command()

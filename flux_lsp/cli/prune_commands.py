@@ -33,7 +33,7 @@ def prune(
 
     from flux_lsp.analysis.values import size
     from flux_lsp.cli import render_json
-    from flux_lsp.cli.errors import user_errors
+    from flux_lsp.cli.user_errors import user_errors
     from flux_lsp.project import Project, is_database_url
     from flux_lsp.recorder.retention import RetentionPolicy
     from flux_lsp.recorder.store import RecorderMissing, pruned_note

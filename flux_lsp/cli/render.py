@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from flux_lsp.analysis.history import StateHistory
     from flux_lsp.analysis.status import StatusReport
     from flux_lsp.analysis.tail import TailLine
-    from flux_lsp.analysis.trace import TraceNode, TraceReport
+    from flux_lsp.analysis.trace_report import TraceNode, TraceReport
     from flux_lsp.analysis.why import WhyReport
     from flux_lsp.runtime.catalog import Catalog, FunctionInfo
 

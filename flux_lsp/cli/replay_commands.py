@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flux_lsp.cli.app import ProjectOption, app
-from flux_lsp.cli.errors import UserError, user_errors
+from flux_lsp.cli.user_errors import UserError, user_errors
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -106,7 +106,7 @@ def _console() -> Console:
 
 async def open_project(project_dir: Path) -> tuple[Project, Store]:
     from flux_lsp.project import Project
-    from flux_lsp.recorder.open import open_store
+    from flux_lsp.recorder.open_store import open_store
 
     project = Project.load(project_dir)
     if not project.functions_dir.is_dir():

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from flux_lsp.cli.app import HostOption, PortOption, ProjectOption, app
-from flux_lsp.cli.errors import fail, user_errors
+from flux_lsp.cli.user_errors import fail, user_errors
 
 
 def check_port(host: str, port: int) -> None:
@@ -36,8 +36,8 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
     from flux_lsp.project import Project
     from flux_lsp.recorder.postgres_schema import redact
     from flux_lsp.recorder.writer import open_writer
-    from flux_lsp.runtime.executor import Runtime
     from flux_lsp.runtime.gateway import BackgroundTask, create_app
+    from flux_lsp.runtime.runtime import Runtime
     from flux_lsp.runtime.server import WatchTask, report_catalog, serve_app
     from flux_lsp.runtime.worker import Worker
 

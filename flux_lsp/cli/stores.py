@@ -49,8 +49,8 @@ def run_with_store(
     token: str | None,
 ) -> T:
     """Open the store, run `work` on it, close it; user errors become one line and exit 1."""
-    from flux_lsp.cli.errors import user_errors
-    from flux_lsp.recorder.open import open_project_store
+    from flux_lsp.cli.user_errors import user_errors
+    from flux_lsp.recorder.open_store import open_project_store
 
     async def main() -> T:
         store = await open_project_store(project, recorder, server, token)

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flux_lsp.cli.app import ProjectOption, app
-from flux_lsp.cli.errors import UserError, user_errors
 from flux_lsp.cli.inspect_commands import DefaultCommandGroup
 from flux_lsp.cli.stores import RecorderOpt, ServerOpt, TokenOpt
+from flux_lsp.cli.user_errors import UserError, user_errors
 
 if TYPE_CHECKING:
     from typer._click.core import Context
@@ -84,7 +84,7 @@ def add(
       flux test add 4ad4b141 --name webhook_before_signup
     """
     from flux_lsp.project import Project
-    from flux_lsp.recorder.open import open_project_store
+    from flux_lsp.recorder.open_store import open_project_store
     from flux_lsp.replay.capture import CaptureError, SavedCase, save_case
     from flux_lsp.replay.expect import ExpectationError, parse_expectations
 

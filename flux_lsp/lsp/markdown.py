@@ -13,7 +13,7 @@ from flux_lsp.analysis.call_site_summary import CallSiteSummary
 from flux_lsp.analysis.diff import TraceDiff
 from flux_lsp.analysis.stats import RunStats
 from flux_lsp.analysis.tail import TailLine
-from flux_lsp.analysis.trace import TraceNode, TraceReport
+from flux_lsp.analysis.trace_report import TraceNode, TraceReport
 from flux_lsp.analysis.values import clock, duration, plain
 from flux_lsp.analysis.why import WhyReport
 from flux_lsp.model import Execution, short_id

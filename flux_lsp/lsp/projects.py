@@ -20,7 +20,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from flux_lsp.lsp.config import FolderSettings, parse_folder_settings
 from flux_lsp.project import ConfigError, Project, find_root
-from flux_lsp.recorder.open import is_url, open_store
+from flux_lsp.recorder.open_store import is_url, open_store
 from flux_lsp.recorder.store import RecorderError, Store
 
 if TYPE_CHECKING:

@@ -122,7 +122,7 @@ class FluxTools:
     async def trace(self, id: Id) -> CallToolResult:
         """An execution's span tree and its debug steps, each stage's input, output, error and
         time (as `flux trace --json`)."""
-        from flux_lsp.analysis.trace import trace_report
+        from flux_lsp.analysis.trace_report import trace_report
 
         async def work() -> CallToolResult:
             store = await self.workspace.store()

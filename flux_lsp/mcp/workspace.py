@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flux_lsp.project import ConfigError, Project
-from flux_lsp.recorder.open import open_project_store
+from flux_lsp.recorder.open_store import open_project_store
 from flux_lsp.recorder.store import Store
 
 

@@ -44,10 +44,10 @@ from flux_lsp.replay.report import (
 )
 from flux_lsp.replay.report import missing_function as missing_function_outcome
 from flux_lsp.replay.sandbox import Sandbox
-from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.functions import FunctionRegistry
 from flux_lsp.runtime.http_client import close_client
 from flux_lsp.runtime.recording import Recorder
+from flux_lsp.runtime.runtime import Runtime
 
 ProgressCallback = Callable[[ReplayOutcome, int], None]
 """Called after each replayed execution with its outcome and how many have been replayed."""

@@ -19,9 +19,9 @@ from starlette.types import Message
 
 from flux_lsp.model import Execution
 from flux_lsp.runtime.bodies import HOP_HEADERS, encode_body
-from flux_lsp.runtime.executor import Invocation, Runtime
 from flux_lsp.runtime.gateway import http_invocation
 from flux_lsp.runtime.queue import Job
+from flux_lsp.runtime.runtime import Invocation, Runtime
 from flux_lsp.runtime.worker import job_invocation
 
 REPLAY_KIND = "replay"

@@ -37,10 +37,10 @@ from flux_lsp.replay.rebuild import replay_invocation
 from flux_lsp.replay.sandbox import Sandbox, SandboxStats
 from flux_lsp.runtime.context import DbService
 from flux_lsp.runtime.database import AppDatabase, DatabaseError
-from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.functions import FunctionRegistry
 from flux_lsp.runtime.http_client import close_client
 from flux_lsp.runtime.recording import NullRecorder
+from flux_lsp.runtime.runtime import Runtime
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
 

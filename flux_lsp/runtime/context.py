@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flux_lsp.runtime.database import AppDatabase, Row, RowNotFound, query_table
-from flux_lsp.runtime.trace import Trace, require_trace
+from flux_lsp.runtime.inflight import Trace, require_trace
 
 
 def _row_summary(rows: list[Row]) -> Any:

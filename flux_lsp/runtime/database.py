@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flux_lsp.model import JSON, Mutation, describe_where
-from flux_lsp.runtime.trace import Trace
+from flux_lsp.runtime.inflight import Trace
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOLLAR_PARAM = re.compile(r"\$(\d+)")

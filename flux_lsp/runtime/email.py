@@ -26,11 +26,11 @@ import aiosmtplib
 from flux_lsp.encode import to_json
 from flux_lsp.model import JSON
 from flux_lsp.project import Project
-from flux_lsp.runtime.trace import Trace
+from flux_lsp.runtime.inflight import Trace
 from flux_lsp.settings import SmtpSection
 
 if TYPE_CHECKING:
-    from flux_lsp.runtime.executor import LoadedCode, Runtime
+    from flux_lsp.runtime.runtime import LoadedCode, Runtime
 
 EMAIL_SENDS_TABLE = "email_sends"
 EMAIL_SENDS_SCHEMA = f"""

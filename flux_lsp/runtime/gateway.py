@@ -22,9 +22,9 @@ from starlette.routing import BaseRoute, Route
 
 from flux_lsp.model import new_execution_id
 from flux_lsp.runtime.bodies import decode_body
-from flux_lsp.runtime.errors import HTTPError, MalformedJSON
-from flux_lsp.runtime.executor import Invocation, RunResult, Runtime
+from flux_lsp.runtime.error_capture import HTTPError, MalformedJSON
 from flux_lsp.runtime.functions import valid_function_name
+from flux_lsp.runtime.runtime import Invocation, RunResult, Runtime
 from flux_lsp.runtime.tracecontext import incoming
 
 log = logging.getLogger("flux.gateway")

@@ -18,12 +18,12 @@ import httpx
 
 from flux_lsp.model import JSON, Span, otel_span_id
 from flux_lsp.runtime.bodies import BODY_CAP, HOP_HEADERS, decode_body, encode_body
+from flux_lsp.runtime.inflight import Trace
 from flux_lsp.runtime.redaction import REDACTED
-from flux_lsp.runtime.trace import Trace
 from flux_lsp.runtime.tracecontext import traceparent
 
 if TYPE_CHECKING:
-    from flux_lsp.runtime.executor import LoadedCode, Runtime
+    from flux_lsp.runtime.runtime import LoadedCode, Runtime
 
 SPAN_NAME = "http.request"
 DEFAULT_TIMEOUT = 10.0

@@ -14,7 +14,7 @@ with the rest of the record (`Redactor.execution`).
 `ensure_installed()` puts the stream wrappers and the logging handler in place; the runtime
 calls it before each run (an identity check when nothing moved them).
 
-May import `flux_lsp.model` and `flux_lsp.runtime.trace`.
+May import `flux_lsp.model` and `flux_lsp.runtime.inflight`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 from typing import Any, TextIO
 
 from flux_lsp.model import LogEntry
-from flux_lsp.runtime.trace import Trace, current_trace
+from flux_lsp.runtime.inflight import Trace, current_trace
 
 MAX_ENTRIES = 200
 MAX_CHARS = 16_000

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 from flux_lsp.model import JSON
 from flux_lsp.runtime.database import AppDatabase
 from flux_lsp.runtime.functions import FunctionRegistry, valid_function_name
-from flux_lsp.runtime.trace import Trace
+from flux_lsp.runtime.inflight import Trace
 
 if TYPE_CHECKING:
-    from flux_lsp.runtime.executor import LoadedCode, Runtime
+    from flux_lsp.runtime.runtime import LoadedCode, Runtime
 
 JOBS_TABLE = "_flux_jobs"
 JOBS_SCHEMA = f"""

@@ -19,7 +19,7 @@ from watchfiles import Change
 
 from flux_lsp.project import Project
 from flux_lsp.runtime.catalog import Catalog
-from flux_lsp.runtime.executor import Runtime
+from flux_lsp.runtime.runtime import Runtime
 from flux_lsp.settings import ENV_FILE, ServerSection
 
 log = logging.getLogger("flux.dev")

@@ -19,8 +19,8 @@ from flux_lsp.runtime.stripe import StripeService
 
 if TYPE_CHECKING:
     from flux_lsp.runtime.database import AppDatabase
-    from flux_lsp.runtime.executor import LoadedCode, Runtime
-    from flux_lsp.runtime.trace import Trace
+    from flux_lsp.runtime.inflight import Trace
+    from flux_lsp.runtime.runtime import LoadedCode, Runtime
 
 
 def standard_services(runtime: Runtime, code: LoadedCode, trace: Trace) -> Mapping[str, Any]:

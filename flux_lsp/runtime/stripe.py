@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import stripe
 
 from flux_lsp.runtime.database import Row
-from flux_lsp.runtime.errors import HTTPError
-from flux_lsp.runtime.trace import Trace
+from flux_lsp.runtime.error_capture import HTTPError
+from flux_lsp.runtime.inflight import Trace
 
 if TYPE_CHECKING:
-    from flux_lsp.runtime.executor import LoadedCode
+    from flux_lsp.runtime.runtime import LoadedCode
 
 SIGNATURE_HEADER = "stripe-signature"
 VERIFY_SPAN = "stripe.verify_webhook"

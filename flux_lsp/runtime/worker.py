@@ -20,7 +20,6 @@ import socket
 import time
 
 from flux_lsp.model import JSON, otel_span_id
-from flux_lsp.runtime.executor import Invocation, RunResult, Runtime
 from flux_lsp.runtime.queue import (
     Job,
     claim,
@@ -32,6 +31,7 @@ from flux_lsp.runtime.queue import (
     running_workers,
     wakeup_event,
 )
+from flux_lsp.runtime.runtime import Invocation, RunResult, Runtime
 
 log = logging.getLogger("flux.worker")
 

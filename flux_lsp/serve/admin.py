@@ -15,8 +15,8 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from flux_lsp.encode import to_json
 from flux_lsp.project import Project
-from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.gateway import BackgroundTask
+from flux_lsp.runtime.runtime import Runtime
 from flux_lsp.serve.auth import BearerAuth
 from flux_lsp.serve.bundle import BundleLimits
 from flux_lsp.serve.deployments import Deployer, DeployError, active_project

@@ -28,8 +28,8 @@ from flux_lsp.encode import INLINE, to_json
 from flux_lsp.model import JSON
 from flux_lsp.project import ConfigError, Project
 from flux_lsp.runtime.database import AppDatabase, DatabaseError, copy_database
-from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.functions import FunctionRegistry
+from flux_lsp.runtime.runtime import Runtime
 from flux_lsp.serve.bundle import (
     BundleError,
     BundleLimits,

@@ -7,7 +7,7 @@ import asyncio
 from flux_lsp.analysis.history import state_history
 from flux_lsp.analysis.values import compact, delay, duration, size
 from flux_lsp.model import Execution
-from flux_lsp.recorder.open import open_store
+from flux_lsp.recorder.open_store import open_store
 from tests.cli.incident import Incident
 
 

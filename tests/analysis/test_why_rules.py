@@ -147,7 +147,7 @@ def test_report_document_is_json_ready(incident: Incident) -> None:
     import json
 
     async def load() -> Execution:
-        from flux_lsp.recorder.open import open_store
+        from flux_lsp.recorder.open_store import open_store
 
         async with await open_store(incident.recorder) as store:
             return await store.get(incident.validation_error)

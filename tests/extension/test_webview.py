@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from flux_lsp.analysis.trace import trace_report
+from flux_lsp.analysis.trace_report import trace_report
 from flux_lsp.analysis.why import explain
 from flux_lsp.encode import to_json
 from flux_lsp.recorder.sqlite_store import SQLiteStore

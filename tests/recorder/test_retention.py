@@ -14,7 +14,7 @@ import pytest
 
 from flux_lsp.model import Execution, Span
 from flux_lsp.project import is_database_url
-from flux_lsp.recorder.open import open_store
+from flux_lsp.recorder.open_store import open_store
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.retention import DAY, RetentionPolicy
 from flux_lsp.recorder.writer import RecorderWriter

@@ -16,7 +16,7 @@ from flux_lsp.encode import to_json
 from flux_lsp.model import Execution, Mutation, Span
 from flux_lsp.project import is_database_url
 from flux_lsp.recorder import store as store_module
-from flux_lsp.recorder.open import open_store
+from flux_lsp.recorder.open_store import open_store
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.schema import SCHEMA_VERSION, V1
 from flux_lsp.recorder.sqlite_store import SQLiteStore

@@ -9,7 +9,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from flux_lsp.recorder.open import open_store
+from flux_lsp.recorder.open_store import open_store
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.writer import health_path
 from tests.cli.flux import flux as flux_command

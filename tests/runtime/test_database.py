@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flux_lsp.runtime.database import AppDatabase, DatabaseError, RowNotFound
-from flux_lsp.runtime.trace import Trace
+from flux_lsp.runtime.inflight import Trace
 from tests.harness import FluxApp, write_function
 
 ACTIVATE = """\

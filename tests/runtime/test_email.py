@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 
 from flux_lsp.model import Execution, Span
 from flux_lsp.runtime.email import EmailService, outbox_messages
-from flux_lsp.runtime.trace import Trace
+from flux_lsp.runtime.inflight import Trace
 from flux_lsp.runtime.worker import run_pending
 from tests.harness import NoWorker, free_port, write_function
 

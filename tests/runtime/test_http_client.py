@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from flux_lsp.model import Execution, Span
 from flux_lsp.runtime.http_client import HttpService, NoRecordedResponse
-from flux_lsp.runtime.trace import Trace
+from flux_lsp.runtime.inflight import Trace
 from tests.harness import NoWorker, free_port, serve_on_loopback, write_function
 
 FETCH = """\

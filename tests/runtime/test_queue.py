@@ -58,7 +58,7 @@ async def handler(job, ctx):
 WORKER_SCRIPT = """\
 import asyncio, sys
 from flux_lsp.project import Project
-from flux_lsp.runtime.executor import Runtime
+from flux_lsp.runtime.runtime import Runtime
 from flux_lsp.runtime.recording import NullRecorder
 from flux_lsp.runtime.worker import Worker
 
@@ -274,8 +274,8 @@ async def test_worker_killed_mid_job_leaves_it_to_run_again_on_restart(shop: Pat
 
 def test_orphans_of_a_live_worker_are_left_alone(tmp_path: Path, shop: Path) -> None:
     from flux_lsp.project import Project
-    from flux_lsp.runtime.executor import Runtime
     from flux_lsp.runtime.recording import NullRecorder
+    from flux_lsp.runtime.runtime import Runtime
 
     runtime = Runtime(Project.load(shop), NullRecorder())
     enqueue_job(runtime.database, "signup", {})

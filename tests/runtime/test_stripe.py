@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from flux_lsp.model import Execution, Span
-from flux_lsp.runtime.errors import HTTPError
+from flux_lsp.runtime.error_capture import HTTPError
+from flux_lsp.runtime.inflight import Trace
 from flux_lsp.runtime.stripe import StripeService, signed_webhook
-from flux_lsp.runtime.trace import Trace
 from tests.harness import FluxApp, NoWorker
 
 SECRET = "whsec_flux_example_secret"  # the example shop's flux.toml

@@ -20,9 +20,9 @@ from flux_lsp.recorder.remote_store import RemoteAuthError, RemoteStore
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.store import AmbiguousExecution, RecorderMissing, UnknownExecution
 from flux_lsp.recorder.writer import open_for_writing, write_batch
-from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.gateway import create_app
 from flux_lsp.runtime.recording import NullRecorder
+from flux_lsp.runtime.runtime import Runtime
 from flux_lsp.serve.admin import AdminAPI
 from tests.cli.incident import Incident, record_incident
 from tests.harness import free_port, serve_on_loopback

@@ -14,8 +14,8 @@ import traceback
 from types import TracebackType
 
 from flux_lsp.model import ErrorInfo, Location
+from flux_lsp.runtime.inflight import relative_path
 from flux_lsp.runtime.redaction import Redactor
-from flux_lsp.runtime.trace import relative_path
 
 CONTEXT_LINES = 3
 MAX_LOCALS = 30

@@ -27,14 +27,19 @@ from flux_lsp.runtime.bodies import decode_body
 from flux_lsp.runtime.catalog import Catalog, load_catalog
 from flux_lsp.runtime.context import Ctx, DbService
 from flux_lsp.runtime.database import AppDatabase
-from flux_lsp.runtime.errors import HTTPError, capture_error, locate_returned_error, source_location
+from flux_lsp.runtime.error_capture import (
+    HTTPError,
+    capture_error,
+    locate_returned_error,
+    source_location,
+)
 from flux_lsp.runtime.functions import FunctionLoadError, FunctionRegistry, LoadProblem
+from flux_lsp.runtime.inflight import Trace, current_trace, relative_path
 from flux_lsp.runtime.output_capture import ensure_installed as ensure_output_capture
 from flux_lsp.runtime.output_capture import finish as finish_output
 from flux_lsp.runtime.recording import Recorder
 from flux_lsp.runtime.redaction import Redactor
 from flux_lsp.runtime.services import apply_service_schema, standard_services
-from flux_lsp.runtime.trace import Trace, current_trace, relative_path
 from flux_lsp.runtime.tracecontext import TraceContext
 
 
