@@ -10,7 +10,6 @@ recorder (the store and its query) and the other analysis modules.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -22,7 +21,7 @@ from flux_lsp.analysis.fingerprint import (
     replay_passed,
 )
 from flux_lsp.analysis.values import iso
-from flux_lsp.model import JSON, Execution, short_id
+from flux_lsp.model import Execution, short_id
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.store import Store
 
@@ -104,9 +103,6 @@ class FailureReport:
     source: list[SourceLine] = field(default_factory=list)
     """The working tree's lines around the failing one, or the recorded ones if the file is
     gone."""
-
-    def to_dict(self) -> dict[str, JSON]:
-        return dataclasses.asdict(self)
 
     @property
     def title(self) -> str:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from flux_lsp.analysis.tail import TailLine, tail_lines
 from flux_lsp.analysis.values import iso
+from flux_lsp.encode import INLINE
 from flux_lsp.model import Execution
 from flux_lsp.recorder.store import Store
 
@@ -68,17 +70,14 @@ class FunctionStats:
 
     function: str
     since: float | None
-    stats: RunStats
-    recent: list[TailLine]
+    stats: RunStats = field(metadata=INLINE)
+    recent: list[TailLine] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "function": self.function,
-            "since": self.since,
-            "since_iso": iso(self.since),
-            **self.stats.to_dict(),
-            "recent": [line.to_dict() for line in self.recent],
-        }
+    derived: ClassVar[tuple[str, ...]] = ("since_iso",)
+
+    @property
+    def since_iso(self) -> str | None:
+        return iso(self.since)
 
 
 RECENT_RUNS = 10

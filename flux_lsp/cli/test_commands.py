@@ -205,7 +205,7 @@ def run(
     if junit_xml is not None:
         write_junit(report, junit_xml, {r.path: where(r.path) for r in report.results})
     if as_json:
-        print_json(report.to_dict())
+        print_json(report)
     elif report.summary.cases == 0:
         typer.echo(
             f"  No cases in {', '.join(str(t) for t in targets)}: save one with flux test add <id>"

@@ -20,6 +20,7 @@ from mcp_types import Resource
 
 from flux_lsp.analysis.failures import FailureReport, failure_report, recorded_failures
 from flux_lsp.analysis.fingerprint import FailureGroup
+from flux_lsp.encode import to_json
 from flux_lsp.mcp.tools import USER_ERRORS
 from flux_lsp.mcp.workspace import Workspace
 from flux_lsp.model import Execution
@@ -74,17 +75,17 @@ class FailureResources:
         """`flux://failures/<fingerprint>`: one failure group."""
         for report in await self._groups():
             if report.fingerprint == fingerprint:
-                return _json(report.to_dict())
+                return _json(report)
         raise ResourceError(f"no failure {fingerprint!r} recorded in the last 24 hours")
 
     async def file(self, path: str) -> str:
         """`flux://files/<path>`: every failure group recorded in one file (may be none)."""
         reports = await self._groups(path)
-        return _json({"file": path, "failures": [r.to_dict() for r in reports]})
+        return _json({"file": path, "failures": reports})
 
 
 def _json(document: object) -> str:
-    return json.dumps(document, ensure_ascii=False, indent=2, default=str)
+    return json.dumps(to_json(document), ensure_ascii=False, indent=2)
 
 
 def _report(root: Path, group: FailureGroup, replay: Execution | None) -> FailureReport:

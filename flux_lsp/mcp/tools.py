@@ -11,7 +11,6 @@ outbound calls) on the project's working tree.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
+from flux_lsp.encode import to_json
 from flux_lsp.mcp.workspace import Workspace
 from flux_lsp.project import ConfigError
 from flux_lsp.recorder.query import QueryError
@@ -39,7 +39,7 @@ Since = Annotated[
 
 def _result(document: Any, text: str) -> CallToolResult:
     """A report as structured content (plain JSON, as `--json` prints it) plus a short text."""
-    plain = json.loads(json.dumps(document, ensure_ascii=False, default=str))
+    plain = to_json(document)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=plain)
 
 
@@ -91,14 +91,11 @@ class FluxTools:
             store = await self.workspace.store()
             lines = tail_lines(await store.executions(query))
             text = "\n".join(
-                f"{line.short_id}  {line.target}  {line.status}  "
-                + (line.error_message or line.outcome)
-                for line in lines
+                f"{e.short_id}  {e.target}  {e.status}  "
+                + (e.error.message if e.error else e.outcome)
+                for e in (line.execution for line in lines)
             )
-            return _result(
-                {"executions": [line.to_dict() for line in lines]},
-                text or "No executions match.",
-            )
+            return _result({"executions": lines}, text or "No executions match.")
 
         return await _answer(work)
 
@@ -115,7 +112,7 @@ class FluxTools:
             if report.location is not None:
                 lines.append(f"at {report.location.label}")
             lines.extend(f"→ {s}" for s in report.suggestions)
-            return _result(report.to_dict(), "\n".join(lines))
+            return _result(report, "\n".join(lines))
 
         return await _answer(work)
 
@@ -127,9 +124,10 @@ class FluxTools:
         async def work() -> CallToolResult:
             store = await self.workspace.store()
             report = trace_report(await store.get(id))
-            head = f"{report.short_id}  {report.target}  {report.status}  {report.outcome}"
+            e = report.execution
+            head = f"{e.short_id}  {e.target}  {e.status}  {e.outcome}"
             steps = [f"{s.index}/{len(report.steps)} {s.label}" for s in report.steps]
-            return _result(report.to_dict(), "\n".join([head, *steps]))
+            return _result(report, "\n".join([head, *steps]))
 
         return await _answer(work)
 
@@ -150,7 +148,7 @@ class FluxTools:
             store = await self.workspace.store()
             report = await load_state_history(store, table, pk=id, execution_ident=execution)
             text = report.empty or f"{report.heading}: {len(report.entries)} mutations"
-            return _result(report.to_dict(), text)
+            return _result(report, text)
 
         return await _answer(work)
 
@@ -201,7 +199,7 @@ class FluxTools:
                 query=query,
                 with_jobs=with_jobs,
             )
-            return _result(report.to_dict(), _replay_text(report))
+            return _result(report, _replay_text(report))
 
         return await _answer(work)
 
@@ -213,7 +211,7 @@ class FluxTools:
         async def work() -> CallToolResult:
             store = await self.workspace.store()
             report = await replay_one(self.workspace.replay_project(), store, id)
-            return _result(report.to_dict(), _replay_text(report))
+            return _result(report, _replay_text(report))
 
         return await _answer(work)
 
@@ -234,7 +232,7 @@ class FluxTools:
             s = report.stats
             p95 = f" · p95 {s.p95_ms:.0f} ms" if s.p95_ms is not None else ""
             text = f"{function}: {s.runs} runs · {s.failed} failed · {s.client_errors} 4xx{p95}"
-            return _result(report.to_dict(), text)
+            return _result(report, text)
 
         return await _answer(work)
 

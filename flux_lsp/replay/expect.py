@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from flux_lsp.model import JSON, Execution, Mutation
 from flux_lsp.replay.case import Noise
@@ -160,6 +160,8 @@ class Difference:
     """Expected, but the run did not produce it."""
     unexpected: bool = False
     """Produced by the run, not expected."""
+
+    derived: ClassVar[tuple[str, ...]] = ("text",)
 
     @property
     def text(self) -> str:

@@ -19,7 +19,6 @@ May import `flux_lsp.model`, `flux_lsp.project`, `flux_lsp.runtime` and the rest
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -27,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from flux_lsp.model import JSON, Execution, Mutation
 from flux_lsp.project import Project
@@ -128,6 +128,8 @@ class TestRun:
     ok: bool = True
     """Every case passed (and there was at least none failing)."""
 
+    derived: ClassVar[tuple[str, ...]] = ("summary_line",)
+
     def add(self, result: CaseResult) -> None:
         self.results.append(result)
         self.summary.cases += 1
@@ -148,15 +150,6 @@ class TestRun:
         if s.errors:
             parts.append(f"{s.errors} could not run")
         return " · ".join(parts)
-
-    def to_dict(self) -> dict[str, JSON]:
-        data = dataclasses.asdict(self)
-        for result, out in zip(self.results, data["results"], strict=True):
-            out["differences"] = [
-                {**dataclasses.asdict(d), "text": d.text} for d in result.differences
-            ]
-        data["summary_line"] = self.summary_line
-        return data
 
 
 def _row_writes(rows: dict[str, list[dict[str, JSON]]]) -> list[Mutation]:
