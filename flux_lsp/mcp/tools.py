@@ -259,5 +259,5 @@ def _replay_text(report: Any) -> str:
     lines = [f"{report.summary_line}  {report.verdict}"]
     for outcome in report.outcomes:
         if not outcome.passed:
-            lines.append(f"✗ {outcome.short_id} {outcome.label()}: {outcome.detail or ''}")
+            lines.append(f"✗ {outcome.short_id} {outcome.label}: {outcome.detail or ''}")
     return "\n".join(lines)
