@@ -111,7 +111,7 @@ def add(
 
     with user_errors():
         saved = asyncio.run(main())
-    for line in saved.lines():
+    for line in saved.lines:
         typer.echo(line)
 
 

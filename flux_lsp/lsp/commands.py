@@ -465,8 +465,8 @@ async def save_regression_test(ls: FluxLanguageServer, arg: dict[str, Any]) -> d
             await asyncio.wait_for(
                 ls.window_show_document_async(types.ShowDocumentParams(uri=saved.uri)), 5
             )
-    text = "\n".join(["```", *saved.lines(), "```"])
-    return _result("saveRegressionTest", execution.id, saved.to_dict(), text)
+    text = "\n".join(["```", *saved.lines, "```"])
+    return _result("saveRegressionTest", execution.id, saved, text)
 
 
 async def debug(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:

@@ -21,13 +21,12 @@ rest of `flux_lsp.replay`.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import datetime as _dt
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from flux_lsp.model import JSON, Execution, Span, short_id
 from flux_lsp.project import Project
@@ -440,6 +439,9 @@ class SavedCase:
     setup_dropped: int = 0
     """Earlier executions sharing a key that were left out (beyond `SETUP_LIMIT`)."""
 
+    derived: ClassVar[tuple[str, ...]] = ("lines",)
+
+    @property
     def lines(self) -> list[str]:
         """What the CLI prints (and the editor shows)."""
         expect = ", ".join(
@@ -461,9 +463,6 @@ class SavedCase:
         lines.append(rows)
         lines.append(f"  Run it with: flux test {self.path}")
         return lines
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {**dataclasses.asdict(self), "lines": self.lines()}
 
 
 def _described(step: Step) -> str:
