@@ -434,7 +434,7 @@ async def created_later(store: Store, execution: Execution) -> list[RelatedExecu
                         relation="created_later",
                         execution_id=found.execution_id,
                         function=writer.function if writer else "another execution",
-                        delay_seconds=round(found.at - lookup.at, 3),
+                        delay_seconds=found.at - lookup.at,
                         table=lookup.table,
                         where=dict(lookup.where),
                         pk=found.pk,
