@@ -26,6 +26,7 @@ from typing import ClassVar
 
 from flux_lsp.analysis.values import iso
 from flux_lsp.analysis.values import size as byte_size
+from flux_lsp.model import JSON
 from flux_lsp.recorder.store import RecorderStats
 
 

@@ -142,7 +142,9 @@ def debug(
         except KeyboardInterrupt:
             raise UserError("debug session interrupted") from None
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        from flux_lsp.encode import to_json
+
+        typer.echo(json.dumps(to_json(report), ensure_ascii=False))
     else:
         from rich.console import Console
 

@@ -231,7 +231,7 @@ async def debug_one(
             report.add(await session.replay(original))
         finally:
             _detach()
-        report.sandbox = session.sandbox.stats.to_dict()
+        report.sandbox = session.sandbox.stats
     return report
 
 
