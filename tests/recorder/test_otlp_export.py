@@ -30,6 +30,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from examples.shop_story import signed_payment
 from flux_lsp.analysis.status import status_report
+from flux_lsp.encode import to_json
 from flux_lsp.model import otel_span_id
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from tests.harness import FluxApp, free_port, write_function
@@ -327,7 +328,7 @@ def test_replays_are_never_exported() -> None:
             spans=[FluxSpan(id=0, name="gateway"), FluxSpan(id=1, name="function")],
             trace_id="cd" * 16,
         )
-        return execution.to_dict() | {"spans": [s.to_dict() for s in execution.spans]}
+        return to_json(execution)
 
     assert export_request([record("replay")], "flux")[1] == 0
     assert export_request([record("http")], "flux")[1] == 2
