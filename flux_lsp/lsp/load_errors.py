@@ -4,7 +4,8 @@ When a function file is opened or saved, the language server imports it the way 
 does (`runtime.catalog.describe`: a syntax error, no `handler`, a sync handler, a signature
 that is not `(req, ctx)` / `(job, ctx)`, an import that fails) and publishes the problem on the
 line it names, beside the recorded failures (`diagnostics.publish` merges both). A problem in
-shared code (`lib/…`) is shown on the function's first line, naming the file and line. The
+shared code (`lib/…`) is shown on the function's first line, naming the file and line; saving
+any other Python file of the project (shared code) checks the open function files again. The
 import runs in a worker thread so a slow module does not hold up the editor.
 """
 
@@ -70,14 +71,23 @@ def diagnostic_for(problem: LoadProblem, own_file: str, lines: list[str]) -> typ
     )
 
 
+async def _function_of(ls: FluxLanguageServer, uri: str) -> tuple[FluxProject, str, str] | None:
+    """The project, function name and path of a function file's uri; None for other files."""
+    fs = to_fs_path(uri)
+    project = await ls.projects.project_for(uri) if fs else None
+    name = project.function_name(fs) if project is not None and fs else None
+    if project is None or name is None or name.startswith("_") or not fs:
+        return None
+    return project, name, fs
+
+
 async def check(ls: FluxLanguageServer, uri: str) -> None:
     """Import the function `uri` names and publish its load problem (or clear it). Never raises."""
     try:
-        fs = to_fs_path(uri)
-        project = await ls.projects.project_for(uri) if fs else None
-        name = project.function_name(fs) if project is not None and fs else None
-        if project is None or name is None or name.startswith("_") or not fs:
+        found_function = await _function_of(ls, uri)
+        if found_function is None:
             return
+        project, name, fs = found_function
         problem = await asyncio.to_thread(problem_of, project, name)
         if uri not in ls.open_uris:
             return
@@ -96,4 +106,9 @@ async def check(ls: FluxLanguageServer, uri: str) -> None:
 def register(ls: FluxLanguageServer) -> None:
     @ls.feature(types.TEXT_DOCUMENT_DID_SAVE)
     async def did_save(ls: FluxLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
-        await check(ls, params.text_document.uri)
+        uri = params.text_document.uri
+        if await _function_of(ls, uri) is not None:
+            await check(ls, uri)
+        elif uri.endswith(".py"):  # shared code: the open functions may import it
+            for other in sorted(ls.open_uris):
+                await check(ls, other)

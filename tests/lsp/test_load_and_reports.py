@@ -62,6 +62,31 @@ async def test_load_errors_are_diagnostics_on_their_line(recording: Recording) -
         await stop_client(lsp)
 
 
+async def test_a_broken_shared_module_is_shown_on_the_function_that_imports_it(
+    recording: Recording,
+) -> None:
+    functions = recording.project / "functions"
+    (recording.project / "lib").mkdir()
+    pricing = recording.project / "lib" / "pricing.py"
+    pricing.write_text("def total(items):\n    return sum(items)\n")
+    checkout = "from lib.pricing import total\n\n\nasync def handler(req, ctx):\n    return {}\n"
+    (functions / "checkout.py").write_text(checkout)
+    lsp = await start_client(recording.project)
+    try:
+        uri = recording.uri("functions/checkout.py")
+        open_document(lsp, uri, checkout)
+        assert await wait_for_diagnostics(lsp, uri, lambda d: d == []) == []
+        pricing.write_text("def total(items)\n    return sum(items)\n")
+        _save(lsp, recording.uri("lib/pricing.py"))
+        (problem,) = await wait_for_diagnostics(lsp, uri, lambda d: len(d) == 1)
+        assert problem.range.start.line == 0
+        assert problem.message == (
+            "Flux cannot load this function: lib/pricing.py:1: syntax error: expected ':'"
+        )
+    finally:
+        await stop_client(lsp)
+
+
 async def _why(recording: Recording, **options: Any) -> tuple[LanguageClient, dict[str, Any]]:
     lsp = await start_client(recording.project, **options)
     latest = recording.failed_webhooks[-1]
