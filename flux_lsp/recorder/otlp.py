@@ -20,8 +20,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Span, Status
 
 from flux_lsp.model import otel_span_id
 
@@ -46,12 +45,29 @@ def _value(value: Any) -> AnyValue | None:
     return None
 
 
+_KEY_VALUES: dict[tuple[str, type, Any], KeyValue] = {}
+"""Attribute messages already built: most pairs repeat from span to span (`db.system`,
+a table, a function, a path), and copying a message is cheaper than building one."""
+KEY_VALUE_CACHE = 4096
+
+
 def _attributes(values: dict[str, Any]) -> list[KeyValue]:
     out = []
+    cache = _KEY_VALUES
     for key, value in values.items():
-        any_value = _value(value)
-        if any_value is not None:
-            out.append(KeyValue(key=key, value=any_value))
+        kind = type(value)
+        if kind not in (str, int, float, bool):
+            continue
+        kv = cache.get((key, kind, value))
+        if kv is None:
+            any_value = _value(value)
+            if any_value is None:
+                continue
+            kv = KeyValue(key=key, value=any_value)
+            if len(cache) >= KEY_VALUE_CACHE:
+                cache.clear()
+            cache[(key, kind, value)] = kv
+        out.append(kv)
     return out
 
 
@@ -109,8 +125,9 @@ def _deepest_errors(spans: Sequence[dict[str, Any]]) -> set[int]:
     return failed - parents
 
 
-def execution_spans(record: dict[str, Any]) -> list[Span]:
-    """The OTLP spans of one recorded execution (its wire-form dict)."""
+def add_execution_spans(scope: ScopeSpans, record: dict[str, Any]) -> int:
+    """Add the OTLP spans of one recorded execution (its wire-form dict) to `scope`; returns
+    how many."""
     eid: str = record["id"]
     trace_id = bytes.fromhex(record.get("trace_id") or eid.rjust(32, "0"))
     start_ns = int(record["started_at"] * 1e9)
@@ -118,7 +135,7 @@ def execution_spans(record: dict[str, Any]) -> list[Span]:
     error = record.get("error") or None
     raised_in = _deepest_errors(spans)
     root_id: int = spans[0]["id"] if spans else 0
-    out: list[Span] = []
+    ids = {s["id"]: bytes.fromhex(otel_span_id(eid, s["id"])) for s in spans}
     for s in spans:
         begin = start_ns + int(s["start_ms"] * 1e6)
         is_root = s["id"] == root_id
@@ -136,18 +153,18 @@ def execution_spans(record: dict[str, Any]) -> list[Span]:
             kind = Span.SPAN_KIND_CONSUMER if record["kind"] == "job" else Span.SPAN_KIND_SERVER
         else:  # the other top-level stages (function, response) are the root's children
             parent_index = s["parent"] if s.get("parent") is not None else root_id
-            parent = bytes.fromhex(otel_span_id(eid, parent_index))
+            parent = ids.get(parent_index) or bytes.fromhex(otel_span_id(eid, parent_index))
             kind = _KINDS.get(s["name"], Span.SPAN_KIND_INTERNAL)
-        span = Span(
+        span = scope.spans.add(
             trace_id=trace_id,
-            span_id=bytes.fromhex(otel_span_id(eid, s["id"])),
+            span_id=ids[s["id"]],
             parent_span_id=parent,
             name=_span_name(record, s, is_root),
             kind=kind,
             start_time_unix_nano=begin,
             end_time_unix_nano=begin + int(s["duration_ms"] * 1e6),
-            attributes=_attributes(attrs),
         )
+        span.attributes.extend(_attributes(attrs))
         if is_root and record.get("trace_state"):
             span.trace_state = record["trace_state"]
         if s.get("status") == "error":
@@ -165,8 +182,7 @@ def execution_spans(record: dict[str, Any]) -> list[Span]:
                     attributes=_attributes({"flux.link": "enqueued_by"}),
                 )
             )
-        out.append(span)
-    return out
+    return len(spans)
 
 
 def _exception_event(span: dict[str, Any], error: dict[str, Any] | None, at: int) -> Span.Event:
@@ -185,15 +201,14 @@ def export_request(
     records: Iterable[dict[str, Any]], service_name: str, version: str = ""
 ) -> tuple[ExportTraceServiceRequest, int]:
     """One `ExportTraceServiceRequest` for `records` (replays left out), and its span count."""
-    spans: list[Span] = []
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.extend(
+        _attributes({"service.name": service_name, "telemetry.sdk.name": "flux"})
+    )
+    scope = resource_spans.scope_spans.add(scope=InstrumentationScope(name=SCOPE, version=version))
+    count = 0
     for record in records:
         if exported(record):
-            spans.extend(execution_spans(record))
-    resource = Resource(
-        attributes=_attributes({"service.name": service_name, "telemetry.sdk.name": "flux"})
-    )
-    scope = ScopeSpans(scope=InstrumentationScope(name=SCOPE, version=version), spans=spans)
-    request = ExportTraceServiceRequest(
-        resource_spans=[ResourceSpans(resource=resource, scope_spans=[scope])]
-    )
-    return request, len(spans)
+            count += add_execution_spans(scope, record)
+    return request, count
