@@ -187,6 +187,8 @@ def run(
 
     with user_errors():
         loaded = Project.load(project)
+        if not loaded.root.is_dir():
+            raise UserError(f"no project folder at {loaded.root}")
         targets = list(paths or [loaded.root / CASES_DIR])
         missing = [t for t in targets if not t.exists() and t != loaded.root / CASES_DIR]
         if missing:

@@ -198,6 +198,8 @@ def test_add_refuses_bad_input_with_one_line(saved: Path, incident: Incident) ->
     )
     missing = flux("test", "nowhere.json", "-p", str(saved))
     assert missing.err == "flux: no such case file or folder: nowhere.json\n"
+    nowhere = flux("test", "-p", str(saved / "nowhere"))
+    assert nowhere.err == f"flux: no project folder at {saved / 'nowhere'}\n"
 
 
 def test_a_handler_that_reaches_the_network_outside_ctx_http_fails_its_case(
