@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flux_lsp.cli.admin_client import answer
 from flux_lsp.cli.app import ProjectOption, app
 from flux_lsp.cli.user_errors import UserError, fail, user_errors
 
@@ -48,24 +49,6 @@ TokenOption = Annotated[
 RollbackOption = Annotated[
     bool, typer.Option("--rollback", help="Return to the deployment before the active one.")
 ]
-
-
-def _answer(response: httpx.Response, server: str) -> dict[str, Any]:
-    """The JSON of a successful answer; a UserError with the server's reason otherwise."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if response.status_code == 401:
-        raise UserError(f"{server} refused the token: pass --token or set FLUX_TOKEN")
-    if isinstance(body, dict) and response.is_success:
-        return body
-    if isinstance(body, dict) and "error" in body:
-        raise UserError(str(body["error"]))
-    raise UserError(
-        f"{server} answered {response.status_code} without a Flux admin API "
-        "(is it `flux serve` with FLUX_TOKEN set?)"
-    )
 
 
 def _print_result(console: Console, result: dict[str, Any], rollback: bool) -> None:
@@ -184,7 +167,7 @@ def deploy(
         try:
             with httpx.Client(base_url=url, headers=headers, timeout=120.0) as client:
                 if rollback:
-                    result = _answer(client.post("/_flux/rollback"), url)
+                    result = answer(client.post("/_flux/rollback"), url)
                 else:
                     files = project_files(loaded)
                     if not any(name.startswith("functions/") for name in files):
@@ -193,7 +176,7 @@ def deploy(
                     console.print(
                         f"flux deploy: {len(files)} files ({len(bundle):,} bytes) → {url}"
                     )
-                    result = _answer(_upload(client, bundle, console, dry_run), url)
+                    result = answer(_upload(client, bundle, console, dry_run), url)
         except httpx.HTTPError as exc:
             fail(f"cannot reach {url}: {exc}")
     if json:

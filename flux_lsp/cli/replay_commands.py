@@ -2,7 +2,9 @@
 
 The replay itself is `flux_lsp.replay.engine`; this module only reads the arguments and renders
 the `ReplayReport` as the seed shows it (one line per request, then the verdict), or as JSON.
-The exit code is 0 when nothing still fails and 1 otherwise.
+With `--server` the server replays in its own sandbox (`serve/replay_api.py`) and streams the
+outcomes back; they print as a local replay's do. The exit code is 0 when nothing still fails
+and 1 otherwise.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flux_lsp.cli.app import ProjectOption, app
+from flux_lsp.cli.stores import TokenOpt
 from flux_lsp.cli.user_errors import UserError, user_errors
 
 if TYPE_CHECKING:
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from flux_lsp.project import Project
+    from flux_lsp.recorder.query import ExecutionQuery
     from flux_lsp.recorder.store import Store
     from flux_lsp.replay.report import ReplayOutcome, ReplayReport
 
@@ -33,6 +37,14 @@ incident_app = typer.Typer(
 app.add_typer(incident_app, name="incident")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        metavar="URL",
+        help="Replay on this `flux serve` server, in its own sandbox, against the code it runs.",
+    ),
+]
 
 
 class _Lines:
@@ -115,6 +127,40 @@ async def open_project(project_dir: Path) -> tuple[Project, Store]:
     return project, store
 
 
+def _print_plan(
+    console: Console, preview: ReplayReport, count: int, webhooks: int
+) -> _Lines | None:
+    """The headline of a window's replay; the printer of its outcomes (None: nothing to do)."""
+    if count == 0:
+        console.print(f"  {preview.empty_message}", highlight=False, markup=False)
+        return None
+    console.print(f"  {preview.headline(count, webhooks)}", markup=False)
+    console.print(f"  Side-effects: {' · '.join(preview.side_effects)}", markup=False)
+    console.print()
+    return _Lines(console, webhooks == count, preview.with_jobs)
+
+
+def _print_one(console: Console, report: ReplayReport) -> None:
+    console.print(f"  {report.headline()}", markup=False)
+    console.print(f"  Side-effects: {' · '.join(report.side_effects)}", markup=False)
+    console.print()
+    for outcome in report.outcomes:
+        for line in outcome_lines(outcome, False, report.with_jobs):
+            console.print(line, highlight=False, markup=False)
+    render_footer(console, report)
+
+
+def _window_query(
+    window: str, function: str | None, filters: list[str]
+) -> tuple[float, float, list[str], ExecutionQuery]:
+    """The window and the report filters (checked here, before anything runs)."""
+    from flux_lsp.recorder.query import parse_filters, parse_window
+
+    since, until = parse_window(window)
+    wanted = [*filters, *([f"function={function}"] if function is not None else [])]
+    return since, until, wanted, parse_filters(wanted)
+
+
 async def _replay_window(
     project_dir: Path,
     window: str,
@@ -123,14 +169,10 @@ async def _replay_window(
     as_json: bool,
     with_jobs: bool,
 ) -> ReplayReport:
-    from flux_lsp.recorder.query import parse_filters, parse_window
     from flux_lsp.replay.engine import plan_window, replay_window
     from flux_lsp.replay.report import ReplayReport, ReplayWindow
 
-    since, until = parse_window(window)
-    query = parse_filters(filters)
-    if function is not None:
-        query = parse_filters([f"function={function}"], query)
+    since, until, _, query = _window_query(window, function, filters)
     project, store = await open_project(project_dir)
     try:
         if as_json:
@@ -140,13 +182,9 @@ async def _replay_window(
         console = _console()
         plan = await plan_window(store, since, until, query=query, with_jobs=with_jobs)
         preview = ReplayReport(ReplayWindow(since, until), with_jobs=with_jobs)
-        if plan.count == 0:
-            console.print(f"  {preview.empty_message}", highlight=False, markup=False)
+        lines = _print_plan(console, preview, plan.count, plan.webhooks)
+        if lines is None:
             return preview
-        console.print(f"  {preview.headline(plan.count, plan.webhooks)}", markup=False)
-        console.print(f"  Side-effects: {' · '.join(preview.side_effects)}", markup=False)
-        console.print()
-        lines = _Lines(console, plan.webhooks == plan.count, with_jobs)
         if console.is_terminal and plan.count > console.height:
             lines.start_progress(plan.count)
         try:
@@ -177,15 +215,60 @@ async def _replay_one(project_dir: Path, ident: str, as_json: bool) -> ReplayRep
     finally:
         await store.close()
     if not as_json:
-        console = _console()
-        console.print(f"  {report.headline()}", markup=False)
-        console.print(f"  Side-effects: {' · '.join(report.side_effects)}", markup=False)
-        console.print()
-        for outcome in report.outcomes:
-            for line in outcome_lines(outcome, False, report.with_jobs):
-                console.print(line, highlight=False, markup=False)
-        render_footer(console, report)
+        _print_one(_console(), report)
     return report
+
+
+def _remote_window(
+    server: str,
+    token: str | None,
+    window: str,
+    function: str | None,
+    filters: list[str],
+    as_json: bool,
+    with_jobs: bool,
+) -> ReplayReport:
+    """`incident replay --server`: the server replays in its sandbox, the lines print here."""
+    from flux_lsp.cli.admin_client import stream_events
+    from flux_lsp.replay.report import (
+        ReplayReport,
+        ReplayWindow,
+        outcome_from_json,
+        report_from_json,
+    )
+
+    since, until, wanted, _ = _window_query(window, function, filters)
+    payload = {"since": since, "until": until, "filters": wanted, "with_jobs": with_jobs}
+    console = None if as_json else _console()
+    lines: _Lines | None = None
+    done = 0
+    for event in stream_events(server, token, "/replay/window", payload):
+        if event.get("event") == "plan" and console is not None:
+            preview = ReplayReport(ReplayWindow(since, until), with_jobs=with_jobs)
+            lines = _print_plan(console, preview, int(event["count"]), int(event["webhooks"]))
+        elif event.get("event") == "outcome" and lines is not None:
+            done += 1
+            lines(outcome_from_json(event["outcome"]), done)
+        elif event.get("event") == "report":
+            report = report_from_json(event["report"])
+            if console is not None and not report.empty:
+                render_footer(console, report)
+            return report
+    raise UserError(f"{server} ended the replay without its report")
+
+
+def _remote_one(server: str, token: str | None, ident: str, as_json: bool) -> ReplayReport:
+    """`replay --server`: the server replays the execution in its sandbox."""
+    from flux_lsp.cli.admin_client import stream_events
+    from flux_lsp.replay.report import report_from_json
+
+    for event in stream_events(server, token, "/replay", {"id": ident}):
+        if event.get("event") == "report":
+            report = report_from_json(event["report"])
+            if not as_json:
+                _print_one(_console(), report)
+            return report
+    raise UserError(f"{server} ended the replay without its report")
 
 
 def _finish(report: ReplayReport, as_json: bool) -> None:
@@ -196,7 +279,12 @@ def _finish(report: ReplayReport, as_json: bool) -> None:
     raise typer.Exit(0 if report.ok else 1)
 
 
-@incident_app.command("replay", context_settings={"ignore_unknown_options": True})
+# A window may start with `-` (`-2h..now`): unknown options pass through as the argument, and
+# `-h` is not a help option here, since `-2h..now` would otherwise ask for help.
+WINDOW_COMMAND = {"ignore_unknown_options": True, "help_option_names": ["--help"]}
+
+
+@incident_app.command("replay", context_settings=WINDOW_COMMAND)
 def incident_replay(
     window: Annotated[
         str, typer.Argument(help="FROM..TO: 09:00..09:20, -30m..now, or ISO date-times.")
@@ -213,6 +301,8 @@ def incident_replay(
     ] = False,
     as_json: JsonOption = False,
     project: ProjectOption = Path("."),
+    server: ServerOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Re-run every request recorded in a time window against the code you have now.
 
@@ -231,9 +321,14 @@ def incident_replay(
       flux incident replay 23:50..00:10 --function stripe_webhook --server https://flux.example.com
     """
     with user_errors():
-        report = asyncio.run(
-            _replay_window(project, window, function, filters or [], as_json, with_jobs)
-        )
+        if server is not None:
+            report = _remote_window(
+                server, token, window, function, filters or [], as_json, with_jobs
+            )
+        else:
+            report = asyncio.run(
+                _replay_window(project, window, function, filters or [], as_json, with_jobs)
+            )
     _finish(report, as_json)
 
 
@@ -242,6 +337,8 @@ def replay(
     request_id: Annotated[str, typer.Argument(help="The execution: req:7c8d9e0f or a prefix.")],
     as_json: JsonOption = False,
     project: ProjectOption = Path("."),
+    server: ServerOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Re-run one recorded execution against the code you have now, on the data as it was.
 
@@ -252,5 +349,8 @@ def replay(
       flux replay req:4ad4b141 --server https://flux.example.com
     """
     with user_errors():
-        report = asyncio.run(_replay_one(project, request_id, as_json))
+        if server is not None:
+            report = _remote_one(server, token, request_id, as_json)
+        else:
+            report = asyncio.run(_replay_one(project, request_id, as_json))
     _finish(report, as_json)

@@ -131,6 +131,10 @@ _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+MAX_WRAP_SECONDS = 12 * 3600
+"""The longest window of clock times read as crossing midnight (`23:50..00:10`)."""
+
+
 def parse_duration(text: str) -> float | None:
     """`15m`, `1h30m`, `1w`, `90s` (a leading `-` allowed) in seconds; None if not one."""
     match = _DURATION.match(text.strip())
@@ -181,13 +185,16 @@ def parse_window(text: str, now: float | None = None) -> tuple[float, float]:
     """`09:00..09:20`, `23:50..00:10` (across midnight), `-30m..now`, or two ISO date-times
     joined by `..`. Clock times are their latest past occurrences, except that a clock-time
     end falling before the start is the one that follows it (`09:00..09:20` at 09:10 ends
-    at 09:20 today)."""
+    at 09:20 today), when that makes a window of at most 12 hours; `09:20..09:00` is
+    refused as backwards."""
     start_text, sep, end_text = text.partition("..")
     if not sep or not start_text.strip() or not end_text.strip():
         raise QueryError(f"bad window {text!r}: expected FROM..TO, e.g. 09:00..09:20 or -30m..now")
     start, end = parse_time(start_text, now), parse_time(end_text, now)
     if end <= start and _CLOCK.match(end_text.strip()):
-        end = (_dt.datetime.fromtimestamp(end) + _dt.timedelta(days=1)).timestamp()
+        wrapped = (_dt.datetime.fromtimestamp(end) + _dt.timedelta(days=1)).timestamp()
+        if wrapped - start <= MAX_WRAP_SECONDS:  # longer: a window written backwards
+            end = wrapped
     if end <= start:
         raise QueryError(f"bad window {text!r}: the end is not after the start")
     return start, end

@@ -291,15 +291,19 @@ async def replay_one(
     *,
     overlay: dict[str, str] | None = None,
     recorder: Recorder | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ReplayReport:
     """Re-run one recorded execution (by id, `req:` id or prefix) on the data as it was then.
 
-    The id of a replay stands for its original.
+    The id of a replay stands for its original. `progress` is called with its outcome.
     """
     original = await resolve_original(store, ident)
     report = one_report(original, overlay)
     async with session_for(project, store, original, overlay=overlay, recorder=recorder) as session:
         report.code_version = session.runtime.code_version
-        report.add(await session.replay(original))
+        outcome = await session.replay(original)
+        report.add(outcome)
+        if progress is not None:
+            progress(outcome, 1)
         report.sandbox = session.sandbox.stats
     return report

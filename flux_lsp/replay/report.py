@@ -1,7 +1,9 @@
 """The result of a replay: one outcome per re-run execution, and the verdict over them all.
 
 `encode.to_json(report)` is a stable JSON contract: `flux incident replay --json` prints it and
-the language server shows the same report. The CLI and the editor only render what is here;
+the language server shows the same report; `report_from_json` reads it back (a `flux serve`
+server streams its replays to the CLI, which renders them as its own). The CLI and the editor
+only render what is here;
 the verdict (which executions are fixed, which still fail, whether the incident is resolved)
 is decided in this module.
 """
@@ -9,8 +11,9 @@ is decided in this module.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from flux_lsp.model import Execution, short_id
 from flux_lsp.runtime.http_client import UNMATCHED_ATTRIBUTE
@@ -364,3 +367,34 @@ class ReplayReport:
             return f"Nothing to replay for {self.target}."
         window = f" from {self.window.label}" if self.window.label else " in that window"
         return f"No recorded requests{window}: nothing to replay."
+
+
+T = TypeVar("T")
+
+
+def _declared(cls: type[T], data: Mapping[str, Any], **nested: Any) -> T:
+    """An instance from the keys of `data` that are fields of `cls` (the derived values the
+    encoder adds are left out), with the `nested` values built by the caller."""
+    names = {f.name for f in fields(cls)} - set(nested)  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names}, **nested)
+
+
+def outcome_from_json(data: Mapping[str, Any]) -> ReplayOutcome:
+    """A `ReplayOutcome` from its JSON (`encode.to_json`)."""
+    jobs = [_declared(EnqueuedJob, job) for job in data.get("enqueued") or []]
+    return _declared(ReplayOutcome, data, enqueued=jobs)
+
+
+def report_from_json(data: Mapping[str, Any]) -> ReplayReport:
+    """A `ReplayReport` from its JSON, as a `flux serve` server streams it back."""
+    from flux_lsp.replay.sandbox import SandboxStats
+
+    sandbox = data.get("sandbox")
+    return _declared(
+        ReplayReport,
+        data,
+        window=_declared(ReplayWindow, data.get("window") or {}),
+        outcomes=[outcome_from_json(o) for o in data.get("outcomes") or []],
+        summary=_declared(ReplaySummary, data.get("summary") or {}),
+        sandbox=_declared(SandboxStats, sandbox) if sandbox is not None else None,
+    )

@@ -1,7 +1,8 @@
-"""The admin API `flux serve` mounts under `/_flux/`: deploy, rollback, and the recorder.
+"""The admin API `flux serve` mounts under `/_flux/`: deploy, rollback, the recorder, replays.
 
 `AdminAPI` gathers the routes (deploy and rollback here, the recorder read API from
-`recorder_api`, the OpenAPI document from `openapi`) behind `BearerAuth`. With no token
+`recorder_api`, replays in the server's sandbox from `replay_api`, the OpenAPI document from
+`openapi`) behind `BearerAuth`. With no token
 configured (`FLUX_TOKEN` or `[server] token` in flux.toml) the API is off: every `/_flux/`
 path answers 404 saying so, and `startup_note` says so when the server starts.
 """
@@ -22,6 +23,7 @@ from flux_lsp.serve.bundle import BundleLimits
 from flux_lsp.serve.deployments import Deployer, DeployError, active_project
 from flux_lsp.serve.openapi import openapi_document
 from flux_lsp.serve.recorder_api import RecorderAPI
+from flux_lsp.serve.replay_api import ReplayAPI
 
 PREFIX = "/_flux"
 
@@ -64,6 +66,7 @@ class AdminAPI:
         self.limits = limits or BundleLimits()
         self.deployer = Deployer(runtime, base, self.limits)
         self.recorder = RecorderAPI(lambda: self.runtime.project.recorder_path)
+        self.replays = ReplayAPI(runtime, self.recorder.store)
 
     @property
     def enabled(self) -> bool:
@@ -86,6 +89,7 @@ class AdminAPI:
             Route("/deployments", self.deployments),
             Route("/openapi.json", self.openapi),
             *self.recorder.routes(),
+            *self.replays.routes(),
             Route("/{rest:path}", self.not_found, methods=_ALL),
         ]
         return [Mount(PREFIX, routes=routes, middleware=[Middleware(BearerAuth, token=self.token)])]

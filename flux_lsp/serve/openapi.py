@@ -29,6 +29,25 @@ def _json(schema: Doc, description: str = "OK") -> Doc:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _replay_post(summary: str, properties: Doc, required: list[str]) -> Doc:
+    """A replay route: a JSON body in, JSON Lines events out (see `serve.replay_api`)."""
+    body = {"type": "object", "properties": properties, "required": required}
+    events = "JSON Lines: `plan`, `outcome` (a ReplayOutcome), then `report` or `error`."
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {
+                "200": {
+                    "description": events,
+                    "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                },
+                **_errors(400, 401, 404, 409, 422),
+            },
+        }
+    }
+
+
 def _errors(*codes: int) -> dict[str, Doc]:
     text = {
         400: "A parameter or the bundle is not acceptable.",
@@ -143,6 +162,27 @@ def openapi_document() -> Doc:
                     "responses": {"200": deploy_result, **_errors(401, 409)},
                 }
             },
+            "/_flux/replay": _replay_post(
+                "Replay one recorded execution in the server's sandbox, against the code it "
+                "runs; the outcome and the report stream back.",
+                {"id": {"type": "string", "description": "Execution id, `req:` id or prefix."}},
+                ["id"],
+            ),
+            "/_flux/replay/window": _replay_post(
+                "Replay every request recorded in [since, until) in the server's sandbox; "
+                "a plan, each outcome as it ends, then the report stream back.",
+                {
+                    "since": _TIME,
+                    "until": _TIME,
+                    "filters": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Report only matching requests (`status=5xx`).",
+                    },
+                    "with_jobs": {"type": "boolean"},
+                },
+                ["since", "until"],
+            ),
             "/_flux/deployments": _get(
                 "The running code version and the kept deployments.", [], _json(_OBJECT)
             ),

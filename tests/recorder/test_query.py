@@ -46,6 +46,7 @@ def test_bad_times_say_what_is_expected(text: str) -> None:
         parse_time(text, MORNING)
 
 
-def test_a_window_ending_before_it_starts_is_refused() -> None:
+@pytest.mark.parametrize("text", ["-10m..-20m", "09:20..09:00"])
+def test_a_window_ending_before_it_starts_is_refused(text: str) -> None:
     with pytest.raises(QueryError, match="the end is not after the start"):
-        parse_window("-10m..-20m", MORNING)
+        parse_window(text, at(10, 9, 30))
