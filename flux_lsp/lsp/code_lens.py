@@ -75,8 +75,10 @@ async def _handler_lens(ls: FluxLanguageServer, uri: str) -> types.CodeLens | No
     function = project.function_name(fs)
     if function is None:
         return None
-    document = ls.workspace.get_text_document(uri)
-    line = definition_line(document.source, fs)
+    source = ls.document_source(uri)
+    if source is None:
+        return None
+    line = await definition_line(source, fs)
     if line is None:
         return None
     store = await ls.projects.store_for(project)
@@ -89,7 +91,7 @@ async def _handler_lens(ls: FluxLanguageServer, uri: str) -> types.CodeLens | No
         ls.projects.report(f"Flux: {exc}")
         return None
     stats = run_stats(recent)
-    text = document.lines[line - 1]
+    text = source.splitlines()[line - 1]
     col = max(0, text.find("handler"))
     return types.CodeLens(
         range=types.Range(

@@ -60,8 +60,10 @@ async def hover(ls: FluxLanguageServer, params: types.HoverParams) -> types.Hove
                 text += f"\n\n*{placed.group.count} failures like this in the last "
                 text += f"{project.settings.window}*"
             return _markup(text)
-        document = ls.workspace.get_text_document(uri)
-        target = resolve(document.source, fs, line, params.position.character)
+        source = ls.document_source(uri)
+        if source is None:
+            return None
+        target = await resolve(source, fs, line, params.position.character)
         if isinstance(target, CtxCall):
             relative = project.relative(Path(fs))
             results = await store.call_sites(relative, target.line, since=since, limit=RECENT_ROWS)

@@ -93,7 +93,7 @@ async def check(ls: FluxLanguageServer, uri: str) -> None:
             return
         found: list[types.Diagnostic] = []
         if problem is not None:
-            lines = [line.rstrip("\r\n") for line in ls.workspace.get_text_document(uri).lines]
+            lines = ls.workspace.get_text_document(uri).source.splitlines()
             found.append(diagnostic_for(problem, project.relative(Path(fs)), lines))
         ls.diagnostics.load[uri] = found
         from flux_lsp.lsp.diagnostics import publish

@@ -26,15 +26,17 @@ async def definition(
     project = await ls.projects.project_for(uri)
     if project is None or not fs:
         return None
-    document = ls.workspace.get_text_document(uri)
-    target = resolve(document.source, fs, params.position.line, params.position.character)
+    source = ls.document_source(uri)
+    if source is None:
+        return None
+    target = await resolve(source, fs, params.position.line, params.position.character)
     if not isinstance(target, NameString):
         return None
     file = project.functions_dir / f"{target.name}.py"
     if not file.is_file():
         return None
     text = file.read_text(encoding="utf-8", errors="replace")
-    line = (definition_line(text, str(file)) or 1) - 1
+    line = (await definition_line(text, str(file)) or 1) - 1
     col = max(0, text.splitlines()[line].find("handler")) if text.strip() else 0
     target_uri = from_fs_path(str(Path(file))) or str(file)
     position = types.Position(line=line, character=col)

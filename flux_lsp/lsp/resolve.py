@@ -4,18 +4,29 @@ jedi resolves the names in the document (which function a `def` line defines, wh
 used); the extent of a call that spans several lines comes from the syntax tree, so hovering
 any line of `await ctx.db.update(\\n ... )` finds the call. Results are cached per document
 version, since hovers repeat on the same text.
+
+jedi runs in one worker thread of its own, never on the event loop: `resolve` and
+`definition_line` are awaited, a request cancelled meanwhile (`$/cancelRequest`) stops waiting
+for it, and a document over `MAX_ANALYSED` characters is not analysed at all (its diagnostics
+and their hovers come from the recorder and stay fast).
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import jedi
 
+MAX_ANALYSED = 1_000_000
+"""Characters beyond which a document gets no jedi or syntax-tree work."""
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flux-jedi")
 CTX_CHAIN = re.compile(r"\bctx(?:\.[A-Za-z_]\w*)+")
 _STRING = re.compile(r"""(["'])([A-Za-z_][\w.-]*)\1""")
 
@@ -71,7 +82,7 @@ def _ctx_calls(text: str) -> tuple[tuple[int, int, str], ...]:
 
 
 _JEDI = threading.Lock()
-"""jedi is not thread-safe; the warm-up runs in a worker thread, everything else on the loop."""
+"""jedi is not thread-safe: everything that calls it runs in `_WORKER`, under this lock."""
 
 
 @lru_cache(maxsize=64)
@@ -89,12 +100,32 @@ def _names(text: str, path: str) -> _Names:
     return _Names(defs, frozenset(ctx_lines), _ctx_calls(text))
 
 
-def warm_up() -> None:
-    """Load jedi's grammar once (in a worker thread), so the first hover is not the slow one."""
-    _names("async def handler(req, ctx):\n    await ctx.db.query('x')\n", "")
+async def warm_up() -> None:
+    """Load jedi's grammar once, so the first hover is not the slow one."""
+    await _off_loop(_names, "async def handler(req, ctx):\n    await ctx.db.query('x')\n", "")
 
 
-def resolve(text: str, path: str, line: int, character: int) -> Target:
+async def _off_loop(work: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(_WORKER, work, *args)
+
+
+async def resolve(text: str, path: str, line: int, character: int) -> Target:
+    """What is at 0-based (`line`, `character`) in `text` (None for a document too large)."""
+    if len(text) > MAX_ANALYSED:
+        return None
+    target: Target = await _off_loop(resolve_now, text, path, line, character)
+    return target
+
+
+async def definition_line(text: str, path: str, function: str = "handler") -> int | None:
+    """The 1-based line where `function` is defined in `text`, if it is (None when too large)."""
+    if len(text) > MAX_ANALYSED:
+        return None
+    found: int | None = await _off_loop(definition_line_now, text, path, function)
+    return found
+
+
+def resolve_now(text: str, path: str, line: int, character: int) -> Target:
     """What is at 0-based (`line`, `character`) in `text`."""
     lines = text.splitlines()
     if not 0 <= line < len(lines):
@@ -117,8 +148,8 @@ def resolve(text: str, path: str, line: int, character: int) -> Target:
     return None
 
 
-def definition_line(text: str, path: str, function: str = "handler") -> int | None:
-    """The 1-based line where `function` is defined in `text`, if it is."""
+def definition_line_now(text: str, path: str, function: str = "handler") -> int | None:
+    """The 1-based line where `function` is defined in `text`, if it is (in `_WORKER`)."""
     for line, name in sorted(_names(text, path).defs.items()):
         if name == function:
             return line

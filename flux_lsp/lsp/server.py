@@ -17,6 +17,7 @@ from pygls.lsp.server import LanguageServer
 from flux_lsp import __version__
 from flux_lsp.lsp.diagnostics import DiagnosticsState
 from flux_lsp.lsp.projects import Projects
+from flux_lsp.lsp.protocol import FluxProtocol
 from flux_lsp.lsp.report_documents import renders_reports
 
 NAME = "flux"
@@ -29,6 +30,7 @@ class FluxLanguageServer(LanguageServer):
     """A pygls server holding the projects, the published diagnostics and the watcher."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("protocol_cls", FluxProtocol)
         super().__init__(NAME, VERSION, *args, **kwargs)
         from flux_lsp.lsp.debug_sessions import DebugSessions
         from flux_lsp.lsp.live import LiveWatcher
@@ -41,6 +43,15 @@ class FluxLanguageServer(LanguageServer):
         self.renders_reports = False
         """The client said it renders Flux's reports itself (`initializationOptions`)."""
         self.debug_sessions = DebugSessions()
+        self.warm_up: asyncio.Task[None] | None = None
+
+    def document_source(self, uri: str) -> str | None:
+        """The text of `uri`: the editor's buffer when it is open, else the file on disk; None
+        when there is neither (a hover on a file never opened and since deleted)."""
+        try:
+            return self.workspace.get_text_document(uri).source
+        except (OSError, UnicodeDecodeError):
+            return None
 
 
 def create_server() -> FluxLanguageServer:
@@ -75,7 +86,7 @@ def create_server() -> FluxLanguageServer:
     @ls.feature(types.INITIALIZED)
     async def initialized(ls: FluxLanguageServer, params: types.InitializedParams) -> None:
         ls.live.start()
-        asyncio.get_running_loop().run_in_executor(None, resolve.warm_up)
+        ls.warm_up = asyncio.create_task(resolve.warm_up())
         await ls.projects.open_folders()
 
     @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
