@@ -80,9 +80,7 @@ def main() -> None:
     print(f"{'executions':>10}  {'tail -n 1':>10}  {'tail -f -n 1':>12}  {'new line':>9}")
     for count in args.executions:
         m = measure(count, args.runs)
-        print(
-            f"{count:>10,}  {m['tail']:>9.3f}s  {m['tail -f']:>11.3f}s  {m['new line']:>8.3f}s"
-        )
+        print(f"{count:>10,}  {m['tail']:>9.3f}s  {m['tail -f']:>11.3f}s  {m['new line']:>8.3f}s")
 
 
 if __name__ == "__main__":
