@@ -8,6 +8,9 @@ from the writer process's work on the machine's other core. Then times opening a
 a Flux span against an OpenTelemetry SDK span (target: Flux <= 1/3 of OTel).
 
     .venv/bin/python bench/recording_overhead.py [--requests 2000] [--rounds 30]
+        [--recorder-url postgresql://…]
+
+With `--recorder-url` the "on" mode records into that PostgreSQL recorder instead of a file.
 """
 
 from __future__ import annotations
@@ -132,6 +135,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--recorder-url", default=None, help="record to this PostgreSQL recorder")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="flux-bench-"))
     results: dict[str, list[float]] = {"off": [], "on": [], "serialise": []}
@@ -141,14 +145,20 @@ async def main() -> None:
             project = make_project(base / f"{mode}-{round_}")
             recorder: Recorder
             if mode == "on":
-                recorder = RecorderWriter(project.recorder_path)
+                recorder = RecorderWriter(
+                    args.recorder_url or project.recorder_path, health=project.recorder_health_path
+                )
             else:
                 recorder = NullRecorder() if mode == "off" else SerialiseOnly()
             await asyncio.sleep(SETTLE_SECONDS)
             results[mode].append(await throughput(project, recorder, args.requests))
     shutil.rmtree(base, ignore_errors=True)
     medians = {mode: statistics.median(rounds) for mode, rounds in results.items()}
-    print(f"requests per round: {args.requests} at concurrency {CONCURRENCY}, {args.rounds} rounds")
+    where = "a PostgreSQL recorder" if args.recorder_url else "the recorder file"
+    print(
+        f"requests per round: {args.requests} at concurrency {CONCURRENCY}, {args.rounds} rounds, "
+        f"recording to {where}"
+    )
     for mode, rounds in results.items():
         shown = ", ".join(f"{x:.0f}" for x in rounds)
         print(f"recording {mode + ':':10} {medians[mode]:6.0f} req/s (median; rounds: {shown})")
