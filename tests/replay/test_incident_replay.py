@@ -1,6 +1,7 @@
 """The seed's incident end to end: record it on the buggy shop, fix signup, replay the window.
 
-The CLI runs as a real `flux` process against the recorded project.
+The CLI runs as a real `flux` process against the recorded project, whose recorder is the file
+or PostgreSQL (`store_backend`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,25 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from flux_lsp.model import short_id
 from flux_lsp.project import Project
+from flux_lsp.recorder.open import open_store
 from flux_lsp.recorder.query import ExecutionQuery
-from flux_lsp.recorder.sqlite_store import SQLiteStore
+from tests.recorders import recorder_database, use_recorder
 from tests.replay.helpers import ROW_NOT_FOUND, Incident, fix_signup, record_incident
+
+
+@pytest.fixture
+def shop(shop: Path, backend_server: str | None) -> Iterator[Path]:
+    """The example shop, recording to the backend under test."""
+    with recorder_database(backend_server) as url:
+        use_recorder(shop, url)
+        yield shop
 
 
 def _iso(stamp: float) -> str:
@@ -119,7 +132,7 @@ async def test_json_report_and_recorded_replays(shop: Path) -> None:
     assert report["unreported"] == 5  # the other requests ran, unreported
     assert report["redone"] == 2  # the jobs did not: their recorded writes were re-applied
 
-    store = await SQLiteStore.open(Project.load(shop).recorder_path)
+    store = await open_store(Project.load(shop).recorder_location)
     try:
         replay = await store.get(outcome["replay_id"])
         replays = await store.executions(ExecutionQuery(kind="replay", limit=None))
