@@ -12,6 +12,7 @@ batch: reading it is one cheap query, so the language server's live diagnostics 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,6 @@ from flux_lsp.recorder.postgres_schema import (
     SIZE_SQL,
     ensure_schema,
     redact,
-    schema_version,
 )
 from flux_lsp.recorder.retention import apply_meta, read_health
 from flux_lsp.recorder.schema import SchemaTooNew
@@ -46,27 +46,19 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _check_schema(url: str) -> None:
-    """Raise the right RecorderError unless `url` holds a current recorder (upgrading old ones)."""
+def _upgrade(url: str, version: int) -> None:
+    """Upgrade an older recorder schema (when this role may), as the file is upgraded."""
     shown = redact(url)
     try:
         with psycopg.connect(url, connect_timeout=CONNECT_SECONDS, autocommit=True) as conn:
-            version = schema_version(conn)
-            if version == 0:
-                raise RecorderMissing(
-                    f"no recorder in {shown} (start `flux serve` with this recorder first)"
-                )
-            try:
-                ensure_schema(conn)  # refuses a newer schema, upgrades an older one
-            except psycopg.errors.InsufficientPrivilege:
-                raise RecorderCorrupt(
-                    f"{shown}: recorder schema v{version} is older than this Flux "
-                    f"(v{SCHEMA_VERSION}); a writer with more rights upgrades it"
-                ) from None
-    except SchemaTooNew as exc:
+            ensure_schema(conn)
+    except SchemaTooNew as exc:  # a newer Flux upgraded it meanwhile
         raise RecorderTooNew(f"{shown}: {exc}") from None
-    except psycopg.OperationalError as exc:
-        raise RecorderMissing(f"cannot reach the recorder at {shown}: {_reason(exc)}") from None
+    except psycopg.errors.InsufficientPrivilege:
+        raise RecorderCorrupt(
+            f"{shown}: recorder schema v{version} is older than this Flux (v{SCHEMA_VERSION}); "
+            "a writer with more rights upgrades it"
+        ) from None
     except psycopg.Error as exc:
         raise RecorderCorrupt(f"{shown} is not a readable recorder: {_reason(exc)}") from None
 
@@ -89,11 +81,35 @@ class PostgresStore(SqlReads):
 
     @classmethod
     async def open(cls, url: str, *, health: Path | None = None) -> PostgresStore:
-        """Connect and check the schema; `health`: the local writer's health file, if any."""
-        import asyncio
+        """Connect and check the schema; `health`: the local writer's health file, if any.
 
-        await asyncio.to_thread(_check_schema, url)
-        return cls(url, await cls._connect(url), health)
+        One connection does both (a new backend's first look at the partitioned tables is
+        most of what opening costs)."""
+        store = cls(url, await cls._connect(url), health)
+        try:
+            version = await store._version()
+            if version == 0:
+                raise RecorderMissing(
+                    f"no recorder in {store.location} (start `flux serve` with this recorder first)"
+                )
+            if version > SCHEMA_VERSION:
+                raise RecorderTooNew(f"{store.location}: {SchemaTooNew(version)}")
+            if version < SCHEMA_VERSION:
+                await asyncio.to_thread(_upgrade, url, version)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def _version(self) -> int:
+        """The schema version in the database; 0 when there is no recorder schema."""
+        try:
+            rows = await self._all("SELECT value FROM meta WHERE key = 'schema_version'")
+        except RecorderMissing as exc:
+            if str(exc).startswith("cannot reach"):
+                raise
+            return 0
+        return int(rows[0]["value"]) if rows else 0
 
     @staticmethod
     async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
