@@ -56,8 +56,8 @@ from flux_lsp.recorder.postgres_writer import pg_rows, write_records_pg
 from flux_lsp.recorder.retention import DAY, RetentionPolicy
 from flux_lsp.recorder.writer import encode, open_for_writing, open_writer, write_batch
 from flux_lsp.recorder.writer_process import prune
-from flux_lsp.runtime.executor import Runtime
 from flux_lsp.runtime.gateway import create_app
+from flux_lsp.runtime.runtime import Runtime
 from tests.postgres import fresh_database, postgres_server
 
 BATCH = 1000

@@ -18,7 +18,7 @@ import pytest
 
 from flux_lsp.model import short_id
 from flux_lsp.project import Project
-from flux_lsp.recorder.open import open_store
+from flux_lsp.recorder.open_store import open_store
 from flux_lsp.recorder.query import ExecutionQuery
 from tests.recorders import recorder_database, use_recorder
 from tests.replay.helpers import ROW_NOT_FOUND, Incident, fix_signup, record_incident
