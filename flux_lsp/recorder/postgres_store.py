@@ -158,14 +158,15 @@ class PostgresStore(SqlReads):
 
     async def stats(self) -> RecorderStats:
         rows = await self._all(
-            "SELECT count(*) AS n, min(started_at) AS oldest, max(started_at) AS newest "
-            "FROM executions"
+            "SELECT count(*) AS n, min(started_at) AS oldest, max(started_at) AS newest, "
+            "count(*) FILTER (WHERE kind = 'replay') AS replays FROM executions"
         )
         size = await self._all(SIZE_SQL)
         stats = RecorderStats(
             location=self.location,
             size_bytes=int(size[0]["bytes"]),
             executions=int(rows[0]["n"]),
+            replays=int(rows[0]["replays"]),
             oldest=rows[0]["oldest"],
             newest=rows[0]["newest"],
             schema_version=SCHEMA_VERSION,

@@ -1,5 +1,6 @@
 """Replays are kept apart from live traffic: `flux tail` and `flux status` leave them out,
-`--filter kind=replay` shows them, marked as replays of their original."""
+`--filter kind=replay` shows them, marked as replays of their original. On each recorder
+backend."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from flux_lsp.model import short_id
 from tests.cli.flux import flux
 from tests.harness import FluxApp
+from tests.recorders import recorder_database, use_recorder
 
 
 async def create_user(shop: Path) -> str:
@@ -18,7 +20,13 @@ async def create_user(shop: Path) -> str:
     return r.headers["x-flux-request-id"]
 
 
-def test_tail_and_status_keep_replays_apart(shop: Path) -> None:
+def test_tail_and_status_keep_replays_apart(shop: Path, backend_server: str | None) -> None:
+    with recorder_database(backend_server) as url:
+        use_recorder(shop, url)
+        check_replays_kept_apart(shop)
+
+
+def check_replays_kept_apart(shop: Path) -> None:
     original = asyncio.run(create_user(shop))
     for _ in range(3):
         assert flux("replay", original, "-p", str(shop), "--json").code == 0
