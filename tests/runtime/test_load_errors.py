@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.harness import copy_shop, free_port, write_function
-from tests.runtime.test_shared_code import ITEMS, shared_project
+from tests.runtime.test_shared_code import ITEMS, PRICING_V2, shared_project
 from tests.serve.helpers import ServeProcess, env, flux
 
 TYPO = "async def handler(req, ctx)\n    return 1\n"
@@ -66,6 +66,10 @@ def test_flux_dev_names_broken_functions_and_serves_the_others(tmp_path: Path) -
         assert len(wait_for(dev, TYPO_LINE)) == 2  # once at start, once on reload
         assert len(wait_for(dev, BLOCKING_LINE)) == 2
         assert client.post("/checkout", json=ITEMS).json() == {"total": 400}
+
+        (shop / "lib" / "pricing.py").write_text(PRICING_V2)  # shared code: checkout reloads
+        wait_for(dev, "flux: reloaded (pricing.py)")
+        assert client.post("/checkout", json=ITEMS).json() == {"total": 800}
 
 
 def test_flux_serve_refuses_to_start_with_a_broken_function(tmp_path: Path) -> None:
