@@ -332,3 +332,26 @@ def test_replays_are_never_exported() -> None:
 
     assert export_request([record("replay")], "flux")[1] == 0
     assert export_request([record("http")], "flux")[1] == 2
+
+
+def test_the_standard_otel_variables_set_the_target(tmp_path: Path) -> None:
+    from flux_lsp.recorder.export import export_target
+    from flux_lsp.settings import load_settings
+
+    def target(toml: str, env: dict[str, str]) -> Any:
+        (tmp_path / "flux.toml").write_text(toml)
+        return export_target(load_settings(tmp_path, env, use_env_file=False).settings.telemetry)
+
+    assert target("", {}) is None
+    on = target('[telemetry]\notlp_endpoint = "http://collector:4318/"\n', {})
+    assert (on.url, on.service_name, on.headers) == ("http://collector:4318/v1/traces", "flux", {})
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "https://api.honeycomb.io",
+        "OTEL_EXPORTER_OTLP_HEADERS": "x-honeycomb-team=abc%3D123, x-other = 1",
+        "OTEL_SERVICE_NAME": "shop-api",
+    }
+    on = target('[telemetry]\notlp_endpoint = "http://collector:4318"\n', env)
+    assert on.url == "https://api.honeycomb.io/v1/traces" and on.service_name == "shop-api"
+    assert on.headers == {"x-honeycomb-team": "abc=123", "x-other": "1"}
+    env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://tempo:4318/custom/traces"}
+    assert target("", env).url == "http://tempo:4318/custom/traces"
