@@ -134,7 +134,11 @@ def debug(
 
             raise UserError(remote_refusal(server))
         overlay = _overlay_from_stdin() if buffers_from_stdin else {}
-        signal.signal(signal.SIGTERM, _interrupt)  # the editor ending a session: clean up too
+        # Ctrl-C and the editor ending a session (SIGTERM) remove the sandbox. The handler is
+        # Python's own: debugpy, waiting for its client, lets the default one pass unseen.
+        signal.signal(signal.SIGTERM, _interrupt)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, _interrupt)
         try:
             report = asyncio.run(
                 _debug(project, request_id, port, stop_at_failure, as_json, overlay)

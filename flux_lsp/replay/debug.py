@@ -145,7 +145,8 @@ def _adapter_quiet() -> Iterator[None]:
 
 def _hold_breakpoint(stop: StopAt) -> None:
     """Put a breakpoint on the failing line, and put it back whenever the client resets the
-    breakpoints of a file (a DAP `setBreakpoints` replaces all of a file's breakpoints).
+    breakpoints of a file (a DAP `setBreakpoints` replaces all of a file's breakpoints) until
+    it has been reached. A client that disconnects (all breakpoints removed) takes it along.
 
     It stops on the first hit only: a line that awaits is hit again when its coroutine resumes.
     """
@@ -154,6 +155,7 @@ def _hold_breakpoint(stop: StopAt) -> None:
     py_db = pydevd.get_global_debugger()
     api_class = api_module.PyDevdAPI
     api = api_class()
+    held: list[Any] = []
 
     def add() -> None:
         api.add_breakpoint(
@@ -169,12 +171,22 @@ def _hold_breakpoint(stop: StopAt) -> None:
             hit_condition="@HIT@ == 1",
             is_logpoint=None,
         )
+        held[:] = [
+            bp
+            for lines in py_db.breakpoints.values()
+            for bp in lines.values()
+            if bp.breakpoint_id == FAILURE_BREAKPOINT_ID
+        ]
+
+    def reached() -> bool:
+        return any(getattr(bp, "_hit_count", 0) > 0 for bp in held)
 
     replace_all = api_class.remove_all_breakpoints
 
     def remove_all_breakpoints(self: Any, db: Any, received_filename: str) -> None:
         replace_all(self, db, received_filename)
-        add()
+        if received_filename != "*" and not reached():
+            add()
 
     api_class.remove_all_breakpoints = remove_all_breakpoints
     add()

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -212,9 +213,14 @@ class DebugRun:
 
 
 async def start_debug(
-    project: Path, ident: str, *args: str, buffers: dict[str, str] | None = None
+    project: Path,
+    ident: str,
+    *args: str,
+    buffers: dict[str, str] | None = None,
+    tmpdir: Path | None = None,
 ) -> DebugRun:
-    """Start `flux debug <ident> --json` and read its endpoint line."""
+    """Start `flux debug <ident> --json` (its sandbox under `tmpdir` if given) and read its
+    endpoint line."""
     command = [*FLUX, "debug", ident, "--json", "-p", str(project), *args]
     if buffers is not None:
         command.append("--buffers-from-stdin")
@@ -223,7 +229,10 @@ async def start_debug(
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **({"TMPDIR": str(tmpdir)} if tmpdir else {})},
+        # Ctrl-C as in a terminal, even when this test runs where SIGINT is ignored (a
+        # background job), which the child would inherit.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(json.dumps(buffers or {}).encode())
@@ -238,10 +247,14 @@ async def start_debug(
 
 @contextlib.asynccontextmanager
 async def debugging(
-    project: Path, ident: str, *args: str, buffers: dict[str, str] | None = None
+    project: Path,
+    ident: str,
+    *args: str,
+    buffers: dict[str, str] | None = None,
+    tmpdir: Path | None = None,
 ) -> AsyncIterator[tuple[DebugRun, DapClient]]:
     """A `flux debug` process and a DAP client connected to it; both ended on exit."""
-    run = await start_debug(project, ident, *args, buffers=buffers)
+    run = await start_debug(project, ident, *args, buffers=buffers, tmpdir=tmpdir)
     client = await DapClient.connect(run.endpoint["host"], run.endpoint["port"])
     try:
         yield run, client

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
+import signal
 import socket
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from examples.shop_story import ROW_NOT_FOUND
 from flux_lsp.replay import guard
 from tests.cli.flux import flux
 from tests.cli.incident import Incident
-from tests.replay.dap import DapClient, DapError, debugging
+from tests.replay.dap import DapClient, DapError, debugging, start_debug
 
 WEBHOOK = "functions/stripe_webhook.py"
 
@@ -141,6 +142,31 @@ async def test_a_job_is_debugged_the_same_way(incident: Incident) -> None:
         code, outcome = await run.to_the_end(dap, stop)
     assert code == 0
     assert outcome["outcome"] == "passing"
+
+
+async def test_a_disconnect_lets_the_request_finish_and_cleans_up(
+    incident: Incident, tmp_path: Path
+) -> None:
+    async with debugging(incident.project, incident.failed_webhook, tmpdir=tmp_path) as (run, dap):
+        await dap.attach()
+        await dap.stopped()
+        assert next(p.name for p in tmp_path.iterdir()).startswith("flux-replay-")
+        await dap.request("disconnect")
+        code, report, _ = await run.finish()
+    assert code == 1 and report["outcomes"][0]["outcome"] == "still_failing"
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_ctrl_c_or_sigterm_ends_the_session_and_removes_the_sandbox(
+    incident: Incident, tmp_path: Path
+) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        run = await start_debug(incident.project, incident.failed_webhook, tmpdir=tmp_path)
+        assert len(list(tmp_path.iterdir())) == 1  # the sandbox, while it waits for a client
+        run.process.send_signal(sig)
+        code, _, err = await run.finish()
+        assert (code, err.strip()) == (1, "flux: debug session interrupted")
+        assert list(tmp_path.iterdir()) == []
 
 
 def test_the_guard_refuses_outside_connections_only_in_its_scope() -> None:
