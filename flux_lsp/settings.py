@@ -119,6 +119,11 @@ class RecorderSection:
     queue_size: int = setting(
         10_000, "Records held for the writer before new ones are dropped (and counted)."
     )
+    poll_seconds: float = setting(
+        0.25,
+        "How often the editor looks for new records when it cannot hear the writer's commit "
+        "signal (a PostgreSQL or remote recorder, a file system without notifications).",
+    )
     url: str | None = setting(
         None,
         "A postgresql:// recorder that every server writes and every teammate reads, instead "

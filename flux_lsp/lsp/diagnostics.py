@@ -206,6 +206,7 @@ async def _refresh(ls: FluxLanguageServer, uri: str) -> None:
     if project is None:
         return
     project.open_uris.add(uri)
+    ls.live.watch(project)
     store = await ls.projects.store_for(project)
     if store is None:
         return

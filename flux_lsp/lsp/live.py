@@ -1,10 +1,14 @@
 """Live updates: failures recorded while a file is open show up without an edit.
 
-One task polls each project that has open documents every `POLL_SECONDS`: the store's
-`change_token()` (for SQLite, `PRAGMA data_version`, a read of a counter in shared memory) tells
-whether anything was written since the last look. A change schedules one refresh of the
-project's open documents after `DEBOUNCE_SECONDS`, so a burst of writes costs one query per
-file. A recorder that did not exist yet is opened as soon as its file appears.
+Each project with open documents has one task that listens for the recorder writer's commit
+signal (`flux_lsp.recorder.signal`: a small file the writer process writes after every commit,
+watched with watchfiles) and, on hearing it, reads the store's `change_token()` (for SQLite,
+`PRAGMA data_version`, a read of a counter in shared memory). When the signal cannot be heard
+(a PostgreSQL or remote recorder, no signal file yet) the same task polls the token every
+`[recorder] poll_seconds`. A change refreshes the project's open documents at once; changes
+that arrive during a refresh cause one more refresh, at most every `DEBOUNCE_SECONDS`, so a
+burst of writes costs few queries per file and a lone failure waits for nothing. A recorder
+that did not exist yet is opened as soon as its file appears.
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pygls.uris import to_fs_path
 
 from flux_lsp.lsp import diagnostics
 from flux_lsp.lsp.projects import FluxProject
+from flux_lsp.project import ConfigError, Project
+from flux_lsp.recorder.open_store import is_url
 from flux_lsp.recorder.query import ExecutionQuery
+from flux_lsp.recorder.signal import changes, signal_path
 from flux_lsp.recorder.store import RecorderError
 
 if TYPE_CHECKING:
@@ -27,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flux.lsp")
 
-POLL_SECONDS = 0.25
 DEBOUNCE_SECONDS = 0.1
 SCAN_SLACK = 120.0
 SCAN_LIMIT = 1000
@@ -38,39 +45,69 @@ def _relative(project: FluxProject, uri: str) -> str | None:
     return project.relative(fs) if fs else None
 
 
+def _poll_seconds(root: Path) -> float:
+    """The project's `[recorder] poll_seconds` (the default when its flux.toml is broken)."""
+    try:
+        return Project.load(root).settings.recorder.poll_seconds
+    except ConfigError:
+        return Project(root).settings.recorder.poll_seconds
+
+
+def _signal(project: FluxProject) -> Path | None:
+    """The commit signal a local recorder file's writer writes; None for a URL."""
+    if is_url(project.recorder):
+        return None
+    return signal_path(Path(project.recorder))
+
+
 class LiveWatcher:
-    """The polling task and the pending (debounced) refreshes."""
+    """One listening task per watched project, and the pending refreshes."""
 
     def __init__(self, ls: FluxLanguageServer) -> None:
         self._ls = ls
-        self._task: asyncio.Task[None] | None = None
+        self._running = False
+        self._watches: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._again: set[tuple[str, str]] = set()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._running = True
+        for project in self._ls.projects.all():
+            if project.open_uris:
+                self.watch(project)
+
+    def watch(self, project: FluxProject) -> None:
+        """Listen for the project's new records (once per project; cheap to call again)."""
+        if not self._running or project.key in self._watches:
+            return
+        loop = asyncio.get_running_loop()
+        self._watches[project.key] = loop.create_task(self._listen(project.key, project.root))
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._pending.values()) if t is not None]
+        self._running = False
+        tasks = [*self._watches.values(), *self._pending.values()]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._task = None
+        self._watches.clear()
         self._pending.clear()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(POLL_SECONDS)
-            for project in self._ls.projects.all():
-                if not project.open_uris:
-                    continue
-                try:
-                    await self._check(project)
-                except Exception:
-                    log.exception("watching %s failed", project.recorder)
+    def _project(self, key: tuple[str, str]) -> FluxProject | None:
+        return next((p for p in self._ls.projects.all() if p.key == key), None)
+
+    async def _listen(self, key: tuple[str, str], root: Path) -> None:
+        project = self._project(key)
+        path = _signal(project) if project is not None else None
+        async for _heard in changes(path, _poll_seconds(root)):
+            project = self._project(key)
+            if project is None or not project.open_uris:
+                continue
+            try:
+                await self._check(project)
+            except Exception:
+                log.exception("watching %s failed", project.recorder)
 
     async def _check(self, project: FluxProject) -> None:
         if project.store is None:
@@ -104,11 +141,11 @@ class LiveWatcher:
     async def _refresh(self, project: FluxProject) -> None:
         while True:
             self._again.discard(project.key)
-            await asyncio.sleep(DEBOUNCE_SECONDS)
             for uri in await self._touched(project):
                 await diagnostics.refresh(self._ls, uri)
             if project.key not in self._again:
                 return
+            await asyncio.sleep(DEBOUNCE_SECONDS)  # more arrived meanwhile: gather the rest
 
     async def _touched(self, project: FluxProject) -> list[str]:
         """The open documents the newest records concern (all of them when unsure).

@@ -41,7 +41,9 @@ BATCH = 1000
 """The most records the writer process puts in one transaction."""
 GATHER_SECONDS = 0.25
 """How long the sender lets records gather before handing them over (unless `flush()` asks
-sooner): every hand-over costs the app's thread a turn of the GIL, so there are few of them."""
+sooner, or a failed execution arrives: a failure is handed over at once, as the editor and
+`flux tail` wait for it): every hand-over costs the app's thread a turn of the GIL, so there
+are few of them."""
 HANDOFF_RECORDS = 400
 """A hand-over starts early once this many records wait: it bounds the message (about 1 MB)."""
 GATHER_WRITE = 1024
@@ -342,8 +344,8 @@ class RecorderWriter:
                 return
             self._pending.append(data)
             self._enqueued += 1
-        if waiting + 1 == HANDOFF_RECORDS:
-            self._wake.set()
+        if waiting + 1 == HANDOFF_RECORDS or execution.failed:
+            self._wake.set()  # a failure is handed over at once: someone is waiting for it
 
     # -- counters --------------------------------------------------------------------------
 

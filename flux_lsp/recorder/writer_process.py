@@ -10,8 +10,9 @@ exporting). With `export` in the config (an `ExportTarget`), every record is als
 thread of its own. A database that is
 down or slow costs records, counted, never a wait: the sink tries to reconnect at most once a
 second and drops what arrives in between. It keeps a health file (`recorder-health.json`) for
-`flux status`, prunes the recorder to its retention policy from a thread of its own
-(`Pruner`), and exits when stdin closes.
+`flux status`, writes the commit signal readers watch (`signal`) after each message, prunes
+the recorder to its retention policy from a thread of its own (`Pruner`), and exits when stdin
+closes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import orjson
 
 from flux_lsp.project import is_database_url
 from flux_lsp.recorder.retention import PruneReport, RetentionPolicy, prune_file
+from flux_lsp.recorder.signal import signal_commit, signal_path
 from flux_lsp.recorder.writer import BATCH, FRAME, open_for_writing, write_records
 
 if TYPE_CHECKING:
@@ -64,6 +66,9 @@ class Sink:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def signal(self) -> None:
+        """Tell readers that a message's records were committed (see `signal`)."""
 
     def counts(self) -> dict[str, object]:
         return {
@@ -102,6 +107,7 @@ class FileSink(Sink):
         self.busy_timeout = busy_timeout
         self.conn: sqlite3.Connection | None = None
         self.inode: tuple[int, int] | None = None
+        self.signalled = 0
         self.open()
 
     def open(self) -> None:
@@ -109,6 +115,7 @@ class FileSink(Sink):
             self.conn = open_for_writing(self.path, self.busy_timeout)
             st = os.stat(self.path)
             self.inode = (st.st_dev, st.st_ino)
+            signal_commit(signal_path(self.path), self.recorded)  # readers may watch it now
         except Exception as exc:  # any failure to open: later batches try again
             self.conn = None
             self.set_problem(f"cannot open recorder {self.path}: {exc}")
@@ -141,6 +148,11 @@ class FileSink(Sink):
                     f"recorder write failed ({type(exc).__name__}: {exc}); records dropped"
                 )
         self.processed += len(frames)
+
+    def signal(self) -> None:
+        if self.recorded != self.signalled:
+            self.signalled = self.recorded
+            signal_commit(signal_path(self.path), self.recorded)
 
     def close(self) -> None:
         if self.conn is not None:
@@ -312,6 +324,7 @@ def serve(config: dict[str, Any], source: BinaryIO, acks: BinaryIO) -> None:
             frames = split_records(message)
             for start in range(0, len(frames), BATCH):
                 sink.write(frames[start : start + BATCH])
+            sink.signal()
             if sink.exporter is not None:
                 sink.exporter.offer(frames)
             sink.write_health()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from flux_lsp.recorder.open_store import is_url
 from tests.harness import FluxApp
 from tests.lsp.recording import (
     CREATE_USER,
@@ -17,6 +19,8 @@ from tests.lsp.recording import (
     post_webhook,
     record_more,
     replace_document,
+    start_client,
+    stop_client,
     wait_for_diagnostics,
 )
 
@@ -171,3 +175,26 @@ async def test_a_passing_replay_turns_the_error_into_a_fixed_hint(
     )
     assert d.message.startswith(f"fixed in replay req:{outcome['replay_id'][:8]}")
     assert "await ctx.db.update(" in fixed.splitlines()[d.range.start.line]
+
+
+async def test_a_failure_from_another_process_is_published_on_the_writers_signal(
+    recording: Recording, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No poll tick is involved: the server polls once an hour here, so the failure can only
+    arrive through the writer's commit signal (the app's writer is another process)."""
+    if is_url(recording.location):
+        pytest.skip("a PostgreSQL recorder's readers poll its change token (no signal yet)")
+    monkeypatch.setenv("FLUX_RECORDER_POLL_SECONDS", "3600")
+    lsp = await start_client(recording.project)
+    try:
+        uri = recording.uri(WEBHOOK)
+        open_document(lsp, uri, recording.text(WEBHOOK))
+        await wait_for_diagnostics(lsp, uri, lambda d: len(d) == 1 and "2×" in d[0].message)
+        async with FluxApp(recording.project) as flux:
+            rid = await post_webhook(flux, "cus_SIGNAL")
+            (d,) = await wait_for_diagnostics(
+                lsp, uri, lambda d: len(d) == 1 and "3×" in d[0].message, timeout=10
+            )
+        assert f"latest req:{rid[:8]}" in d.message
+    finally:
+        await stop_client(lsp)

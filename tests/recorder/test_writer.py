@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from flux_lsp.model import Execution, Span
+from flux_lsp.recorder import writer
+from flux_lsp.recorder.signal import signal_path
 from flux_lsp.recorder.writer import (
     FRAME,
     GATHER_WRITE,
     PAGE_BYTES,
     WAL_BYTES,
+    RecorderWriter,
     encode,
     frame,
     open_for_writing,
@@ -54,3 +59,34 @@ def test_a_message_larger_than_one_gathered_write_arrives_whole(tmp_path: Path) 
     (size,) = FRAME.unpack_from(data)
     assert size == len(data) - FRAME.size
     assert split_records(data[FRAME.size :]) == records
+
+
+def test_a_failure_is_handed_over_at_once_and_signalled_successes_gather(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "GATHER_SECONDS", 3600.0)  # only a failure (or flush) hands over
+    path = tmp_path / "recorder.db"
+    recorder = RecorderWriter(path)
+    try:
+        signal = signal_path(path)
+        deadline = time.monotonic() + 10
+        while not signal.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert int(signal.read_bytes()) == 0  # there to be watched before any commit
+        ok = Execution("1a2b3c4d00000001", "http", "f", "POST", "/f", "200", 1000.0, 1.0)
+        recorder.record(ok)
+        time.sleep(0.5)
+        assert recorder.recorded == 0  # a success waits for the gather
+        failed = Execution("1a2b3c4d00000002", "http", "f", "POST", "/f", "500", 1001.0, 1.0)
+        recorder.record(failed)
+        deadline = time.monotonic() + 10
+        while recorder.recorded < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert recorder.recorded == 2
+        assert int(signal.read_bytes()) == 2  # readers were told
+        conn = sqlite3.connect(path)
+        ids = {r[0] for r in conn.execute("SELECT id FROM executions")}
+        conn.close()
+        assert ids == {ok.id, failed.id}
+    finally:
+        recorder.close()
