@@ -47,6 +47,7 @@ async def record_failure(project: Project) -> str:
     """The id of the recorded failing webhook."""
     writer = RecorderWriter(project.recorder_path)
     runtime = Runtime(project, writer)
+    await runtime.start()
     transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         signup = {"email": "b@x.com", "customer_id": "cus_ABC", "name": "Bea"}
@@ -61,6 +62,7 @@ async def record_failure(project: Project) -> str:
         assert response.status_code == 500
         ident = response.headers["x-flux-request-id"]
     writer.close()
+    await runtime.stop()
     return ident
 
 

@@ -42,17 +42,17 @@ def make_runtime(root: Path) -> tuple[Runtime, RecorderWriter]:
     return Runtime(project, writer), writer
 
 
-def enqueue(runtime: Runtime, count: int) -> None:
+async def enqueue(runtime: Runtime, count: int) -> None:
     for n in range(count):
-        enqueue_job(runtime.database, "work", {"n": n})
+        await enqueue_job(runtime.database, "work", {"n": n})
 
 
 async def drain_with_worker(runtime: Runtime, count: int) -> float:
-    enqueue(runtime, count)
+    await enqueue(runtime, count)
     task = asyncio.create_task(Worker(runtime)())
     t0 = time.perf_counter()
     unfinished = "SELECT COUNT(*) AS n FROM _flux_jobs WHERE status IN ('pending', 'running')"
-    while runtime.database.query(None, unfinished)[0][0]["n"]:
+    while (await runtime.database.query(None, unfinished))[0][0]["n"]:
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - t0
     task.cancel()
@@ -65,8 +65,8 @@ async def latency(runtime: Runtime, samples: int) -> list[float]:
     waits: list[float] = []
     for n in range(samples):
         t0 = time.perf_counter()
-        job = enqueue_job(runtime.database, "work", {"n": n})
-        while (got := get_job(runtime.database, job.id)) is None or got.status != "done":
+        job = await enqueue_job(runtime.database, "work", {"n": n})
+        while (got := await get_job(runtime.database, job.id)) is None or got.status != "done":
             await asyncio.sleep(0.002)
         waits.append(time.perf_counter() - t0)
         await asyncio.sleep(0.05)  # enqueue at a different point of the poll cycle each time
@@ -78,7 +78,8 @@ async def latency(runtime: Runtime, samples: int) -> list[float]:
 async def main(jobs: int, samples: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runtime, writer = make_runtime(Path(tmp))
-        enqueue(runtime, jobs)
+        await runtime.start()
+        await enqueue(runtime, jobs)
         t0 = time.perf_counter()
         done = await run_pending(runtime)
         sequential = time.perf_counter() - t0
@@ -87,7 +88,7 @@ async def main(jobs: int, samples: int) -> None:
         waits = sorted(await latency(runtime, samples))
         writer.flush()
         writer.close()
-        runtime.database.close()
+        await runtime.stop()
     print(f"run_pending:       {jobs / sequential:8.0f} jobs/s  ({jobs} jobs)")
     print(f"background worker: {jobs / background:8.0f} jobs/s  ({jobs} jobs)")
     p95 = percentile(waits, 95) or 0.0

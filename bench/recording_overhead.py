@@ -78,6 +78,7 @@ async def throughput(project: Project, recorder: Recorder, requests: int) -> flo
     start-up nor the last hand-off after the traffic stops.
     """
     runtime = Runtime(project, recorder)
+    await runtime.start()
     app = create_app(runtime)
     transport = httpx.ASGITransport(app=app)
     marks: dict[int, float] = {}
@@ -98,7 +99,7 @@ async def throughput(project: Project, recorder: Recorder, requests: int) -> flo
 
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     recorder.close()
-    runtime.database.close()
+    await runtime.stop()
     return requests / (marks[WARM + requests] - marks[WARM])
 
 

@@ -40,6 +40,7 @@ SECRET = "whsec_flux_example_secret"
 async def record(project: Project, customers: int) -> None:
     writer = RecorderWriter(project.recorder_path, queue_size=customers * 4 + 100)
     runtime = Runtime(project, writer)
+    await runtime.start()
     transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         for n in range(customers):
@@ -57,7 +58,7 @@ async def record(project: Project, customers: int) -> None:
             await client.post("/create_user", json={"email": f"extra{n}@x.com", "name": "X"})
     writer.flush(timeout=60)
     writer.close()
-    runtime.database.close()
+    await runtime.stop()
 
 
 async def main(total: int, saved: int) -> None:

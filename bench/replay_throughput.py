@@ -42,6 +42,7 @@ async def serve_live(project: Project, requests: int) -> tuple[float, float, flo
     """Serve `requests` requests; (window start, window end, seconds spent serving)."""
     writer = RecorderWriter(project.recorder_path, queue_size=requests + 100)
     runtime = Runtime(project, writer)
+    await runtime.start()
     app = create_app(runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
@@ -72,7 +73,7 @@ async def serve_live(project: Project, requests: int) -> tuple[float, float, flo
         until = time.time()
     writer.flush(timeout=120)
     writer.close()
-    runtime.database.close()
+    await runtime.stop()
     return since, until, elapsed
 
 

@@ -187,6 +187,22 @@ class QueueSection:
     max_attempts: int = setting(3, "Attempts before a job is marked failed.")
     backoff: float = setting(1.0, "Seconds before the first retry; doubled for each retry.")
     poll: float = setting(0.2, "Seconds between looks for due jobs.")
+    lease: float = setting(
+        20.0,
+        "Seconds a worker holds a job without renewing it; a dead worker's jobs run again after.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSection:
+    url: str | None = setting(
+        None,
+        "PostgreSQL for the app data and the job queue (`postgresql://user@host/db`; keep a "
+        "password in the environment); none: the SQLite file <state>/app.db.",
+    )
+    busy_timeout: float = setting(
+        5.0, "Seconds a request waits for a database lock before it is answered 503."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +269,7 @@ class Settings:
     stripe: StripeSection = section(StripeSection, "Stripe webhooks.")
     email: EmailSection = section(EmailSection, "`ctx.email`.")
     queue: QueueSection = section(QueueSection, "The job queue and its worker.")
+    database: DatabaseSection = section(DatabaseSection, "The app database and the job queue.")
     server: ServerSection = section(ServerSection, "`flux serve`.")
     telemetry: TelemetrySection = section(TelemetrySection, "OpenTelemetry export (OTLP/HTTP).")
 

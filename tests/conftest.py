@@ -8,11 +8,13 @@ incident is recorded once per backend)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from flux_lsp.project import Project
+from flux_lsp.runtime.database import AppDatabase, open_database
 from tests.cli.incident import Incident, record_incident
 from tests.harness import copy_shop
 from tests.postgres import fresh_database, postgres_server
@@ -65,3 +67,25 @@ def postgres_database(postgres_url: str) -> Iterator[str]:
     """A fresh, empty database on the session's server, dropped after the test."""
     with fresh_database(postgres_url) as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The app-database backend a test runs on: every test that uses it runs on both, the
+    PostgreSQL one on a fresh database (`FLUX_DATABASE_URL`, as a user would set it)."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("FLUX_DATABASE_URL", request.getfixturevalue("postgres_database"))
+    else:
+        monkeypatch.delenv("FLUX_DATABASE_URL", raising=False)
+    return str(request.param)
+
+
+@pytest.fixture
+async def app_database(backend: str, tmp_path: Path) -> AsyncIterator[AppDatabase]:
+    """An opened, empty app database on the test's backend."""
+    database = open_database(Project.load(tmp_path))
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()

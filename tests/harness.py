@@ -74,7 +74,6 @@ class FluxApp:
         await self.client.aclose()
         if self._lifespan is not None:
             await self._lifespan.__aexit__(None, None, None)
-        self.runtime.database.close()
 
     def flush(self) -> None:
         assert self.writer.flush(), "recorder did not drain"

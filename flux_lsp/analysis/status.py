@@ -10,7 +10,11 @@ JSON shape (`encode.to_json(report)`):
      "health_updated_at_iso": "..." | null, "healthy": true,
      "retention": "keep 14d · failures 90d · max 5GB" | null, "pruned_before_iso": "..." | null,
      "export": {"endpoint": "http://…/v1/traces", "exported": 5120, "dropped": 0,
-                "problem": "..." | null} | null}
+                "problem": "..." | null} | null,
+     "database": "SQLite .flux/app.db" | "PostgreSQL db.internal:5432/shop" | null}
+
+`database` is the app database (`ctx.db` and the job queue) of the local project, never with
+a password; null when the status is a remote server's.
 
 `executions` counts live traffic (HTTP requests and job runs); `replays` counts the replays
 recorded beside it, kept apart so that replaying an incident does not look like traffic.
@@ -46,6 +50,7 @@ class StatusReport:
     retention: str | None = None
     pruned_before: float | None = None
     export: dict[str, JSON] | None = None
+    database: str | None = None
 
     derived: ClassVar[tuple[str, ...]] = (
         "size",
@@ -81,7 +86,7 @@ class StatusReport:
         return self.problem is None and self.dropped == 0
 
 
-def status_report(stats: RecorderStats) -> StatusReport:
+def status_report(stats: RecorderStats, database: str | None = None) -> StatusReport:
     return StatusReport(
         location=stats.location,
         size_bytes=stats.size_bytes,
@@ -97,4 +102,5 @@ def status_report(stats: RecorderStats) -> StatusReport:
         retention=stats.retention,
         pruned_before=stats.pruned_before,
         export=dict(stats.export) if stats.export else None,
+        database=database,
     )

@@ -343,6 +343,16 @@ def state_history(
 # -- status --------------------------------------------------------------------------------
 
 
+def _app_database(project: Path, server: str | None) -> str | None:
+    """The local project's app database, described without a password (None for --server)."""
+    if server:
+        return None
+    from flux_lsp.project import Project
+    from flux_lsp.runtime.database import describe_database
+
+    return describe_database(Project.load(project))
+
+
 @app.command()
 def status(
     json: JsonOpt = False,
@@ -370,7 +380,7 @@ def status(
             render.render_status(render.console(), report)
 
     async def work(store: Store) -> None:
-        show(status_report(await store.stats()))
+        show(status_report(await store.stats(), database=_app_database(project, server)))
 
     if server is None and recorder is None:
         unreachable = _unreachable_database(project)

@@ -328,6 +328,8 @@ def render_status(out: Console, report: StatusReport) -> None:
         line += f" · {dropped:,} dropped" if dropped else ""
         line += f" · {export['problem']}" if export.get("problem") else ""
         rows.append(("Export", Text(line, style="red" if dropped else "green")))
+    if report.database is not None:
+        rows.append(("Database", report.database))
     for label, value in rows:
         _section(out, label, [value])
 

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from flux_lsp.cli.app import HostOption, PortOption, ProjectOption, app
 from flux_lsp.cli.user_errors import fail, user_errors
+
+if TYPE_CHECKING:
+    from flux_lsp.runtime.runtime import Runtime
+
+
+async def _check_database(runtime: Runtime) -> None:
+    """Open the app database and apply pending migrations once, before serving."""
+    try:
+        await runtime.start()
+    finally:
+        await runtime.stop()
 
 
 def check_port(host: str, port: int) -> None:
@@ -54,6 +67,7 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
             fail(f"no functions folder at {project.functions_dir}")
         recorder = open_writer(project, export=True)
         runtime = Runtime(project, recorder, check_mtime=dev)
+        asyncio.run(_check_database(runtime))  # unreachable, or a failed migration: one line
         catalog = runtime.catalog()
         report_catalog(catalog)
         if catalog.problems and not dev:
@@ -75,7 +89,8 @@ def _serve(project_dir: Path, host: str, port: int, dev: bool) -> None:
         typer.echo(f"flux serve: {admin.startup_note()}", err=True)
     typer.echo(
         f"flux {'dev' if dev else 'serve'}: {catalog.summary()} on "
-        f"http://{host}:{port}/<name> · recording to {redact(project.recorder_location)}",
+        f"http://{host}:{port}/<name> · data in {runtime.database.describe()} · "
+        f"recording to {redact(project.recorder_location)}",
         err=True,
     )
     app_ = create_app(runtime, extra_routes, background, on_shutdown)

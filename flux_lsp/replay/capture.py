@@ -46,7 +46,7 @@ from flux_lsp.replay.case import (
 from flux_lsp.replay.expect import DEFAULT_FAILURE_EXPECTATION, app_writes, effects
 from flux_lsp.replay.rebuild import REPLAY_KIND
 from flux_lsp.replay.sandbox import Sandbox
-from flux_lsp.runtime.database import DatabaseError, query_table
+from flux_lsp.runtime.database import DatabaseError, database_url, query_table
 from flux_lsp.runtime.http_client import SPAN_NAME as HTTP_SPAN
 from flux_lsp.runtime.redaction import REDACTED, Redactor, scrub_copies
 from flux_lsp.runtime.stripe import VERIFY_SPAN
@@ -194,18 +194,18 @@ class _Rows:
         return {table: list(rows.values()) for table, rows in self.tables.items() if rows}
 
 
-def _from_sandbox(sandbox: Sandbox, steps: list[Execution], rows: _Rows) -> bool:
+async def _from_sandbox(sandbox: Sandbox, steps: list[Execution], rows: _Rows) -> bool:
     """Rows at the scenario's start, looked up in the sandbox; False if it has no app data."""
-    tables = set(sandbox.database.tables())
+    tables = set(await sandbox.database.tables())
     wanted = [(t, w) for e in steps for t, w in lookups(e)]
     if not wanted or not tables & {t for t, _ in wanted}:
         return False
     for table, where in wanted:
         if table not in tables:
             continue
-        conditions = " AND ".join(f'"{c}" = ${n}' for n, c in enumerate(where, 1)) or "1"
+        conditions = " AND ".join(f'"{c}" = ${n}' for n, c in enumerate(where, 1)) or "1 = 1"
         try:
-            found, _ = sandbox.database.query(
+            found, _ = await sandbox.database.query(
                 None,
                 f'SELECT * FROM "{table}" WHERE {conditions} LIMIT {TABLE_ROWS_CAP}',
                 list(where.values()),
@@ -251,12 +251,12 @@ async def starting_rows(
     """The rows the scenario needs, as they were when its first step started."""
     rows = _Rows()
     found = False
-    if project.app_db_path.is_file():
+    if project.app_db_path.is_file() or database_url(project):
         sandbox = await Sandbox.create(project, store, steps[0].started_at)
         try:
-            found = _from_sandbox(sandbox, steps, rows)
+            found = await _from_sandbox(sandbox, steps, rows)
         finally:
-            sandbox.close()
+            await sandbox.close()
     if not found:
         _from_recording(steps, rows)
     return rows.as_dict()

@@ -140,8 +140,9 @@ class ReplaySession:
             runtime = Runtime(
                 project, _WithoutDataChanges(sink), database=sandbox.database, registry=registry
             )
+            await runtime.start()
         except BaseException:
-            sandbox.close()
+            await sandbox.close()
             if owns:
                 sink.close()
             raise
@@ -160,7 +161,7 @@ class ReplaySession:
         with contextlib.suppress(Exception):
             await close_client(self.runtime)
         self.runtime.registry.close()
-        self.sandbox.close()
+        await self.sandbox.close()
         if self._owns_recorder:
             self._recorder.close()
 
@@ -235,7 +236,7 @@ async def replay_window(
                 break
             if not reruns(execution, with_jobs):
                 if execution.kind != REPLAY_KIND:
-                    session.sandbox.redo(execution.mutations)
+                    await session.sandbox.redo(execution.mutations)
                     report.redone += 1
                 continue
             outcome = await session.replay(execution)

@@ -36,11 +36,12 @@ from flux_lsp.replay.guard import no_network
 from flux_lsp.replay.rebuild import replay_invocation
 from flux_lsp.replay.sandbox import Sandbox, SandboxStats
 from flux_lsp.runtime.context import DbService
-from flux_lsp.runtime.database import AppDatabase, DatabaseError
+from flux_lsp.runtime.database import DatabaseError
 from flux_lsp.runtime.functions import FunctionRegistry
 from flux_lsp.runtime.http_client import close_client
 from flux_lsp.runtime.recording import NullRecorder
 from flux_lsp.runtime.runtime import Runtime
+from flux_lsp.runtime.sqlite_database import SQLiteDatabase
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
 
@@ -220,16 +221,26 @@ class CaseRunner:
         self.migration_error: str | None = None
         self.runtime: Runtime | None = None
         self._count = 0
-        template = AppDatabase(self.template)
+        self._prepared = False
+
+    async def _prepare(self) -> None:
+        """Migrate the template database once (cases run on SQLite copies of it, whatever
+        database the project serves from)."""
+        if self._prepared:
+            return
+        self._prepared = True
+        template = SQLiteDatabase(self.template)
         try:
-            self.runtime = Runtime(
-                project, NullRecorder(), database=template, registry=self.registry
+            runtime = Runtime(
+                self.project, NullRecorder(), database=template, registry=self.registry
             )
-            template.query(None, "PRAGMA wal_checkpoint(TRUNCATE)")
+            await runtime.start()
+            await template.query(None, "PRAGMA wal_checkpoint(TRUNCATE)")
+            self.runtime = runtime
         except DatabaseError as exc:
             self.migration_error = f"the migrations no longer apply: {exc}"
         finally:
-            template.close()
+            await template.close()
 
     async def close(self) -> None:
         if self.runtime is not None:
@@ -253,6 +264,7 @@ class CaseRunner:
     async def run(self, case: Case) -> CaseResult:
         """Run one case on a fresh database."""
         started = time.perf_counter()
+        await self._prepare()
         runtime = self.runtime
         if runtime is None:
             return self._error(case, self.migration_error or "no runtime", started)
@@ -266,9 +278,9 @@ class CaseRunner:
         box = self.folder / f"case{self._count}"
         box.mkdir()
         shutil.copyfile(self.template, box / "app.db")
-        sandbox = Sandbox(box, SandboxStats())
+        sandbox = Sandbox.on(SQLiteDatabase(box / "app.db"), SandboxStats())
         try:
-            sandbox.redo(_row_writes(case.rows))
+            await sandbox.redo(_row_writes(case.rows))
             # The runtime's services read `runtime.database` at each call: this case's copy.
             runtime.database = sandbox.database
             runtime.db_service = DbService(sandbox.database)
@@ -290,7 +302,7 @@ class CaseRunner:
                     setup.append(StepRun(step.function, execution.status, error_text(execution)))
             assert subject is not None
         finally:
-            sandbox.close()
+            await sandbox.close()
         differences = check(follow_ids(case.expect, ids), case.noise, subject)
         # Never a silent pass, even when the handler caught the refusal (or its HTTP client
         # reworded it): the case names what it tried to reach.

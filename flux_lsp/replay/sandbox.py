@@ -1,12 +1,13 @@
 """The sandbox a replay writes to: a copy of the app database as it was at a point in time.
 
-`Sandbox.create` copies `.flux/app.db` with SQLite's backup API (the live file is opened
-read-only and never written) into a temporary folder, then walks the mutation log backwards:
-every insert, update and delete recorded at or after the point in time is undone, newest
-first, from the before/after images the recorder holds. The result is the data as it was when
-the window started. Flux's own jobs table, which the queue writes outside the mutation log, is
-rolled back by its `created_at`. Writes that cannot be undone (raw SQL through
-`ctx.db.query`, tables since dropped) are counted as warnings, not guessed at.
+`Sandbox.create` takes a scratch copy of the live app database (`runtime.scratch`: a copied
+SQLite file, or a scratch PostgreSQL database filled from one snapshot of the live one; the
+live data is only read) and walks the mutation log backwards: every insert, update and delete
+recorded at or after the point in time is undone, newest first, from the before/after images
+the recorder holds. The result is the data as it was when the window started. Flux's own jobs
+table, which the queue writes outside the mutation log, is rolled back by its `created_at`.
+Writes that cannot be undone (raw SQL through `ctx.db.query`, tables since dropped) are counted
+as warnings, not guessed at. The scratch copy is deleted by `close`, also after Ctrl-C.
 
 During a replay, recorded job runs that are not re-run (no `--with-jobs`) have their recorded
 writes re-applied with `redo`, so the data evolves as it did when recorded.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterable
@@ -28,8 +28,9 @@ from flux_lsp.encode import to_json
 from flux_lsp.model import JSON, Mutation
 from flux_lsp.project import Project
 from flux_lsp.recorder.store import Store, mutation_pages
-from flux_lsp.runtime.database import AppDatabase, copy_database
+from flux_lsp.runtime.database import AppDatabase, DatabaseError, TableInfo
 from flux_lsp.runtime.queue import JOBS_TABLE
+from flux_lsp.runtime.scratch import scratch_copy
 
 FLUX_TABLES_BY_CREATION = {JOBS_TABLE: "created_at"}
 """Flux's own tables written outside the mutation log, and the column dating each row."""
@@ -46,77 +47,75 @@ class SandboxStats:
     warnings: list[str] = field(default_factory=list)
 
 
-class _Tables:
-    """Column names and primary keys of the sandbox's tables, looked up once."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._info: dict[str, tuple[list[str], str | None, bool]] = {}
-
-    def get(self, table: str) -> tuple[list[str], str | None, bool] | None:
-        """(columns, primary-key column or None for rowid, whether the key is numeric)."""
-        if table not in self._info:
-            rows = self._conn.execute(f'PRAGMA table_info("{table}")').fetchall()
-            if not rows:
-                return None
-            pks = [r for r in rows if r[5]]
-            pk = pks[0][1] if len(pks) == 1 else None
-            numeric = pk is None or "INT" in (pks[0][2] or "").upper()
-            self._info[table] = ([r[1] for r in rows], pk, numeric)
-        return self._info[table]
-
-
 class _Writer:
     """Applies row images to the sandbox: the shared step of undo and redo."""
 
-    def __init__(self, conn: sqlite3.Connection, stats: SandboxStats) -> None:
-        self.conn = conn
+    def __init__(self, database: AppDatabase, stats: SandboxStats) -> None:
+        self.db = database
         self.stats = stats
-        self.tables = _Tables(conn)
+        self._info: dict[str, TableInfo | None] = {}
         self._unknown_tables: set[str] = set()
         self._raw_writes = 0
+
+    async def table(self, name: str) -> TableInfo | None:
+        if name not in self._info:
+            try:
+                self._info[name] = await self.db.table_info(name)
+            except DatabaseError:
+                self._info[name] = None
+        return self._info[name]
 
     def _key(self, numeric: bool, pk: JSON) -> JSON:
         if numeric and isinstance(pk, str) and pk.lstrip("-").isdigit():
             return int(pk)
         return pk
 
-    def _delete(self, table: str, pk_col: str | None, numeric: bool, pk: JSON) -> None:
-        column = f'"{pk_col}"' if pk_col else "rowid"
-        self.conn.execute(f'DELETE FROM "{table}" WHERE {column} = ?', (self._key(numeric, pk),))
+    def _key_column(self, info: TableInfo) -> str:
+        if info.primary_key:
+            return f'"{info.primary_key}"'
+        if self.db.dialect == "sqlite":
+            return "rowid"
+        raise DatabaseError("a table without a primary key cannot be rolled back on PostgreSQL")
 
-    def _put(
-        self, table: str, columns: list[str], pk_col: str | None, numeric: bool, row: dict[str, Any]
-    ) -> None:
-        """Make `row` the row with its key: updated in place when it exists (keeping its rowid,
-        which the id generator counts from), else inserted at the rowid its generated id names.
-        """
-        values = {k: _sql(v) for k, v in row.items() if k in columns}
-        if not values:
-            return
-        key = values.get(pk_col) if pk_col else None
-        if pk_col and key is not None:
-            assignments = ", ".join(f'"{c}" = ?' for c in values)
-            cur = self.conn.execute(
-                f'UPDATE "{table}" SET {assignments} WHERE "{pk_col}" = ?',
-                [*values.values(), self._key(numeric, key)],
-            )
-            if cur.rowcount:
-                return
-            rowid = _generated_rowid(table, key)
-            if rowid is not None and not numeric:
-                taken = self.conn.execute(
-                    f'SELECT 1 FROM "{table}" WHERE rowid = ?', (rowid,)
-                ).fetchone()
-                if taken is None:
-                    values = {"rowid": rowid, **values}
-        names = ", ".join("rowid" if c == "rowid" else f'"{c}"' for c in values)
-        marks = ", ".join("?" for _ in values)
-        self.conn.execute(
-            f'INSERT OR REPLACE INTO "{table}" ({names}) VALUES ({marks})', list(values.values())
+    async def _delete(self, table: str, info: TableInfo, pk: JSON) -> None:
+        column = self._key_column(info)
+        await self.db.query(
+            None, f'DELETE FROM "{table}" WHERE {column} = $1', [self._key(info.numeric_key, pk)]
         )
 
-    def apply(self, m: Mutation, *, backwards: bool) -> bool:
+    async def _put(self, table: str, info: TableInfo, row: dict[str, Any]) -> None:
+        """Make `row` the row with its key: updated in place when it exists (keeping its rowid,
+        which SQLite's id generator counts from), else inserted (on SQLite at the rowid its
+        generated id names)."""
+        values = {k: _sql(v) for k, v in row.items() if k in info.columns}
+        if not values:
+            return
+        pk_col = info.primary_key
+        key = values.get(pk_col) if pk_col else None
+        if pk_col and key is not None:
+            assignments = ", ".join(f'"{c}" = ${i}' for i, c in enumerate(values, start=2))
+            _, changed = await self.db.query(
+                None,
+                f'UPDATE "{table}" SET {assignments} WHERE "{pk_col}" = $1',
+                [self._key(info.numeric_key, key), *values.values()],
+            )
+            if changed:
+                return
+            rowid = _generated_rowid(table, key)
+            if self.db.dialect == "sqlite" and rowid is not None and not info.numeric_key:
+                taken, _ = await self.db.query(
+                    None, f'SELECT 1 FROM "{table}" WHERE rowid = $1', [rowid]
+                )
+                if not taken:
+                    values = {"rowid": rowid, **values}
+        names = ", ".join("rowid" if c == "rowid" else f'"{c}"' for c in values)
+        marks = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+        verb = "INSERT OR REPLACE" if self.db.dialect == "sqlite" else "INSERT"
+        await self.db.query(
+            None, f'{verb} INTO "{table}" ({names}) VALUES ({marks})', list(values.values())
+        )
+
+    async def apply(self, m: Mutation, *, backwards: bool) -> bool:
         """Undo (`backwards`) or redo one mutation; False when it cannot be applied."""
         if m.rows_affected == 0:
             self.stats.skipped_zero_row += 1
@@ -124,11 +123,11 @@ class _Writer:
         if m.pk is None or (m.before is None and m.after is None):
             self._raw_writes += 1
             return False
-        info = self.tables.get(m.table)
+        info = await self.table(m.table)
         if info is None:
             self._unknown_tables.add(m.table)
             return False
-        columns, pk_col, numeric = info
+        pk_col = info.primary_key
 
         def key(image: dict[str, Any] | None) -> JSON:
             value = image.get(pk_col) if image is not None and pk_col else None
@@ -136,21 +135,43 @@ class _Writer:
 
         if m.op == "insert":
             if backwards:
-                self._delete(m.table, pk_col, numeric, key(m.after))
+                await self._delete(m.table, info, key(m.after))
             elif m.after is not None:
-                self._put(m.table, columns, pk_col, numeric, m.after)
+                await self._put(m.table, info, m.after)
         elif m.op == "delete":
             if not backwards:
-                self._delete(m.table, pk_col, numeric, key(m.before))
+                await self._delete(m.table, info, key(m.before))
             elif m.before is not None:
-                self._put(m.table, columns, pk_col, numeric, m.before)
+                await self._put(m.table, info, m.before)
         else:
             old, new = (m.after, m.before) if backwards else (m.before, m.after)
             if new is None or key(old) != key(new):
-                self._delete(m.table, pk_col, numeric, key(old))
+                await self._delete(m.table, info, key(old))
             if new is not None:
-                self._put(m.table, columns, pk_col, numeric, new)
+                await self._put(m.table, info, new)
         return True
+
+    async def apply_all(self, mutations: Iterable[Mutation], *, backwards: bool) -> None:
+        """Apply mutations in the order given; on SQLite in one transaction with foreign keys
+        off (on PostgreSQL each write stands alone, so one that fails spoils no other)."""
+        sqlite = self.db.dialect == "sqlite"
+        if sqlite:
+            await self.db.query(None, "PRAGMA foreign_keys = OFF")
+        scope = self.db.transaction() if sqlite else contextlib.nullcontext()
+        async with scope:
+            for m in mutations:
+                try:
+                    if await self.apply(m, backwards=backwards):
+                        if backwards:
+                            self.stats.undone += 1
+                        else:
+                            self.stats.redone += 1
+                except DatabaseError as exc:
+                    verb = "undo" if backwards else "re-apply"
+                    self.stats.warnings.append(f"cannot {verb} a write to {m.table}: {exc}")
+        if sqlite:
+            await self.db.query(None, "PRAGMA foreign_keys = ON")
+        self.finish()
 
     def finish(self) -> None:
         if self._raw_writes:
@@ -165,10 +186,11 @@ class _Writer:
 
 
 def _generated_rowid(table: str, key: JSON) -> int | None:
-    """The rowid behind an id `AppDatabase.insert` generated (`u_42` in `users` → 42).
+    """The rowid behind an id SQLite's `insert` generated (`u_42` in `users` → 42).
 
     Re-inserting a row at its old rowid keeps the generator's next id what it was, so a
-    replayed insert gets the id the recorded one got.
+    replayed insert gets the id the recorded one got. (On PostgreSQL the id sequence of the
+    scratch database starts after the highest id left in the table, with the same effect.)
     """
     if not isinstance(key, str) or not table:
         return None
@@ -179,106 +201,86 @@ def _generated_rowid(table: str, key: JSON) -> int | None:
 def _sql(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         return json.dumps(value)
-    if isinstance(value, bool):
-        return int(value)
     return value
 
 
-async def _spool_mutations(store: Store, since: float, conn: sqlite3.Connection) -> None:
-    """Copy every mutation at or after `since` into a temp table, oldest first, page by page."""
-    conn.execute("CREATE TEMP TABLE undo_log (n INTEGER PRIMARY KEY, record TEXT NOT NULL)")
-    async for page in mutation_pages(store, since=since):
-        conn.executemany(
-            "INSERT INTO undo_log (record) VALUES (?)",
-            ((json.dumps(to_json(m)),) for m in page),
-        )
+class _UndoLog:
+    """The mutations at or after a point in time, spooled to a temporary file, oldest first,
+    so a long window is undone newest first without holding it in memory."""
+
+    def __init__(self, folder: Path) -> None:
+        self.conn = sqlite3.connect(str(folder / "undo.db"), isolation_level=None)
+        self.conn.execute("CREATE TABLE undo_log (n INTEGER PRIMARY KEY, record TEXT NOT NULL)")
+
+    async def fill(self, store: Store, since: float) -> None:
+        async for page in mutation_pages(store, since=since):
+            self.conn.execute("BEGIN")
+            self.conn.executemany(
+                "INSERT INTO undo_log (record) VALUES (?)",
+                ((json.dumps(to_json(m)),) for m in page),
+            )
+            self.conn.execute("COMMIT")
+
+    def newest_first(self) -> Iterable[Mutation]:
+        for (record,) in self.conn.execute("SELECT record FROM undo_log ORDER BY n DESC"):
+            yield Mutation.from_dict(json.loads(record))
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 class Sandbox:
     """A private copy of the app database, removed on `close`."""
 
-    def __init__(self, folder: Path, stats: SandboxStats) -> None:
-        self.folder = folder
-        self.path = folder / "app.db"
+    def __init__(
+        self, database: AppDatabase, stats: SandboxStats, exit_stack: contextlib.AsyncExitStack
+    ) -> None:
+        self.database = database
         self.stats = stats
-        self.database = AppDatabase(self.path)
-        self._conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=10)
-        self._writer = _Writer(self._conn, stats)
+        self._exit_stack = exit_stack
+        self._writer = _Writer(database, stats)
+
+    @classmethod
+    def on(cls, database: AppDatabase, stats: SandboxStats) -> Sandbox:
+        """A sandbox over a database made for it (closed with the sandbox)."""
+        stack = contextlib.AsyncExitStack()
+        stack.push_async_callback(database.close)
+        return cls(database, stats, stack)
 
     @classmethod
     async def create(cls, project: Project, store: Store, at: float) -> Sandbox:
         """The app data of `project` as it was at time `at` (epoch seconds)."""
-        folder = Path(tempfile.mkdtemp(prefix="flux-replay-"))
+        stack = contextlib.AsyncExitStack()
         stats = SandboxStats()
         try:
-            target = folder / "app.db"
-            copy_database(project.app_db_path, target)  # none yet: starts empty
-            conn = sqlite3.connect(str(target), isolation_level=None, timeout=10)
-            try:
-                await _spool_mutations(store, at, conn)
-                _undo_all(conn, stats)
-                stats.flux_rows_removed = _roll_back_flux_tables(conn, at)
-            finally:
-                conn.close()
-            return cls(folder, stats)
+            database = await stack.enter_async_context(scratch_copy(project))
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flux-undo-")))
+            log = _UndoLog(folder)
+            stack.callback(log.close)
+            await log.fill(store, at)
+            await _Writer(database, stats).apply_all(log.newest_first(), backwards=True)
+            stats.flux_rows_removed = await _roll_back_flux_tables(database, at)
+            return cls(database, stats, stack)
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            await stack.aclose()
             raise
 
-    def redo(self, mutations: Iterable[Mutation]) -> None:
+    async def redo(self, mutations: Iterable[Mutation]) -> None:
         """Re-apply the recorded writes of an execution that is not re-run."""
         ordered = sorted(mutations, key=lambda m: m.seq)
-        if not ordered:
-            return
-        self._conn.execute("PRAGMA foreign_keys = OFF")
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            for m in ordered:
-                try:
-                    if self._writer.apply(m, backwards=False):
-                        self.stats.redone += 1
-                except sqlite3.Error as exc:
-                    self.stats.warnings.append(f"cannot re-apply a write to {m.table}: {exc}")
-        finally:
-            self._conn.execute("COMMIT")
-        self._writer.finish()
+        if ordered:
+            await self._writer.apply_all(ordered, backwards=False)
 
-    def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self._conn.close()
-        with contextlib.suppress(sqlite3.Error):
-            self.database.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+    async def close(self) -> None:
+        await self._exit_stack.aclose()
 
 
-def _undo_all(conn: sqlite3.Connection, stats: SandboxStats) -> None:
-    writer = _Writer(conn, stats)
-    conn.execute("PRAGMA foreign_keys = OFF")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        rows = conn.execute("SELECT record FROM undo_log ORDER BY n DESC")
-        for (record,) in rows:
-            mutation = Mutation.from_dict(json.loads(record))
-            try:
-                if writer.apply(mutation, backwards=True):
-                    stats.undone += 1
-            except sqlite3.Error as exc:
-                stats.warnings.append(f"cannot undo a write to {mutation.table}: {exc}")
-        conn.execute("DROP TABLE undo_log")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    writer.finish()
-
-
-def _roll_back_flux_tables(conn: sqlite3.Connection, at: float) -> int:
+async def _roll_back_flux_tables(database: AppDatabase, at: float) -> int:
     removed = 0
-    tables = _Tables(conn)
     for table, column in FLUX_TABLES_BY_CREATION.items():
-        info = tables.get(table)
-        if info is None or column not in info[0]:
+        info = await database.table_info(table)
+        if info is None or column not in info.columns:
             continue
-        cur = conn.execute(f'DELETE FROM "{table}" WHERE "{column}" >= ?', (at,))
-        removed += max(cur.rowcount, 0)
+        _, count = await database.query(None, f'DELETE FROM "{table}" WHERE "{column}" >= $1', [at])
+        removed += max(count, 0)
     return removed

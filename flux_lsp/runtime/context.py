@@ -8,13 +8,20 @@ their own modules.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import random as _random
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from flux_lsp.runtime.database import AppDatabase, Row, RowNotFound, query_table
+from flux_lsp.runtime.database import (
+    AppDatabase,
+    PendingTransaction,
+    Row,
+    RowNotFound,
+    query_table,
+)
 from flux_lsp.runtime.inflight import Trace, require_trace
 
 
@@ -36,7 +43,7 @@ class DbService:
         attrs = {"db.collection.name": table, "db.operation.name": "insert"}
         with trace.span("db.insert", attrs) as span:
             span.input = dict(row)
-            result = self._db.insert(trace, table, row)
+            result = await self._db.insert(trace, table, row)
             span.output = dict(result)
         return result
 
@@ -53,7 +60,7 @@ class DbService:
         attrs = {"db.collection.name": table, "db.operation.name": "update"}
         with trace.span("db.update", attrs) as span:
             span.input = {"where": dict(where), "values": dict(values)}
-            rows = self._db.update(trace, table, where, values)
+            rows = await self._db.update(trace, table, where, values)
             span.attributes["db.response.rows_affected"] = len(rows)
             span.output = {"rows_affected": len(rows)}
             if not rows and not missing_ok:
@@ -68,7 +75,7 @@ class DbService:
         attrs = {"db.collection.name": table, "db.operation.name": "delete"}
         with trace.span("db.delete", attrs) as span:
             span.input = {"where": dict(where)}
-            rows = self._db.delete(trace, table, where)
+            rows = await self._db.delete(trace, table, where)
             span.attributes["db.response.rows_affected"] = len(rows)
             span.output = {"rows_affected": len(rows)}
             if not rows and not missing_ok:
@@ -84,7 +91,7 @@ class DbService:
             attrs["db.collection.name"] = table
         with trace.span("db.query", attrs) as span:
             span.input = {"sql": sql[:500], "params": list(params)}
-            rows, affected = self._db.query(trace, sql, params)
+            rows, affected = await self._db.query(trace, sql, params)
             span.output = {"rows_affected": affected} if affected else _row_summary(rows)
         return rows
 
@@ -92,6 +99,29 @@ class DbService:
         """The first row of a query, or None."""
         rows = await self.query(sql, params)
         return rows[0] if rows else None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """`async with ctx.db.transaction():` every write inside commits together, or none does.
+
+        Recorded as a `db.transaction` span whose `db.transaction.outcome` is `committed` or
+        `rolled_back`; the writes of a rolled-back transaction are not in the execution's
+        mutations (they never happened), only counted on the span."""
+        trace = require_trace()
+        with trace.span("db.transaction", {"db.operation.name": "transaction"}) as span:
+            pending: PendingTransaction | None = None
+            try:
+                async with self._db.transaction() as pending:
+                    yield
+            except BaseException:
+                span.attributes["db.transaction.outcome"] = "rolled_back"
+                span.output = {
+                    "outcome": "rolled_back",
+                    "writes_undone": len(pending.mutations) if pending is not None else 0,
+                }
+                raise
+            span.attributes["db.transaction.outcome"] = "committed"
+            span.output = {"outcome": "committed", "writes": len(pending.mutations)}
 
 
 class Ctx:

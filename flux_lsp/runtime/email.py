@@ -220,7 +220,7 @@ class EmailService:
                 span.status = "error"
                 span.error = f"{result.provider} rejected the message: {result.reply}"
             if result.accepted:
-                runtime.database.insert(
+                await runtime.database.insert(
                     trace,
                     EMAIL_SENDS_TABLE,
                     {

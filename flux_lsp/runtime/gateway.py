@@ -165,6 +165,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
         tasks = [asyncio.create_task(task()) for task in background]
         try:
             yield
@@ -177,6 +178,8 @@ def create_app(
             for step in on_shutdown:
                 with contextlib.suppress(Exception):
                     await step()
+            with contextlib.suppress(Exception):
+                await runtime.stop()
             runtime.recorder.close()
 
     async def call_function(request: Request) -> Response:

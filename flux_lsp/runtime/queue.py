@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import sqlite3
 import time
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flux_lsp.model import JSON
-from flux_lsp.runtime.database import AppDatabase
+from flux_lsp.runtime.database import JOBS_CHANNEL, AppDatabase
 from flux_lsp.runtime.functions import FunctionRegistry, valid_function_name
 from flux_lsp.runtime.inflight import Trace
 
@@ -76,7 +76,7 @@ class Job:
     lease_until: float | None = None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row | dict[str, Any]) -> Job:
+    def from_row(cls, row: Mapping[str, Any]) -> Job:
         return cls(
             id=row["id"],
             function=row["function"],
@@ -99,7 +99,7 @@ class Job:
         return {"id": self.id, "attempt": self.attempt, "max_attempts": self.max_attempts}
 
 
-def enqueue_job(
+async def enqueue_job(
     database: AppDatabase,
     function: str,
     data: Any,
@@ -109,7 +109,7 @@ def enqueue_job(
     parent_id: str | None = None,
     now: float | None = None,
 ) -> Job:
-    """Store a new pending job and return it."""
+    """Store a new pending job and return it (workers elsewhere hear of it on commit)."""
     if not isinstance(function, str) or not valid_function_name(function):
         raise QueueError(f"invalid job function name: {function!r}")
     if not isinstance(delay, (int, float)) or not 0 <= delay <= MAX_DELAY_SECONDS:
@@ -129,13 +129,20 @@ def enqueue_job(
         created_at=now,
         updated_at=now,
     )
-    with database.transaction() as conn:
-        conn.execute(
-            f"INSERT INTO {JOBS_TABLE} (id, function, data, status, attempt, max_attempts, "
-            "run_at, parent_id, created_at, updated_at) "
-            "VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)",
-            (job.id, function, encoded, job.max_attempts, job.run_at, parent_id, now, now),
+    insert = (
+        f"INSERT INTO {JOBS_TABLE} (id, function, data, status, attempt, max_attempts, "
+        "run_at, parent_id, created_at, updated_at) "
+        "VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, $7, $8)"
+    )
+    params = [job.id, function, encoded, job.max_attempts, job.run_at, parent_id, now, now]
+    if database.dialect == "postgresql":  # one round trip; the notification goes out on commit
+        await database.query(
+            None,
+            f"WITH job AS ({insert} RETURNING 1) SELECT pg_notify($9, '') FROM job",
+            [*params, JOBS_CHANNEL],
         )
+    else:
+        await database.query(None, insert, params)
     notify_workers(database)
     return job
 
@@ -171,7 +178,10 @@ def notify_workers(database: AppDatabase) -> None:
             loop.call_soon_threadsafe(event.set)
 
 
-def claim(
+_DUE = "(status = 'pending' AND run_at <= $1) OR (status = 'running' AND lease_until < $1)"
+
+
+async def claim(
     database: AppDatabase,
     worker_id: str,
     *,
@@ -181,57 +191,94 @@ def claim(
 ) -> list[Job]:
     """Lease up to `limit` due jobs to `worker_id`: pending ones and ones whose lease expired.
 
-    A job whose lease expired after its last allowed attempt is marked failed instead.
+    A job whose lease expired after its last allowed attempt is marked failed instead. On
+    PostgreSQL the due rows are taken `FOR UPDATE SKIP LOCKED`, so workers in many processes
+    never wait for each other nor take the same job.
     """
     now = time.time() if now is None else now
     claimed: list[Job] = []
-    due, _ = database.query(  # a plain read first: an idle poll takes no write lock
-        None,
-        f"SELECT 1 FROM {JOBS_TABLE} WHERE (status = 'pending' AND run_at <= $1) "
-        "OR (status = 'running' AND lease_until < $1) LIMIT 1",
-        [now],
-    )
-    if not due:
-        return claimed
-    with database.transaction() as conn:
-        rows = conn.execute(
-            f"SELECT * FROM {JOBS_TABLE} WHERE (status = 'pending' AND run_at <= ?) "
-            "OR (status = 'running' AND lease_until < ?) ORDER BY run_at, created_at LIMIT ?",
-            (now, now, limit),
-        ).fetchall()
+    if database.dialect == "postgresql":
+        return await _claim_skip_locked(database, worker_id, lease_seconds, limit, now)
+    if database.dialect == "sqlite":  # a plain read first: an idle poll takes no write lock
+        due, _ = await database.query(
+            None, f"SELECT 1 FROM {JOBS_TABLE} WHERE {_DUE} LIMIT 1", [now]
+        )
+        if not due:
+            return claimed
+    lock = " FOR UPDATE SKIP LOCKED" if database.dialect == "postgresql" else ""
+    async with database.transaction():
+        rows, _ = await database.query(
+            None,
+            f"SELECT * FROM {JOBS_TABLE} WHERE {_DUE} ORDER BY run_at, created_at LIMIT $2{lock}",
+            [now, limit],
+        )
+        expired: list[Job] = []
         for row in rows:
             job = Job.from_row(row)
             if job.status == "running" and job.attempt >= job.max_attempts:
-                conn.execute(
-                    f"UPDATE {JOBS_TABLE} SET status = 'failed', lease_until = NULL, "
-                    "leased_by = NULL, last_error = ?, updated_at = ? WHERE id = ?",
-                    (f"worker {job.leased_by} stopped during the last attempt", now, job.id),
-                )
+                expired.append(job)
                 continue
             job.status, job.attempt = "running", job.attempt + 1
             job.lease_until, job.leased_by = now + lease_seconds, worker_id
-            conn.execute(
-                f"UPDATE {JOBS_TABLE} SET status = 'running', attempt = ?, lease_until = ?, "
-                "leased_by = ?, updated_at = ? WHERE id = ?",
-                (job.attempt, job.lease_until, worker_id, now, job.id),
-            )
             claimed.append(job)
+        for job in expired:
+            await database.query(
+                None,
+                f"UPDATE {JOBS_TABLE} SET status = 'failed', lease_until = NULL, "
+                "leased_by = NULL, last_error = $1, updated_at = $2 WHERE id = $3",
+                [f"worker {job.leased_by} stopped during the last attempt", now, job.id],
+            )
+        if claimed:
+            marks = ", ".join(f"${i}" for i in range(4, 4 + len(claimed)))
+            await database.query(
+                None,
+                f"UPDATE {JOBS_TABLE} SET status = 'running', attempt = attempt + 1, "
+                f"lease_until = $1, leased_by = $2, updated_at = $3 WHERE id IN ({marks})",
+                [now + lease_seconds, worker_id, now, *(job.id for job in claimed)],
+            )
     return claimed
 
 
-def extend_lease(database: AppDatabase, job: Job, lease_seconds: float) -> bool:
+_EXHAUSTED = "j.status = 'running' AND j.attempt >= j.max_attempts"
+
+
+async def _claim_skip_locked(
+    database: AppDatabase, worker_id: str, lease_seconds: float, limit: int, now: float
+) -> list[Job]:
+    """`claim` in one statement: the due rows no other worker holds are locked and leased (or
+    failed, when their last attempt's lease ran out) together."""
+    rows, _ = await database.query(
+        None,
+        f"WITH due AS (SELECT id FROM {JOBS_TABLE} WHERE {_DUE} ORDER BY run_at, created_at "
+        f"LIMIT $2 FOR UPDATE SKIP LOCKED) "
+        f"UPDATE {JOBS_TABLE} j SET "
+        f"status = CASE WHEN {_EXHAUSTED} THEN 'failed' ELSE 'running' END, "
+        f"attempt = CASE WHEN {_EXHAUSTED} THEN j.attempt ELSE j.attempt + 1 END, "
+        f"lease_until = CASE WHEN {_EXHAUSTED} THEN NULL ELSE $3::float8 END, "
+        f"leased_by = CASE WHEN {_EXHAUSTED} THEN NULL ELSE $4 END, "
+        f"last_error = CASE WHEN {_EXHAUSTED} "
+        "THEN 'worker ' || j.leased_by || ' stopped during the last attempt' "
+        "ELSE j.last_error END, "
+        "updated_at = $1 FROM due WHERE j.id = due.id RETURNING j.*",
+        [now, limit, now + lease_seconds, worker_id],
+    )
+    claimed = [Job.from_row(r) for r in rows if r["status"] == "running"]
+    return sorted(claimed, key=lambda job: (job.run_at, job.created_at))
+
+
+async def extend_lease(database: AppDatabase, job: Job, lease_seconds: float) -> bool:
     """Push the lease of a job this worker is running further out; False if it lost the lease."""
     until = time.time() + lease_seconds
-    with database.transaction() as conn:
-        cur = conn.execute(
-            f"UPDATE {JOBS_TABLE} SET lease_until = ? "
-            "WHERE id = ? AND status = 'running' AND leased_by = ?",
-            (until, job.id, job.leased_by),
-        )
-    return cur.rowcount == 1
+    _, changed = await database.query(
+        None,
+        f"UPDATE {JOBS_TABLE} SET lease_until = $1 "
+        "WHERE id = $2 AND status = 'running' AND leased_by = $3",
+        [until, job.id, job.leased_by],
+    )
+    return changed == 1
 
 
-def finish(
+async def finish(
     database: AppDatabase,
     job: Job,
     *,
@@ -248,72 +295,74 @@ def finish(
         status, run_at = "pending", now + backoff_seconds * (2 ** (job.attempt - 1))
     else:
         status, run_at = "failed", job.run_at
-    with database.transaction() as conn:
-        conn.execute(
-            f"UPDATE {JOBS_TABLE} SET status = ?, run_at = ?, lease_until = NULL, "
-            "leased_by = NULL, last_error = ?, last_execution_id = ?, updated_at = ? "
-            "WHERE id = ? AND leased_by = ?",
-            (status, run_at, error, execution_id, now, job.id, job.leased_by),
-        )
+    await database.query(
+        None,
+        f"UPDATE {JOBS_TABLE} SET status = $1, run_at = $2, lease_until = NULL, "
+        "leased_by = NULL, last_error = $3, last_execution_id = $4, updated_at = $5 "
+        "WHERE id = $6 AND leased_by = $7",
+        [status, run_at, error, execution_id, now, job.id, job.leased_by],
+    )
     job.status, job.run_at, job.last_error = status, run_at, error
     job.last_execution_id = execution_id
     return status
 
 
-def release(database: AppDatabase, job: Job) -> None:
+async def release(database: AppDatabase, job: Job) -> None:
     """Give back a job whose attempt was interrupted before it was recorded (shutdown)."""
-    with database.transaction() as conn:
-        conn.execute(
-            f"UPDATE {JOBS_TABLE} SET status = 'pending', attempt = MAX(attempt - 1, 0), "
-            "lease_until = NULL, leased_by = NULL, updated_at = ? WHERE id = ? AND leased_by = ?",
-            (time.time(), job.id, job.leased_by),
-        )
+    await database.query(
+        None,
+        f"UPDATE {JOBS_TABLE} SET status = 'pending', "
+        "attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END, "
+        "lease_until = NULL, leased_by = NULL, updated_at = $1 WHERE id = $2 AND leased_by = $3",
+        [time.time(), job.id, job.leased_by],
+    )
 
 
-def expire_leases(database: AppDatabase, worker_ids: list[str]) -> int:
+async def expire_leases(database: AppDatabase, worker_ids: list[str]) -> int:
     """Make the running jobs of these (dead) workers claimable now; returns how many."""
     if not worker_ids:
         return 0
-    marks = ", ".join("?" for _ in worker_ids)
-    with database.transaction() as conn:
-        cur = conn.execute(
-            f"UPDATE {JOBS_TABLE} SET lease_until = 0 "
-            f"WHERE status = 'running' AND leased_by IN ({marks})",
-            worker_ids,
-        )
-    return cur.rowcount
+    marks = ", ".join(f"${i}" for i in range(1, len(worker_ids) + 1))
+    _, count = await database.query(
+        None,
+        f"UPDATE {JOBS_TABLE} SET lease_until = 0 "
+        f"WHERE status = 'running' AND leased_by IN ({marks})",
+        worker_ids,
+    )
+    return count
 
 
-def running_workers(database: AppDatabase) -> list[str]:
+async def running_workers(database: AppDatabase) -> list[str]:
     """The workers holding a lease on a running job."""
-    rows, _ = database.query(
+    rows, _ = await database.query(
         None, f"SELECT DISTINCT leased_by FROM {JOBS_TABLE} WHERE status = 'running'"
     )
     return [str(r["leased_by"]) for r in rows if r["leased_by"]]
 
 
-def list_jobs(
+async def list_jobs(
     database: AppDatabase, *, status: str | None = None, function: str | None = None
 ) -> list[Job]:
     """The jobs in the store, oldest first, optionally only those with a status or function."""
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     if status is not None and status not in JOB_STATUSES:
         raise QueueError(f"unknown job status {status!r} (one of {', '.join(JOB_STATUSES)})")
     if status is not None:
-        clauses.append("status = ?")
         params.append(status)
+        clauses.append(f"status = ${len(params)}")
     if function is not None:
-        clauses.append("function = ?")
         params.append(function)
+        clauses.append(f"function = ${len(params)}")
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows, _ = database.query(
-        None, f"SELECT * FROM {JOBS_TABLE} {where} ORDER BY created_at, rowid", params
+    rows, _ = await database.query(
+        None, f"SELECT * FROM {JOBS_TABLE} {where} ORDER BY created_at, id", params
     )
     return [Job.from_row(r) for r in rows]
 
 
-def get_job(database: AppDatabase, job_id: str) -> Job | None:
-    rows, _ = database.query(None, f"SELECT * FROM {JOBS_TABLE} WHERE id = ?", [job_id])
+async def get_job(database: AppDatabase, job_id: str) -> Job | None:
+    rows, _ = await database.query(None, f"SELECT * FROM {JOBS_TABLE} WHERE id = $1", [job_id])
     return Job.from_row(rows[0]) if rows else None
 
 
@@ -349,7 +398,7 @@ class QueueService:
             span.input = {"function": function, "data": data, "delay": delay}
             if isinstance(function, str):
                 check_job(code.registry, function)
-            job = enqueue_job(
+            job = await enqueue_job(
                 runtime.database,
                 function,
                 data,

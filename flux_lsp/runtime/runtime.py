@@ -26,7 +26,7 @@ from flux_lsp.project import Project
 from flux_lsp.runtime.bodies import decode_body
 from flux_lsp.runtime.catalog import Catalog, load_catalog
 from flux_lsp.runtime.context import Ctx, DbService
-from flux_lsp.runtime.database import AppDatabase
+from flux_lsp.runtime.database import AppDatabase, DatabaseBusy, open_database
 from flux_lsp.runtime.error_capture import (
     HTTPError,
     capture_error,
@@ -172,9 +172,8 @@ class Runtime:
         check_mtime: bool = False,
     ) -> None:
         self.recorder = recorder
-        self.database = database or AppDatabase(project.app_db_path)
-        self.database.apply_migrations(project.migrations_dir)
-        apply_service_schema(self.database)
+        self.database: AppDatabase = database or open_database(project)
+        self._started = False
         self.code = LoadedCode.of(
             project,
             registry
@@ -186,6 +185,22 @@ class Runtime:
         self.record_failures = 0
         self.traces = RecentTraces()
         """The trace ids of recent executions, so a job links to its enqueuer's trace."""
+
+    async def start(self) -> list[str]:
+        """Open the app database, apply pending migrations and the services' tables (once;
+        the gateway's lifespan calls it). Returns the migrations applied."""
+        if self._started:
+            return []
+        await self.database.open()
+        applied = await self.database.apply_migrations(self.project.migrations_dir)
+        await apply_service_schema(self.database)
+        self._started = True
+        return applied
+
+    async def stop(self) -> None:
+        """Close the app database (its pool or its connection)."""
+        self._started = False
+        await self.database.close()
 
     # What the current code version provides, for readers outside a run.
     @property
@@ -208,23 +223,23 @@ class Runtime:
         """Import every function now and say which load (`flux dev`/`flux serve` at start)."""
         return load_catalog(self.registry)
 
-    def reload(self, project: Project | None = None) -> list[str]:
+    async def reload(self, project: Project | None = None) -> list[str]:
         """Pick up changed function files and new migrations (used by `flux dev`), and the
         settings of `project` when `flux.toml` or `.env` changed."""
         self.registry.invalidate()
         project = project or self.project
-        applied = self.database.apply_migrations(project.migrations_dir)
+        applied = await self.database.apply_migrations(project.migrations_dir)
         self.code = LoadedCode.of(project, self.registry)
         return applied
 
-    def swap_code(self, project: Project, registry: FunctionRegistry) -> list[str]:
+    async def swap_code(self, project: Project, registry: FunctionRegistry) -> list[str]:
         """Switch to another version of the code (a `flux serve` deployment).
 
         Applies the new version's pending migrations first (a failure raises and changes
         nothing else), then swaps project, functions, redactor and code version in one step:
         runs already in flight finish on the code they started with, later runs use the new.
         """
-        applied = self.database.apply_migrations(project.migrations_dir)
+        applied = await self.database.apply_migrations(project.migrations_dir)
         self.code = LoadedCode.of(project, registry)
         return applied
 
@@ -275,7 +290,7 @@ class Runtime:
             error.type = "ValidationError" if exc.status in (400, 422) else type(exc).__name__
         except Exception as exc:  # the handler's failure is the record's subject, not ours
             exception = exc
-            status_code = 500
+            status_code = 503 if isinstance(exc, DatabaseBusy) else 500
             error = code.load_error(load_problem) if load_problem else code.capture(exc)
         finally:
             current_trace.reset(token)
@@ -305,6 +320,8 @@ class Runtime:
                 )
             assert response is not None
             response.headers["x-flux-request-id"] = trace.execution_id
+            if isinstance(exception, DatabaseBusy):
+                response.headers["retry-after"] = str(exception.retry_after)
             status = str(response.status_code)
         response_record = _response_record(response, code.project.settings.recorder.max_value)
         if exception is None and response is not None and response.status_code >= 400:

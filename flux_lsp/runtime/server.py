@@ -72,7 +72,7 @@ class WatchTask:
             names = sorted({Path(path).name for _, path in changes})
             try:
                 project = Project.load(self.runtime.project.root) if only else None
-                applied = self.runtime.reload(project)
+                applied = await self.runtime.reload(project)
             except Exception as exc:  # a broken migration or flux.toml must not stop the server
                 log.error("reload failed: %s", exc)
                 continue

@@ -9,6 +9,7 @@ applies it right after the project's migrations.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,10 +34,20 @@ def standard_services(runtime: Runtime, code: LoadedCode, trace: Trace) -> Mappi
     }
 
 
-def apply_service_schema(database: AppDatabase) -> None:
+def service_schema(dialect: str) -> list[str]:
+    """The statements creating the services' tables, in `dialect` (timestamps are epoch
+    seconds: PostgreSQL's REAL is single precision, so there they are DOUBLE PRECISION)."""
+    statements = [
+        statement.strip()
+        for script in (EMAIL_SENDS_SCHEMA, JOBS_SCHEMA)
+        for statement in script.split(";")
+        if statement.strip()
+    ]
+    if dialect == "postgresql":
+        statements = [re.sub(r"\bREAL\b", "DOUBLE PRECISION", s) for s in statements]
+    return statements
+
+
+async def apply_service_schema(database: AppDatabase) -> None:
     """Create the tables the services keep in the app database, if missing."""
-    with database.transaction() as conn:
-        for script in (EMAIL_SENDS_SCHEMA, JOBS_SCHEMA):
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+    await database.apply_schema(service_schema(database.dialect))

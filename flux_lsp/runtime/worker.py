@@ -35,7 +35,6 @@ from flux_lsp.runtime.runtime import Invocation, RunResult, Runtime
 
 log = logging.getLogger("flux.worker")
 
-DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_CONCURRENCY = 4
 _HOST = socket.gethostname()
 _live_in_this_process: set[str] = set()
@@ -68,10 +67,10 @@ def worker_is_dead(worker_id: str) -> bool:
     return not _process_alive(pid)
 
 
-def recover_orphans(runtime: Runtime) -> int:
+async def recover_orphans(runtime: Runtime) -> int:
     """Make jobs leased by dead workers on this machine claimable now; returns how many."""
-    dead = [w for w in running_workers(runtime.database) if worker_is_dead(w)]
-    count = expire_leases(runtime.database, dead)
+    dead = [w for w in await running_workers(runtime.database) if worker_is_dead(w)]
+    count = await expire_leases(runtime.database, dead)
     if count:
         log.warning("%d job(s) left running by a stopped worker will run again", count)
     return count
@@ -98,23 +97,22 @@ def job_invocation(job: Job, enqueuer_trace: str | None = None) -> Invocation:
     )
 
 
-async def run_job(
-    runtime: Runtime, job: Job, *, lease_seconds: float = DEFAULT_LEASE_SECONDS
-) -> RunResult:
+async def run_job(runtime: Runtime, job: Job, *, lease_seconds: float | None = None) -> RunResult:
     """Run one leased attempt of `job`, renewing its lease meanwhile, and settle it."""
+    lease = lease_seconds or runtime.project.settings.queue.lease
 
     async def heartbeat() -> None:
         while True:
-            await asyncio.sleep(lease_seconds / 3)
+            await asyncio.sleep(lease / 3)
             with contextlib.suppress(Exception):
-                extend_lease(runtime.database, job, lease_seconds)
+                await extend_lease(runtime.database, job, lease)
 
     beat = asyncio.create_task(heartbeat())
     try:
         result = await runtime.run(job_invocation(job, runtime.traces.get(job.parent_id)))
     except BaseException:
         with contextlib.suppress(Exception):
-            release(runtime.database, job)
+            await asyncio.shield(release(runtime.database, job))
         raise
     finally:
         beat.cancel()
@@ -124,7 +122,7 @@ async def run_job(
     error = None
     if execution.status == "failed":
         error = execution.error.message if execution.error else "job failed"
-    status = finish(
+    status = await finish(
         runtime.database,
         job,
         error=error,
@@ -155,9 +153,10 @@ async def run_pending(runtime: Runtime, *, limit: int | None = None) -> list[Run
     _live_in_this_process.add(worker_id)
     results: list[RunResult] = []
     try:
-        recover_orphans(runtime)
+        await recover_orphans(runtime)
+        lease = runtime.project.settings.queue.lease
         while limit is None or len(results) < limit:
-            jobs = claim(runtime.database, worker_id, lease_seconds=DEFAULT_LEASE_SECONDS)
+            jobs = await claim(runtime.database, worker_id, lease_seconds=lease)
             if not jobs:
                 break
             results.append(await run_job(runtime, jobs[0]))
@@ -174,12 +173,12 @@ class Worker:
         runtime: Runtime,
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        lease_seconds: float | None = None,
         poll_seconds: float | None = None,
     ) -> None:
         self.runtime = runtime
         self.concurrency = max(1, concurrency)
-        self.lease_seconds = lease_seconds
+        self.lease_seconds = lease_seconds or runtime.project.settings.queue.lease
         self.poll_seconds = (
             poll_seconds if poll_seconds is not None else runtime.project.settings.queue.poll
         )
@@ -189,6 +188,7 @@ class Worker:
         _live_in_this_process.add(self.id)
         running: set[asyncio.Task[RunResult]] = set()
         wake = wakeup_event(self.runtime.database)  # set on enqueue here and when a job ends
+        listener = asyncio.create_task(self.runtime.database.watch_jobs(wake))  # and elsewhere
         last_recovery = 0.0
 
         def settled(task: asyncio.Task[RunResult]) -> None:
@@ -202,12 +202,12 @@ class Worker:
                 if time.monotonic() - last_recovery > self.lease_seconds / 3:
                     last_recovery = time.monotonic()
                     with contextlib.suppress(Exception):
-                        recover_orphans(self.runtime)
+                        await recover_orphans(self.runtime)
                 jobs: list[Job] = []
                 free = self.concurrency - len(running)
                 if free > 0:
                     try:
-                        jobs = claim(
+                        jobs = await claim(
                             self.runtime.database,
                             self.id,
                             lease_seconds=self.lease_seconds,
@@ -230,6 +230,9 @@ class Worker:
                         await wake.wait()
                 wake.clear()
         finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
             forget_wakeup(self.runtime.database, wake)
             for task in list(running):
                 task.cancel()

@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,9 +26,10 @@ from pathlib import Path
 from flux_lsp.encode import INLINE, to_json
 from flux_lsp.model import JSON
 from flux_lsp.project import ConfigError, Project
-from flux_lsp.runtime.database import AppDatabase, DatabaseError, copy_database
+from flux_lsp.runtime.database import DatabaseError
 from flux_lsp.runtime.functions import FunctionRegistry
 from flux_lsp.runtime.runtime import Runtime
+from flux_lsp.runtime.scratch import scratch_copy
 from flux_lsp.serve.bundle import (
     BundleError,
     BundleLimits,
@@ -108,6 +108,7 @@ def deployment_project(folder: Path, base: Project) -> Project:
         project=paths,
         recorder=replace(settings.recorder, path=str(base.recorder_path)),
         server=base.settings.server,
+        database=base.settings.database,  # the server's app database, not the bundle's
     )
     return project
 
@@ -187,21 +188,17 @@ def active_project(base: Project) -> Project:
     return store.project(active.id) if active else base
 
 
-def _check_migrations(app_db: Path, migrations: Path) -> list[str]:
-    """Apply the new migrations to a copy of the app database; raise BundleError if one fails.
-    The names of those that would be applied."""
+async def _check_migrations(live: Project, migrations: Path) -> list[str]:
+    """Apply the new migrations to a scratch copy of the live app database (a copied SQLite
+    file, or a scratch PostgreSQL database); raise BundleError if one fails. The names of
+    those that would be applied."""
     if not migrations.is_dir():
         return []
-    with tempfile.TemporaryDirectory(prefix="flux-migrate-", dir=app_db.parent) as tmp:
-        copy = Path(tmp) / "app.db"
-        copy_database(app_db, copy)
-        trial = AppDatabase(copy)
-        try:
-            return trial.apply_migrations(migrations)
-        except DatabaseError as exc:
-            raise BundleError(str(exc)) from None
-        finally:
-            trial.close()
+    try:
+        async with scratch_copy(live) as trial:
+            return await trial.apply_migrations(migrations)
+    except DatabaseError as exc:
+        raise BundleError(str(exc)) from None
 
 
 class Deployer:
@@ -234,9 +231,7 @@ class Deployer:
         except ConfigError as exc:
             raise BundleError(str(exc)) from None
         await self._check_functions(folder)
-        pending = await asyncio.to_thread(
-            _check_migrations, self.runtime.database.path, project.migrations_dir
-        )
+        pending = await _check_migrations(self.runtime.project, project.migrations_dir)
         registry = FunctionRegistry(project.functions_dir, project_root=project.root)
         deployment = Deployment(
             id=ident,
@@ -258,7 +253,7 @@ class Deployer:
             try:
                 deployment, project, registry, _ = await self._prepare(data, ident, folder)
                 _write_json(folder / RECORD, to_json(deployment))
-                result = self._activate(deployment, project, registry, push=True)
+                result = await self._activate(deployment, project, registry, push=True)
             except BundleError as exc:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise DeployError(f"bundle rejected: {exc}") from None
@@ -305,19 +300,19 @@ class Deployer:
                 await self._check_functions(self.store.folder(target))
             except BundleError as exc:
                 raise DeployError(f"cannot roll back to {target}: {exc}", status=409) from None
-            result = self._activate(deployment, project, registry, push=False)
+            result = await self._activate(deployment, project, registry, push=False)
             result.rolled_back_from = ids[-1]
             self.store.set_history(ids[:-1])
             self.store.prune(spare=ids[-1])
             return result
 
-    def _activate(
+    async def _activate(
         self, deployment: Deployment, project: Project, registry: FunctionRegistry, *, push: bool
     ) -> DeployResult:
         previous_version = self.runtime.code_version
         changes = diff_manifests(self.current_manifest(), deployment.files)
         try:
-            applied = self.runtime.swap_code(project, registry)
+            applied = await self.runtime.swap_code(project, registry)
         except DatabaseError as exc:
             raise BundleError(str(exc)) from None
         if push:

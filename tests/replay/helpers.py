@@ -68,7 +68,7 @@ async def jobs_settled(flux: FluxApp, timeout: float = 10.0) -> None:
     """Wait until the app's worker has run every queued job (successfully)."""
     deadline = time.monotonic() + timeout
     while True:
-        jobs = list_jobs(flux.runtime.database)
+        jobs = await list_jobs(flux.runtime.database)
         if jobs and all(job.status == "done" for job in jobs):
             return
         assert time.monotonic() < deadline, jobs

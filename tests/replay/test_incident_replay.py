@@ -23,6 +23,8 @@ from flux_lsp.recorder.query import ExecutionQuery
 from tests.recorders import recorder_database, use_recorder
 from tests.replay.helpers import ROW_NOT_FOUND, Incident, fix_signup, record_incident
 
+pytestmark = pytest.mark.usefixtures("backend")  # on SQLite and PostgreSQL
+
 
 @pytest.fixture
 def shop(shop: Path, backend_server: str | None) -> Iterator[Path]:

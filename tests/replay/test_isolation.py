@@ -15,8 +15,11 @@ from flux_lsp.project import Project
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.writer import RecorderWriter
 from flux_lsp.replay.engine import replay_window
+from flux_lsp.runtime.database import open_database
 from tests.harness import free_port
 from tests.replay.helpers import NetworkUsed, fixed_signup, no_network, record_incident
+
+pytestmark = pytest.mark.usefixtures("backend")  # on SQLite and PostgreSQL
 
 
 class Inbox:
@@ -32,9 +35,23 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+async def checksums(project: Project) -> dict[str, str]:
+    """A checksum of every live table's rows (on either backend)."""
+    database = open_database(project)
+    try:
+        sums = {}
+        for table in await database.tables():
+            rows = sorted(repr(sorted(row.items())) for row in await database.dump_table(table))
+            sums[table] = hashlib.sha256("\n".join(rows).encode()).hexdigest()
+        return sums
+    finally:
+        await database.close()
+
+
 async def test_replay_sends_nothing_connects_nowhere_and_leaves_live_data_alone(
     shop: Path,
 ) -> None:
+
     inbox = Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
@@ -52,6 +69,7 @@ async def test_replay_sends_nothing_connects_nowhere_and_leaves_live_data_alone(
         project = Project.load(shop)
         live = sorted(p for p in project.state_dir.iterdir() if p.name.startswith("app.db"))
         before = {p.name: digest(p) for p in live}
+        tables_before = await checksums(project)
         store = await SQLiteStore.open(project.recorder_path)
         recorder = RecorderWriter(project.recorder_path)
         try:
@@ -77,7 +95,9 @@ async def test_replay_sends_nothing_connects_nowhere_and_leaves_live_data_alone(
 
     assert attempts == []
     assert inbox.messages[3:] == []
-    assert {p.name: digest(p) for p in live} == before
+    assert {p.name: digest(p) for p in live} == before  # SQLite: not a byte of the file
+    assert await checksums(project) == tables_before  # and every table, on both backends
+    assert {"users", "subscriptions", "_flux_jobs"} <= set(tables_before)
     assert report.resolved, to_json(report)
     assert report.overlay == ["functions/signup.py"]
     # Jobs were re-run (their welcome emails suppressed), webhook receipts suppressed too.

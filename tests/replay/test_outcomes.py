@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -25,6 +26,9 @@ from flux_lsp.replay.report import (
 from flux_lsp.runtime.recording import NullRecorder
 from tests.harness import FluxApp, serve_on_loopback, write_function
 from tests.replay.helpers import no_network
+
+pytestmark = pytest.mark.usefixtures("backend")  # on SQLite and PostgreSQL
+
 
 RATES = """\
 async def handler(req, ctx):

@@ -13,7 +13,11 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.harness import FluxApp
+
+pytestmark = pytest.mark.usefixtures("backend")  # on SQLite and PostgreSQL
 
 
 async def test_long_window_in_a_terminal_shows_a_progress_bar(shop: Path) -> None:

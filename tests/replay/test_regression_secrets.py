@@ -72,7 +72,7 @@ async def _record_save_and_run(shop: Path, tmp_path: Path) -> None:
     async with serve_on_loopback(provider) as url:
         write_function(shop, "login", LOGIN.format(url=url))
         async with FluxApp(shop) as app:
-            app.runtime.database.insert(
+            await app.runtime.database.insert(
                 None,
                 "accounts",
                 {

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from pathlib import Path
+
+import pytest
 
 from flux_lsp.project import Project
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.replay.sandbox import Sandbox
+from flux_lsp.runtime.database import AppDatabase, open_database
+from flux_lsp.runtime.postgres_database import PostgresDatabase
+from flux_lsp.runtime.sqlite_database import SQLiteDatabase
 from tests.harness import FluxApp, write_function
 from tests.replay.helpers import jobs_settled
+
+pytestmark = pytest.mark.usefixtures("backend")  # on SQLite and PostgreSQL
+
 
 EDIT = """\
 async def handler(req, ctx):
@@ -33,15 +40,34 @@ async def handler(req, ctx):
 """
 
 
-def dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+async def dump(database: AppDatabase) -> dict[str, list[tuple[object, ...]]]:
+    return {
+        table: sorted((tuple(r.values()) for r in await database.dump_table(table)), key=repr)
+        for table in ("users", "subscriptions", "email_sends", "_flux_jobs")
+    }
+
+
+async def live_dump(project: Project) -> dict[str, list[tuple[object, ...]]]:
+    database = open_database(project)
     try:
-        return {
-            table: conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
-            for table in ("users", "subscriptions", "email_sends", "_flux_jobs")
-        }
+        return await dump(database)
     finally:
-        conn.close()
+        await database.close()
+
+
+async def scratch_is_gone(database: AppDatabase, project: Project) -> bool:
+    """The sandbox's scratch copy (a temporary file, or a scratch PostgreSQL database) is
+    deleted."""
+    if isinstance(database, SQLiteDatabase):
+        return not database.path.exists()
+    assert isinstance(database, PostgresDatabase)
+    name = database.url.rsplit("/", 1)[1]
+    live = open_database(project)
+    try:
+        rows, _ = await live.query(None, "SELECT 1 FROM pg_database WHERE datname = $1", [name])
+    finally:
+        await live.close()
+    return rows == []
 
 
 async def test_every_later_write_is_undone(shop: Path) -> None:
@@ -54,13 +80,13 @@ async def test_every_later_write_is_undone(shop: Path) -> None:
                 await flux.client.post("/create_user", json={"email": email})
             ).status_code == 201
         await asyncio.sleep(0.02)
-        at_start = dump(project.app_db_path)
+        at_start = await dump(flux.runtime.database)
         since = time.time()
         assert (await flux.client.post("/edit", json={})).status_code == 200
         assert (await flux.client.post("/raw", json={})).status_code == 200
         await jobs_settled(flux)
         flux.flush()
-    live = dump(project.app_db_path)
+    live = await live_dump(project)
     assert live["users"] != at_start["users"] and live["_flux_jobs"]
 
     store = await SQLiteStore.open(project.recorder_path)
@@ -69,10 +95,10 @@ async def test_every_later_write_is_undone(shop: Path) -> None:
     finally:
         await store.close()
     try:
-        now = dump(sandbox.path)
+        now = await dump(sandbox.database)
         stats = sandbox.stats
     finally:
-        sandbox.close()
+        await sandbox.close()
 
     assert now["users"] == at_start["users"]
     assert now["_flux_jobs"] == at_start["_flux_jobs"] == []
@@ -85,10 +111,11 @@ async def test_every_later_write_is_undone(shop: Path) -> None:
         "1 write(s) made with raw SQL (ctx.db.query) cannot be undone; the sandbox keeps their "
         "effect"
     ]
-    assert dump(project.app_db_path) == live
-    assert not sandbox.folder.exists()
+    assert await live_dump(project) == live
+    assert await scratch_is_gone(sandbox.database, project)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_no_app_database_yet_gives_an_empty_sandbox(shop: Path, tmp_path: Path) -> None:
     project = Project.load(shop)
     async with FluxApp(shop) as flux:
@@ -100,7 +127,7 @@ async def test_no_app_database_yet_gives_an_empty_sandbox(shop: Path, tmp_path: 
     finally:
         await store.close()
     try:
-        assert sandbox.database.tables() == []
+        assert await sandbox.database.tables() == []
     finally:
-        sandbox.close()
+        await sandbox.close()
     assert not project.app_db_path.exists()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from flux_lsp.runtime.database import AppDatabase, DatabaseError, RowNotFound
+from flux_lsp.project import Project
+from flux_lsp.runtime.database import AppDatabase, DatabaseError, RowNotFound, open_database
 from flux_lsp.runtime.inflight import Trace
 from tests.harness import FluxApp, write_function
+
+pytestmark = pytest.mark.usefixtures("backend")  # on SQLite and PostgreSQL
 
 ACTIVATE = """\
 async def handler(req, ctx):
@@ -54,41 +58,80 @@ async def test_update_and_delete_record_before_and_after(shop: Path) -> None:
     assert [h.op for h in history] == ["insert", "update"]
 
 
-def test_query_placeholders_and_rows(tmp_path: Path) -> None:
-    db = AppDatabase(tmp_path / "app.db")
+async def test_query_placeholders_and_rows(app_database: AppDatabase, tmp_path: Path) -> None:
+    db = app_database
     migrations = tmp_path / "migrations"
     migrations.mkdir()
     (migrations / "001.sql").write_text("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INT);")
-    assert db.apply_migrations(migrations) == ["001.sql"]
+    assert await db.apply_migrations(migrations) == ["001.sql"]
     trace = Trace("0" * 16, str(tmp_path / "functions") + "/", str(tmp_path))
-    db.insert(trace, "t", {"a": "x", "b": 1})
-    db.insert(trace, "t", {"a": "y", "b": 2})
-    rows, _ = db.query(trace, "SELECT a, b FROM t WHERE b >= $1 AND a != $2", [1, "y"])
+    await db.insert(trace, "t", {"id": 1, "a": "x", "b": 1})
+    await db.insert(trace, "t", {"id": 2, "a": "y", "b": 2})
+    rows, _ = await db.query(
+        trace, "SELECT a, b FROM t WHERE b >= $1 AND a != $2 ORDER BY id", [1, "y"]
+    )
     assert rows == [{"a": "x", "b": 1}] and rows[0].a == "x"
     assert [m.pk for m in trace.mutations] == ["1", "2"]
     # raw writes through query are still in the mutation log, with their row count
-    _, affected = db.query(trace, "UPDATE t SET b = b + 1", [])
+    _, affected = await db.query(trace, "UPDATE t SET b = b + 1", [])
     assert affected == 2 and trace.mutations[-1].rows_affected == 2
     with pytest.raises(DatabaseError, match="invalid table name"):
-        db.insert(trace, "t; DROP TABLE t", {"a": 1})
+        await db.insert(trace, "t; DROP TABLE t", {"a": 1})
     with pytest.raises(DatabaseError, match="no such table"):
-        db.insert(trace, "nope", {"a": 1})
+        await db.insert(trace, "nope", {"a": 1})
     with pytest.raises(RowNotFound):
         raise RowNotFound("t", {"a": "z"})
 
 
-def test_migrations_are_applied_once_and_remembered(tmp_path: Path) -> None:
+async def test_generated_text_ids_count_up_per_table(
+    app_database: AppDatabase, tmp_path: Path
+) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "001.sql").write_text("CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT);")
+    await app_database.apply_migrations(migrations)
+    first = await app_database.insert(None, "users", {"email": "a@x.com"})
+    second = await app_database.insert(None, "users", {"email": "b@x.com"})
+    assert (first.id, second.id) == ("u_1", "u_2")
+
+
+async def test_migrations_are_applied_once_and_remembered(
+    app_database: AppDatabase, tmp_path: Path
+) -> None:
     migrations = tmp_path / "migrations"
     migrations.mkdir()
     (migrations / "001_a.sql").write_text("CREATE TABLE a (id INTEGER PRIMARY KEY);")
-    db = AppDatabase(tmp_path / "app.db")
-    assert db.apply_migrations(migrations) == ["001_a.sql"]
-    db.close()
+    db = app_database
+    assert await db.apply_migrations(migrations) == ["001_a.sql"]
     (migrations / "002_b.sql").write_text("CREATE TABLE b (id INTEGER PRIMARY KEY);")
-    db = AppDatabase(tmp_path / "app.db")
-    assert db.apply_migrations(migrations) == ["002_b.sql"]
-    assert db.apply_migrations(migrations) == []
-    (migrations / "003_bad.sql").write_text("CREATE TABLE c (;")
+    other = "postgresql" if db.dialect == "sqlite" else "sqlite"
+    (migrations / f"002_c.{other}.sql").write_text("CREATE TABLE not_for_us (;")
+    (migrations / f"002_c.{db.dialect}.sql").write_text("CREATE TABLE ours (id INTEGER);")
+    assert await db.apply_migrations(migrations) == ["002_b.sql", f"002_c.{db.dialect}.sql"]
+    assert await db.apply_migrations(migrations) == []
+    (migrations / "003_bad.sql").write_text("CREATE TABLE c (id INTEGER);\nCREATE TABLE d (;")
     with pytest.raises(DatabaseError, match=r"migration 003_bad\.sql failed"):
-        db.apply_migrations(migrations)
-    assert "c" not in db.tables()
+        await db.apply_migrations(migrations)
+    assert "c" not in await db.tables()
+    assert "ours" in await db.tables()
+
+
+async def test_migrations_run_once_when_processes_start_together(
+    backend: str, tmp_path: Path
+) -> None:
+    """Several app databases (as several processes would) migrate at the same moment."""
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "001_a.sql").write_text("CREATE TABLE a (id INTEGER PRIMARY KEY);")
+    (migrations / "002_b.sql").write_text("INSERT INTO a (id) VALUES (1);")
+    databases = [open_database(Project.load(tmp_path)) for _ in range(4)]
+    try:
+        for db in databases:
+            await db.open()
+        applied = await asyncio.gather(*(db.apply_migrations(migrations) for db in databases))
+        rows, _ = await databases[0].query(None, "SELECT count(*) AS n FROM a")
+    finally:
+        for db in databases:
+            await db.close()
+    assert sorted(name for names in applied for name in names) == ["001_a.sql", "002_b.sql"]
+    assert rows[0]["n"] == 1

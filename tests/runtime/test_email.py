@@ -18,6 +18,8 @@ from flux_lsp.runtime.inflight import Trace
 from flux_lsp.runtime.worker import run_pending
 from tests.harness import NoWorker, free_port, write_function
 
+pytestmark = pytest.mark.usefixtures("backend")  # on SQLite and PostgreSQL
+
 NOTIFY = """\
 async def handler(req, ctx):
     body = await req.json()
@@ -79,7 +81,7 @@ async def test_console_provider_writes_the_rendered_message_and_a_row(shop: Path
         )
         assert r.json() == {"status": "sent"}
         [e] = await flux.recorded(r.headers["x-flux-request-id"])
-        rows = flux.runtime.database.dump_table("email_sends")
+        rows = await flux.runtime.database.dump_table("email_sends")
         [path] = outbox_messages(flux.project)
     msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert msg["Subject"] == "Welcome to the shop, Alice!" and msg["To"] == "a@b.com"
@@ -108,7 +110,7 @@ async def test_smtp_provider_delivers_to_a_real_server(
         [result] = await run_pending(flux.runtime)
         job = result.execution
         [e] = await flux.recorded(job.id)
-        rows = flux.runtime.database.dump_table("email_sends")
+        rows = await flux.runtime.database.dump_table("email_sends")
     assert e.status == "done" and e.kind == "job"
     [msg] = mailbox.messages
     assert msg["To"] == "a@b.com" and msg["From"] == "shop@example.com"
@@ -132,7 +134,7 @@ async def test_refused_message_job_is_done_with_the_refusal_and_no_row(
         await flux.client.post("/signup", json={"email": "bounce@b.com", "customer_id": "c1"})
         [result] = await run_pending(flux.runtime)
         [e] = await flux.recorded(result.execution.id)
-        rows = flux.runtime.database.dump_table("email_sends")
+        rows = await flux.runtime.database.dump_table("email_sends")
     assert e.status == "done" and e.error is None
     span = email_span(e)
     assert span.output["status"] == "rejected"
@@ -164,6 +166,7 @@ async def test_unreachable_smtp_server_fails_the_send(shop: Path) -> None:
 async def test_template_problems_are_one_clear_error(
     shop: Path, template: str, data: dict[str, Any], message: str
 ) -> None:
+
     write_function(shop, "notify", NOTIFY)
     async with NoWorker(shop) as flux:
         r = await flux.client.post(
@@ -186,7 +189,7 @@ async def test_replay_suppresses_the_send(shop: Path) -> None:
         result = await EmailService(flux.runtime, flux.runtime.code, trace).send(
             to="a@b.com", template="welcome", data={"name": "Alice"}
         )
-        rows = flux.runtime.database.dump_table("email_sends")
+        rows = await flux.runtime.database.dump_table("email_sends")
         sent = outbox_messages(flux.project)
     assert result.status == "suppressed" and not result.accepted
     [span] = trace.spans

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import httpx
+import pytest
 
 from flux_lsp.recorder.query import ExecutionQuery
 from tests.harness import FluxApp, serve_on_loopback
+
+pytestmark = pytest.mark.usefixtures("backend")  # on SQLite and PostgreSQL
+
 
 REQUESTS = 1000
 CONCURRENCY = 50
@@ -48,8 +51,6 @@ async def test_1000_requests_at_concurrency_50_are_all_recorded(shop: Path) -> N
         for m in e.mutations
         if m.op == "insert" and m.table == "users"
     }
-    rows = (
-        sqlite3.connect(flux.project.app_db_path).execute("SELECT id, email FROM users").fetchall()
-    )
-    assert dict(rows) == inserted and len(rows) == 800
-    flux.runtime.database.close()
+    rows = await flux.runtime.database.dump_table("users")
+    await flux.runtime.stop()
+    assert {r["id"]: r["email"] for r in rows} == inserted and len(rows) == 800

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from flux_lsp.project import Project
-from flux_lsp.runtime.database import AppDatabase
+from flux_lsp.runtime.database import AppDatabase, open_database
 from flux_lsp.runtime.functions import FunctionRegistry
 from flux_lsp.runtime.queue import (
     QueueError,
@@ -26,6 +26,8 @@ from flux_lsp.runtime.queue import (
 from flux_lsp.runtime.services import apply_service_schema
 from flux_lsp.runtime.worker import new_worker_id, recover_orphans, run_pending
 from tests.harness import REPO, FluxApp, NoWorker, write_function
+
+pytestmark = pytest.mark.usefixtures("backend")  # on SQLite and PostgreSQL
 
 FLAKY = """\
 async def handler(job, ctx):
@@ -63,7 +65,14 @@ from flux_lsp.runtime.recording import NullRecorder
 from flux_lsp.runtime.worker import Worker
 
 runtime = Runtime(Project.load(sys.argv[1]), NullRecorder())
-asyncio.run(Worker(runtime, poll_seconds=0.05)())
+
+
+async def main():
+    await runtime.start()
+    await Worker(runtime, poll_seconds=0.05)()
+
+
+asyncio.run(main())
 """
 
 
@@ -77,9 +86,9 @@ async def test_signup_enqueues_a_job_that_runs_as_its_own_execution(shop: Path) 
             "/signup", json={"email": "a@b.com", "name": "Alice", "customer_id": "cus_1"}
         )
         signup_id = r.headers["x-flux-request-id"]
-        [pending] = list_jobs(flux.runtime.database)
+        [pending] = await list_jobs(flux.runtime.database)
         [result] = await run_pending(flux.runtime)
-        [done] = list_jobs(flux.runtime.database)
+        [done] = await list_jobs(flux.runtime.database)
         signup, job = await flux.recorded(signup_id, result.execution.id)
     enqueue = next(s for s in signup.spans if s.name == "queue.enqueue")
     assert enqueue.attributes["messaging.message.id"] == pending.id
@@ -115,7 +124,7 @@ async def test_failing_job_retries_then_fails_each_attempt_recorded(shop: Path) 
         )
         parent = r.headers["x-flux-request-id"]
         results = await run_pending(flux.runtime)
-        [job] = list_jobs(flux.runtime.database)
+        [job] = await list_jobs(flux.runtime.database)
         attempts = await flux.recorded(*(res.execution.id for res in results))
     assert [a.status for a in attempts] == ["failed", "failed", "failed"]
     assert [a.job["attempt"] for a in attempts if a.job] == [1, 2, 3]
@@ -131,13 +140,13 @@ async def test_retry_succeeds_and_waits_for_its_backoff(shop: Path) -> None:
     write_function(shop, "flaky", FLAKY)
     async with NoWorker(shop) as flux:
         db = flux.runtime.database
-        job = enqueue_job(db, "flaky", {"succeed_on": 2}, max_attempts=3)
+        job = await enqueue_job(db, "flaky", {"succeed_on": 2}, max_attempts=3)
         [first] = await run_pending(flux.runtime)
-        waiting = get_job(db, job.id)
+        waiting = await get_job(db, job.id)
         assert await run_pending(flux.runtime) == []  # not due for 30 s
-        db.query(None, "UPDATE _flux_jobs SET run_at = 0 WHERE id = $1", [job.id])
+        await db.query(None, "UPDATE _flux_jobs SET run_at = 0 WHERE id = $1", [job.id])
         [second] = await run_pending(flux.runtime)
-        done = get_job(db, job.id)
+        done = await get_job(db, job.id)
     assert waiting is not None and waiting.status == "pending"
     assert 29 < waiting.run_at - time.time() <= 30
     assert (first.execution.status, second.execution.status) == ("failed", "done")
@@ -152,7 +161,7 @@ async def test_delayed_job_is_not_due_yet(shop: Path) -> None:
         )
         assert r.status_code == 200
         assert await run_pending(flux.runtime) == []
-        [job] = list_jobs(flux.runtime.database, status="pending")
+        [job] = await list_jobs(flux.runtime.database, status="pending")
     assert job.run_at > time.time() + 50
 
 
@@ -173,7 +182,7 @@ async def test_bad_enqueue_is_one_clear_error(
     write_function(shop, "enqueue", ENQUEUE)
     async with NoWorker(shop) as flux:
         r = await flux.client.post("/enqueue", json=payload)
-        assert list_jobs(flux.runtime.database) == []
+        assert await list_jobs(flux.runtime.database) == []
     assert r.status_code == 500 and r.json()["error"].startswith(message)
 
 
@@ -199,32 +208,35 @@ async def test_a_run_enqueues_with_the_code_version_it_started_on(tmp_path: Path
         in_flight = asyncio.create_task(flux.client.post("/slow"))
         await asyncio.sleep(0.1)  # the old handler is now sleeping
         project = Project.load(new)
-        flux.runtime.swap_code(
+        await flux.runtime.swap_code(
             project, FunctionRegistry(project.functions_dir, project_root=project.root)
         )
         r = await in_flight
     assert (r.status_code, r.json()) == (200, {"max_attempts": 2})
 
 
-def test_job_data_must_be_json(tmp_path: Path) -> None:
-    db = AppDatabase(tmp_path / "app.db")
-    apply_service_schema(db)
+async def test_job_data_must_be_json(app_database: AppDatabase) -> None:
+    db = app_database
+    await apply_service_schema(db)
     with pytest.raises(QueueError, match="must be JSON-serialisable"):
-        enqueue_job(db, "f", {"when": object()})
+        await enqueue_job(db, "f", {"when": object()})
     with pytest.raises(QueueError, match="unknown job status"):
-        list_jobs(db, status="weird")
+        await list_jobs(db, status="weird")
 
 
-def test_expired_lease_is_claimed_again_and_exhausted_lease_fails(tmp_path: Path) -> None:
-    db = AppDatabase(tmp_path / "app.db")
-    apply_service_schema(db)
-    job = enqueue_job(db, "f", {}, max_attempts=2)
-    [a] = claim(db, "elsewhere:1:aa", lease_seconds=10)
-    assert claim(db, "here:2:bb", lease_seconds=10) == []  # leased
-    [b] = claim(db, "here:2:bb", lease_seconds=10, now=time.time() + 11)
+async def test_expired_lease_is_claimed_again_and_exhausted_lease_fails(
+    app_database: AppDatabase,
+) -> None:
+
+    db = app_database
+    await apply_service_schema(db)
+    job = await enqueue_job(db, "f", {}, max_attempts=2)
+    [a] = await claim(db, "elsewhere:1:aa", lease_seconds=10)
+    assert await claim(db, "here:2:bb", lease_seconds=10) == []  # leased
+    [b] = await claim(db, "here:2:bb", lease_seconds=10, now=time.time() + 11)
     assert (a.attempt, b.attempt, b.leased_by) == (1, 2, "here:2:bb")
-    assert claim(db, "third:3:cc", lease_seconds=10, now=time.time() + 30) == []
-    stored = get_job(db, job.id)
+    assert await claim(db, "third:3:cc", lease_seconds=10, now=time.time() + 30) == []
+    stored = await get_job(db, job.id)
     assert stored is not None and stored.status == "failed"
     assert stored.last_error == "worker here:2:bb stopped during the last attempt"
 
@@ -233,10 +245,10 @@ async def test_background_worker_runs_enqueued_jobs(shop: Path) -> None:
     async with FluxApp(shop) as flux:
         await flux.client.post("/signup", json={"email": "a@b.com", "customer_id": "cus_1"})
         for _ in range(200):
-            if list_jobs(flux.runtime.database, status="done"):
+            if await list_jobs(flux.runtime.database, status="done"):
                 break
             await asyncio.sleep(0.02)
-        [job] = list_jobs(flux.runtime.database, status="done")
+        [job] = await list_jobs(flux.runtime.database, status="done")
         [e] = await flux.recorded(str(job.last_execution_id))
     assert e.kind == "job" and e.status == "done"
 
@@ -244,10 +256,11 @@ async def test_background_worker_runs_enqueued_jobs(shop: Path) -> None:
 async def test_worker_killed_mid_job_leaves_it_to_run_again_on_restart(shop: Path) -> None:
     write_function(shop, "slow", SLOW)
     marker = shop / "marker.txt"
-    db = AppDatabase(shop / ".flux" / "app.db")
-    apply_service_schema(db)
-    job = enqueue_job(db, "slow", {"marker": str(marker)})
-    db.close()
+    db = open_database(Project.load(shop))
+    await db.open()
+    await apply_service_schema(db)
+    job = await enqueue_job(db, "slow", {"marker": str(marker)})
+    await db.close()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT, str(shop)], env=env)
     try:
@@ -261,25 +274,26 @@ async def test_worker_killed_mid_job_leaves_it_to_run_again_on_restart(shop: Pat
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     async with NoWorker(shop) as flux:
-        killed = get_job(flux.runtime.database, job.id)
+        killed = await get_job(flux.runtime.database, job.id)
         assert killed is not None and killed.status == "running"
         assert killed.leased_by is not None and f":{proc.pid}:" in killed.leased_by
         results = await run_pending(flux.runtime)  # a restarted worker: the orphan runs again
         [rerun] = await flux.recorded(results[0].execution.id)
-        finished = get_job(flux.runtime.database, job.id)
+        finished = await get_job(flux.runtime.database, job.id)
     assert marker.read_text() == "start 1\nstart 2\n"
     assert rerun.status == "done" and rerun.job == {"id": job.id, "attempt": 2, "max_attempts": 3}
     assert finished is not None and finished.status == "done"
 
 
-def test_orphans_of_a_live_worker_are_left_alone(tmp_path: Path, shop: Path) -> None:
+async def test_orphans_of_a_live_worker_are_left_alone(tmp_path: Path, shop: Path) -> None:
     from flux_lsp.project import Project
     from flux_lsp.runtime.recording import NullRecorder
     from flux_lsp.runtime.runtime import Runtime
 
     runtime = Runtime(Project.load(shop), NullRecorder())
-    enqueue_job(runtime.database, "signup", {})
+    await runtime.start()
+    await enqueue_job(runtime.database, "signup", {})
     live_elsewhere = new_worker_id().rsplit(":", 2)[0] + f":{os.getppid()}:aa"
-    claim(runtime.database, live_elsewhere, lease_seconds=60)
-    assert recover_orphans(runtime) == 0
-    runtime.database.close()
+    await claim(runtime.database, live_elsewhere, lease_seconds=60)
+    assert await recover_orphans(runtime) == 0
+    await runtime.stop()

@@ -77,7 +77,7 @@ async def test_a_function_imports_lib_and_a_helper(shop: Path) -> None:
     async with FluxApp(shop, check_mtime=True) as flux:
         first = await flux.client.post("/checkout", json=ITEMS)
         (shop / "lib" / "pricing.py").write_text(PRICING_V2)
-        flux.runtime.reload()  # what the dev watcher does on a change under lib/
+        await flux.runtime.reload()  # what the dev watcher does on a change under lib/
         second = await flux.client.post("/checkout", json=ITEMS)
     assert first.json() == {"total": 400}
     assert second.json() == {"total": 800}

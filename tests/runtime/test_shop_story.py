@@ -11,7 +11,7 @@ from flux_lsp.runtime.queue import list_jobs
 from flux_lsp.runtime.worker import run_pending
 from tests.harness import NoWorker
 
-pytestmark = pytest.mark.usefixtures("no_env_secret")
+pytestmark = pytest.mark.usefixtures("no_env_secret", "backend")  # on SQLite and PostgreSQL
 
 
 async def test_webhook_before_confirmation_fails_as_in_the_seed(shop: Path) -> None:
@@ -28,9 +28,9 @@ async def test_webhook_before_confirmation_fails_as_in_the_seed(shop: Path) -> N
         body, headers = signed_payment("cus_ABC")
         bad = await c.post("/stripe_webhook", content=body, headers=headers)
         jobs = await run_pending(flux.runtime)
-        subscriptions = flux.runtime.database.dump_table("subscriptions")
-        sends = flux.runtime.database.dump_table("email_sends")
-        assert list_jobs(flux.runtime.database, status="pending") == []
+        subscriptions = await flux.runtime.database.dump_table("subscriptions")
+        sends = await flux.runtime.database.dump_table("email_sends")
+        assert await list_jobs(flux.runtime.database, status="pending") == []
         failed, passed, *job_runs = await flux.recorded(
             bad.headers["x-flux-request-id"],
             ok.headers["x-flux-request-id"],

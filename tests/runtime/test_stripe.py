@@ -17,7 +17,7 @@ from tests.harness import FluxApp, NoWorker
 
 SECRET = "whsec_flux_example_secret"  # the example shop's flux.toml
 
-pytestmark = pytest.mark.usefixtures("no_env_secret")
+pytestmark = pytest.mark.usefixtures("no_env_secret", "backend")  # on SQLite and PostgreSQL
 
 
 def event(customer_id: str = "cus_ABC", amount: int = 4900) -> dict[str, Any]:

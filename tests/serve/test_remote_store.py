@@ -36,11 +36,8 @@ async def admin_server(project: Path, token: str | None = TOKEN) -> AsyncIterato
     runtime = Runtime(loaded, NullRecorder())
     admin = AdminAPI(runtime, loaded, token)
     app = create_app(runtime, admin.routes(), on_shutdown=admin.on_shutdown())
-    try:
-        async with serve_on_loopback(app) as url:
-            yield url
-    finally:
-        runtime.database.close()
+    async with serve_on_loopback(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ async def test_deploy_over_http_in_process(tmp_path: Path) -> None:
             }
             assert body["migrations_applied"] == ["001_notes.sql"]
             assert (await client.post("/hello")).text == "v2"
-            assert "notes" in flux.runtime.database.tables()
+            assert "notes" in await flux.runtime.database.tables()
             status = (await client.get("/_flux/deployments")).json()
             assert status["active"] == body["id"]
             assert status["code_version"] == body["code_version"]

@@ -1,0 +1,439 @@
+"""The embedded SQLite backend of the app database (`.flux/app.db`), off the event loop.
+
+Every blocking call runs on one thread of the database's own, so a lock held by another
+process delays only the requests that use the database; the event loop keeps answering the
+rest. SQLite waits `busy_timeout` seconds for a lock and then raises `DatabaseBusy`, which the
+gateway answers with 503 and `Retry-After`. One connection serves the process: a
+`transaction()` holds it (an asyncio lock, taken in turn by every other call) from its
+`BEGIN IMMEDIATE` to its `COMMIT`, across the handler's awaits. May import `model` and the
+runtime's `database` and `trace` modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from flux_lsp.model import JSON, Mutation
+from flux_lsp.runtime.database import (
+    MIGRATIONS_TABLE,
+    WRITE_VERB,
+    DatabaseBusy,
+    DatabaseError,
+    PendingTransaction,
+    Row,
+    TableInfo,
+    check_ident,
+    commit_mutations,
+    current_transaction,
+    generated_id,
+    migration_files,
+    missed_write,
+    raw_write_mutation,
+    record_mutations,
+    row_write,
+    to_sql_value,
+    where_clause,
+)
+from flux_lsp.runtime.inflight import Trace
+
+T = TypeVar("T")
+_DOLLAR_PARAM = re.compile(r"\$(\d+)")
+
+
+def copy_database(live: Path, target: Path) -> None:
+    """Copy an app database file (opened read-only, consistent even while it is being written).
+
+    Nothing is copied when `live` does not exist yet."""
+    if not live.is_file():
+        return
+    source = sqlite3.connect(f"{live.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        dest = sqlite3.connect(str(target))
+        try:
+            source.backup(dest)
+        finally:
+            dest.close()
+    finally:
+        source.close()
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+@contextlib.contextmanager
+def _failing_as(what: str) -> Iterator[None]:
+    """SQLite's errors as `DatabaseError("<what> failed: …")`; a lock wait that ran out is left
+    to `_guarded`, which makes it `DatabaseBusy`."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if _busy(exc):
+            raise
+        raise DatabaseError(f"{what} failed: {exc}") from None
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"{what} failed: {exc}") from None
+
+
+def _pk_text(value: Any, rowid: int) -> str:
+    return str(value if value is not None else rowid)
+
+
+class SQLiteDatabase:
+    """One SQLite app database file, used from the event loop through its own thread."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._turn: asyncio.Lock | None = None
+        self._pk_cache: dict[str, tuple[str | None, str]] = {}
+
+    def describe(self) -> str:
+        return f"SQLite {self.path}"
+
+    # -- the connection and its thread ---------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(self.path),
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.busy_timeout,
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._conn = conn
+        return self._conn
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(connection)` on the database thread, in turn with other tasks' calls."""
+        loop = asyncio.get_running_loop()
+        pending = current_transaction.get()
+        if pending is not None and pending.owner is self:  # the transaction holds the turn
+            return await loop.run_in_executor(self._thread, self._guarded, fn)
+        async with self._lock():
+            return await loop.run_in_executor(self._thread, self._guarded, fn)
+
+    @property
+    def _thread(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flux-sqlite")
+        return self._executor
+
+    def _lock(self) -> asyncio.Lock:
+        if self._turn is None:
+            self._turn = asyncio.Lock()
+        return self._turn
+
+    def _guarded(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return fn(self._connect())
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                raise DatabaseBusy(
+                    f"the app database stayed locked for {self.busy_timeout:g} s",
+                    retry_after=max(1, round(self.busy_timeout)),
+                ) from None
+            raise
+
+    async def open(self) -> None:
+        await self._call(lambda conn: None)
+
+    async def close(self) -> None:
+        def shut(_: sqlite3.Connection) -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        if self._conn is not None:
+            await self._call(shut)
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
+        self._turn = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PendingTransaction]:
+        outer = current_transaction.get()
+        if outer is not None and outer.owner is self:
+            yield outer
+            return
+        async with self._lock():
+            await asyncio.get_running_loop().run_in_executor(
+                self._thread, self._guarded, lambda c: c.execute("BEGIN IMMEDIATE")
+            )
+            pending = PendingTransaction(self)
+            token = current_transaction.set(pending)
+            try:
+                yield pending
+            except BaseException:
+                current_transaction.reset(token)
+                await asyncio.shield(self._end("ROLLBACK"))
+                raise
+            current_transaction.reset(token)
+            await self._end("COMMIT")
+        commit_mutations(pending)
+
+    async def _end(self, verb: str) -> None:
+        def end(conn: sqlite3.Connection) -> None:
+            if conn.in_transaction:
+                conn.execute(verb)
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._guarded, end)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _atomic(conn: sqlite3.Connection) -> Any:
+        """One statement group as its own transaction, or part of the open one."""
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- schema -------------------------------------------------------------------------
+
+    async def apply_migrations(self, folder: Path) -> list[str]:
+        files = migration_files(folder, self.dialect)
+        return await self._call(lambda conn: self._migrate(conn, files))
+
+    def _migrate(self, conn: sqlite3.Connection, files: list[Path]) -> list[str]:
+        """Under a lock file beside the database, so processes starting together apply each
+        migration once."""
+        with open(self.path.with_name(self.path.name + ".migrate-lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return self._migrate_locked(conn, files)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _migrate_locked(self, conn: sqlite3.Connection, files: list[Path]) -> list[str]:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+            "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+        done = {r[0] for r in conn.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+        applied: list[str] = []
+        for file in files:
+            if file.name in done:
+                continue
+            script = file.read_text(encoding="utf-8")
+            try:
+                conn.executescript(
+                    "BEGIN;\n"
+                    + script
+                    + f"\n;INSERT INTO {MIGRATIONS_TABLE} VALUES "
+                    + f"('{file.name.replace(chr(39), '')}', {time.time()});\nCOMMIT;"
+                )
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise DatabaseError(f"migration {file.name} failed: {exc}") from None
+            applied.append(file.name)
+        self._pk_cache.clear()
+        return applied
+
+    async def apply_schema(self, statements: Sequence[str]) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            with self._atomic(conn):
+                for statement in statements:
+                    conn.execute(statement)
+
+        await self._call(run)
+
+    async def tables(self) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        return await self._call(run)
+
+    async def table_info(self, table: str) -> TableInfo | None:
+        def run(conn: sqlite3.Connection) -> TableInfo | None:
+            rows = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
+            if not rows:
+                return None
+            pks = [r for r in rows if r[5]]
+            pk = pks[0][1] if len(pks) == 1 else None
+            numeric = pk is None or "INT" in (pks[0][2] or "").upper()
+            return TableInfo([r[1] for r in rows], pk, numeric)
+
+        check_ident(table, "table")
+        return await self._call(run)
+
+    def _primary_key(self, conn: sqlite3.Connection, table: str) -> tuple[str | None, str]:
+        """(primary-key column or None for rowid tables, its declared type)."""
+        cached = self._pk_cache.get(table)
+        if cached is not None:
+            return cached
+        info = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
+        if not info:
+            raise DatabaseError(f"no such table: {table}")
+        pks = [r for r in info if r["pk"]]
+        result: tuple[str | None, str] = (
+            (pks[0]["name"], (pks[0]["type"] or "").upper()) if len(pks) == 1 else (None, "")
+        )
+        self._pk_cache[table] = result
+        return result
+
+    # -- writes with their mutation images -----------------------------------------------
+
+    async def insert(self, trace: Trace | None, table: str, row: Mapping[str, Any]) -> Row:
+        check_ident(table, "table")
+        values = {check_ident(k, "column"): to_sql_value(v) for k, v in row.items()}
+        after, mutation = await self._call(lambda conn: self._insert(conn, table, values))
+        record_mutations(self, trace, [mutation])
+        return after
+
+    def _insert(
+        self, conn: sqlite3.Connection, table: str, values: dict[str, Any]
+    ) -> tuple[Row, Mutation]:
+        with self._atomic(conn):
+            pk_col, pk_type = self._primary_key(conn, table)
+            if pk_col and pk_col not in values and "TEXT" in pk_type:
+                n = conn.execute(f'SELECT COALESCE(MAX(rowid), 0) + 1 FROM "{table}"').fetchone()[0]
+                values[pk_col] = generated_id(table, n)
+            cols = ", ".join(f'"{c}"' for c in values)
+            marks = ", ".join("?" for _ in values)
+            sql = (
+                f'INSERT INTO "{table}" ({cols}) VALUES ({marks})'
+                if values
+                else f'INSERT INTO "{table}" DEFAULT VALUES'
+            )
+            with _failing_as(f"insert into {table}"):
+                cur = conn.execute(sql, list(values.values()))
+            rowid = cur.lastrowid or 0
+            after = Row(
+                conn.execute(f'SELECT * FROM "{table}" WHERE rowid = ?', (rowid,)).fetchone()
+            )
+        pk = _pk_text(after.get(pk_col) if pk_col else None, rowid)
+        return after, row_write(table, "insert", pk, None, dict(after), time.time())
+
+    async def update(
+        self, trace: Trace | None, table: str, where: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> list[Row]:
+        return await self._change(trace, "update", table, where, values)
+
+    async def delete(self, trace: Trace | None, table: str, where: Mapping[str, Any]) -> list[Row]:
+        return await self._change(trace, "delete", table, where, None)
+
+    async def _change(
+        self,
+        trace: Trace | None,
+        op: str,
+        table: str,
+        where: Mapping[str, Any],
+        values: Mapping[str, Any] | None,
+    ) -> list[Row]:
+        check_ident(table, "table")
+        where_sql, params = where_clause(where, lambda n: "?")
+        set_values = {check_ident(k, "column"): to_sql_value(v) for k, v in (values or {}).items()}
+        if op == "update" and not set_values:
+            raise DatabaseError("update needs at least one value to set")
+        results, mutations = await self._call(
+            lambda conn: self._change_sync(conn, op, table, where, where_sql, params, set_values)
+        )
+        record_mutations(self, trace, mutations)
+        return results
+
+    def _change_sync(
+        self,
+        conn: sqlite3.Connection,
+        op: str,
+        table: str,
+        where: Mapping[str, Any],
+        where_sql: str,
+        params: list[Any],
+        set_values: dict[str, Any],
+    ) -> tuple[list[Row], list[Mutation]]:
+        now = time.time()
+        results: list[Row] = []
+        mutations: list[Mutation] = []
+        with self._atomic(conn):
+            pk_col, _ = self._primary_key(conn, table)
+            before_rows = conn.execute(
+                f'SELECT rowid AS __rowid, * FROM "{table}" WHERE {where_sql}', params
+            ).fetchall()
+            with _failing_as(f"{op} on {table}"):
+                if op == "update":
+                    assignments = ", ".join(f'"{c}" = ?' for c in set_values)
+                    conn.execute(
+                        f'UPDATE "{table}" SET {assignments} WHERE {where_sql}',
+                        [*set_values.values(), *params],
+                    )
+                else:
+                    conn.execute(f'DELETE FROM "{table}" WHERE {where_sql}', params)
+            for b in before_rows:
+                before = {k: b[k] for k in b.keys() if k != "__rowid"}  # noqa: SIM118 (sqlite3.Row iterates values)
+                rowid = b["__rowid"]
+                after: dict[str, Any] | None = None
+                if op == "update":
+                    got = conn.execute(
+                        f'SELECT * FROM "{table}" WHERE rowid = ?', (rowid,)
+                    ).fetchone()
+                    after = dict(got) if got else None
+                    results.append(Row(after or {}))
+                else:
+                    results.append(Row(before))
+                pk = _pk_text(before.get(pk_col) if pk_col else None, rowid)
+                mutations.append(row_write(table, op, pk, before, after, now, where))
+        if not before_rows:
+            mutations.append(missed_write(table, op, where, now))
+        return results, mutations
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def query(
+        self, trace: Trace | None, sql: str, params: Sequence[Any] = ()
+    ) -> tuple[list[Row], int]:
+        converted = _DOLLAR_PARAM.sub(r"?\1", sql)
+        values = [to_sql_value(p) for p in params]
+        verb = WRITE_VERB.match(sql)
+
+        def run(conn: sqlite3.Connection) -> tuple[list[Row], int]:
+            with _failing_as("query"):
+                cur = conn.execute(converted, values)
+                rows = [Row(r) for r in cur.fetchall()]
+            return rows, (cur.rowcount if verb else 0)
+
+        rows, affected = await self._call(run)
+        if affected and verb:
+            record_mutations(self, trace, [raw_write_mutation(sql, verb.group(1), affected)])
+        return rows, affected
+
+    async def dump_table(self, table: str) -> list[dict[str, JSON]]:
+        check_ident(table, "table")
+        return await self._call(
+            lambda conn: [dict(r) for r in conn.execute(f'SELECT * FROM "{table}"')]
+        )
+
+    async def notify_jobs(self) -> None:
+        return None
+
+    async def watch_jobs(self, wake: Any) -> None:
+        await asyncio.Event().wait()
