@@ -1,12 +1,14 @@
 """Running queued jobs: each attempt is its own recorded execution.
 
-`Worker` is the background task `flux dev` and `flux serve` run next to the gateway: it polls
-the job store, leases due jobs, runs each attempt through `Runtime.run` (kind `job`, root span
+`Worker` is the background task `flux dev` and `flux serve` run next to the gateway: it
+leases due jobs, runs each attempt through `Runtime.run` (kind `job`, root span
 `queue.dispatch`, parent = the execution that enqueued it) and settles it (done, retry with
-backoff, failed). While an attempt runs its lease is renewed; when a worker process dies its
-jobs run again — at once when the dead worker ran on this machine (its process is gone), or
-when the lease expires otherwise. `run_pending` runs whatever is due once, for tests, the demo
-and replay.
+backoff, failed). It wakes when this process enqueues a job, when another process does (the
+database's `watch_jobs`: LISTEN/NOTIFY on PostgreSQL), and every `[queue] poll` seconds. While an
+attempt runs its lease (`[queue] lease`) is renewed every third of it; when a worker process
+dies its jobs run again — within a third of the lease when the dead worker ran on this machine
+(its process is gone), or when the lease expires otherwise. `run_pending` runs whatever is due
+once, for tests, the demo and replay.
 """
 
 from __future__ import annotations

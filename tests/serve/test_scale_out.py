@@ -46,7 +46,7 @@ import asyncio
 
 
 async def handler(job, ctx):
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)  # long enough that each process holds a few at any moment
     await ctx.db.insert("job_runs", {"job_id": job.id, "k": job.data["k"]})
 """
 SCHEMA = """\
@@ -92,8 +92,9 @@ async def test_three_servers_share_one_database(
         async with httpx.AsyncClient(timeout=30) as http:
             while (n := next(counter)) < REQUESTS:
                 k = f"k{n}"
-                enqueue = n % (REQUESTS // JOBS) == 0
-                target = n % 3
+                every = REQUESTS // JOBS
+                enqueue = n % every == 0
+                target = (n // every if enqueue else n) % 3  # jobs enqueued on all three
                 while not alive[target]:
                     target = (target + 1) % 3
                 url = f"{servers[target].url}/{'enqueue' if enqueue else 'add'}"
@@ -117,7 +118,7 @@ async def test_three_servers_share_one_database(
         mine = [f"%:{victim.process.pid}:%"]
         database = open_database(Project.load(first))
         try:
-            for _ in range(500):  # kill it while it holds a job
+            for _ in range(2000):  # kill it while it holds a job
                 rows, _ = await database.query(None, held, mine)
                 if rows:
                     break
