@@ -182,6 +182,7 @@ async def during_pruning(location: str, executions: list[Execution], root: Path)
     project = app_project(root, location)
     writer = open_writer(project, prune_seconds=0)  # the prune below is the only one
     runtime = Runtime(project, writer)
+    await runtime.start()
     app = create_app(runtime)
     phases: dict[str, list[float]] = {"before": [], "during": [], "after": []}
     async with httpx.AsyncClient(
@@ -212,7 +213,7 @@ async def during_pruning(location: str, executions: list[Execution], root: Path)
         out, err = pruner.communicate()
         await serve("after", 5.0, None)
     writer.close()
-    runtime.database.close()
+    await runtime.stop()
     lines = [latency_line(phase, values) for phase, values in phases.items()]
     said = (out or err).decode().strip().splitlines()
     return [*lines, f"    flux prune said: {' / '.join(s.strip() for s in said[1:2])}"]
