@@ -162,9 +162,14 @@ async def test_ctrl_c_or_sigterm_ends_the_session_and_removes_the_sandbox(
 ) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         run = await start_debug(incident.project, incident.failed_webhook, tmpdir=tmp_path)
-        assert len(list(tmp_path.iterdir())) == 1  # the sandbox, while it waits for a client
-        run.process.send_signal(sig)
-        code, _, err = await run.finish()
+        try:
+            assert len(list(tmp_path.iterdir())) == 1  # the sandbox, while it waits for a client
+            run.process.send_signal(sig)
+            code, _, err = await run.finish()
+        finally:
+            if run.process.returncode is None:
+                run.process.kill()
+                await run.process.wait()
         assert (code, err.strip()) == (1, "flux: debug session interrupted")
         assert list(tmp_path.iterdir()) == []
 
