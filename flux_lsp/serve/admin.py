@@ -65,7 +65,7 @@ class AdminAPI:
         self.token = token or None
         self.limits = limits or BundleLimits()
         self.deployer = Deployer(runtime, base, self.limits)
-        self.recorder = RecorderAPI(lambda: self.runtime.project.recorder_path)
+        self.recorder = RecorderAPI(lambda: self.runtime.project.recorder_location)
         self.replays = ReplayAPI(runtime, self.recorder.store)
 
     @property

@@ -1,7 +1,8 @@
 """The recorder read API of `flux serve`: every `Store` query as an HTTP endpoint.
 
-The routes read the server's own recorder file through a `SQLiteStore` and answer with the
-records as JSON (`encode.to_json` of `Execution` and `Mutation`); `RemoteStore` is the client.
+The routes read the server's own recorder (its file, or its PostgreSQL recorder) through a
+`Store` and answer with the records as JSON (`encode.to_json` of `Execution` and `Mutation`);
+`RemoteStore` is the client.
 Query parameters and error bodies use the wire format in `recorder.remote_store`, so a bad
 filter is a 400 saying which, an unknown id a 404 and an ambiguous prefix a 409 — each with
 the message the local store would have raised. `/tail` is a server-sent-events stream of
@@ -25,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from flux_lsp.encode import to_json
 from flux_lsp.model import Execution
 from flux_lsp.recorder.follow import Follower
+from flux_lsp.recorder.open_store import open_store
 from flux_lsp.recorder.query import ExecutionQuery, QueryError
 from flux_lsp.recorder.remote_store import (
     error_payload,
@@ -34,8 +36,7 @@ from flux_lsp.recorder.remote_store import (
     query_from_params,
     stats_payload,
 )
-from flux_lsp.recorder.sqlite_store import SQLiteStore
-from flux_lsp.recorder.store import RecorderError
+from flux_lsp.recorder.store import RecorderError, Store
 from flux_lsp.recorder.writer import encode
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -75,27 +76,28 @@ def _cursor(last_event_id: str | None, since: float | None) -> tuple[float, str]
 
 
 class RecorderAPI:
-    """The read routes over one recorder file (opened on first use, closed by `close`)."""
+    """The read routes over one recorder, a file or PostgreSQL (opened on first use, closed by
+    `close`)."""
 
     def __init__(
         self,
-        recorder_path: Callable[[], Path],
+        recorder_path: Callable[[], Path | str],
         *,
         poll_seconds: float = 0.2,
         stream_seconds: float = 30.0,
         keepalive_seconds: float = 10.0,
     ) -> None:
         self._path = recorder_path
-        self._store: SQLiteStore | None = None
+        self._store: Store | None = None
         self._opening = asyncio.Lock()
         self.poll_seconds = poll_seconds
         self.stream_seconds = stream_seconds
         self.keepalive_seconds = keepalive_seconds
 
-    async def store(self) -> SQLiteStore:
+    async def store(self) -> Store:
         async with self._opening:
             if self._store is None:
-                self._store = await SQLiteStore.open(self._path())
+                self._store = await open_store(self._path())
             return self._store
 
     async def close(self) -> None:
@@ -191,7 +193,7 @@ class RecorderAPI:
     async def _events(
         self,
         request: Request,
-        store: SQLiteStore,
+        store: Store,
         query: ExecutionQuery,
         start: tuple[float, str],
     ) -> AsyncIterator[str]:

@@ -1,5 +1,6 @@
-"""`RemoteStore` over a real `flux serve` admin API answers exactly as `SQLiteStore` does on the
-same recorder file: the same records, the same errors, plus a live event stream for tail."""
+"""`RemoteStore` over a real `flux serve` admin API answers exactly as the local store does on
+the same recorder (the file, or PostgreSQL): the same records, the same errors, plus a live
+event stream for tail."""
 
 from __future__ import annotations
 
@@ -15,17 +16,17 @@ import pytest
 from flux_lsp.encode import to_json
 from flux_lsp.model import Execution
 from flux_lsp.project import Project
+from flux_lsp.recorder.open_store import open_store
 from flux_lsp.recorder.query import ExecutionQuery, QueryError
 from flux_lsp.recorder.remote_store import RemoteAuthError, RemoteStore
-from flux_lsp.recorder.sqlite_store import SQLiteStore
-from flux_lsp.recorder.store import AmbiguousExecution, RecorderMissing, UnknownExecution
-from flux_lsp.recorder.writer import open_for_writing, write_batch
+from flux_lsp.recorder.store import AmbiguousExecution, RecorderMissing, Store, UnknownExecution
 from flux_lsp.runtime.gateway import create_app
 from flux_lsp.runtime.recording import NullRecorder
 from flux_lsp.runtime.runtime import Runtime
 from flux_lsp.serve.admin import AdminAPI
 from tests.cli.incident import Incident, record_incident
 from tests.harness import free_port, serve_on_loopback
+from tests.recorders import recorder_database, write_executions
 from tests.serve.helpers import TOKEN
 
 
@@ -41,14 +42,15 @@ async def admin_server(project: Path, token: str | None = TOKEN) -> AsyncIterato
 
 
 @pytest.fixture
-async def incident(tmp_path: Path) -> Incident:
-    return await record_incident(tmp_path)
+async def incident(tmp_path: Path, backend_server: str | None) -> AsyncIterator[Incident]:
+    with recorder_database(backend_server) as url:
+        yield await record_incident(tmp_path, recorder_url=url)
 
 
 @pytest.fixture
-async def stores(incident: Incident) -> AsyncIterator[tuple[SQLiteStore, RemoteStore]]:
+async def stores(incident: Incident) -> AsyncIterator[tuple[Store, RemoteStore]]:
     async with admin_server(incident.project) as url:
-        local = await SQLiteStore.open(incident.recorder)
+        local = await open_store(incident.recorder)
         remote = await RemoteStore.open(url, token=TOKEN)
         try:
             yield local, remote
@@ -62,7 +64,7 @@ def dicts(executions: list[Execution]) -> list[dict[str, object]]:
 
 
 async def test_every_query_answers_as_the_local_file(
-    stores: tuple[SQLiteStore, RemoteStore], incident: Incident
+    stores: tuple[Store, RemoteStore], incident: Incident
 ) -> None:
     local, remote = stores
     everything = await local.executions(ExecutionQuery(limit=None))
@@ -120,7 +122,7 @@ async def test_every_query_answers_as_the_local_file(
 
 
 async def test_errors_are_the_local_errors(
-    stores: tuple[SQLiteStore, RemoteStore], incident: Incident
+    stores: tuple[Store, RemoteStore], incident: Incident
 ) -> None:
     local, remote = stores
     for ident in ("ffffffffffffffff", "req:zz", "not an id", "../etc"):
@@ -144,7 +146,7 @@ async def test_errors_are_the_local_errors(
 
 
 async def test_change_token_and_follow_see_new_records(
-    stores: tuple[SQLiteStore, RemoteStore], incident: Incident
+    stores: tuple[Store, RemoteStore], incident: Incident
 ) -> None:
     local, remote = stores
     template = await local.get(incident.created_user)
@@ -163,11 +165,7 @@ async def test_change_token_and_follow_see_new_records(
     now = template.started_at + 10_000
     fresh = [replace(template, id=f"{n:016x}", started_at=now + n, mutations=[]) for n in (1, 2)]
     other = replace(template, id=f"{3:016x}", function="signup", started_at=now, mutations=[])
-    conn = open_for_writing(incident.recorder)
-    try:
-        write_batch(conn, [other, *fresh])
-    finally:
-        conn.close()
+    write_executions(incident.recorder, [other, *fresh])
     await asyncio.wait_for(task, timeout=10)
     assert [e.id for e in seen] == [e.id for e in fresh]
     assert await remote.change_token() != before
