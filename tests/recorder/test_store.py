@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from flux_lsp.encode import to_json
-from flux_lsp.model import Execution, Mutation, Span
+from flux_lsp.model import Execution, LogEntry, Mutation, Span
 from flux_lsp.project import is_database_url
 from flux_lsp.recorder import store as store_module
 from flux_lsp.recorder.open_store import open_store
@@ -33,7 +33,13 @@ from tests.postgres import with_database
 from tests.recorders import make_newer, recorder_database, write_executions
 
 
-def make(id_: str, status: str = "200", started: float = 1000.0, **kw: object) -> Execution:
+def make(
+    id_: str,
+    status: str = "200",
+    started: float = 1000.0,
+    logs: list[LogEntry] | None = None,
+    **kw: object,
+) -> Execution:
     return Execution(
         id=id_,
         kind=str(kw.get("kind", "http")),
@@ -44,6 +50,7 @@ def make(id_: str, status: str = "200", started: float = 1000.0, **kw: object) -
         started_at=started,
         duration_ms=3.0,
         mutations=[Mutation(id_, 0, "users", "insert", "u_1", None, {"id": "u_1"}, 1, started)],
+        logs=logs or [],
     )
 
 
@@ -62,7 +69,14 @@ def recorder(location: str) -> str:
             make("7c8d9e0f00000001", "500", 1000.0, function="stripe_webhook"),
             make("7c8d9e0f00000002", "200", 1001.0, function="stripe_webhook"),
             make("1a2b3c4d00000000", "201", 1002.0),
-            make("b3c4d5e600000000", "done", 1003.0, kind="job", function="send_email"),
+            make(
+                "b3c4d5e600000000",
+                "done",
+                1003.0,
+                kind="job",
+                function="send_email",
+                logs=[LogEntry(1.0, "stdout", "took the Slow path")],
+            ),
             make("c4d5e6f700000000", "failed", 1004.0, kind="job", function="send_email"),
             make("a1b2c3d400000000", "400", 1005.0),
         ],
@@ -162,6 +176,7 @@ async def test_filters_select_by_status_class_kind_and_time(recorder: str) -> No
             e.id[:4] async for e in store.stream(ExecutionQuery(newest_first=False, limit=None))
         ]
         assert streamed == ["7c8d", "7c8d", "1a2b", "b3c4", "c4d5", "a1b2"]
+        assert await ids(log="slow PATH") == ["b3c4"]  # printed or logged lines, any case
         muts = await store.mutations(table="users", pk="u_1")
         assert len(muts) == 6 and muts[0].at <= muts[-1].at
         stats = await store.stats()
