@@ -12,11 +12,12 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiosqlite
 
 from flux_lsp.recorder.retention import apply_meta, read_health
-from flux_lsp.recorder.schema import SCHEMA_VERSION, SchemaTooNew, ensure_schema, schema_version
+from flux_lsp.recorder.schema import SCHEMA_VERSION, SchemaTooNew, schema_version
 from flux_lsp.recorder.sql import SqlReads
 from flux_lsp.recorder.store import (
     RecorderCorrupt,
@@ -27,25 +28,48 @@ from flux_lsp.recorder.store import (
 from flux_lsp.recorder.writer import health_path
 
 
-def check_recorder_file(path: Path) -> None:
-    """Raise the right RecorderError unless `path` is a readable recorder (upgrading old ones)."""
-    if not path.is_file():
-        raise RecorderMissing(f"no recorder at {path} (run `flux dev` and send a request first)")
+def read_only_uri(path: Path) -> str:
+    """The SQLite URI that opens `path` without ever writing to it. On a read-only mount a WAL
+    file has no `-shm` to share, so there it is opened as immutable (nothing can be writing)."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
     try:
-        conn = sqlite3.connect(str(path), timeout=5)
+        conn = sqlite3.connect(uri, uri=True, timeout=5)
         try:
-            version = schema_version(conn)
-            if version == 0:
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-                if tables and "executions" not in tables:
-                    raise RecorderCorrupt(f"{path} is a SQLite file but not a Flux recorder")
-            ensure_schema(conn)
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
         finally:
             conn.close()
-    except SchemaTooNew as exc:
-        raise RecorderTooNew(f"{path}: {exc}") from None
+    except sqlite3.OperationalError:
+        return uri + "&immutable=1"
+    return uri
+
+
+def check_recorder_file(path: Path) -> str:
+    """Raise the right RecorderError unless `path` is a readable recorder of this Flux's schema,
+    without writing to it; the read-only URI to open it with."""
+    if not path.is_file():
+        raise RecorderMissing(f"no recorder at {path} (run `flux dev` and send a request first)")
+    if path.stat().st_size == 0:
+        raise RecorderMissing(f"{path} is empty: nothing was recorded in it yet")
+    try:
+        uri = read_only_uri(path)
+        conn = sqlite3.connect(uri, uri=True, timeout=5)
+        try:
+            version = schema_version(conn)
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
     except sqlite3.DatabaseError as exc:
         raise RecorderCorrupt(f"{path} is not a readable recorder: {exc}") from None
+    if "executions" not in tables:
+        raise RecorderCorrupt(f"{path} is a SQLite file but not a Flux recorder")
+    if version > SCHEMA_VERSION:
+        raise RecorderTooNew(f"{path}: {SchemaTooNew(version)}")
+    if version < SCHEMA_VERSION:
+        raise RecorderCorrupt(
+            f"{path} was written by an older Flux (schema {version}); "
+            "`flux dev` or `flux serve` upgrades it"
+        )
+    return uri
 
 
 class SQLiteStore(SqlReads):
@@ -58,9 +82,9 @@ class SQLiteStore(SqlReads):
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> SQLiteStore:
         file = Path(path)
-        check_recorder_file(file)
+        uri = check_recorder_file(file)
         try:
-            conn = await aiosqlite.connect(str(file), timeout=5)
+            conn = await aiosqlite.connect(uri, uri=True, timeout=5)
             await conn.execute("PRAGMA query_only = 1")
         except sqlite3.Error as exc:
             raise RecorderCorrupt(f"{file}: {exc}") from None

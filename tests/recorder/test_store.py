@@ -4,7 +4,6 @@ not recorders, or newer than this Flux."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +11,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from flux_lsp.encode import to_json
 from flux_lsp.model import Execution, LogEntry, Mutation, Span
 from flux_lsp.project import is_database_url
 from flux_lsp.recorder import store as store_module
 from flux_lsp.recorder.open_store import open_store
 from flux_lsp.recorder.query import ExecutionQuery
-from flux_lsp.recorder.schema import SCHEMA_VERSION, V1
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.store import (
     AmbiguousExecution,
@@ -96,52 +93,6 @@ async def test_ids_resolve_by_full_id_prefix_and_req_form(recorder: str) -> None
         for bad in ("ffffffff", "not-hex!", ""):
             with pytest.raises(UnknownExecution):
                 await store.get(bad)
-
-
-async def test_a_version_1_recorder_is_upgraded_with_its_mutations_folded_in(
-    tmp_path: Path,
-) -> None:
-    """v1 kept an execution's mutations only in the mutations table, keyed by execution id."""
-    path = tmp_path / "recorder.db"
-    conn = sqlite3.connect(path)
-    conn.executescript(V1 + "PRAGMA user_version = 1;")
-    record = to_json(make("1a2b3c4d00000000"))
-    del record["mutations"]
-    conn.execute(
-        "INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [
-            *("1a2b3c4d00000000", "http", "create_user", "POST", "/create_user", "201", 1000.0),
-            *(3.0, "", None, None, None, None, None, json.dumps(record)),
-        ],
-    )
-    conn.execute(
-        "INSERT INTO mutations VALUES (?,?,?,?,?,?,?,?,?,?)",
-        ("1a2b3c4d00000000", 0, "users", "insert", "u_1", 1, 1000.0, None, '{"id": "u_1"}', None),
-    )
-    conn.execute(
-        "INSERT INTO call_sites VALUES (?,?,?,?,?,?,?,?,?)",
-        [
-            *("1a2b3c4d00000000", 2, "functions/create_user.py", 5, "db.insert", 1000.0, 1.0),
-            *("ok", '{"output": {"id": "u_1"}, "error": null, "attributes": {}}'),
-        ],
-    )
-    conn.commit()
-    conn.close()
-    async with await SQLiteStore.open(path) as store:
-        execution = await store.get("1a2b")
-        sites = await store.call_sites("functions/create_user.py", 5)
-        history = await store.mutations(table="users", pk="u_1")
-    assert [(m.table, m.pk, m.after) for m in execution.mutations] == [
-        ("users", "u_1", {"id": "u_1"})
-    ]
-    assert [s.output for s in sites] == [{"id": "u_1"}]
-    assert [m.execution_id for m in history] == ["1a2b3c4d00000000"]
-    conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
-    for table in ("mutations", "call_sites"):  # no primary key over random execution ids
-        names = [r[1] for r in conn.execute(f"PRAGMA index_list({table})")]
-        assert names and not any(n.startswith("sqlite_autoindex") for n in names)
-    conn.close()
 
 
 async def test_writing_an_execution_again_replaces_its_mutations_and_sites(
