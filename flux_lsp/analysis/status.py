@@ -6,7 +6,8 @@ JSON shape (`encode.to_json(report)`):
      "size": "17.8 KB", "executions": 1204, "replays": 36, "schema_version": 1,
      "oldest": 1773130462.0 | null, "oldest_iso": "..." | null,
      "newest": 1773134062.0 | null, "newest_iso": "..." | null,
-     "dropped": 0, "recorded_by_writer": 1204, "problem": "..." | null,
+     "dropped": 0, "dropped_estimated": 0, "dropped_note": "≈ 39 lost when the writer was
+     killed" | null, "recorded_by_writer": 1204, "problem": "..." | null,
      "health_updated_at_iso": "..." | null, "healthy": true,
      "retention": "keep 14d · failures 90d · max 5GB" | null, "pruned_before_iso": "..." | null,
      "export": {"endpoint": "http://…/v1/traces", "exported": 5120, "dropped": 0,
@@ -18,9 +19,11 @@ a password; null when the status is a remote server's.
 
 `executions` counts live traffic (HTTP requests and job runs); `replays` counts the replays
 recorded beside it, kept apart so that replaying an incident does not look like traffic.
-`healthy` is false when the writer reported a problem or dropped records. `export` is the
-OpenTelemetry export's counts (spans) when it is on; its drops do not make the recorder
-unhealthy, they are shown beside it.
+`healthy` is false when the writer reported a problem or dropped records. `dropped` adds
+what the app could not hand over, what the writer could not write, and (`dropped_estimated`)
+what was lost when the writer or the app was killed, estimated from the hand-off counts.
+`export` is the OpenTelemetry export's counts (spans) when it is on; its drops do not make
+the recorder unhealthy, they are shown beside it.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ class StatusReport:
     pruned_before: float | None = None
     export: dict[str, JSON] | None = None
     database: str | None = None
+    dropped_estimated: int = 0
+    """The part of `dropped` estimated when a process was killed (see `dropped_note`)."""
+    dropped_note: str | None = None
 
     derived: ClassVar[tuple[str, ...]] = (
         "size",
@@ -103,4 +109,6 @@ def status_report(stats: RecorderStats, database: str | None = None) -> StatusRe
         pruned_before=stats.pruned_before,
         export=dict(stats.export) if stats.export else None,
         database=database,
+        dropped_estimated=stats.dropped_estimated,
+        dropped_note=stats.dropped_note,
     )

@@ -314,7 +314,11 @@ def render_status(out: Console, report: StatusReport) -> None:
         ("Newest", _stamp(report.newest)),
         (
             "Dropped",
-            Text(f"{report.dropped:,}", style="red" if report.dropped else "green"),
+            Text(
+                f"{report.dropped:,}"
+                + (f"  ({report.dropped_note})" if report.dropped_note else ""),
+                style="red" if report.dropped else "green",
+            ),
         ),
         ("Problem", Text(report.problem or "none", style="red" if report.problem else "green")),
         ("Retention", report.retention or "not applied yet"),

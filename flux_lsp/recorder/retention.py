@@ -156,17 +156,40 @@ def apply_meta(stats: RecorderStats, meta: dict[str, str]) -> None:
 
 
 def read_health(stats: RecorderStats, path: Path) -> None:
-    """Fill the writer's counts and last problem from its health file, when there is one."""
-    try:
-        health = json.loads(path.read_text())
-        stats.dropped = int(health.get("dropped", 0))
-        stats.recorded_by_writer = int(health.get("recorded", 0))
+    """Fill the counts and last problem from the writer's health file and the app's beside it
+    (`recorder-health.app.json`), when there are: drops counted on both sides, and the
+    records estimated lost when the writer or the app was killed."""
+    from flux_lsp.recorder.writer import app_health_path, read_health_file, unfinished_run_lost
+
+    health = read_health_file(path)
+    if health is not None:
+        stats.dropped = int(health.get("dropped") or 0)
+        stats.recorded_by_writer = int(health.get("recorded") or 0)
         stats.problem = health.get("problem")
         stats.health_updated_at = health.get("updated_at")
         export = health.get("export")
         stats.export = export if isinstance(export, dict) else None
-    except (OSError, ValueError):
-        pass
+    app = read_health_file(app_health_path(path))
+    if app is None:
+        return
+    writer_killed = int(app.get("lost_writer_killed") or 0)
+    app_killed = int(app.get("lost_app_killed") or 0) + unfinished_run_lost(app)
+    stats.dropped_estimated = writer_killed + app_killed
+    stats.dropped += int(app.get("lost") or 0) + stats.dropped_estimated
+    notes = [
+        f"≈ {count:,} lost when the {who} was killed"
+        for count, who in ((writer_killed, "writer"), (app_killed, "app"))
+        if count
+    ]
+    stats.dropped_note = "; ".join(notes) or None
+    problem = stats.problem or app.get("problem") or app.get("writer_health_problem")
+    if problem is None and health is None and stats.dropped:
+        problem = f"the writer's health file {path.name} is missing"
+    stats.problem = problem or (
+        f"{stats.dropped_note}; records were dropped" if stats.dropped_note else None
+    )
+    if health is None:
+        stats.health_updated_at = app.get("updated_at")
 
 
 # -- pruning a recorder file ----------------------------------------------------------------

@@ -74,6 +74,11 @@ class RecorderStats:
     replays: int = 0
     """How many of `executions` are replays."""
     dropped: int = 0
+    """Records lost: counted by the app and the writer, plus `dropped_estimated`."""
+    dropped_estimated: int = 0
+    """The part of `dropped` estimated from hand-off counts when a process was killed."""
+    dropped_note: str | None = None
+    """Where the estimate comes from ("≈ 39 lost when the writer was killed")."""
     recorded_by_writer: int = 0
     problem: str | None = None
     health_updated_at: float | None = None

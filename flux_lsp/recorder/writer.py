@@ -73,6 +73,69 @@ def health_path(recorder_path: Path) -> Path:
     return recorder_path.with_name(recorder_path.stem + "-health.json")
 
 
+HEALTH_BYTES = 4096
+"""Health files are written in place, padded to this size: once a file has its page, a full
+disk cannot stop it from being rewritten (a write-and-rename would need a new one)."""
+
+
+def app_health_path(health: Path) -> Path:
+    """The app side's counts, beside the writer's health file (`recorder-health.app.json`):
+    each file has one writer, so neither overwrites the other's counts."""
+    return health.with_suffix(".app.json")
+
+
+def write_health_file(path: Path, data: dict[str, Any]) -> str | None:
+    """Overwrite a health file in place; the problem (one line) when it cannot be written."""
+    body = orjson.dumps(data, default=str)
+    body = body.ljust(HEALTH_BYTES) if len(body) < HEALTH_BYTES else body
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            _write_all(fd, body)
+            if len(body) > HEALTH_BYTES:
+                os.ftruncate(fd, len(body))
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        return f"cannot write the health file {path}: {exc.strerror or exc}"
+    return None
+
+
+def read_health_file(path: Path) -> dict[str, Any] | None:
+    """A health file's counts, or None when there is none (or it cannot be read)."""
+    for _ in range(3):  # a read that met a rewrite half way is read again
+        try:
+            data = orjson.loads(path.read_bytes())
+        except OSError:
+            return None
+        except orjson.JSONDecodeError:
+            continue
+        return data if isinstance(data, dict) else None
+    return None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id still runs (True when that cannot be told)."""
+    if sys.platform == "win32" or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def unfinished_run_lost(app: dict[str, Any]) -> int:
+    """Records an app run left queued when it was killed (its file was never closed and its
+    process is gone): what it had enqueued but not handed to the writer, as last persisted."""
+    if app.get("closed", True) or process_alive(int(app.get("pid") or 0)):
+        return 0
+    return max(0, int(app.get("enqueued") or 0) - int(app.get("handed_off") or 0))
+
+
 def _dumps(value: object) -> str:
     """Compact JSON; dataclasses serialise natively, unknown types as str."""
     return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
@@ -315,6 +378,15 @@ class RecorderWriter:
         self._lost = 0
         """Records dropped on this side: queue full, or no writer process to take them."""
         self._lost_problem: str | None = None
+        self._no_writer = 0
+        """Records handed to no writer process (none was running): dropped, counted exactly."""
+        self._killed_lost = 0
+        """Records handed to a writer process that stopped before saying it processed them:
+        an estimate (it may have written some before it died)."""
+        self._app_health = app_health_path(self.health)
+        self._carried = self._carry_previous_run()
+        self._persisted: tuple[int, ...] = ()
+        self._persisted_at = 0.0
         self._acked = {"processed": 0, "recorded": 0, "dropped": 0, "problem": None}
         self._base = {"processed": 0, "recorded": 0, "dropped": 0}
         """Counts of earlier writer processes, when one had to be restarted."""
@@ -329,6 +401,7 @@ class RecorderWriter:
         except Exception as exc:  # the writer process retries and reports the same problem
             self._lost_problem = f"cannot open recorder {self.path}: {exc}"
         self._start_process()
+        self._persist(force=True)
         self._sender = threading.Thread(target=self._send_loop, name="flux-recorder", daemon=True)
         self._sender.start()
 
@@ -374,6 +447,46 @@ class RecorderWriter:
         with self._lock:
             problem = self._acked["problem"]
         return str(problem) if problem else self._lost_problem
+
+    # -- the app side's counts, persisted by the sender thread --------------------------
+
+    def _carry_previous_run(self) -> dict[str, int]:
+        """The drop counts of earlier runs of the app (from its file), which `flux status`
+        keeps showing; a run that was killed adds what it left queued, as an estimate."""
+        previous = read_health_file(self._app_health) or {}
+        return {
+            "lost": int(previous.get("lost") or 0),
+            "lost_writer_killed": int(previous.get("lost_writer_killed") or 0),
+            "lost_app_killed": int(previous.get("lost_app_killed") or 0)
+            + unfinished_run_lost(previous),
+        }
+
+    def _persist(self, *, force: bool = False, closed: bool = False) -> None:
+        """Write the app side's counts for `flux status`: at most once a second, at once when
+        a drop was counted. Called by the sender thread (and at start and close), never by
+        a request."""
+        with self._lock:
+            writer_health = self._acked.get("health_problem")
+        state = (self._lost, self._no_writer, self._killed_lost, hash(writer_health))
+        now = time.time()
+        if not force and state == self._persisted and now - self._persisted_at < 1.0:
+            return
+        self._persisted, self._persisted_at = state, now
+        data = {
+            "pid": os.getpid(),
+            "updated_at": now,
+            "closed": closed,
+            "enqueued": self._enqueued,
+            "handed_off": self._sent,
+            "lost": self._carried["lost"] + self._lost + self._no_writer,
+            "lost_writer_killed": self._carried["lost_writer_killed"] + self._killed_lost,
+            "lost_app_killed": self._carried["lost_app_killed"],
+            "problem": self._lost_problem,
+            "writer_health_problem": writer_health,
+        }
+        problem = write_health_file(self._app_health, data)
+        if problem is not None and problem != self._lost_problem:
+            self._lost_problem = problem
 
     # -- the writer process ----------------------------------------------------------------
 
@@ -436,6 +549,7 @@ class RecorderWriter:
             unprocessed = self._sent - self._base["processed"]
             self._base["processed"] += unprocessed
             self._base["dropped"] += unprocessed
+            self._killed_lost += unprocessed
         self._lost_problem = f"recorder writer stopped ({reason}); records were dropped"
 
     def _send(self, frames: list[bytes]) -> None:
@@ -447,6 +561,7 @@ class RecorderWriter:
                 self._base["processed"] += len(frames)
                 self._base["dropped"] += len(frames)
             self._sent += len(frames)
+            self._no_writer += len(frames)
             return
         self._sent += len(frames)
         try:
@@ -464,6 +579,7 @@ class RecorderWriter:
                 frames, self._pending = self._pending, []
             if frames:
                 self._send(frames)
+            self._persist()
             if closing:
                 return
 
@@ -489,6 +605,7 @@ class RecorderWriter:
         self._sender.join(timeout=10)
         process = self._process
         if process is None:
+            self._persist(force=True, closed=True)
             return
         if process.stdin is not None:
             with contextlib.suppress(OSError):
@@ -500,6 +617,7 @@ class RecorderWriter:
             process.wait()
         if self._reader is not None:
             self._reader.join(timeout=5)
+        self._persist(force=True, closed=True)
 
 
 def open_writer(

@@ -18,6 +18,7 @@ closes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import sys
@@ -31,7 +32,14 @@ import orjson
 from flux_lsp.project import is_database_url
 from flux_lsp.recorder.retention import PruneReport, RetentionPolicy, prune_file
 from flux_lsp.recorder.signal import signal_commit, signal_path
-from flux_lsp.recorder.writer import BATCH, FRAME, open_for_writing, write_records
+from flux_lsp.recorder.writer import (
+    BATCH,
+    FRAME,
+    open_for_writing,
+    read_health_file,
+    write_health_file,
+    write_records,
+)
 
 if TYPE_CHECKING:
     from flux_lsp.recorder.export import OtlpExporter
@@ -54,12 +62,31 @@ class Sink:
         self.problem: str | None = None
         self.health_written_at = 0.0
         self.health_reported: tuple[int, str | None] = (0, None)
+        self.health_problem: str | None = None
+        """Why the health file could not be written (sent to the app, which persists it)."""
+        self.said: set[str] = set()
+        previous = read_health_file(health) or {}
+        self.carried = {key: int(previous.get(key) or 0) for key in ("recorded", "dropped")}
+        """The counts of earlier writer processes, which the health file keeps adding to."""
 
     def set_problem(self, message: str) -> None:
-        if message != self.problem:
+        """Note the problem; the first time it is met, say it in one line."""
+        if message not in self.said:
+            self.said.add(message)
             log_stream.write(f"flux: {message}\n")
             log_stream.flush()
         self.problem = message
+
+    def write_failed(self, exc: Exception, count: int) -> None:
+        """A write of `count` records failed: drop and count them, and name the problem (a
+        full disk by that name, said once however many writes it fails)."""
+        self.dropped += count
+        text = f"{type(exc).__name__}: {exc}"
+        full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+        if full or "disk is full" in str(exc) or "No space left" in str(exc):
+            self.set_problem(f"disk full: the recorder cannot grow ({exc}); records are dropped")
+        else:
+            self.set_problem(f"recorder write failed ({text}); records dropped")
 
     def write(self, frames: list[bytes]) -> None:
         raise NotImplementedError
@@ -77,6 +104,7 @@ class Sink:
             "recorded": self.recorded,
             "dropped": self.dropped,
             "problem": self.problem,
+            "health_problem": self.health_problem,
         }
 
     def write_health(self, force: bool = False) -> None:
@@ -89,13 +117,10 @@ class Sink:
         self.health_written_at = now
         self.health_reported = (self.dropped, self.problem)
         data = {"pid": os.getpid(), "updated_at": now, **self.counts()}
-        target = self.health
-        try:
-            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(orjson.dumps(data))
-            os.replace(tmp, target)
-        except OSError:
-            pass  # the folder itself may be gone; the app still gets the counts
+        data["recorded"] = self.carried["recorded"] + self.recorded
+        data["dropped"] = self.carried["dropped"] + self.dropped
+        # the app persists a failure here in its own file, for `flux status`
+        self.health_problem = write_health_file(self.health, data)
 
 
 class FileSink(Sink):
@@ -143,10 +168,7 @@ class FileSink(Sink):
             try:
                 self.recorded += write_records(self.conn, frames)
             except Exception as exc:  # locked, read-only, disk full, corrupt: drop and count
-                self.dropped += len(frames)
-                self.set_problem(
-                    f"recorder write failed ({type(exc).__name__}: {exc}); records dropped"
-                )
+                self.write_failed(exc, len(frames))
         self.processed += len(frames)
 
     def signal(self) -> None:
@@ -204,10 +226,7 @@ class PostgresSink(Sink):
             try:
                 self.recorded += write_records_pg(self.conn, frames, self.known)
             except Exception as exc:  # the server went away, a timeout, a full disk
-                self.dropped += len(frames)
-                self.set_problem(
-                    f"recorder write failed ({type(exc).__name__}: {exc}); records dropped"
-                )
+                self.write_failed(exc, len(frames))
                 if self.conn.closed or self.conn.broken:
                     self.conn = None
                     self.tried_at = time.monotonic()
@@ -304,6 +323,7 @@ def serve(config: dict[str, Any], source: BinaryIO, acks: BinaryIO) -> None:
     optionally `policy` (`RetentionPolicy.to_json()`) and `prune_seconds` for the pruner.
     """
     sink = open_sink(config)
+    sink.write_health(force=True)  # the file takes its space now, while there is some
     if config.get("export"):
         from flux_lsp.recorder.export import ExportTarget, OtlpExporter
 
