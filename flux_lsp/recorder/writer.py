@@ -89,6 +89,7 @@ def write_health_file(path: Path, data: dict[str, Any]) -> str | None:
     body = orjson.dumps(data, default=str)
     body = body.ljust(HEALTH_BYTES) if len(body) < HEALTH_BYTES else body
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             os.lseek(fd, 0, os.SEEK_SET)
