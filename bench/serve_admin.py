@@ -27,13 +27,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from flux_lsp.bundle import build_bundle, project_files
 from flux_lsp.model import Execution, Span, new_execution_id
 from flux_lsp.project import Project
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.remote_store import RemoteStore
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.writer import open_for_writing, write_batch
-from flux_lsp.serve.bundle import build_bundle, project_files
 from tests.harness import copy_shop
 from tests.serve.helpers import TOKEN, ServeProcess
 

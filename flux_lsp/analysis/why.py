@@ -14,9 +14,10 @@ JSON shape (`encode.to_json(report)`): the execution summary (see `execution_sum
                     "ok",
                     "summary": "Row not found: subscriptions WHERE customer_id = 'cus_ABC'",
                     "error_type": "RowNotFound" | null, "details": ["..."]},
-     "location": {"label": "stripe_webhook.py:12", "file": "functions/stripe_webhook.py",
-                  "line": 12, "col": 8, "function": "handler",
-                  "source_line": "        await ctx.db.update("} | null,
+     "location": {"file": "functions/stripe_webhook.py", "line": 12, "col": 8,
+                  "end_line": 15, "end_col": 9, "function": "handler",
+                  "source_line": "        await ctx.db.update(",
+                  "label": "stripe_webhook.py:12"} | null,
      "input": INPUT_SUMMARY (see analysis/inputs.py),
      "data_changes": [{"table": "subscriptions", "op": "UPDATE", "rows_affected": 0,
                        "pks": [], "where": {"customer_id": "cus_ABC"},
@@ -61,12 +62,22 @@ class RootCause:
 
 @dataclass(slots=True)
 class CodeLocation:
-    label: str
+    """A whole place in user code: 1-based lines, 0-based columns, as the editor's ranges."""
+
     file: str
     line: int
     col: int | None = None
+    end_line: int | None = None
+    end_col: int | None = None
     function: str | None = None
     source_line: str | None = None
+
+    derived: ClassVar[tuple[str, ...]] = ("label",)
+
+    @property
+    def label(self) -> str:
+        """`stripe_webhook.py:12`."""
+        return file_label(self.file, self.line)
 
 
 @dataclass(slots=True)
@@ -350,7 +361,9 @@ def code_location(execution: Execution) -> CodeLocation | None:
     err = execution.error
     if err is not None and err.location is not None:
         loc = err.location
-        return CodeLocation(loc.label, loc.file, loc.line, loc.col, loc.function, loc.source_line)
+        return CodeLocation(
+            loc.file, loc.line, loc.col, loc.end_line, loc.end_col, loc.function, loc.source_line
+        )
     lookup = failed_lookup(execution)
     if lookup is not None:
         span = next(
@@ -362,8 +375,7 @@ def code_location(execution: Execution) -> CodeLocation | None:
             None,
         )
         if span is not None and span.file is not None and span.line is not None:
-            label = file_label(span.file, span.line)
-            return CodeLocation(label, span.file, span.line)
+            return CodeLocation(span.file, span.line)
     return None
 
 

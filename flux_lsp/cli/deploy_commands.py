@@ -1,6 +1,6 @@
 """`flux deploy`: ship the project to a `flux serve` server, or roll it back.
 
-Builds the bundle (`serve.bundle`), uploads it with httpx behind a rich progress bar, and
+Builds the bundle (`bundle`), uploads it with httpx behind a rich progress bar, and
 prints the deployment id, the code version executions will record, and which files were
 added, changed or removed (`--json`: the server's answer as it is). `--dry-run` has the server
 check the bundle as a deploy would and report the changes and pending migrations, deploying
@@ -140,10 +140,10 @@ def deploy(
     import httpx
     from rich.console import Console
 
+    from flux_lsp.bundle import build_bundle, project_files
     from flux_lsp.project import Project
     from flux_lsp.recorder.open_store import is_remote
     from flux_lsp.recorder.remote_store import base_url
-    from flux_lsp.serve.bundle import build_bundle, project_files
 
     console = Console(stderr=True, highlight=False)
     if rollback and dry_run:

@@ -1,8 +1,7 @@
 """`workspace/executeCommand`: flux.why, flux.trace, flux.traceDiff, flux.tail, flux.replay,
 flux.incidentReplay, flux.saveRegressionTest, flux.debug.
 
-Every command takes one JSON argument (an object such as `{"id": "req:7c8d9e0f", "uri": ...}`,
-or just the id as a string) and returns
+Every command takes one JSON object (`{"id": "req:7c8d9e0f", "uri": ...}`) and returns
 `{"kind": ..., "execution_id": ..., "report": <encode.to_json(report)>, "markdown": ...}`;
 a client that does not render reports itself is also shown why, trace, traceDiff, replay and
 incidentReplay as a Markdown document, or their verdict as a message (`report_documents`), and
@@ -51,15 +50,11 @@ class RequestFailed(JsonRpcException):
 
 
 def _argument(command: str, args: tuple[Any, ...]) -> dict[str, Any]:
-    """The command's one argument as an object (`"req:…"` is short for `{"id": "req:…"}`)."""
-    if len(args) > 1 and all(isinstance(a, str) for a in args):
-        return {"ids": list(args)}
+    """The command's one argument, an object such as `{"id": "req:7c8d9e0f"}`."""
     if not args:
         return {}
     first = args[0]
-    if isinstance(first, str):
-        return {"id": first}
-    if isinstance(first, dict):
+    if len(args) == 1 and isinstance(first, dict):
         return first
     raise JsonRpcInvalidParams(
         f'{command}: expected an object such as {{"id": "req:7c8d9e0f"}}, got {first!r}'
@@ -158,23 +153,20 @@ async def _last_success(store: Store, failing: Execution) -> Execution:
             return await store.get(e.id)
     raise RequestFailed(
         f"flux.traceDiff: no successful run of {failing.function} to compare "
-        f'{failing.short_id} with; pass "b"'
+        f'{failing.short_id} with; pass "against"'
     )
 
 
 async def trace_diff(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
-    """`{"a": id, "b": id}`; with only `id` (or `a`), compares with the latest success."""
+    """`{"id": id, "against"?: id}`: how `id` differs from `against`, by default from the
+    latest success of the same function."""
     from flux_lsp.analysis.diff import trace_diff as build
 
-    if "ids" in arg and len(arg["ids"]) == 2:
-        arg = {**arg, "a": arg["ids"][0], "b": arg["ids"][1]}
-    key = "a" if "a" in arg else "id"
-    project, store, first = await _find(ls, "flux.traceDiff", arg, key)
-    if arg.get("b") is not None:
-        _p, _s, second = await _find(ls, "flux.traceDiff", arg, "b")
-        a, b = first, second
+    project, store, b = await _find(ls, "flux.traceDiff", arg)
+    if arg.get("against") is not None:
+        _p, _s, a = await _find(ls, "flux.traceDiff", arg, "against")
     else:
-        a, b = await _last_success(store, first), first
+        a = await _last_success(store, b)
     report = build(a, b)
     result = _result("traceDiff", b.id, report, markdown.trace_diff(report))
     verdict = f"Flux: trace diff {a.short_id} → {b.short_id}"

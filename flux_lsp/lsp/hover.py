@@ -3,6 +3,9 @@
 - On a line a flux diagnostic covers: the why report of its latest failure.
 - On a `ctx.<service>.<method>(...)` call: the recent results recorded at that call site.
 - On a function's `def` line in the functions folder: its recent executions with p50/p95.
+
+Each answer carries the range it describes (the diagnostic's, the whole call's, the function's
+name), so the editor highlights what the hover is about.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from flux_lsp.analysis.call_site_summary import summarize_call_site
 from flux_lsp.analysis.stats import STATS_LIMIT, run_stats
 from flux_lsp.analysis.why import explain
 from flux_lsp.lsp import markdown
-from flux_lsp.lsp.resolve import CtxCall, FunctionDef, resolve
+from flux_lsp.lsp.resolve import CtxCall, FunctionDef, Span, resolve
 from flux_lsp.recorder.store import RecorderError
 
 if TYPE_CHECKING:
@@ -28,9 +31,14 @@ RECENT_ROWS = 8
 WHY_CACHE = 256
 
 
-def _markup(text: str) -> types.Hover:
+def _markup(text: str, where: types.Range | Span | None) -> types.Hover:
+    if isinstance(where, Span):
+        where = types.Range(
+            start=types.Position(line=where.line, character=where.col),
+            end=types.Position(line=where.end_line, character=where.end_col),
+        )
     return types.Hover(
-        contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
+        contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text), range=where
     )
 
 
@@ -59,7 +67,7 @@ async def hover(ls: FluxLanguageServer, params: types.HoverParams) -> types.Hove
             if placed.group.count > 1:
                 text += f"\n\n*{placed.group.count} failures like this in the last "
                 text += f"{project.settings.window}*"
-            return _markup(text)
+            return _markup(text, placed.diagnostic.range)
         source = ls.document_source(uri)
         if source is None:
             return None
@@ -68,16 +76,17 @@ async def hover(ls: FluxLanguageServer, params: types.HoverParams) -> types.Hove
             relative = project.relative(Path(fs))
             results = await store.call_sites(relative, target.line, since=since, limit=RECENT_ROWS)
             summary = summarize_call_site(relative, target.line, results)
-            return _markup(markdown.call_site(summary, target.label))
+            return _markup(markdown.call_site(summary, target.label), target.span)
         if isinstance(target, FunctionDef):
             function = project.function_name(fs)
             if function is None or target.name != "handler":
                 return None
             recent = await store.function_stats(function, since=since, limit=STATS_LIMIT)
             stats = run_stats(recent)
-            return _markup(
-                markdown.run_stats(function, stats, recent[:RECENT_ROWS], project.settings.window)
+            text = markdown.run_stats(
+                function, stats, recent[:RECENT_ROWS], project.settings.window
             )
+            return _markup(text, target.span)
     except RecorderError as exc:
         ls.projects.report(f"Flux: {exc}")
     return None

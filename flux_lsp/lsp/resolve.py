@@ -32,11 +32,23 @@ _STRING = re.compile(r"""(["'])([A-Za-z_][\w.-]*)\1""")
 
 
 @dataclass(slots=True, frozen=True)
+class Span:
+    """Where a target is: 0-based lines and characters, as an LSP range."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+@dataclass(slots=True, frozen=True)
 class FunctionDef:
     """The cursor is on a `def` line: `name` is the function, `line` 1-based."""
 
     name: str
     line: int
+    span: Span | None = None
+    """The function's name on its `def` line."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -45,6 +57,8 @@ class CtxCall:
 
     label: str
     line: int
+    span: Span | None = None
+    """The whole call, from `ctx` to its closing parenthesis."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,25 +73,39 @@ Target = FunctionDef | CtxCall | NameString | None
 
 @dataclass(slots=True, frozen=True)
 class _Names:
-    defs: dict[int, str]
-    """1-based line → name of the function defined there."""
+    defs: dict[int, tuple[str, int]]
+    """1-based line → name of the function defined there, and the name's column."""
     ctx_lines: frozenset[int]
     """1-based lines where `ctx` is referenced."""
-    calls: tuple[tuple[int, int, str], ...]
-    """(start line, end line, label) of each ctx call the syntax tree holds."""
+    calls: tuple[tuple[int, int, str, Span], ...]
+    """(start line, end line, label, whole call) of each ctx call the syntax tree holds."""
 
 
-def _ctx_calls(text: str) -> tuple[tuple[int, int, str], ...]:
+def _column(lines: list[str], line: int, byte_offset: int) -> int:
+    """The character column of a UTF-8 byte offset (what `ast` gives) on 0-based `line`."""
+    text = lines[line] if 0 <= line < len(lines) else ""
+    return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
+
+
+def _ctx_calls(text: str) -> tuple[tuple[int, int, str, Span], ...]:
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return ()
-    out: list[tuple[int, int, str]] = []
+    lines = text.splitlines()
+    out: list[tuple[int, int, str, Span]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             label = ast.unparse(node.func)
             if label.startswith("ctx."):
-                out.append((node.lineno, node.end_lineno or node.lineno, label))
+                end = node.end_lineno or node.lineno
+                span = Span(
+                    node.lineno - 1,
+                    _column(lines, node.lineno - 1, node.col_offset),
+                    end - 1,
+                    _column(lines, end - 1, node.end_col_offset or node.col_offset),
+                )
+                out.append((node.lineno, end, label, span))
     return tuple(out)
 
 
@@ -90,11 +118,11 @@ def _names(text: str, path: str) -> _Names:
     with _JEDI:
         script = jedi.Script(code=text, path=path or None)
         found = script.get_names(all_scopes=True, definitions=True, references=True)
-        defs: dict[int, str] = {}
+        defs: dict[int, tuple[str, int]] = {}
         ctx_lines: set[int] = set()
         for name in found:
             if name.type == "function" and name.is_definition():
-                defs[name.line] = name.name
+                defs[name.line] = (name.name, name.column)
             elif name.name == "ctx" and not name.is_definition():
                 ctx_lines.add(name.line)
     return _Names(defs, frozenset(ctx_lines), _ctx_calls(text))
@@ -137,20 +165,21 @@ def resolve_now(text: str, path: str, line: int, character: int) -> Target:
     names = _names(text, path)
     line1 = line + 1
     if line1 in names.defs:
-        return FunctionDef(names.defs[line1], line1)
+        name, column = names.defs[line1]
+        return FunctionDef(name, line1, Span(line, column, line, column + len(name)))
     containing = [c for c in names.calls if c[0] <= line1 <= c[1]]
     if containing:
-        start, _end, label = max(containing, key=lambda c: c[0])
-        return CtxCall(label, start)
+        start, _end, label, span = max(containing, key=lambda c: c[0])
+        return CtxCall(label, start, span)
     chain = CTX_CHAIN.search(current) if line1 in names.ctx_lines else None
     if chain is not None:
-        return CtxCall(chain.group(0), line1)
+        return CtxCall(chain.group(0), line1, Span(line, chain.start(), line, chain.end()))
     return None
 
 
 def definition_line_now(text: str, path: str, function: str = "handler") -> int | None:
     """The 1-based line where `function` is defined in `text`, if it is (in `_WORKER`)."""
-    for line, name in sorted(_names(text, path).defs.items()):
+    for line, (name, _column) in sorted(_names(text, path).defs.items()):
         if name == function:
             return line
     return None

@@ -1,19 +1,15 @@
 """The recorder file's schema, its version, and the migration path between versions.
 
-`PRAGMA user_version` holds the schema version. Opening a file of an older version upgrades it
-in place; a newer version (written by a newer Flux) is refused with a clear error rather than
-misread.
+`PRAGMA user_version` holds the schema version. A new file is created at version 2, the first
+format that shipped, and upgraded from there; a file of an older version upgrades in place. A
+newer version (written by a newer Flux), or a development build's version 1, is refused with a
+clear error rather than misread.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-
-import orjson
-
-from flux_lsp.encode import to_json
-from flux_lsp.recorder.sql import mutation_from_row
 
 SCHEMA_VERSION = 3
 
@@ -48,7 +44,7 @@ CALL_SITE_INDEXES = """
     CREATE INDEX IF NOT EXISTS ix_call_sites_site ON call_sites(file, line, started_at);"""
 """Their indexes, the same in every version so far."""
 
-V1 = f"""
+V2 = f"""
     CREATE TABLE IF NOT EXISTS executions (
         id TEXT PRIMARY KEY,
         kind TEXT NOT NULL,
@@ -73,34 +69,17 @@ V1 = f"""
     CREATE INDEX IF NOT EXISTS ix_executions_parent
         ON executions(parent_id) WHERE parent_id IS NOT NULL;
     CREATE TABLE IF NOT EXISTS mutations (
-{MUTATION_COLUMNS},
-        PRIMARY KEY (execution_id, seq)
+{MUTATION_COLUMNS}
     );
 {MUTATION_INDEXES}
     CREATE TABLE IF NOT EXISTS call_sites (
-{CALL_SITE_COLUMNS},
-        PRIMARY KEY (execution_id, span_index)
+{CALL_SITE_COLUMNS}
     );
 {CALL_SITE_INDEXES}
 """
-
-
-def _without_primary_key(table: str, columns: str, indexes: str) -> str:
-    """SQL rebuilding `table` with `columns` and no primary key, keeping its rows and indexes."""
-    return f"""
-    CREATE TABLE {table}_v2 (
-{columns}
-    );
-    INSERT INTO {table}_v2 SELECT * FROM {table};
-    DROP TABLE {table};
-    ALTER TABLE {table}_v2 RENAME TO {table};
-{indexes}
-"""
-
-
-V2_TABLES = _without_primary_key(
-    "mutations", MUTATION_COLUMNS, MUTATION_INDEXES
-) + _without_primary_key("call_sites", CALL_SITE_COLUMNS, CALL_SITE_INDEXES)
+"""An execution's mutations travel in its record; the mutations and call-site tables are read
+by table and row, and by file and line, and have no primary key over random execution ids
+(which made every batch rewrite pages all over both indexes)."""
 
 
 def _script(sql: str) -> Migration:
@@ -110,43 +89,6 @@ def _script(sql: str) -> Migration:
                 conn.execute(statement)
 
     return run
-
-
-def _v2(conn: sqlite3.Connection) -> None:
-    """Records carry their own mutations; mutations and call sites lose their primary keys.
-
-    Those keys ordered rows by random execution ids, so every batch rewrote pages all over
-    both indexes; they are read by table and row, and by file and line, which keep their
-    indexes. An execution's own mutations now travel in its record (a page at a time here).
-    """
-    last = ""
-    while True:
-        page = conn.execute(
-            "SELECT id, record FROM executions WHERE id > ? ORDER BY id LIMIT 500", (last,)
-        ).fetchall()
-        if not page:
-            break
-        last = page[-1][0]
-        records = {eid: orjson.loads(text) for eid, text in page}
-        missing = [eid for eid, record in records.items() if "mutations" not in record]
-        if not missing:
-            continue
-        for eid in missing:
-            records[eid]["mutations"] = []
-        marks = ",".join("?" * len(missing))
-        rows = conn.cursor()
-        rows.row_factory = sqlite3.Row
-        rows.execute(
-            f"SELECT * FROM mutations WHERE execution_id IN ({marks}) ORDER BY execution_id, seq",
-            missing,
-        )
-        for row in rows:
-            records[row["execution_id"]]["mutations"].append(to_json(mutation_from_row(row)))
-        conn.executemany(
-            "UPDATE executions SET record = ? WHERE id = ?",
-            [(orjson.dumps(records[eid]).decode(), eid) for eid in missing],
-        )
-    _script(V2_TABLES)(conn)
 
 
 META = """
@@ -160,7 +102,9 @@ V3 = f"""
 """Retention: the meta table, and a time index on call sites so an execution's sites are
 deleted with it without a scan."""
 
-MIGRATIONS: dict[int, Migration] = {1: _script(V1), 2: _v2, 3: _script(V3)}
+FIRST_VERSION = 2
+"""The first format that shipped: a new file starts here."""
+MIGRATIONS: dict[int, Migration] = {FIRST_VERSION: _script(V2), 3: _script(V3)}
 
 
 class SchemaTooNew(Exception):
@@ -168,6 +112,12 @@ class SchemaTooNew(Exception):
 
     def __init__(self, found: int) -> None:
         self.found = found
+        if found < FIRST_VERSION:
+            super().__init__(
+                f"recorder schema v{found} is from a development build of Flux; "
+                "remove the file to start a new recorder"
+            )
+            return
         super().__init__(
             f"recorder schema v{found} is newer than this Flux understands (v{SCHEMA_VERSION}); "
             "upgrade Flux"
@@ -179,15 +129,15 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create or upgrade the schema to `SCHEMA_VERSION`; refuse newer files.
+    """Create or upgrade the schema to `SCHEMA_VERSION`; refuse newer and development files.
 
     Each step runs in its own write transaction and re-reads the version inside it, so two
     processes opening the same old file upgrade it once.
     """
     version = schema_version(conn)
-    if version > SCHEMA_VERSION:
+    if version > SCHEMA_VERSION or 0 < version < FIRST_VERSION:
         raise SchemaTooNew(version)
-    for target in range(version + 1, SCHEMA_VERSION + 1):
+    for target in range(max(version + 1, FIRST_VERSION), SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
             if schema_version(conn) < target:

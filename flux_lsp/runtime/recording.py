@@ -30,16 +30,3 @@ class NullRecorder:
 
     def close(self) -> None:
         return None
-
-
-class MemoryRecorder:
-    """Keeps executions in a list: for replay results and tests."""
-
-    def __init__(self) -> None:
-        self.executions: list[Execution] = []
-
-    def record(self, execution: Execution) -> None:
-        self.executions.append(execution)
-
-    def close(self) -> None:
-        return None

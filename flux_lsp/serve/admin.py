@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from flux_lsp.bundle import BundleLimits
 from flux_lsp.encode import to_json
 from flux_lsp.project import Project
 from flux_lsp.runtime.gateway import BackgroundTask
 from flux_lsp.runtime.runtime import Runtime
 from flux_lsp.serve.auth import BearerAuth
-from flux_lsp.serve.bundle import BundleLimits
 from flux_lsp.serve.deployments import Deployer, DeployError, active_project
 from flux_lsp.serve.openapi import openapi_document
 from flux_lsp.serve.recorder_api import RecorderAPI

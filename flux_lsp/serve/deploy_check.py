@@ -21,7 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
-from flux_lsp.serve.bundle import BundleError
+from flux_lsp.bundle import BundleError
 
 IMPORTING = "importing "
 PROBLEM = "problem "

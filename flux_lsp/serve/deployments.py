@@ -23,14 +23,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from flux_lsp.encode import INLINE, to_json
-from flux_lsp.model import JSON
-from flux_lsp.project import ConfigError, Project
-from flux_lsp.runtime.database import DatabaseError
-from flux_lsp.runtime.functions import FunctionRegistry
-from flux_lsp.runtime.runtime import Runtime
-from flux_lsp.runtime.scratch import scratch_copy
-from flux_lsp.serve.bundle import (
+from flux_lsp.bundle import (
     BundleError,
     BundleLimits,
     Changes,
@@ -39,6 +32,13 @@ from flux_lsp.serve.bundle import (
     project_files,
     unpack_bundle,
 )
+from flux_lsp.encode import INLINE, to_json
+from flux_lsp.model import JSON
+from flux_lsp.project import ConfigError, Project
+from flux_lsp.runtime.database import DatabaseError
+from flux_lsp.runtime.functions import FunctionRegistry
+from flux_lsp.runtime.runtime import Runtime
+from flux_lsp.runtime.scratch import scratch_copy
 from flux_lsp.serve.deploy_check import check_functions
 from flux_lsp.settings import ProjectSection
 

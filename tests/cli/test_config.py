@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from flux_lsp.bundle import build_bundle, project_files
 from flux_lsp.project import Project
 from flux_lsp.runtime.server import WatchTask
-from flux_lsp.serve.bundle import build_bundle, project_files
 from tests.cli.flux import flux
 from tests.cli.test_errors import one_line_error
 from tests.harness import FluxApp, write_function

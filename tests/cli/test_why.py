@@ -49,7 +49,11 @@ def test_why_json_carries_the_related_execution(incident: Incident) -> None:
     doc = r.json()
     assert doc["root_cause"]["rule"] == "row_not_found"
     assert doc["root_cause"]["error_type"] == "RowNotFound"
-    assert doc["location"]["file"] == "functions/stripe_webhook.py"
+    location = doc["location"]
+    assert location["file"] == "functions/stripe_webhook.py"
+    # the whole call, as the editor underlines it: `await ctx.db.update(` to its `)`
+    assert (location["line"], location["col"]) == (12, 8)
+    assert (location["end_line"], location["end_col"]) == (16, 9)
     assert doc["input"]["heading"] == "Stripe event: payment_intent.succeeded"
     assert doc["input"]["fields"] == [
         {"name": "customer_id", "value": "cus_ABC", "note": None},

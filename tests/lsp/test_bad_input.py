@@ -32,7 +32,8 @@ async def _still_serving(lsp: LanguageClient, recording: Recording) -> None:
 
 BAD_ARGUMENTS = [
     ("flux.why", [{"id": "req:ffffffff"}], "no execution matches"),
-    ("flux.why", ["zz-not-hex"], "no execution matches"),
+    ("flux.why", [{"id": "zz-not-hex"}], "no execution matches"),
+    ("flux.why", ["req:7c8d9e0f"], "expected an object"),
     ("flux.trace", [], "'id' must be a non-empty string"),
     ("flux.trace", [42], "expected an object"),
     ("flux.why", [{"id": 7}], "'id' must be a non-empty string"),
@@ -40,7 +41,7 @@ BAD_ARGUMENTS = [
     ("flux.tail", [{"status": "teapot"}], "bad status"),
     ("flux.incidentReplay", [{"window": "later..sooner"}], "bad time"),
     ("flux.incidentReplay", [{}], 'pass {"window"'),
-    ("flux.traceDiff", [{"a": "req:ffffffff"}], "no execution matches"),
+    ("flux.traceDiff", [{"id": "req:ffffffff"}], "no execution matches"),
     ("flux.replay", [{"id": "req:ffffffff", "uri": 5}], "'uri' must be a string"),
     ("flux.nope", [], "not defined"),
 ]
@@ -86,7 +87,7 @@ async def test_missing_recorder_is_shown_and_later_picked_up(tmp_path: Path) -> 
         (message,) = await _messages(lsp, "no recorder")
         assert message.startswith("Flux: ")
         with pytest.raises(JsonRpcException, match="no recorder"):
-            await execute_command(lsp, "flux.why", "req:12345678")
+            await execute_command(lsp, "flux.why", {"id": "req:12345678"})
         # the recorder appears (flux dev starts recording): diagnostics follow without an edit
         from tests.lsp.recording import record_more
 
@@ -127,7 +128,7 @@ async def test_newer_schema_recorder_is_refused_clearly(recording: Recording) ->
         (message,) = await _messages(lsp, "newer than this Flux understands")
         assert "upgrade Flux" in message
         with pytest.raises(JsonRpcException, match="newer than this Flux"):
-            await execute_command(lsp, "flux.why", recording.failed_webhooks[0])
+            await execute_command(lsp, "flux.why", {"id": recording.failed_webhooks[0]})
     finally:
         await stop_client(lsp)
 

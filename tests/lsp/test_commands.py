@@ -105,7 +105,9 @@ async def test_trace_diff_compares_with_the_last_success(
     assert result["report"]["a"]["id"] == recording.good_webhook
     assert result["report"]["b"]["id"] == latest
     assert result["report"]["diverges_at"] is not None
-    both = await execute_command(lsp, "flux.traceDiff", {"a": recording.good_webhook, "b": latest})
+    both = await execute_command(
+        lsp, "flux.traceDiff", {"id": latest, "against": recording.good_webhook}
+    )
     assert both["report"] == result["report"]
 
 

@@ -19,7 +19,10 @@ def _line_of(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines()) if needle in line)
 
 
-async def _hover(lsp: LanguageClient, uri: str, line: int, character: int) -> str | None:
+async def _hover_range(
+    lsp: LanguageClient, uri: str, line: int, character: int
+) -> tuple[str | None, tuple[int, int, int, int] | None]:
+    """The hover's Markdown and the range it describes, (line, col, end line, end col)."""
     result = await lsp.text_document_hover_async(
         types.HoverParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
@@ -27,10 +30,16 @@ async def _hover(lsp: LanguageClient, uri: str, line: int, character: int) -> st
         )
     )
     if result is None:
-        return None
+        return None, None
     assert isinstance(result.contents, types.MarkupContent)
     assert result.contents.kind == types.MarkupKind.Markdown
-    return result.contents.value
+    r = result.range
+    where = None if r is None else (r.start.line, r.start.character, r.end.line, r.end.character)
+    return result.contents.value, where
+
+
+async def _hover(lsp: LanguageClient, uri: str, line: int, character: int) -> str | None:
+    return (await _hover_range(lsp, uri, line, character))[0]
 
 
 async def test_hover_on_the_failing_line_is_the_why_report(
@@ -39,8 +48,11 @@ async def test_hover_on_the_failing_line_is_the_why_report(
     uri, text, _ = await open_webhook(lsp, recording)
     # any line of the multi-line failing call
     line = _line_of(text, '{"customer_id": customer_id}')
-    value = await _hover(lsp, uri, line, 12)
+    value, where = await _hover_range(lsp, uri, line, 12)
     assert value is not None
+    # the range it describes is the diagnostic's: the whole failing call
+    start = _line_of(text, "await ctx.db.update(")
+    assert where is not None and (where[0], where[2]) == (start, start + 4)
     latest = recording.failed_webhooks[-1]
     assert "**ROOT CAUSE** Row not found: subscriptions" in value
     assert "**INPUT** Stripe event: payment\\_intent.succeeded" in value
@@ -59,10 +71,11 @@ async def test_hover_on_a_ctx_call_shows_its_recent_results(
     text = recording.text(WEBHOOK)
     open_document(lsp, uri, text)
     line = _line_of(text, "await ctx.email.send(")
-    value = await _hover(lsp, uri, line, 20)
+    value, where = await _hover_range(lsp, uri, line, 20)
     assert value is not None
     assert "`ctx.email.send`" in value
-    assert "1 recent calls" in value
+    call = text.splitlines()[line]
+    assert where == (line, call.index("ctx.email"), line, call.rindex(")") + 1)
     assert f"`req:{recording.good_webhook[:8]}`" in value
 
 
@@ -73,8 +86,10 @@ async def test_hover_on_the_handler_shows_recent_executions_with_percentiles(
     text = recording.text(WEBHOOK)
     open_document(lsp, uri, text)
     line = _line_of(text, "async def handler")
-    value = await _hover(lsp, uri, line, 12)
+    value, where = await _hover_range(lsp, uri, line, 12)
     assert value is not None
+    column = text.splitlines()[line].index("handler")
+    assert where == (line, column, line, column + len("handler"))
     assert re.search(r"3 runs · 2 failed · p50 \S+ · p95 \S+", value)
     for rid in (*recording.failed_webhooks, recording.good_webhook):
         assert f"`req:{rid[:8]}`" in value

@@ -16,6 +16,7 @@ from flux_lsp.project import is_database_url
 from flux_lsp.recorder import store as store_module
 from flux_lsp.recorder.open_store import open_store
 from flux_lsp.recorder.query import ExecutionQuery
+from flux_lsp.recorder.schema import SCHEMA_VERSION
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.store import (
     AmbiguousExecution,
@@ -25,6 +26,7 @@ from flux_lsp.recorder.store import (
     UnknownExecution,
     mutation_pages,
 )
+from flux_lsp.recorder.writer import open_for_writing
 from tests.harness import free_port
 from tests.postgres import with_database
 from tests.recorders import make_newer, recorder_database, write_executions
@@ -93,6 +95,31 @@ async def test_ids_resolve_by_full_id_prefix_and_req_form(recorder: str) -> None
         for bad in ("ffffffff", "not-hex!", ""):
             with pytest.raises(UnknownExecution):
                 await store.get(bad)
+
+
+async def test_a_development_version_1_recorder_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Version 1 never shipped: such a file is not upgraded but named, with what to do."""
+    path = tmp_path / "recorder.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE executions (id TEXT)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with pytest.raises(RecorderTooNew, match="development build of Flux; remove the file"):
+        await SQLiteStore.open(path)
+
+
+async def test_a_new_recorder_has_no_primary_key_over_random_execution_ids(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "recorder.db"
+    open_for_writing(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    for table in ("mutations", "call_sites"):  # no primary key over random execution ids
+        names = [r[1] for r in conn.execute(f"PRAGMA index_list({table})")]
+        assert names and not any(n.startswith("sqlite_autoindex") for n in names)
+    conn.close()
 
 
 async def test_writing_an_execution_again_replaces_its_mutations_and_sites(

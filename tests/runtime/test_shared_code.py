@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flux_lsp.bundle import project_files
 from flux_lsp.project import Project
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.replay.engine import replay_one
 from flux_lsp.runtime.catalog import load_catalog
 from flux_lsp.runtime.functions import FunctionRegistry
-from flux_lsp.serve.bundle import project_files
 from tests.harness import FluxApp, NoWorker, write_function
 
 CHECKOUT = """\

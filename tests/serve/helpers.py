@@ -22,8 +22,8 @@ from types import TracebackType
 import httpx
 
 from examples.shop_story import SECRET, fixed_signup
+from flux_lsp.bundle import build_bundle, project_files
 from flux_lsp.project import Project
-from flux_lsp.serve.bundle import build_bundle, project_files
 from tests.harness import free_port
 
 __all__ = ["SECRET", "fixed_signup"]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 
+from flux_lsp.bundle import build_bundle, diff_manifests, manifest, project_files
 from flux_lsp.encode import to_json
 from flux_lsp.project import Project
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.serve.admin import AdminAPI
-from flux_lsp.serve.bundle import build_bundle, diff_manifests, manifest, project_files
 from tests.harness import FluxApp, write_function
 from tests.serve.helpers import TOKEN, bundle_of
 

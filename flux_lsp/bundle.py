@@ -7,6 +7,9 @@ clear `BundleError`, unless every member is a regular file or folder under one o
 names, with no absolute path, no `..`, no link or device, and within the size limits. Nothing
 is written outside the destination folder, and only after the member has passed.
 `manifest` and `diff_manifests` say which files a deployment added, changed or removed.
+
+Shared by `flux deploy` (cli/) and the server (serve/), so it sits below both; imports
+`project` only.
 """
 
 from __future__ import annotations
