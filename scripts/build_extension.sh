@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the VS Code extension as `make test` checks it: install node_modules from
-# package-lock.json (npm ci, only when the lock file changed), type-check in strict mode,
+# package-lock.json (npm ci, only when the lock file changed), generate the report types from
+# the Python reports' JSON Schema, type-check in strict mode,
 # bundle with esbuild, run the unit tests, package the .vsix and check what it holds.
 set -euo pipefail
 cd "$(dirname "$0")/../vscode-extension"
@@ -16,6 +17,13 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   cp package-lock.json "$stamp"
 fi
 
+# The report types come from the Python reports: a renamed field fails tsc below.
+root=$(cd .. && pwd)
+python="$root/.venv/bin/python"
+[ -x "$python" ] || python=python3
+mkdir -p src/generated
+(cd "$root" && "$python" -m flux_lsp.lsp.report_schema) > src/generated/reports.schema.json
+node scripts/schema-to-ts.mjs src/generated/reports.schema.json src/generated/reports.ts
 npx --no-install tsc --noEmit -p .
 node scripts/build.mjs --tests
 node --test --test-reporter=spec out/test/

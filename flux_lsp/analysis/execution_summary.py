@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from flux_lsp.analysis.values import clock, iso
+from flux_lsp.analysis.values import clock, duration, iso
 from flux_lsp.model import Execution, short_id
 
 
@@ -55,7 +55,7 @@ class ExecutionSummary:
     error: ErrorLine | None = None
     code_version: str = ""
 
-    derived: ClassVar[tuple[str, ...]] = ("short_id", "time", "started_at_iso")
+    derived: ClassVar[tuple[str, ...]] = ("short_id", "time", "started_at_iso", "duration")
 
     @property
     def short_id(self) -> str:
@@ -69,6 +69,11 @@ class ExecutionSummary:
     @property
     def started_at_iso(self) -> str | None:
         return iso(self.started_at)
+
+    @property
+    def duration(self) -> str:
+        """`32ms`, `1.25s`: how every renderer shows the duration."""
+        return duration(self.duration_ms)
 
 
 def outcome(execution: Execution) -> str:

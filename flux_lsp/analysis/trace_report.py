@@ -36,10 +36,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import ClassVar
 
 from flux_lsp.analysis.execution_summary import ExecutionSummary, summarize
 from flux_lsp.analysis.inputs import stripe_event, summarize_input
-from flux_lsp.analysis.values import compact
+from flux_lsp.analysis.values import compact, duration
 from flux_lsp.encode import INLINE
 from flux_lsp.model import JSON, Execution, LogEntry, Span, file_label
 
@@ -61,6 +62,13 @@ class TraceNode:
     line: int | None = None
     attributes: dict[str, JSON] = field(default_factory=dict)
     children: list[TraceNode] = field(default_factory=list)
+
+    derived: ClassVar[tuple[str, ...]] = ("location", "duration")
+
+    @property
+    def duration(self) -> str:
+        """`28ms`, as every renderer shows it."""
+        return duration(self.duration_ms)
 
     @property
     def location(self) -> str | None:
@@ -112,6 +120,19 @@ class TraceReport:
     logs: list[LogEntry] = field(default_factory=list)
     logs_note: str | None = None
     """Set when output was cut: `… 1,200 more characters of output were cut`."""
+
+    derived: ClassVar[tuple[str, ...]] = ("failing_span_id",)
+
+    @property
+    def failing_span_id(self) -> int | None:
+        """The span where the error was raised: the deepest erroring node (the last of them in
+        the tree's order when several are as deep)."""
+        failing: TraceNode | None = None
+        for node in self.tree.walk() if self.tree else []:
+            if node.status == "error" and (failing is None or node.depth >= failing.depth):
+                failing = node
+        return failing.span_id if failing else None
+
     trace_id: str | None = None
     """The W3C trace id (`flux tail --filter trace=<id>` lists the trace's executions)."""
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from flux_lsp.analysis.execution_summary import ExecutionSummary, summarize
 from flux_lsp.analysis.inputs import InputSummary, summarize_input
-from flux_lsp.analysis.values import delay
+from flux_lsp.analysis.values import delay, plain
 from flux_lsp.encode import INLINE
 from flux_lsp.model import JSON, Execution, Mutation, Span, describe_where, file_label, short_id
 
@@ -123,6 +123,17 @@ class RelatedExecution:
 
 
 @dataclass(slots=True)
+class WhySection:
+    """One block of the why text, as the CLI, the hover and the webview all show it."""
+
+    key: str
+    """`root_cause`, `location`, `input`, `data_changes` or `suggestion`."""
+    label: str
+    """`ROOT CAUSE`, `LOCATION`, `INPUT`, `DATA CHANGES`, `SUGGESTION`."""
+    lines: list[str]
+
+
+@dataclass(slots=True)
 class WhyReport:
     execution: ExecutionSummary = field(metadata=INLINE)
     root_cause: RootCause
@@ -132,8 +143,47 @@ class WhyReport:
     related: list[RelatedExecution] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
 
+    derived: ClassVar[tuple[str, ...]] = ("sections",)
+
+    @property
+    def sections(self) -> list[WhySection]:
+        """The why text: every renderer shows these lines, worded here once."""
+        cause = self.root_cause
+        out = [WhySection("root_cause", "ROOT CAUSE", [cause.summary, *cause.details])]
+        if self.location is not None:
+            loc = self.location
+            source = f"   {loc.source_line.strip()}" if loc.source_line else ""
+            out.append(WhySection("location", "LOCATION", [loc.label + source]))
+        inputs = input_lines(self.input)
+        if inputs:
+            out.append(WhySection("input", "INPUT", inputs))
+        if self.data_changes:
+            changes = [d.text for d in self.data_changes]
+            out.append(WhySection("data_changes", "DATA CHANGES", changes))
+        if self.suggestions:
+            out.append(WhySection("suggestion", "SUGGESTION", list(self.suggestions)))
+        return out
+
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def input_lines(summary: InputSummary) -> list[str]:
+    """`Stripe event: payment_intent.succeeded`, `customer_id: cus_ABC  amount: 4900`, and the
+    missing or marked fields (`← email was missing`, `← divisor is 0 (zero)`)."""
+    lines = [summary.heading] if summary.heading else []
+    missing = ""
+    if summary.missing:
+        verb = "was" if len(summary.missing) == 1 else "were"
+        missing = f"   ← {', '.join(summary.missing)} {verb} missing"
+    if summary.kind == "stripe_event":
+        lines.append("  ".join(f"{f.name}: {plain(f.value)}" for f in summary.fields) + missing)
+    elif summary.fields:
+        lines.append(summary.text + missing)
+    elif summary.missing:
+        lines.append("(empty)" + missing)
+    lines.extend(f"← {f.name} is {plain(f.value)} ({f.note})" for f in summary.fields if f.note)
+    return lines
 
 
 def data_changes(mutations: list[Mutation]) -> list[DataChange]:

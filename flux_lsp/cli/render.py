@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from flux_lsp.analysis.values import clock, duration, moment, plain, size
+from flux_lsp.analysis.values import clock, duration, moment, size
 from flux_lsp.model import LogEntry, short_id
 
 if TYPE_CHECKING:
@@ -78,41 +78,14 @@ def _section(out: Console, label: str, lines: list[Text | str], style: str = "bo
 
 
 def render_why(out: Console, report: WhyReport) -> None:
-    cause = report.root_cause
+    """The report's sections, each label in the left column; the cause coloured by outcome."""
     cause_style = "bold red" if report.execution.outcome == "failed" else "bold yellow"
-    if cause.rule == "ok":
+    if report.root_cause.rule == "ok":
         cause_style = "bold green"
-    _section(out, "ROOT CAUSE", [Text(cause.summary, style=cause_style), *cause.details])
-    if report.location is not None:
-        loc = Text(report.location.label, style="cyan")
-        if report.location.source_line:
-            loc.append(f"   {report.location.source_line.strip()}", style="dim")
-        _section(out, "LOCATION", [loc])
-    summary = report.input
-    input_lines: list[Text | str] = []
-    if summary.heading:
-        input_lines.append(summary.heading)
-    missing = Text("")
-    if summary.missing:
-        names = ", ".join(summary.missing)
-        verb = "was" if len(summary.missing) == 1 else "were"
-        missing = Text(f"   ← {names} {verb} missing", style="yellow")
-    if summary.kind == "stripe_event":
-        fields = Text("  ".join(f"{f.name}: {plain(f.value)}" for f in summary.fields))
-        input_lines.append(fields + missing)
-    elif summary.fields:
-        input_lines.append(Text(summary.text) + missing)
-    elif summary.missing:
-        input_lines.append(Text("(empty)") + missing)
-    for f in summary.fields:
-        if f.note:
-            input_lines.append(Text(f"← {f.name} is {plain(f.value)} ({f.note})", style="yellow"))
-    if input_lines:
-        _section(out, "INPUT", input_lines)
-    if report.data_changes:
-        _section(out, "DATA CHANGES", [d.text for d in report.data_changes])
-    if report.suggestions:
-        _section(out, "SUGGESTION", list(report.suggestions))
+    first_style = {"root_cause": cause_style, "location": "cyan"}
+    for section in report.sections:
+        first, *rest = section.lines
+        _section(out, section.label, [Text(first, style=first_style.get(section.key, "")), *rest])
 
 
 # -- trace ---------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ def outcome_lines(outcome: ReplayOutcome, webhooks_only: bool, with_jobs: bool) 
 
 def render_footer(console: Console, report: ReplayReport) -> None:
     console.print()
-    console.print(f"  {report.summary_line}  {report.verdict}", highlight=False, markup=False)
+    console.print(f"  {report.verdict_line}", highlight=False, markup=False)
     for warning in report.sandbox.warnings if report.sandbox else []:
         console.print(f"  note: {warning}", highlight=False, markup=False, style="dim")
 
@@ -151,30 +151,34 @@ def _print_one(console: Console, report: ReplayReport) -> None:
 
 
 def _window_query(
-    window: str, function: str | None, filters: list[str]
+    window: str | None, function: str | None, filters: list[str]
 ) -> tuple[float, float, list[str], ExecutionQuery]:
-    """The window and the report filters (checked here, before anything runs)."""
+    """The window (none yet for `--around`) and the report filters, checked before anything
+    runs."""
     from flux_lsp.recorder.query import parse_filters, parse_window
 
-    since, until = parse_window(window)
+    since, until = parse_window(window) if window is not None else (0.0, 0.0)
     wanted = [*filters, *([f"function={function}"] if function is not None else [])]
     return since, until, wanted, parse_filters(wanted)
 
 
 async def _replay_window(
     project_dir: Path,
-    window: str,
+    window: str | None,
+    around: str | None,
     function: str | None,
     filters: list[str],
     as_json: bool,
     with_jobs: bool,
 ) -> ReplayReport:
-    from flux_lsp.replay.engine import plan_window, replay_window
+    from flux_lsp.replay.engine import plan_window, replay_window, window_around
     from flux_lsp.replay.report import ReplayReport, ReplayWindow
 
     since, until, _, query = _window_query(window, function, filters)
     project, store = await open_project(project_dir)
     try:
+        if around is not None:
+            since, until = window_around(await store.get(around))
         if as_json:
             return await replay_window(
                 project, store, since, until, query=query, with_jobs=with_jobs
@@ -287,8 +291,17 @@ WINDOW_COMMAND = {"ignore_unknown_options": True, "help_option_names": ["--help"
 @incident_app.command("replay", context_settings=WINDOW_COMMAND)
 def incident_replay(
     window: Annotated[
-        str, typer.Argument(help="FROM..TO: 09:00..09:20, -30m..now, or ISO date-times.")
-    ],
+        str | None,
+        typer.Argument(help="FROM..TO: 09:00..09:20, -30m..now, or ISO date-times."),
+    ] = None,
+    around: Annotated[
+        str | None,
+        typer.Option(
+            "--around",
+            help="Instead of a window: replay the incident around this execution "
+            "(10 minutes before it to 5 after).",
+        ),
+    ] = None,
     function: Annotated[
         str | None, typer.Option("--function", help="Report only this function's requests.")
     ] = None,
@@ -321,13 +334,17 @@ def incident_replay(
       flux incident replay 23:50..00:10 --function stripe_webhook --server https://flux.example.com
     """
     with user_errors():
+        if (window is None) == (around is None):
+            raise UserError("pass a window (09:00..09:20) or --around <id>")
         if server is not None:
+            if window is None:
+                raise UserError("--around replays a local recorder; with --server pass a window")
             report = _remote_window(
                 server, token, window, function, filters or [], as_json, with_jobs
             )
         else:
             report = asyncio.run(
-                _replay_window(project, window, function, filters or [], as_json, with_jobs)
+                _replay_window(project, window, around, function, filters or [], as_json, with_jobs)
             )
     _finish(report, as_json)
 

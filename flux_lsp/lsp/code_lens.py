@@ -12,7 +12,6 @@ import time
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
-from pygls.uris import to_fs_path
 
 from flux_lsp.analysis.stats import STATS_LIMIT, RunStats, run_stats
 from flux_lsp.lsp.code_actions import debug_title
@@ -68,10 +67,10 @@ async def code_lens(
 
 
 async def _handler_lens(ls: FluxLanguageServer, uri: str) -> types.CodeLens | None:
-    fs = to_fs_path(uri)
-    project = await ls.projects.project_for(uri)
-    if project is None or not fs:
+    found = await ls.projects.file_for(uri)
+    if found is None:
         return None
+    project, fs = found
     function = project.function_name(fs)
     if function is None:
         return None

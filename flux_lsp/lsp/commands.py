@@ -41,6 +41,8 @@ from flux_lsp.recorder.store import AmbiguousExecution, RecorderError, Store, Un
 log = logging.getLogger("flux.lsp")
 
 TAIL_LIMIT = 50
+MAX_FOLLOWERS = 16
+"""Follow cursors kept; the oldest is forgotten first."""
 
 
 class RequestFailed(JsonRpcException):
@@ -177,9 +179,23 @@ async def trace_diff(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, A
 
 
 async def tail(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
-    """`{"function"?, "path"?, "status"?, "kind"?, "since"?: "15m", "limit"?: 50, "uri"?}`."""
+    """`{"function"?, "path"?, "status"?, "kind"?, "since"?: "15m", "limit"?: 50, "uri"?,
+    "follow"?: true}`; with `follow`, the answer carries a `cursor`, and `{"cursor": ...}`
+    answers with what was recorded since the cursor's last look, each execution once."""
     from flux_lsp.analysis.tail import tail_lines
+    from flux_lsp.recorder.follow import Follower
     from flux_lsp.recorder.query import parse_time
+
+    cursor = arg.get("cursor")
+    if cursor is not None:
+        known = ls.followers.get(cursor) if isinstance(cursor, str) else None
+        if known is None:
+            raise JsonRpcInvalidParams("flux.tail: unknown cursor; ask again with follow")
+        fresh: list[Execution] = []
+        for follower in known:
+            fresh.extend(await follower.poll())
+        lines = tail_lines(fresh)
+        return _result("tail", None, {"lines": lines, "cursor": cursor}, markdown.tail(lines))
 
     filters = [
         f"{key}={arg[key]}"
@@ -197,11 +213,21 @@ async def tail(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
     except QueryError as exc:
         raise JsonRpcInvalidParams(f"flux.tail: {exc}") from None
     executions: list[Execution] = []
+    followers: list[Follower] = []
     for _project, store in await _stores(ls, arg):
+        if arg.get("follow"):
+            follower = Follower(store, query)
+            await follower.mark_recorded()  # before the query: what it misses is news
+            followers.append(follower)
         executions.extend(await store.executions(query))
     lines = tail_lines(executions[: limit * 4])[-limit:]
     title = f"Flux: recent {arg['function']}" if arg.get("function") else "Flux: recent executions"
-    report = {"lines": lines}
+    report: dict[str, Any] = {"lines": lines}
+    if followers:
+        report["cursor"] = uuid.uuid4().hex
+        ls.followers[report["cursor"]] = followers
+        while len(ls.followers) > MAX_FOLLOWERS:
+            del ls.followers[next(iter(ls.followers))]
     return _result("tail", None, report, markdown.tail(lines, title))
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
-from pygls.uris import to_fs_path
 
 from flux_lsp.analysis.call_site_summary import summarize_call_site
 from flux_lsp.analysis.stats import STATS_LIMIT, run_stats
@@ -45,10 +44,10 @@ def _markup(text: str, where: types.Range | Span | None) -> types.Hover:
 async def hover(ls: FluxLanguageServer, params: types.HoverParams) -> types.Hover | None:
     uri = params.text_document.uri
     line = params.position.line
-    project = await ls.projects.project_for(uri)
-    fs = to_fs_path(uri)
-    if project is None or not fs:
+    found = await ls.projects.file_for(uri)
+    if found is None:
         return None
+    project, fs = found
     store = await ls.projects.store_for(project)
     if store is None:
         return None

@@ -14,7 +14,7 @@ from flux_lsp.analysis.diff import TraceDiff
 from flux_lsp.analysis.stats import RunStats
 from flux_lsp.analysis.tail import TailLine
 from flux_lsp.analysis.trace_report import TraceNode, TraceReport
-from flux_lsp.analysis.values import clock, duration, plain
+from flux_lsp.analysis.values import clock, duration
 from flux_lsp.analysis.why import WhyReport
 from flux_lsp.model import Execution, short_id
 from flux_lsp.replay.report import ReplayReport
@@ -29,7 +29,7 @@ def code(text: object) -> str:
 
 
 def _escape(text: str) -> str:
-    for ch in "\\*_[]<>|#":
+    for ch in "\\`*_[]<>|#":
         text = text.replace(ch, "\\" + ch)
     return text
 
@@ -46,25 +46,14 @@ def _section(
 
 
 def why(report: WhyReport) -> str:
-    """ROOT CAUSE (with related executions), LOCATION, INPUT, DATA CHANGES, SUGGESTION, id."""
+    """The report's sections (ROOT CAUSE, LOCATION, INPUT, DATA CHANGES, SUGGESTION), as the
+    CLI and the webview word them, then the id."""
     e = report.execution
-    lines = [f"**Flux: why {e.short_id}** — {e.target} → {e.status}", ""]
-    lines.append(f"**ROOT CAUSE** {_escape(report.root_cause.summary)}  ")
-    for detail in report.root_cause.details:
-        lines.append(f"{_escape(detail)}  ")
-    if report.location is not None:
-        lines.append(f"**LOCATION** {code(report.location.label)}  ")
-    summary = report.input
-    heading = "**INPUT**" + (f" {_escape(summary.heading)}" if summary.heading else "")
-    inputs = [
-        f"{code(f.name)}: {code(plain(f.value))}" + (f" ← {_escape(f.note)}" if f.note else "")
-        for f in summary.fields
-    ] + [f"{code(name)}: *missing*" for name in summary.missing]
-    _section(lines, heading, inputs, keep_empty=bool(summary.heading))
-    _section(lines, "**DATA CHANGES**", [code(change.text) for change in report.data_changes])
-    _section(lines, "**SUGGESTION**", [_escape(s.lstrip("→ ")) for s in report.suggestions])
-    lines.append("")
-    lines.append(f"*latest {e.short_id} at {e.time}*")
+    lines = [f"**Flux: why {e.short_id}** — {e.target} → {e.status}"]
+    for section in report.sections:
+        text = "  \n".join(_escape(line) for line in section.lines)
+        lines.extend(["", f"**{section.label}** {text}"])
+    lines.extend(["", f"*latest {e.short_id} at {e.time}*"])
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
-from pygls.uris import from_fs_path, to_fs_path
+from pygls.uris import from_fs_path
 
 from flux_lsp.lsp.resolve import NameString, definition_line, resolve
 
@@ -22,10 +22,10 @@ async def definition(
     ls: FluxLanguageServer, params: types.DefinitionParams
 ) -> list[types.Location] | None:
     uri = params.text_document.uri
-    fs = to_fs_path(uri)
-    project = await ls.projects.project_for(uri)
-    if project is None or not fs:
+    found = await ls.projects.file_for(uri)
+    if found is None:
         return None
+    project, fs = found
     source = ls.document_source(uri)
     if source is None:
         return None

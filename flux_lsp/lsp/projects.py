@@ -173,6 +173,12 @@ class Projects:
         self._settings[key] = settings
         return settings
 
+    async def file_for(self, uri: str) -> tuple[FluxProject, str] | None:
+        """The project a document belongs to and its file path; None outside any project."""
+        fs = to_fs_path(uri)
+        project = await self.project_for(uri) if fs else None
+        return (project, fs) if project is not None and fs else None
+
     async def project_for(self, uri: str) -> FluxProject | None:
         fs = to_fs_path(uri)
         if not fs:

@@ -19,6 +19,7 @@ from flux_lsp.lsp.diagnostics import DiagnosticsState
 from flux_lsp.lsp.projects import Projects
 from flux_lsp.lsp.protocol import FluxProtocol
 from flux_lsp.lsp.report_documents import renders_reports
+from flux_lsp.recorder.follow import Follower
 
 NAME = "flux"
 VERSION = __version__
@@ -39,6 +40,8 @@ class FluxLanguageServer(LanguageServer):
         self.diagnostics = DiagnosticsState()
         self.open_uris: set[str] = set()
         self.why_cache: dict[tuple[str, int | None], str] = {}
+        self.followers: dict[str, list[Follower]] = {}
+        """`flux.tail` follow cursors: what each client has been shown, per store."""
         self.live = LiveWatcher(self)
         self.renders_reports = False
         """The client said it renders Flux's reports itself (`initializationOptions`)."""

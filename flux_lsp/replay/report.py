@@ -289,7 +289,15 @@ class ReplayReport:
     sandbox: SandboxStats | None = None
     cancelled: bool = False
 
-    derived: ClassVar[tuple[str, ...]] = ("side_effects", "empty", "ok", "resolved", "verdict")
+    derived: ClassVar[tuple[str, ...]] = (
+        "side_effects",
+        "empty",
+        "ok",
+        "resolved",
+        "verdict",
+        "summary_line",
+        "verdict_line",
+    )
 
     def add(self, outcome: ReplayOutcome, *, keep: bool = True) -> None:
         """Count `outcome`; keep it in `outcomes` if `keep` or if it did not pass."""
@@ -360,6 +368,14 @@ class ReplayReport:
         if s.function_missing:
             parts.append(f"{s.function_missing} no longer exist")
         return " · ".join(parts)
+
+    @property
+    def verdict_line(self) -> str:
+        """The one line a replay ends with: `7 replayed · 7 passing · 0 still failing  ✔ incident
+        resolved` (or the verdict alone when nothing was replayed)."""
+        if self.empty and not self.cancelled:
+            return self.verdict
+        return f"{self.summary_line}  {self.verdict}"
 
     @property
     def empty_message(self) -> str:

@@ -12,14 +12,19 @@ def _line_of(incident: Incident, function: str, needle: str) -> int:
     return next(i for i, text in enumerate(source, start=1) if needle in text)
 
 
+LABELS = ("ROOT CAUSE", "LOCATION", "INPUT", "DATA CHANGES", "SUGGESTION")
+
+
 def _sections(out: str) -> dict[str, list[str]]:
+    """The report's lines under the label that starts their section (layout taken away)."""
     sections: dict[str, list[str]] = {}
     current = ""
     for line in out.splitlines():
-        label, body = line[2:15].strip(), line[15:]
-        if label:
-            current = label
-        sections.setdefault(current, []).append(body)
+        text = line.strip()
+        label = next((name for name in LABELS if text.startswith(name + " ")), None)
+        if label is not None:
+            current, text = label, text[len(label) :].strip()
+        sections.setdefault(current, []).append(text)
     return sections
 
 

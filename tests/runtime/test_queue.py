@@ -25,6 +25,7 @@ from flux_lsp.runtime.queue import (
 )
 from flux_lsp.runtime.services import apply_service_schema
 from flux_lsp.runtime.worker import new_worker_id, recover_orphans, run_pending
+from tests.gate import HANDLER_WAITS, gate
 from tests.harness import REPO, FluxApp, NoWorker, write_function
 
 pytestmark = pytest.mark.usefixtures("backend")  # on SQLite and PostgreSQL
@@ -186,15 +187,16 @@ async def test_bad_enqueue_is_one_clear_error(
     assert r.status_code == 500 and r.json()["error"].startswith(message)
 
 
-SLOW_ENQUEUE = """\
-import asyncio
-
+SLOW_ENQUEUE = (
+    HANDLER_WAITS
+    + """
 
 async def handler(req, ctx):
-    await asyncio.sleep(0.3)
+    await wait_at_gate("swap")
     job = await ctx.queue.enqueue("work", {})
     return {"max_attempts": job.max_attempts}
 """
+)
 
 
 async def test_a_run_enqueues_with_the_code_version_it_started_on(tmp_path: Path) -> None:
@@ -205,12 +207,14 @@ async def test_a_run_enqueues_with_the_code_version_it_started_on(tmp_path: Path
     write_function(new, "slow", SLOW_ENQUEUE)  # no `work` function in the new version
     (new / "flux.toml").write_text("[queue]\nmax_attempts = 5\n")
     async with NoWorker(old) as flux:
+        swap = gate("swap")
         in_flight = asyncio.create_task(flux.client.post("/slow"))
-        await asyncio.sleep(0.1)  # the old handler is now sleeping
+        await swap.wait_entered()  # the old handler is inside, waiting
         project = Project.load(new)
         await flux.runtime.swap_code(
             project, FunctionRegistry(project.functions_dir, project_root=project.root)
         )
+        swap.release.set()
         r = await in_flight
     assert (r.status_code, r.json()) == (200, {"max_attempts": 2})
 

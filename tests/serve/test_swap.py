@@ -13,17 +13,19 @@ from flux_lsp.encode import to_json
 from flux_lsp.project import Project
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.serve.admin import AdminAPI
+from tests.gate import HANDLER_WAITS, gate
 from tests.harness import FluxApp, write_function
 from tests.serve.helpers import TOKEN, bundle_of
 
-SLOW = """\
-import asyncio
-
+SLOW = (
+    HANDLER_WAITS
+    + """
 
 async def handler(req, ctx):
-    await asyncio.sleep(0.4)
+    await wait_at_gate("swap")
     return {{"version": "{version}"}}
 """
+)
 
 
 async def test_in_flight_requests_finish_on_the_old_version(tmp_path: Path) -> None:
@@ -35,10 +37,12 @@ async def test_in_flight_requests_finish_on_the_old_version(tmp_path: Path) -> N
     async with FluxApp(served) as flux:
         admin = AdminAPI(flux.runtime, flux.project, TOKEN)
         old_version = flux.runtime.code_version
+        swap = gate("swap")
         in_flight = asyncio.create_task(flux.client.post("/slow"))
-        await asyncio.sleep(0.1)  # the old handler is now sleeping
+        await swap.wait_entered()  # the old handler is inside, waiting
         result = await admin.deployer.deploy(bundle_of(release))
         assert flux.runtime.code_version == result.deployment.code_version != old_version
+        swap.release.set()
         after = await flux.client.post("/slow")
         before = await in_flight
 

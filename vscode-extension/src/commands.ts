@@ -10,7 +10,7 @@ import { ENTER_ID, type ExecutionItem, askForId, executionItem, fetchExecutions,
 import {
   type CommandResult,
   SERVER_COMMANDS,
-  type TailRow,
+  type TailLine,
   asCommandResult,
   isObject,
   normalizeId,
@@ -69,7 +69,7 @@ function idArg(value: unknown): string | undefined {
 
 export class FluxCommands {
   /** The failure last chosen in a pick, for "around the selected failure". */
-  selected: TailRow | undefined;
+  selected: TailLine | undefined;
   readonly replayOutput: vscode.OutputChannel;
 
   constructor(

@@ -4,7 +4,7 @@
  */
 
 import * as vscode from "vscode";
-import { type Outcome, SERVER_COMMANDS, type TailRow, normalizeId, shortId, tailRows } from "./protocol";
+import { type Outcome, SERVER_COMMANDS, type TailLine, normalizeId, shortId, tailRows } from "./protocol";
 import type { FluxServer } from "./server";
 
 export const ENTER_ID = "$(edit) Enter a request id…";
@@ -20,30 +20,30 @@ export interface TailArgs {
   uri?: string;
 }
 
-export async function fetchExecutions(server: FluxServer, args: TailArgs): Promise<TailRow[]> {
+export async function fetchExecutions(server: FluxServer, args: TailArgs): Promise<TailLine[]> {
   return tailRows(await server.execute(SERVER_COMMANDS.tail, args));
 }
 
 /** The failures within the `flux.window` setting, newest first (replays are not incidents). */
-export async function recentFailures(server: FluxServer, limit = 50): Promise<TailRow[]> {
+export async function recentFailures(server: FluxServer, limit = 50): Promise<TailLine[]> {
   const window = vscode.workspace.getConfiguration("flux").get<string>("window") || "24h";
   const rows = await fetchExecutions(server, { status: "failed", since: window, limit });
   return rows.filter((row) => row.kind !== "replay");
 }
 
 export interface ExecutionItem extends vscode.QuickPickItem {
-  row?: TailRow;
+  row?: TailLine;
 }
 
 const OUTCOME_ICON: Record<Outcome, string> = { failed: "$(error)", client_error: "$(warning)", ok: "$(pass)" };
 
-export function executionItem(row: TailRow): ExecutionItem {
+export function executionItem(row: TailLine): ExecutionItem {
   // The pick's own label for jobs (`JOB name`, one space); otherwise the server's target.
   const what = row.kind === "job" ? `JOB ${row.function}` : row.target;
   return {
-    label: `${OUTCOME_ICON[row.outcome]} ${what}  ${row.status}`,
+    label: `${OUTCOME_ICON[row.outcome as Outcome] ?? ""} ${what}  ${row.status}`,
     description: `${row.short_id} · ${row.time} · ${Math.round(row.duration_ms)}ms`,
-    detail: row.error ?? undefined,
+    detail: row.error?.message,
     row,
   };
 }
@@ -68,8 +68,8 @@ export async function askForId(): Promise<string | undefined> {
  * A quick pick of recent failures with an "Enter a request id…" entry; resolves to the chosen
  * row (or a row holding only the typed id).
  */
-export async function pickExecution(server: FluxServer, title: string): Promise<TailRow | undefined> {
-  let rows: TailRow[] = [];
+export async function pickExecution(server: FluxServer, title: string): Promise<TailLine | undefined> {
+  let rows: TailLine[] = [];
   try {
     rows = await recentFailures(server);
   } catch (err) {
@@ -94,6 +94,7 @@ export async function pickExecution(server: FluxServer, title: string): Promise<
     return undefined;
   }
   // Only the typed id is known: no recording has been looked up.
-  const blank = { kind: "", function: "", method: "", path: "", target: "", status: "", time: "" };
-  return { ...blank, id, short_id: shortId(id), outcome: "ok", started_at: 0, duration_ms: 0, error: null };
+  const blank = { kind: "", function: "", method: "", path: "", target: "", status: "", time: "", duration: "" };
+  const unknown = { started_at: 0, started_at_iso: null, duration_ms: 0, error: null, code_version: "", changes: [], replay_of: null };
+  return { ...blank, ...unknown, id, short_id: shortId(id), outcome: "ok" };
 }

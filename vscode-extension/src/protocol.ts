@@ -5,7 +5,9 @@
  *
  * Every command takes one object argument (`{"id": "7c8d9e0f"}`, `{"window": "09:00..09:20"}`)
  * and answers `{"kind", "execution_id", "report", "markdown"}`. (`flux.trace` also sends the raw
- * recorded `execution`; the extension draws from the `report` and does not read it.)
+ * recorded `execution`; the extension draws from the `report` and does not read it.) The report
+ * types are generated from the server's reports (`src/generated/reports.ts`); the extension
+ * renders their fields and never parses the Markdown.
  */
 
 export const SERVER_COMMANDS = {
@@ -21,85 +23,17 @@ export const SERVER_COMMANDS = {
 
 export type ServerCommandName = (typeof SERVER_COMMANDS)[keyof typeof SERVER_COMMANDS];
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type { Json, LogEntry, ReplayReport, TailLine, TraceNode, TraceReport, WhyReport } from "./generated/reports";
+import type { Json, ReplayReport, TailLine } from "./generated/reports";
 
-/** A node of `TraceReport.to_dict()["tree"]`: a span, nested and labelled as the CLI draws it. */
-export interface TraceNodeJson {
-  span_id: number;
-  name: string;
-  label: string;
-  depth: number;
-  start_ms: number;
-  duration_ms: number;
-  status: "ok" | "error" | "skipped" | string;
-  result: string;
-  input: Json;
-  output: Json;
-  error: string | null;
-  file: string | null;
-  line: number | null;
-  attributes: { [key: string]: Json };
-  children: TraceNodeJson[];
-}
-
-/** `ok`, `client_error` (4xx) or `failed` (5xx, failed jobs), as `analysis.tail.outcome` says. */
+/** `ok`, `client_error` (4xx) or `failed` (5xx, failed jobs), as `analysis.execution_summary.outcome` says. */
 export type Outcome = "ok" | "client_error" | "failed";
-
-/** The `report` of `flux.trace` (`TraceReport.to_dict()`; `steps` is not read here). */
-export interface TraceReportJson {
-  id: string;
-  short_id: string;
-  kind: string;
-  function: string;
-  target: string;
-  status: string;
-  outcome: Outcome;
-  duration_ms: number;
-  started_at: number;
-  started_at_iso: string | null;
-  error: { type: string; message: string; location: string | null } | null;
-  tree: TraceNodeJson | null;
-  /** What the handler printed and logged (absent from reports of older servers). */
-  logs?: LogEntryJson[];
-  /** Set when output was cut: `… 1,200 more characters of output were cut`. */
-  logs_note?: string | null;
-}
-
-/** One line a handler printed or logged (`LogEntry.to_dict()`). */
-export interface LogEntryJson {
-  at_ms: number;
-  stream: string;
-  message: string;
-  level: string | null;
-  logger: string | null;
-}
 
 export interface CommandResult {
   kind: string;
   execution_id?: string | null;
   report?: Json;
   markdown?: string | null;
-}
-
-/** One row of `flux.tail` (`TailLine.to_dict()`), with its error as `Type: message`. */
-export interface TailRow {
-  id: string;
-  short_id: string;
-  kind: string;
-  function: string;
-  method: string;
-  path: string;
-  /** `POST /create_user`, or `JOB  send_onboarding_email`. */
-  target: string;
-  /** The execution a replay re-ran (`req:1a2b3c4d`); null for live traffic. */
-  replay_of?: string | null;
-  status: string;
-  outcome: Outcome;
-  started_at: number;
-  duration_ms: number;
-  /** `09:14:22`, the server's clock time of `started_at`. */
-  time: string;
-  error: string | null;
 }
 
 /** `req:` and the first 8 hex digits, the form users see (as `model.short_id`). */
@@ -125,43 +59,27 @@ export function asCommandResult(value: unknown): CommandResult | undefined {
   return value as unknown as CommandResult;
 }
 
-type TailLineJson = Omit<TailRow, "error"> & { error: { type: string; message: string } | null };
-
-/** Rows of a `flux.tail` answer: `{"report": {"lines": [TailLine.to_dict(), ...]}}`. */
-export function tailRows(result: unknown): TailRow[] {
+/** Rows of a `flux.tail` answer: `{"report": {"lines": [TailLine, ...]}}`, as the server sends them. */
+export function tailRows(result: unknown): TailLine[] {
   const report = isObject(result) ? result.report : undefined;
-  const lines = isObject(report) && Array.isArray(report.lines) ? (report.lines as TailLineJson[]) : [];
-  return lines.map(({ error, ...row }) => ({ ...row, error: error ? `${error.type}: ${error.message}` : null }));
-}
-
-/** `09:14:22`, the clock time the seed prints, in local time. */
-export function clock(epochSeconds: number): string {
-  const d = new Date(epochSeconds * 1000);
-  const pad = (n: number): string => String(n).padStart(2, "0");
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return isObject(report) && Array.isArray(report.lines) ? (report.lines as unknown as TailLine[]) : [];
 }
 
 /** `POST /stripe_webhook  500  32ms  req:7c8d9e0f  09:14:22`, as `flux tail` prints it. */
-export function tailLine(row: TailRow): string {
+export function tailLine(row: TailLine): string {
   return `${row.target}  ${row.status}  ${Math.round(row.duration_ms)}ms  ${row.short_id}  ${row.time}`;
+}
+
+/** The replay report of a replay answer, when it carries one. */
+export function replayReport(result: CommandResult): ReplayReport | undefined {
+  const report = result.report;
+  return isObject(report) && typeof report.verdict_line === "string" ? (report as unknown as ReplayReport) : undefined;
 }
 
 /**
  * The verdict line of a replay, as the seed prints it
- * (`7 replayed · 7 passing · 0 still failing  ✔ incident resolved`): the markdown's last line
- * (the server writes it there), else the report's `verdict`.
+ * (`7 replayed · 7 passing · 0 still failing  ✔ incident resolved`): the report's own.
  */
 export function verdictLine(result: CommandResult): string {
-  const lines = (result.markdown ?? "")
-    .split("\n")
-    .map((line) => line.replace(/[*`]/g, "").trim())
-    .filter((line) => line.length > 0);
-  if (lines.length > 0) {
-    return lines[lines.length - 1];
-  }
-  const report = result.report;
-  if (isObject(report) && typeof report.verdict === "string" && report.verdict.trim()) {
-    return report.verdict.trim();
-  }
-  return "Replay finished.";
+  return replayReport(result)?.verdict_line ?? "Replay finished.";
 }

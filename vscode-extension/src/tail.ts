@@ -1,19 +1,18 @@
 /**
  * `Flux: Tail`: an output channel that streams new executions as the server records them, in
- * the lines `flux tail` prints. It polls `flux.tail` for executions newer than the last seen.
+ * the lines `flux tail` prints. The first `flux.tail` call asks the server to follow
+ * (`{"follow": true}`) and gets a cursor; each later call passes the cursor and gets only what
+ * was recorded since, oldest first. Which executions are new is the server's business.
  */
 
 import * as vscode from "vscode";
-import { isoLocal } from "./commands";
-import { fetchExecutions } from "./executions";
-import { type TailRow, tailLine } from "./protocol";
+import { SERVER_COMMANDS, type TailLine, isObject, tailLine, tailRows } from "./protocol";
 import type { FluxServer } from "./server";
 
 export class TailChannel implements vscode.Disposable {
   readonly channel: vscode.OutputChannel;
   private timer: ReturnType<typeof setInterval> | undefined;
-  private readonly seen = new Set<string>();
-  private newest = 0;
+  private cursor: string | undefined;
   private busy = false;
 
   constructor(
@@ -33,7 +32,8 @@ export class TailChannel implements vscode.Disposable {
       return;
     }
     this.channel.appendLine("Tailing executions (Flux: Tail again shows this channel)…");
-    await this.poll({ limit: 20 });
+    this.cursor = undefined;
+    await this.poll();
     this.timer = setInterval(() => void this.poll(), this.intervalMs);
     this.timer.unref?.();
   }
@@ -43,33 +43,36 @@ export class TailChannel implements vscode.Disposable {
       clearInterval(this.timer);
       this.timer = undefined;
     }
+    this.cursor = undefined;
   }
 
-  /** One fetch: print executions not printed yet, oldest first. */
-  async poll(args?: { limit?: number }): Promise<void> {
+  /** One look: the latest executions and a cursor the first time, then what is new since. */
+  async poll(): Promise<void> {
     if (this.busy) {
       return;
     }
     this.busy = true;
     try {
-      const query = args ?? { since: this.newest ? isoLocal(Math.floor(this.newest)) : "15m", limit: 100 };
-      const rows = await fetchExecutions(this.server, query);
-      this.print(rows);
+      const arg = this.cursor ? { cursor: this.cursor } : { limit: 20, follow: true };
+      const answer = await this.server.execute(SERVER_COMMANDS.tail, arg);
+      const report = isObject(answer) ? answer.report : undefined;
+      if (isObject(report) && typeof report.cursor === "string") {
+        this.cursor = report.cursor;
+      }
+      this.print(tailRows(answer));
     } catch (err) {
+      this.cursor = undefined;
       this.channel.appendLine(`[flux] tail: ${(err as Error).message}`);
     } finally {
       this.busy = false;
     }
   }
 
-  print(rows: TailRow[]): void {
-    const fresh = rows.filter((row) => !this.seen.has(row.id)).sort((a, b) => a.started_at - b.started_at);
-    for (const row of fresh) {
-      this.seen.add(row.id);
-      this.newest = Math.max(this.newest, row.started_at);
+  print(rows: readonly TailLine[]): void {
+    for (const row of rows) {
       this.channel.appendLine(`  ${tailLine(row)}`);
       if (row.error) {
-        this.channel.appendLine(`     ${row.outcome === "failed" ? "└─" : "←"} Error: ${row.error}`);
+        this.channel.appendLine(`     ${row.outcome === "failed" ? "└─" : "←"} Error: ${row.error.message}`);
       }
     }
   }

@@ -9,7 +9,7 @@ import { renderReportHtml, writeStandaloneHtml } from "../src/webview/render";
 import { verdictLine } from "../src/protocol";
 import { replayResult, traceResult, whyResult } from "./fixtures";
 
-test("the report's tree is drawn in order with its depths and labels; the deepest error is marked", () => {
+test("the report's tree is drawn in order with its depths and labels; the server's failing span is marked", () => {
   const html = renderReportHtml({ trace: traceResult }, { nonce: "n" });
   const rows = [...html.matchAll(/<li id="span-(\d+)" class="span depth-(\d+)[^]*?<span class="name">([^<]*)</g)];
   assert.deepEqual(
@@ -23,7 +23,7 @@ test("the report's tree is drawn in order with its depths and labels; the deepes
   );
   assert.deepEqual([...html.matchAll(/data-span-id="(\d+)"[^>]*data-failing="true"/g)].map((m) => Number(m[1])), [3]);
   assert.match(html, /<span class="what">POST \/stripe_webhook<\/span> <span class="status bad">500<\/span>/);
-  assert.match(html, /└─ RowNotFound: Row not found: subscriptions WHERE customer_id = &#39;cus_ABC&#39; <code>stripe_webhook.py:12<\/code>/);
+  assert.match(html, /└─ Error: Row not found: subscriptions WHERE customer_id = &#39;cus_ABC&#39; <code>stripe_webhook.py:12<\/code>/);
 });
 
 test("one bar per span, scaled to duration, the failing span marked", () => {
@@ -68,7 +68,7 @@ test("the standalone file is the same page", () => {
   assert.equal((html.match(/class="span-bar"/g) ?? []).length, 4);
 });
 
-test("the verdict is the report's own, else the markdown's last line", () => {
+test("the verdict is the report's own line; the Markdown is never read", () => {
   assert.equal(verdictLine(replayResult), "7 replayed · 7 passing · 0 still failing  ✔ incident resolved");
-  assert.equal(verdictLine({ kind: "replay", report: { verdict: "✔ incident resolved" } }), "✔ incident resolved");
+  assert.equal(verdictLine({ kind: "replay", markdown: "1 replayed · **✗ not resolved**" }), "Replay finished.");
 });

@@ -13,9 +13,9 @@ import {
   type CommandResult,
   type Json,
   type Outcome,
-  type TraceNodeJson,
-  type TraceReportJson,
-  clock,
+  type TraceNode,
+  type TraceReport,
+  type WhyReport,
   isObject,
   shortId,
 } from "../protocol";
@@ -44,13 +44,19 @@ export function escapeHtml(text: string): string {
 }
 
 /** The trace report of a `flux.trace` answer, if it carries one. */
-function traceReport(trace: CommandResult | undefined): TraceReportJson | undefined {
+function traceReport(trace: CommandResult | undefined): TraceReport | undefined {
   const report = trace?.report;
-  return isObject(report) && typeof report.id === "string" ? (report as unknown as TraceReportJson) : undefined;
+  return isObject(report) && typeof report.id === "string" ? (report as unknown as TraceReport) : undefined;
+}
+
+/** The why report of a `flux.why` answer, if it carries one. */
+function whyReport(why: CommandResult): WhyReport | undefined {
+  const report = why.report;
+  return isObject(report) && Array.isArray(report.sections) ? (report as unknown as WhyReport) : undefined;
 }
 
 /** The report's tree in the order the CLI draws it: each node, then its children. */
-function treeRows(node: TraceNodeJson): TraceNodeJson[] {
+function treeRows(node: TraceNode): TraceNode[] {
   return [node, ...node.children.flatMap(treeRows)];
 }
 
@@ -72,6 +78,7 @@ function inline(value: Json | undefined, max = 120): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
+/** A log line's offset from the start of the execution. */
 function ms(value: number): string {
   return value >= 10 ? `${Math.round(value)}ms` : `${value.toFixed(1)}ms`;
 }
@@ -88,25 +95,20 @@ function detailsBlock(title: string, value: Json | undefined, open = false): str
  * The waterfall's list and the stylesheet rules that place its bars. A strict CSP blocks
  * `style="…"` attributes, so each bar's offset and width are rules in the nonce'd stylesheet.
  */
-function renderWaterfall(report: TraceReportJson): { html: string; css: string } {
+function renderWaterfall(report: TraceReport): { html: string; css: string } {
   if (!report.tree) {
     return { html: `<p class="empty">This execution recorded no spans.</p>`, css: "" };
   }
   const nodes = treeRows(report.tree);
   const rules: string[] = [];
   const end = Math.max(report.duration_ms || 0, ...nodes.map((n) => n.start_ms + n.duration_ms), 0.001);
-  // The report names no failing span: mark the deepest erroring node, where the error was raised.
-  const failing = nodes.reduce<TraceNodeJson | undefined>(
-    (best, n) => (n.status === "error" && (!best || n.depth >= best.depth) ? n : best),
-    undefined,
-  );
   const rows = nodes.map((node) => {
     const id = node.span_id;
     const left = Math.max(0, Math.min(100, (node.start_ms / end) * 100));
     const width = Math.max(0.4, Math.min(100 - left, (node.duration_ms / end) * 100));
-    const isFailing = node === failing;
+    const isFailing = node.span_id === report.failing_span_id;
     const status = escapeHtml(node.status);
-    const where = node.file ? `${node.file}${node.line ? `:${node.line}` : ""}` : "";
+    const where = node.location ?? "";
     const marker = isFailing ? `<span class="marker" title="failing span">✖</span>` : "";
     const skipped = node.status === "skipped" ? ` <span class="note">(skipped — upstream error)</span>` : "";
     const attrs = Object.keys(node.attributes ?? {}).length > 0 ? (node.attributes as Json) : undefined;
@@ -120,8 +122,8 @@ function renderWaterfall(report: TraceReportJson): { html: string; css: string }
     return `<li id="span-${id}" class="span depth-${Math.min(node.depth, 8)} status-${status}${isFailing ? " failing" : ""}" data-span-id="${id}" data-status="${status}"${isFailing ? ' data-failing="true"' : ""}>
   <div class="row">
     <div class="label">${marker}<span class="name">${escapeHtml(node.label)}</span>${skipped}${where ? ` <span class="where">${escapeHtml(where)}</span>` : ""}</div>
-    <div class="track"><div class="span-bar" title="${escapeHtml(`${node.label} ${ms(node.duration_ms)}`)}"></div></div>
-    <div class="dur">${ms(node.duration_ms)}</div>
+    <div class="track"><div class="span-bar" title="${escapeHtml(`${node.label} ${node.duration}`)}"></div></div>
+    <div class="dur">${escapeHtml(node.duration)}</div>
   </div>
   ${body ? `<div class="more">${body}</div>` : ""}
 </li>`;
@@ -129,77 +131,19 @@ function renderWaterfall(report: TraceReportJson): { html: string; css: string }
   return { html: `<ol class="waterfall">${rows.join("\n")}</ol>`, css: rules.join("\n") };
 }
 
-function text(value: unknown): string {
-  return typeof value === "string" ? value : value === null || value === undefined ? "" : JSON.stringify(value);
+function lines(items: readonly string[]): string {
+  return items.map((item) => `<div>${escapeHtml(item)}</div>`).join("");
 }
 
-function texts(value: unknown): string[] {
-  if (!Array.isArray(value)) {
-    return [];
-  }
-  return value.map((item) => (isObject(item) && "text" in item ? text(item.text) : text(item))).filter((t) => t);
-}
-
-function lines(items: string[], prefix = ""): string {
-  return items.map((item) => `<div>${escapeHtml(item.startsWith(prefix) ? item : prefix + item)}</div>`).join("");
-}
-
-/** The rows of a `WhyReport.to_dict()`: ROOT CAUSE, LOCATION, INPUT, DATA CHANGES, RELATED, SUGGESTION. */
-function whyRows(report: { [key: string]: unknown }): [string, string, string][] {
-  const rows: [string, string, string][] = [];
-  const root = report.root_cause;
-  if (isObject(root)) {
-    rows.push(["root_cause", "ROOT CAUSE", lines([text(root.summary)]) + lines(texts(root.details))]);
-  }
-  const location = report.location;
-  if (isObject(location)) {
-    const source = text(location.source_line).trim();
-    rows.push([
-      "location",
-      "LOCATION",
-      `<code>${escapeHtml(text(location.label))}</code>${source ? ` <code class="dim">${escapeHtml(source)}</code>` : ""}`,
-    ]);
-  }
-  const input = report.input;
-  if (isObject(input)) {
-    const parts: string[] = [];
-    if (input.heading) {
-      parts.push(text(input.heading));
-    }
-    const fields = Array.isArray(input.fields) ? input.fields.filter(isObject) : [];
-    if (fields.length > 0) {
-      parts.push(
-        fields.map((f) => `${text(f.name)}: ${text(f.value)}${f.note ? `  ← ${text(f.note)}` : ""}`).join("  "),
-      );
-    } else if (input.text) {
-      parts.push(text(input.text));
-    }
-    for (const missing of texts(input.missing)) {
-      parts.push(`← ${missing} was missing`);
-    }
-    rows.push(["input", "INPUT", parts.length > 0 ? lines(parts) : `<span class="note">—</span>`]);
-  }
-  const changes = texts(report.data_changes);
-  if (changes.length > 0) {
-    rows.push(["data_changes", "DATA CHANGES", lines(changes)]);
-  }
-  const related = texts(report.related);
-  if (related.length > 0) {
-    rows.push(["related", "RELATED", lines(related)]);
-  }
-  const suggestions = texts(report.suggestions);
-  if (suggestions.length > 0) {
-    rows.push(["suggestion", "SUGGESTION", lines(suggestions, "→ ")]);
-  }
-  return rows;
-}
-
+/** The why text as the server words it (`sections`), the same the CLI and the hover show. */
 function renderWhy(why: CommandResult): string {
-  const report = why.report;
-  const rows = isObject(report) ? whyRows(report) : [];
-  if (rows.length > 0) {
-    const body = rows
-      .map(([key, title, html]) => `<tr class="why-row" data-section="${key}"><th>${title}</th><td>${html}</td></tr>`)
+  const sections = whyReport(why)?.sections ?? [];
+  if (sections.length > 0) {
+    const body = sections
+      .map(
+        (section) =>
+          `<tr class="why-row" data-section="${escapeHtml(section.key)}"><th>${escapeHtml(section.label)}</th><td>${lines(section.lines)}</td></tr>`,
+      )
       .join("");
     return `<section class="why"><h2>Why</h2><table>${body}</table></section>`;
   }
@@ -211,18 +155,18 @@ function renderWhy(why: CommandResult): string {
 
 const OUTCOME_CLASS: Record<Outcome, string> = { ok: "good", client_error: "warn", failed: "bad" };
 
-function renderHeader(report: TraceReportJson | undefined, fallbackId: string | undefined): string {
+function renderHeader(report: TraceReport | undefined, fallbackId: string | undefined): string {
   if (!report) {
     return `<header><h1>${escapeHtml(fallbackId ? shortId(fallbackId) : "Flux report")}</h1></header>`;
   }
   const error = report.error;
   const err = error
-    ? `<p class="error-line">└─ ${escapeHtml(`${error.type}: ${error.message}`)}${
+    ? `<p class="error-line">└─ Error: ${escapeHtml(error.message)}${
         error.location ? ` <code>${escapeHtml(error.location)}</code>` : ""
       }</p>`
     : "";
   return `<header>
-  <h1><span class="what">${escapeHtml(report.target)}</span> <span class="status ${OUTCOME_CLASS[report.outcome]}">${escapeHtml(report.status)}</span> <span class="dim">${escapeHtml(ms(report.duration_ms))}</span> <code>${escapeHtml(report.short_id)}</code> <span class="dim">${escapeHtml(clock(report.started_at))}</span></h1>
+  <h1><span class="what">${escapeHtml(report.target)}</span> <span class="status ${OUTCOME_CLASS[report.outcome as Outcome] ?? ""}">${escapeHtml(report.status)}</span> <span class="dim">${escapeHtml(report.duration)}</span> <code>${escapeHtml(report.short_id)}</code> <span class="dim">${escapeHtml(report.time)}</span></h1>
   ${err}
 </header>`;
 }
@@ -270,7 +214,7 @@ pre.markdown { white-space: pre-wrap; }
 }
 
 /** What the handler printed and logged, one line each as `flux trace` prints them. */
-function renderLogs(report: TraceReportJson): string {
+function renderLogs(report: TraceReport): string {
   const logs = report.logs ?? [];
   if (logs.length === 0 && !report.logs_note) {
     return "";
