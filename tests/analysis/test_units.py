@@ -129,10 +129,8 @@ def test_the_why_sections_word_the_report_once() -> None:
     sections = {s.key: s.lines for s in report.sections}
     assert list(sections) == ["root_cause", "location", "input", "data_changes", "suggestion"]
     assert sections["location"] == ["stripe_webhook.py:12   await ctx.db.update("]
-    assert sections["input"] == [
-        "Stripe event: payment_intent.succeeded",
-        "customer_id: cus_ABC  amount: 4900",
-    ]
+    # the event's fields the failure refers to (the lookup's customer_id)
+    assert sections["input"] == ["Stripe event: payment_intent.succeeded", "customer_id: cus_ABC"]
     assert report.location is not None
     assert (report.location.end_line, report.location.end_col) == (16, 9)
     missing = report.input

@@ -158,6 +158,6 @@ def test_report_document_is_json_ready(incident: Incident) -> None:
     assert doc["input"]["missing"] == ["email"]
     header = to_json(summarize(e))
     assert set(doc) == set(header) | {
-        "root_cause", "location", "input", "data_changes", "related", "suggestions",
+        "root_cause", "location", "input", "data_changes", "related", "suggestions", "sections",
     }  # fmt: skip
     assert {k: doc[k] for k in header} == header
