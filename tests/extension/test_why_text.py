@@ -21,7 +21,7 @@ import pytest
 from flux_lsp.analysis.why import WhyReport, explain
 from flux_lsp.encode import to_json
 from flux_lsp.lsp import markdown
-from flux_lsp.recorder.sqlite_store import SQLiteStore
+from flux_lsp.recorder.open_store import open_store
 from tests.cli.flux import flux
 from tests.cli.incident import Incident
 from tests.extension import tools
@@ -99,8 +99,11 @@ def test_the_cli_the_hover_and_the_webview_show_the_same_why_text(
     incident: Incident, tmp_path: Path
 ) -> None:
     async def load() -> WhyReport:
-        async with await SQLiteStore.open(incident.recorder) as store:
+        store = await open_store(incident.recorder)
+        try:
             return await explain(store, await store.get(incident.failed_webhook))
+        finally:
+            await store.close()
 
     report = asyncio.run(load())
     expected = sections_text(report)

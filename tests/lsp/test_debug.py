@@ -101,13 +101,13 @@ async def test_bad_input_answers_with_one_clear_error(
         await execute_command(lsp, "flux.debug", {"id": "req:ffffffff"})
     (recording.project / WEBHOOK).unlink()
     with pytest.raises(JsonRpcException, match="function stripe_webhook no longer exists"):
-        await execute_command(lsp, "flux.debug", recording.failed_webhooks[0])
+        await execute_command(lsp, "flux.debug", {"id": recording.failed_webhooks[0]})
 
 
 async def test_a_remote_recorder_is_never_asked_to_debug(recording: Recording) -> None:
     lsp = await start_client(recording.project, {"recorder": "http://127.0.0.1:9"})
     try:
         with pytest.raises(JsonRpcException, match="runs on this machine only"):
-            await execute_command(lsp, "flux.debug", recording.failed_webhooks[0])
+            await execute_command(lsp, "flux.debug", {"id": recording.failed_webhooks[0]})
     finally:
         await stop_client(lsp)
