@@ -17,7 +17,12 @@ from urllib.parse import quote
 import aiosqlite
 
 from flux_lsp.recorder.retention import apply_meta, read_health
-from flux_lsp.recorder.schema import SCHEMA_VERSION, SchemaTooNew, schema_version
+from flux_lsp.recorder.schema import (
+    FIRST_VERSION,
+    SCHEMA_VERSION,
+    SchemaTooNew,
+    schema_version,
+)
 from flux_lsp.recorder.sql import SqlReads
 from flux_lsp.recorder.store import (
     RecorderCorrupt,
@@ -62,7 +67,7 @@ def check_recorder_file(path: Path) -> str:
         raise RecorderCorrupt(f"{path} is not a readable recorder: {exc}") from None
     if "executions" not in tables:
         raise RecorderCorrupt(f"{path} is a SQLite file but not a Flux recorder")
-    if version > SCHEMA_VERSION:
+    if version > SCHEMA_VERSION or 0 < version < FIRST_VERSION:
         raise RecorderTooNew(f"{path}: {SchemaTooNew(version)}")
     if version < SCHEMA_VERSION:
         raise RecorderCorrupt(
