@@ -16,6 +16,7 @@ from tests.lsp.recording import (
     Recording,
     execute_command,
     open_document,
+    record_more,
     wait_for_diagnostics,
 )
 
@@ -170,3 +171,20 @@ async def test_save_as_regression_test_from_the_failing_line(
         await execute_command(lsp, "flux.saveRegressionTest", again)
     with pytest.raises(JsonRpcException, match="bad --expect"):
         await execute_command(lsp, "flux.saveRegressionTest", {**again, "expect": ["x=1"]})
+
+
+async def test_tail_follows_with_the_servers_cursor(
+    lsp: LanguageClient, recording: Recording
+) -> None:
+    """The first look asks to follow and gets a cursor; later looks get only what is new."""
+    first = await execute_command(lsp, "flux.tail", {"function": "stripe_webhook", "follow": True})
+    cursor = first["report"]["cursor"]
+    shown = {line["id"] for line in first["report"]["lines"]}
+    assert shown == {*recording.failed_webhooks, recording.good_webhook}
+    again = await execute_command(lsp, "flux.tail", {"cursor": cursor})
+    assert again["report"] == {"lines": [], "cursor": cursor}
+    newest = await record_more(recording.project, "cus_TAIL")
+    later = await execute_command(lsp, "flux.tail", {"cursor": cursor})
+    assert [line["id"] for line in later["report"]["lines"]] == [newest]
+    with pytest.raises(JsonRpcException, match="unknown cursor"):
+        await execute_command(lsp, "flux.tail", {"cursor": "nope"})
