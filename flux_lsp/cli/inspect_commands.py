@@ -391,22 +391,27 @@ def status(
 
 
 def _unreachable_database(project_dir: Path) -> StatusReport | None:
-    """The status of a project whose PostgreSQL recorder does not answer: where, why, and
-    the local writer's counts; None when the recorder is a file or answers."""
+    """The status of a project whose recorder cannot be read while its writer reports a
+    problem: a PostgreSQL recorder that does not answer, or a file the writer could not
+    finish (a full disk): where, why, and the writer's and the app's counts; None when the
+    recorder answers (or nothing went wrong), for the command to read it as usual."""
     from flux_lsp.analysis.status import status_report
     from flux_lsp.cli.stores import run
     from flux_lsp.project import ConfigError, Project, is_database_url
     from flux_lsp.recorder.open_store import open_store
     from flux_lsp.recorder.postgres_schema import redact
     from flux_lsp.recorder.retention import read_health
-    from flux_lsp.recorder.store import RecorderMissing, RecorderStats
+    from flux_lsp.recorder.store import RecorderError, RecorderMissing, RecorderStats
 
     try:
         project = Project.load(project_dir)
     except ConfigError:
         return None  # the command reports it
     location = project.recorder_location
-    if not is_database_url(location):
+    database = is_database_url(location)
+    stats = RecorderStats(redact(location) if database else location, 0, 0, None, None, 0)
+    read_health(stats, project.recorder_health_path)
+    if not database and stats.problem is None:
         return None
 
     async def probe() -> str | None:
@@ -414,13 +419,16 @@ def _unreachable_database(project_dir: Path) -> StatusReport | None:
             store = await open_store(location)
         except RecorderMissing as exc:
             return str(exc)
+        except RecorderError as exc:
+            return None if database else str(exc)
         await store.close()
         return None
 
     reason = run(probe())
-    if reason is None or not reason.startswith("cannot reach"):
+    if reason is None or (database and not reason.startswith("cannot reach")):
         return None
-    stats = RecorderStats(redact(location), 0, 0, None, None, 0)
-    read_health(stats, project.recorder_health_path)
-    stats.problem = reason + (f"; the writer said: {stats.problem}" if stats.problem else "")
+    if database:
+        stats.problem = reason + (f"; the writer said: {stats.problem}" if stats.problem else "")
+    else:
+        stats.problem = f"{stats.problem}; the recorder cannot be read: {reason}"
     return status_report(stats)

@@ -396,13 +396,17 @@ class RecorderWriter:
         self._started_at = 0.0
         self._closing = threading.Event()
         self._lock = threading.Lock()
+        # Both health files take their space before the recorder does: on a disk that the
+        # recorder fills, they can still be rewritten in place, and say so.
+        self._persist(force=True)
+        if read_health_file(self.health) is None:
+            write_health_file(self.health, {"pid": 0, "updated_at": time.time()})
         try:  # create the file and its schema now, so readers find it from the start
             if self.path is not None:
                 open_for_writing(self.path, busy_timeout).close()
         except Exception as exc:  # the writer process retries and reports the same problem
             self._lost_problem = f"cannot open recorder {self.path}: {exc}"
         self._start_process()
-        self._persist(force=True)
         self._sender = threading.Thread(target=self._send_loop, name="flux-recorder", daemon=True)
         self._sender.start()
 

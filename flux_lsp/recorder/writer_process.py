@@ -49,6 +49,14 @@ CONFIG_VARIABLE = "FLUX_WRITER_CONFIG"
 RECONNECT_SECONDS = 1.0
 """A sink whose database is gone tries again at most this often; it drops records between."""
 
+DISK_FULL = "disk full: the recorder cannot grow ({exc}); records are dropped"
+
+
+def disk_full(exc: Exception) -> bool:
+    """Whether a failed open or write met a full disk (SQLite's or the system's words)."""
+    full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    return full or "disk is full" in str(exc) or "No space left" in str(exc)
+
 
 class Sink:
     """The counts, the last problem and the health file every sink keeps."""
@@ -81,11 +89,10 @@ class Sink:
         """A write of `count` records failed: drop and count them, and name the problem (a
         full disk by that name, said once however many writes it fails)."""
         self.dropped += count
-        text = f"{type(exc).__name__}: {exc}"
-        full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
-        if full or "disk is full" in str(exc) or "No space left" in str(exc):
-            self.set_problem(f"disk full: the recorder cannot grow ({exc}); records are dropped")
+        if disk_full(exc):
+            self.set_problem(DISK_FULL.format(exc=exc))
         else:
+            text = f"{type(exc).__name__}: {exc}"
             self.set_problem(f"recorder write failed ({text}); records dropped")
 
     def write(self, frames: list[bytes]) -> None:
@@ -143,7 +150,10 @@ class FileSink(Sink):
             signal_commit(signal_path(self.path), self.recorded)  # readers may watch it now
         except Exception as exc:  # any failure to open: later batches try again
             self.conn = None
-            self.set_problem(f"cannot open recorder {self.path}: {exc}")
+            if disk_full(exc):
+                self.set_problem(DISK_FULL.format(exc=exc))
+            else:
+                self.set_problem(f"cannot open recorder {self.path}: {exc}")
 
     def file_still_ours(self) -> bool:
         """False when the recorder file was deleted; reopens when it was replaced."""

@@ -1,5 +1,5 @@
 """Every drop is counted, durably: against a real `flux dev` process, the recorder writer
-SIGKILLed under load. `flux status` must report
+SIGKILLed under load, and the recorder on a disk too small for it. `flux status` must report
 what was lost (exact counts plus an estimate for a killed process), matched against the
 acknowledged request ids missing from the recorder.
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.harness import copy_shop
 from tests.serve.helpers import ServeProcess
@@ -144,3 +146,46 @@ def test_counts_survive_a_restarted_app(tmp_path: Path) -> None:
     # a later run with no trouble keeps showing what earlier runs lost
     second = drop_scenario(shop, kill_writer=False, seconds=1.0)
     assert second.dropped >= first.dropped
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_serves_counts_and_names_the_problem(tmp_path: Path, tiny_disk: Path) -> None:
+    shop = copy_shop(tmp_path)
+    (shop / ".flux").mkdir(exist_ok=True)
+    recorder = tiny_disk / "recorder.db"
+    with (shop / "flux.toml").open("a") as toml:
+        toml.write(f'\n[recorder]\npath = "{recorder}"\n')
+    ids: list[str] = []
+    statuses: list[int] = []
+    with ServeProcess(shop, command="dev", token=None) as server:
+        _load(server.url, 4.0, ids, statuses)
+        log = server
+    assert statuses and all(s < 500 for s in statuses)
+    out = subprocess.run(
+        [sys.executable, "-m", "flux_lsp", "status", "--json", "-p", str(shop)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout, out.stderr
+    report = json.loads(out.stdout)
+    assert report["dropped"] > 0
+    assert "disk full" in (report["problem"] or "")
+    # the problem was said once, not once per request
+    assert log.output().count("disk full") == 1
