@@ -81,3 +81,29 @@ def test_a_port_in_use_is_one_line_with_a_hint_before_any_banner(shop: Path) -> 
         == f"flux: port {port} on 127.0.0.1 is in use: pick another with --port {port + 1}\n"
     )
     assert r.stdout == ""
+
+
+def _names(typer_app: typer.Typer) -> set[str]:
+    names = {
+        c.name or (c.callback.__name__ if c.callback else "") for c in typer_app.registered_commands
+    }
+    return names | {g.name or "" for g in typer_app.registered_groups}
+
+
+def test_flux_imports_only_the_module_of_the_command_asked_for() -> None:
+    """`main()` imports a command's module from `COMMANDS` alone: every command of the app is
+    there, and importing just that module (in a fresh interpreter) registers it."""
+    from flux_lsp.cli import main
+
+    assert _names(app) == set(main.COMMANDS)
+    code = (
+        "import sys; from flux_lsp.cli.main import register; app = register((sys.argv[1],)); "
+        "print(*[c.name or c.callback.__name__ for c in app.registered_commands], "
+        "*[g.name for g in app.registered_groups])"
+    )
+    for module in sorted(set(main.COMMANDS.values())):
+        out = subprocess.run(
+            [sys.executable, "-c", code, module], capture_output=True, text=True, check=True
+        ).stdout.split()
+        wanted = {c for c, m in main.COMMANDS.items() if m == module}
+        assert wanted <= set(out), (module, out)
