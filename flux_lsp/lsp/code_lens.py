@@ -8,12 +8,11 @@ failing lines are the open Flux diagnostics as last published.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from flux_lsp.analysis.stats import STATS_LIMIT, RunStats, run_stats
+from flux_lsp.analysis.stats import RunStats
 from flux_lsp.lsp.code_actions import debug_title
 from flux_lsp.lsp.resolve import definition_line
 from flux_lsp.model import short_id
@@ -83,13 +82,11 @@ async def _handler_lens(ls: FluxLanguageServer, uri: str) -> types.CodeLens | No
     store = await ls.projects.store_for(project)
     if store is None:
         return None
-    since = time.time() - project.settings.window_seconds
     try:
-        recent = await store.function_stats(function, since=since, limit=STATS_LIMIT)
+        stats = (await ls.run_summaries.get(project, store, function)).stats
     except RecorderError as exc:
         ls.projects.report(f"Flux: {exc}")
         return None
-    stats = run_stats(recent)
     text = source.splitlines()[line - 1]
     col = max(0, text.find("handler"))
     return types.CodeLens(

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from flux_lsp.analysis.call_site_summary import summarize_call_site
-from flux_lsp.analysis.stats import STATS_LIMIT, run_stats
 from flux_lsp.analysis.why import explain
 from flux_lsp.lsp import markdown
 from flux_lsp.lsp.resolve import CtxCall, FunctionDef, Span, resolve
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from flux_lsp.lsp.server import FluxLanguageServer
 
 RECENT_ROWS = 8
-WHY_CACHE = 256
 
 
 def _markup(text: str, where: types.Range | Span | None) -> types.Hover:
@@ -60,9 +58,7 @@ async def hover(ls: FluxLanguageServer, params: types.HoverParams) -> types.Hove
             if text is None:
                 execution = await store.get(placed.group.latest.id)
                 text = markdown.why(await explain(store, execution))
-                if len(ls.why_cache) > WHY_CACHE:
-                    ls.why_cache.clear()
-                ls.why_cache[key] = text
+                ls.why_cache.put(key, text)
             if placed.group.count > 1:
                 text += f"\n\n*{placed.group.count} failures like this in the last "
                 text += f"{project.settings.window}*"
@@ -80,11 +76,8 @@ async def hover(ls: FluxLanguageServer, params: types.HoverParams) -> types.Hove
             function = project.function_name(fs)
             if function is None or target.name != "handler":
                 return None
-            recent = await store.function_stats(function, since=since, limit=STATS_LIMIT)
-            stats = run_stats(recent)
-            text = markdown.run_stats(
-                function, stats, recent[:RECENT_ROWS], project.settings.window
-            )
+            runs = await ls.run_summaries.get(project, store, function)
+            text = markdown.run_stats(function, runs.stats, runs.recent, project.settings.window)
             return _markup(text, target.span)
     except RecorderError as exc:
         ls.projects.report(f"Flux: {exc}")

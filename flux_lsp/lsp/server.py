@@ -35,11 +35,16 @@ class FluxLanguageServer(LanguageServer):
         super().__init__(NAME, VERSION, *args, **kwargs)
         from flux_lsp.lsp.debug_sessions import DebugSessions
         from flux_lsp.lsp.live import LiveWatcher
+        from flux_lsp.lsp.lru import Lru
+        from flux_lsp.lsp.run_summary import RunSummaries
 
         self.projects = Projects(self)
         self.diagnostics = DiagnosticsState()
         self.open_uris: set[str] = set()
-        self.why_cache: dict[tuple[str, int | None], str] = {}
+        open_files = lambda: len(self.open_uris)  # noqa: E731
+        self.why_cache: Lru[tuple[str, int | None], str] = Lru(open_files, per_file=4, least=256)
+        """Why reports by (execution, change token): a few per open file, evicted one by one."""
+        self.run_summaries = RunSummaries(open_files)
         self.followers: dict[str, list[Follower]] = {}
         """`flux.tail` follow cursors: what each client has been shown, per store."""
         self.live = LiveWatcher(self)
