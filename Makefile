@@ -23,7 +23,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy flux_lsp
 
 pytest: $(STAMP)
-	sh scripts/ensure-neovim.sh
+	sh scripts/ensure-editors.sh
 	sh scripts/ensure-postgres.sh
 	$(BIN)/pytest -q
 

@@ -2,7 +2,7 @@
 
 Neovim opens the failing webhook, attaches the server, and the diagnostics it reads back with
 `vim.diagnostic.get()` must be the recorded failure on the raising line. `make test` installs
-Neovim where it can (scripts/ensure-neovim.sh); elsewhere this test is skipped.
+Neovim where it can (scripts/ensure-editors.sh); elsewhere this test is skipped.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def run_neovim(script: Path, recording: Recording, tmp_path: Path, **env: str) -
     return json.loads(out.read_text())
 
 
-@pytest.mark.skipif(NVIM is None, reason="nvim is not installed (scripts/ensure-neovim.sh)")
+@pytest.mark.skipif(NVIM is None, reason="nvim is not installed (scripts/ensure-editors.sh)")
 def test_neovim_reads_the_flux_diagnostic(recording: Recording, tmp_path: Path) -> None:
     diagnostics = run_neovim(SCRIPT, recording, tmp_path)
     assert len(diagnostics) == 1, diagnostics
@@ -67,7 +67,7 @@ def test_neovim_reads_the_flux_diagnostic(recording: Recording, tmp_path: Path) 
 WHY_SCRIPT = Path(__file__).with_name("neovim_why.lua")
 
 
-@pytest.mark.skipif(NVIM is None, reason="nvim is not installed (scripts/ensure-neovim.sh)")
+@pytest.mark.skipif(NVIM is None, reason="nvim is not installed (scripts/ensure-editors.sh)")
 @pytest.mark.parametrize("mode", ["message", "document"])
 def test_neovim_runs_why_as_a_code_action_and_is_shown_the_root_cause(
     recording: Recording, tmp_path: Path, mode: str
