@@ -6,6 +6,7 @@ and per scenario prints the requests acknowledged, the ids missing from the reco
 `flux status --json` counted (exact drops, plus the estimate for a killed process):
 
 - `writer-killed`: the recorder writer process is SIGKILLed a third of the way in;
+- `app-killed`: the `flux dev` process itself is SIGKILLed half way;
 - `tiny-disk` (as root only): the recorder lives on a 512 kB tmpfs.
 
     python bench/drop_counts.py [--seconds 4] [--runs 3]
@@ -60,6 +61,10 @@ def main() -> None:
         for run in range(args.runs):
             shop = copy_shop(Path(tmp) / f"killed{run}")
             show("writer-killed", drop_scenario(shop, kill_writer=True, seconds=args.seconds))
+        for run in range(args.runs):
+            shop = copy_shop(Path(tmp) / f"app{run}")
+            figures = drop_scenario(shop, kill_writer=False, kill_app=True, seconds=args.seconds)
+            show("app-killed", figures)
         if os.geteuid() == 0:
             tiny_disk(Path(tmp), args.seconds)
 

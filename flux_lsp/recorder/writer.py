@@ -131,10 +131,13 @@ def process_alive(pid: int) -> bool:
 
 def unfinished_run_lost(app: dict[str, Any]) -> int:
     """Records an app run left queued when it was killed (its file was never closed and its
-    process is gone): what it had enqueued but not handed to the writer, as last persisted."""
+    process is gone), estimated: what it had enqueued but not handed to the writer when it
+    last wrote its counts, and as many again as arrived in the hand-off before (`recent`),
+    for the records that came after (the counts are written after every hand-off)."""
     if app.get("closed", True) or process_alive(int(app.get("pid") or 0)):
         return 0
-    return max(0, int(app.get("enqueued") or 0) - int(app.get("handed_off") or 0))
+    queued = int(app.get("enqueued") or 0) - int(app.get("handed_off") or 0)
+    return max(0, queued) + int(app.get("recent") or 0)
 
 
 def _dumps(value: object) -> str:
@@ -467,22 +470,25 @@ class RecorderWriter:
         }
 
     def _persist(self, *, force: bool = False, closed: bool = False) -> None:
-        """Write the app side's counts for `flux status`: at most once a second, at once when
-        a drop was counted. Called by the sender thread (and at start and close), never by
-        a request."""
+        """Write the app side's counts for `flux status`: after each hand-off while records
+        arrive (a few times a second), at once when a drop was counted, else once a second.
+        Called by the sender thread (and at start and close), never by a request."""
         with self._lock:
             writer_health = self._acked.get("health_problem")
-        state = (self._lost, self._no_writer, self._killed_lost, hash(writer_health))
+        enqueued = self._enqueued
+        state = (enqueued, self._lost, self._no_writer, self._killed_lost, hash(writer_health))
         now = time.time()
         if not force and state == self._persisted and now - self._persisted_at < 1.0:
             return
+        recent = enqueued - (self._persisted[0] if self._persisted else 0)
         self._persisted, self._persisted_at = state, now
         data = {
             "pid": os.getpid(),
             "updated_at": now,
             "closed": closed,
-            "enqueued": self._enqueued,
+            "enqueued": enqueued,
             "handed_off": self._sent,
+            "recent": recent,
             "lost": self._carried["lost"] + self._lost + self._no_writer,
             "lost_writer_killed": self._carried["lost_writer_killed"] + self._killed_lost,
             "lost_app_killed": self._carried["lost_app_killed"],
