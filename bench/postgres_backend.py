@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +66,7 @@ async def handler(job, ctx):
     await ctx.db.insert("items", {"n": job.data["n"], "started": started})
 """
 SCHEMA = "CREATE TABLE items (id TEXT PRIMARY KEY, n INTEGER, started DOUBLE PRECISION);\n"
+PGQUEUER_BATCH = 50
 OTHERS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS bench_rows (queue TEXT, n INTEGER, started DOUBLE PRECISION)"
 )
@@ -73,7 +74,7 @@ OTHERS_SCHEMA = (
 # -- the worker processes --------------------------------------------------------------------
 
 FLUX_WORKER = """\
-import asyncio, sys
+import asyncio, signal, sys
 import flux_lsp.runtime.worker as worker
 from flux_lsp.project import Project
 from flux_lsp.recorder.writer import RecorderWriter
@@ -88,8 +89,16 @@ runtime = Runtime(project, writer)
 
 async def main():
     await runtime.start()
+    task = asyncio.create_task(worker.Worker(runtime, concurrency=int(sys.argv[3]))())
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, task.cancel)
     print("ready", flush=True)
-    await worker.Worker(runtime, concurrency=int(sys.argv[3]))()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    writer.flush(timeout=60)
+    writer.close()
+    await runtime.stop()
 
 
 asyncio.run(main())
@@ -102,7 +111,6 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 from pgqueuer import PgQueuer
 from pgqueuer.db import PsycopgDriver
-from pgqueuer.types import QueueExecutionMode
 
 
 async def main():
@@ -127,10 +135,7 @@ async def main():
             )
 
     print("ready", flush=True)
-    if mode == "drain":
-        await pgq.qm.run(mode=QueueExecutionMode.drain, batch_size=10)
-    else:
-        await pgq.qm.run(batch_size=10, dequeue_timeout=timedelta(seconds=30))
+    await pgq.qm.run(batch_size=int(mode), dequeue_timeout=timedelta(seconds=30))
 
 
 asyncio.run(main())
@@ -173,6 +178,7 @@ def start(script: str, *args: str, env: dict[str, str] | None = None) -> subproc
     process = subprocess.Popen(
         [sys.executable, "-c", script, *args],
         stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # a stopped worker's KeyboardInterrupt is not a figure
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )
@@ -378,7 +384,7 @@ async def pgqueuer_install_and_enqueue(db: str, payloads: list[dict[str, object]
 def pgqueuer_drain(url: str, jobs: int) -> float:
     with fresh_database(url) as db:
         asyncio.run(pgqueuer_install_and_enqueue(db, [{"n": n} for n in range(jobs)]))
-        worker = start(PGQUEUER_WORKER, db, "serve")
+        worker = start(PGQUEUER_WORKER, db, str(PGQUEUER_BATCH))
         try:
             seconds = wait_for(db, "SELECT count(*) FROM bench_rows", [], jobs, 600)
         finally:
@@ -389,43 +395,56 @@ def pgqueuer_drain(url: str, jobs: int) -> float:
 def pgqueuer_latency(url: str, samples: int) -> list[float]:
     with fresh_database(url) as db:
         asyncio.run(pgqueuer_install_and_enqueue(db, []))
-        return others_latency(
-            db,
-            samples,
-            start(PGQUEUER_WORKER, db, "serve"),
-            lambda n: asyncio.run(pgqueuer_install_and_enqueue(db, [{"n": n}])),
-        )
+        worker = start(PGQUEUER_WORKER, db, str(PGQUEUER_BATCH))
+        try:
+            return asyncio.run(_pgqueuer_latency(db, samples))
+        finally:
+            stop(worker)
 
 
-def others_latency(
-    db: str, samples: int, worker: subprocess.Popen[str], enqueue: Callable[[int], None]
+async def _pgqueuer_latency(db: str, samples: int) -> list[float]:
+    from pgqueuer.db import PsycopgDriver
+    from pgqueuer.queries import Queries
+
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+        queries = Queries(PsycopgDriver(conn))
+
+        async def enqueue(n: int) -> None:
+            await queries.enqueue("work", json.dumps({"n": n}).encode())
+
+        return await others_latency(db, samples, enqueue)
+
+
+async def others_latency(
+    db: str, samples: int, enqueue: Callable[[int], Awaitable[None]]
 ) -> list[float]:
-    """Enqueue→start of one job at a time into an idle worker process of another queue."""
+    """Enqueue→start of one job at a time into an idle worker process of another queue (the
+    enqueuing connection is open before the clock starts)."""
     waits: list[float] = []
-    try:
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
         for n in range(samples):
             t0 = time.time()
-            enqueue(n)
-            wait_for(db, "SELECT count(*) FROM bench_rows WHERE n = %s", [n], 1, 60)
-            with psycopg.connect(db) as conn:
-                row = conn.execute("SELECT started FROM bench_rows WHERE n = %s", [n]).fetchone()
-            assert row is not None
+            await enqueue(n)
+            while True:
+                cur = await conn.execute("SELECT started FROM bench_rows WHERE n = %s", [n])
+                row = await cur.fetchone()
+                if row is not None:
+                    break
+                await asyncio.sleep(0.002)
             waits.append(float(row[0]) - t0)
-            time.sleep(0.03)
-    finally:
-        stop(worker)
+            await asyncio.sleep(0.03)
     return waits
 
 
 def pgqueuer_recovery(url: str) -> float:
     with fresh_database(url) as db:
         asyncio.run(pgqueuer_install_and_enqueue(db, [{"n": 1, "hang": True}]))
-        doomed = start(PGQUEUER_WORKER, db, "serve")
+        doomed = start(PGQUEUER_WORKER, db, str(PGQUEUER_BATCH))
         wait_for(db, "SELECT count(*) FROM pgqueuer WHERE status = 'picked'", [], 1, 60)
         time.sleep(1.0)
         with psycopg.connect(db, autocommit=True) as conn:  # the rerun must finish
             conn.execute("UPDATE pgqueuer SET payload = %s", [json.dumps({"n": 1}).encode()])
-        survivor = start(PGQUEUER_WORKER, db, "serve")
+        survivor = start(PGQUEUER_WORKER, db, str(PGQUEUER_BATCH))
         try:
             doomed.send_signal(signal.SIGKILL)
             doomed.wait()
@@ -466,12 +485,28 @@ def procrastinate_drain(url: str, jobs: int) -> float:
 def procrastinate_latency(url: str, samples: int) -> list[float]:
     with fresh_database(url) as db:
         asyncio.run(procrastinate_setup(db, []))
-        return others_latency(
-            db,
-            samples,
-            start(PROCRASTINATE_WORKER, db, "serve"),
-            lambda n: asyncio.run(procrastinate_setup(db, [n])),
-        )
+        worker = start(PROCRASTINATE_WORKER, db, "serve")
+        try:
+            return asyncio.run(_procrastinate_latency(db, samples))
+        finally:
+            stop(worker)
+
+
+async def _procrastinate_latency(db: str, samples: int) -> list[float]:
+    import procrastinate
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=db))
+
+    @app.task(name="work")
+    async def work(n: int) -> None:  # the worker process has the body
+        return None
+
+    async with app.open_async():
+
+        async def enqueue(n: int) -> None:
+            await work.defer_async(n=n)
+
+        return await others_latency(db, samples, enqueue)
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -498,13 +533,14 @@ def main() -> None:
         print(f"  PostgreSQL  {pg_rps:8.0f} req/s  ({pg_rps / sqlite_rps:.2f}× SQLite)")
 
         print(f"queue drain ({args.jobs} jobs, each inserts one row, one worker process):")
-        flux_rate, recorded = flux_drain(url, args.jobs, args.concurrency)
-        print(
-            f"  Flux          {flux_rate:8.0f} jobs/s  (concurrency {args.concurrency}; "
-            f"{recorded} attempts recorded as executions)"
-        )
+        for concurrency in (args.concurrency, 4 * args.concurrency):
+            flux_rate, recorded = flux_drain(url, args.jobs, concurrency)
+            print(
+                f"  Flux          {flux_rate:8.0f} jobs/s  (concurrency {concurrency}; "
+                f"{recorded} attempts recorded as executions)"
+            )
         pgq_rate = pgqueuer_drain(url, args.jobs)
-        print(f"  pgqueuer      {pgq_rate:8.0f} jobs/s  (batch 10)")
+        print(f"  pgqueuer      {pgq_rate:8.0f} jobs/s  (batch {PGQUEUER_BATCH})")
         proc_rate = procrastinate_drain(url, args.jobs)
         print(f"  procrastinate {proc_rate:8.0f} jobs/s  (concurrency 4)")
 
