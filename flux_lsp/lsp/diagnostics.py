@@ -181,8 +181,10 @@ def publish(ls: FluxLanguageServer, uri: str) -> None:
     if (failures is None and load is None) or uri not in ls.open_uris:
         return
     document = ls.workspace.get_text_document(uri)
-    lines = document.source.splitlines()  # as pygls splits them, in one pass (50 MB: 0.1 s)
-    placed = place(failures, lines) if failures is not None else []
+    placed: list[Placed] = []
+    if failures is not None and failures.groups:
+        lines = document.source.splitlines()  # as pygls splits them, in one pass
+        placed = place(failures, lines)
     ls.diagnostics.placed[uri] = placed
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(
