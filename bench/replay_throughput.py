@@ -122,7 +122,7 @@ async def main(requests: int) -> None:
         replay_rate = requests / replay_s
         print(
             f"replay:  {requests} requests in {replay_s:.2f} s = {replay_rate:,.0f} requests/s "
-            f"(sandbox: {report.sandbox['undone']} writes undone)"
+            f"(sandbox: {report.sandbox.undone if report.sandbox else 0} writes undone)"
         )
         print(f"ratio replay/live: {replay_rate / live_rate:.2f} (target >= 1.0)")
 
