@@ -69,6 +69,8 @@ class LiveWatcher:
         self._watches: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._again: set[tuple[str, str]] = set()
+        self._scanned: dict[tuple[str, str], dict[str, float]] = {}
+        """Per project, the executions a scan already handled (id → start), within the slack."""
 
     def start(self) -> None:
         self._running = True
@@ -152,7 +154,8 @@ class LiveWatcher:
 
         A new failure concerns the file it was raised in; a new replay, its function's file.
         Records are written when an execution ends, so the scan reaches `SCAN_SLACK` seconds
-        before the previous scan started.
+        before the previous scan started; what an earlier scan handled is skipped, so a new
+        failure refreshes its own file, not every file of the last two minutes.
         """
         scan_started = time.time()
         since, project.scanned_at = project.scanned_at, scan_started
@@ -168,10 +171,17 @@ class LiveWatcher:
         if len(recent) >= SCAN_LIMIT:
             return everything
         files: set[str] = set()
+        handled = self._scanned.setdefault(project.key, {})
         for execution in recent:
+            if execution.id in handled:
+                continue
+            handled[execution.id] = execution.started_at
             location = execution.error.location if execution.error else None
             if location is not None:
                 files.add(location.file)
             if execution.kind == "replay":
                 files.add(project.relative(project.functions_dir / f"{execution.function}.py"))
+        horizon = since - SCAN_SLACK
+        for ident in [i for i, started in handled.items() if started < horizon]:
+            del handled[ident]
         return [uri for uri in everything if _relative(project, uri) in files]
