@@ -48,7 +48,7 @@ from flux_lsp.replay.rebuild import REPLAY_KIND
 from flux_lsp.replay.sandbox import Sandbox
 from flux_lsp.runtime.database import DatabaseError, database_url, query_table
 from flux_lsp.runtime.http_client import SPAN_NAME as HTTP_SPAN
-from flux_lsp.runtime.redaction import REDACTED, Redactor, scrub_copies
+from flux_lsp.runtime.redaction import REDACTED, Redactor, scalars, scrub_copies
 from flux_lsp.runtime.stripe import VERIFY_SPAN
 
 LOOKBACK = 10 * 60.0
@@ -111,27 +111,14 @@ def lookups(execution: Execution) -> list[tuple[str, dict[str, JSON]]]:
     return out
 
 
-def _scalars(value: JSON, out: set[str]) -> None:
-    if isinstance(value, dict):
-        for v in value.values():
-            _scalars(v, out)
-    elif isinstance(value, list):
-        for v in value:
-            _scalars(v, out)
-    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        text = str(value)
-        if len(text) >= 3 and text != REDACTED:
-            out.add(text)
-
-
 def keys_of(execution: Execution) -> set[str]:
     """The values the subject's lookups and changes were keyed on."""
     keys: set[str] = set()
     for _table, where in lookups(execution):
-        _scalars(where, keys)
+        scalars(where, keys, 3)
     for m in execution.mutations:
         if m.op != "insert" and m.pk is not None:
-            _scalars(m.pk, keys)
+            scalars(m.pk, keys, 3)
     return keys
 
 
@@ -140,11 +127,11 @@ def mentions(execution: Execution) -> set[str]:
     seen: set[str] = set()
     request = execution.request
     for part in ("body", "query", "data"):
-        _scalars(request.get(part), seen)
+        scalars(request.get(part), seen, 3)
     for m in execution.mutations:
-        _scalars(m.pk, seen)
-        _scalars(m.after, seen)
-        _scalars(m.where, seen)
+        scalars(m.pk, seen, 3)
+        scalars(m.after, seen, 3)
+        scalars(m.where, seen, 3)
     return seen
 
 

@@ -308,16 +308,23 @@ def _remember(found: set[str] | None, value: str) -> None:
 
 def _remember_all(found: set[str] | None, value: JSON) -> None:
     """Remember every scalar inside a value that is being redacted."""
-    if found is None:
-        return
+    if found is not None:
+        scalars(value, found)
+
+
+def scalars(value: JSON, out: set[str], min_length: int = 1) -> set[str]:
+    """Every string or number inside `value`, as text (not `[redacted]`), into `out`."""
     if isinstance(value, dict):
         for v in value.values():
-            _remember_all(found, v)
+            scalars(v, out, min_length)
     elif isinstance(value, list):
         for v in value:
-            _remember_all(found, v)
+            scalars(v, out, min_length)
     elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        _remember(found, str(value))
+        text = str(value)
+        if len(text) >= min_length and text != REDACTED:
+            out.add(text)
+    return out
 
 
 def _scrub(value: JSON, copies: re.Pattern[str], depth: int = 0) -> JSON:
