@@ -85,12 +85,16 @@ async def test_three_servers_share_one_database(
     jobs: dict[str, str] = {}  # job id -> k, acknowledged
     acknowledged: list[set[str]] = [set(), set(), set()]  # execution ids per server
     held_by_victim: list[str] = []
+    refused: dict[int, int] = {}  # status -> count of answers that were not a 200
     counter = itertools.count()
+    sent = 0  # requests taken by a client, answered or not
     kill_at = REQUESTS * 2 // 5
 
     async def client() -> None:
         async with httpx.AsyncClient(timeout=30) as http:
+            nonlocal sent
             while (n := next(counter)) < REQUESTS:
+                sent = n + 1
                 k = f"k{n}"
                 every = REQUESTS // JOBS
                 enqueue = n % every == 0
@@ -103,6 +107,7 @@ async def test_three_servers_share_one_database(
                 except httpx.HTTPError:
                     continue  # the killed server: not acknowledged
                 if r.status_code != 200:
+                    refused[r.status_code] = refused.get(r.status_code, 0) + 1
                     continue
                 acknowledged[target].add(r.headers["x-flux-request-id"])
                 if enqueue:
@@ -111,12 +116,14 @@ async def test_three_servers_share_one_database(
                     inserts[k] = r.json()["id"]
 
     async def killer() -> None:
-        while len(inserts) + len(jobs) < kill_at:
+        # by requests sent, not acknowledged: answers that are not 200s must not stall it
+        while sent < kill_at:
             await asyncio.sleep(0.01)
         assert victim.process is not None
         async with httpx.AsyncClient(timeout=30) as http:  # jobs it takes itself, and holds
             for i in range(4):
                 r = await http.post(f"{victim.url}/enqueue", json={"k": f"held{i}", "hold": 5})
+                assert r.status_code == 200, r.text
                 jobs[r.json()["job"]] = f"held{i}"
         held = "SELECT id FROM _flux_jobs WHERE status = 'running' AND leased_by LIKE $1"
         mine = [f"%:{victim.process.pid}:%"]
@@ -141,7 +148,7 @@ async def test_three_servers_share_one_database(
         served_in = time.monotonic() - started
         database = open_database(Project.load(first))
         try:
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + 120  # well inside the test's timeout
             while True:
                 rows, _ = await database.query(
                     None, "SELECT count(*) AS n FROM _flux_jobs WHERE status <> 'done'"
@@ -160,12 +167,13 @@ async def test_three_servers_share_one_database(
         victim._log_file.close()
 
     print(f"scale-out: {REQUESTS} requests at concurrency {CONCURRENCY} in {served_in:.1f} s")
+    print(f"scale-out: answers other than 200: {refused or 'none'}")
     # every acknowledged insert is there exactly once, under the id it was answered with
     stored = [(str(r["k"]), str(r["id"])) for r in items]
     assert len({k for k, _ in stored}) == len(stored)
     assert len({i for _, i in stored}) == len(stored)  # ids unique across the processes
     assert set(inserts.items()) <= set(stored)
-    assert len(inserts) > REQUESTS * 0.8 - JOBS
+    assert len(inserts) > REQUESTS * 0.8 - JOBS, f"too few acknowledged; others: {refused}"
     # every acknowledged job is done, counted by distinct job id
     status = {str(r["id"]): str(r["status"]) for r in states}
     unfinished = [status.get(job) for job in jobs if status.get(job) != "done"]
