@@ -2,10 +2,11 @@
 
 Each project with open documents has one task that listens for the recorder writer's commit
 signal (`flux_lsp.recorder.signal`: a small file the writer process writes after every commit,
-watched with watchfiles) and, on hearing it, reads the store's `change_token()` (for SQLite,
-`PRAGMA data_version`, a read of a counter in shared memory). When the signal cannot be heard
-(a PostgreSQL or remote recorder, no signal file yet) the same task polls the token every
-`[recorder] poll_seconds`. A change refreshes the project's open documents at once; changes
+watched with watchfiles; for a PostgreSQL recorder, `LISTEN`ing for the NOTIFY of every commit,
+`flux_lsp.recorder.postgres_signal`) and, on hearing it, reads the store's `change_token()`.
+When the signal cannot be heard (a `flux serve` recorder, no signal file yet, a lost database
+connection) the same task polls the token every `[recorder] poll_seconds`. A change refreshes
+the project's open documents at once; changes
 that arrive during a refresh cause one more refresh, at most every `DEBOUNCE_SECONDS`, so a
 burst of writes costs few queries per file and a lone failure waits for nothing. A recorder
 that did not exist yet is opened as soon as its file appears.
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +26,7 @@ from pygls.uris import to_fs_path
 
 from flux_lsp.lsp import diagnostics
 from flux_lsp.lsp.projects import FluxProject
-from flux_lsp.project import ConfigError, Project
+from flux_lsp.project import ConfigError, Project, is_database_url
 from flux_lsp.recorder.open_store import is_url
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.signal import changes, signal_path
@@ -53,11 +55,16 @@ def _poll_seconds(root: Path) -> float:
         return Project(root).settings.recorder.poll_seconds
 
 
-def _signal(project: FluxProject) -> Path | None:
-    """The commit signal a local recorder file's writer writes; None for a URL."""
-    if is_url(project.recorder):
-        return None
-    return signal_path(Path(project.recorder))
+def _changes(project: FluxProject | None, fallback: float) -> AsyncIterator[bool]:
+    """The commit signal of the project's recorder: NOTIFY for PostgreSQL, the writer's signal
+    file for a recorder file, and polling alone for a `flux serve` recorder."""
+    if project is not None and is_database_url(project.recorder):
+        from flux_lsp.recorder.postgres_signal import changes as database_changes
+
+        return database_changes(project.recorder, fallback)
+    if project is None or is_url(project.recorder):
+        return changes(None, fallback)
+    return changes(signal_path(Path(project.recorder)), fallback)
 
 
 class LiveWatcher:
@@ -101,8 +108,7 @@ class LiveWatcher:
 
     async def _listen(self, key: tuple[str, str], root: Path) -> None:
         project = self._project(key)
-        path = _signal(project) if project is not None else None
-        async for _heard in changes(path, _poll_seconds(root)):
+        async for _heard in _changes(project, _poll_seconds(root)):
             project = self._project(key)
             if project is None or not project.open_uris:
                 continue

@@ -268,8 +268,14 @@ def total_size(conn: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+CHANGES_CHANNEL = "flux_recorder_changed"
+"""The LISTEN/NOTIFY channel a change to the recorder is announced on (see `postgres_signal`)."""
+
+
 def bump_changes(conn: psycopg.Connection) -> None:
-    """Advance the change token (after a commit, so readers that see it see the rows)."""
+    """Advance the change token (after a commit, so readers that see it see the rows) and
+    notify the readers listening on `CHANGES_CHANNEL` (sent when this commits)."""
     conn.execute(f"SELECT nextval('{SCHEMA}.changes')")
+    conn.execute(f"NOTIFY {CHANGES_CHANNEL}")
     if not conn.autocommit:
         conn.commit()

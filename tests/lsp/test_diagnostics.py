@@ -8,7 +8,6 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from flux_lsp.recorder.open_store import is_url
 from tests.harness import FluxApp
 from tests.lsp.recording import (
     CREATE_USER,
@@ -181,9 +180,8 @@ async def test_a_failure_from_another_process_is_published_on_the_writers_signal
     recording: Recording, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No poll tick is involved: the server polls once an hour here, so the failure can only
-    arrive through the writer's commit signal (the app's writer is another process)."""
-    if is_url(recording.location):
-        pytest.skip("a PostgreSQL recorder's readers poll its change token (no signal yet)")
+    arrive through the writer's commit signal (the signal file, or NOTIFY on PostgreSQL; the
+    app's writer is another process)."""
     monkeypatch.setenv("FLUX_RECORDER_POLL_SECONDS", "3600")
     lsp = await start_client(recording.project)
     try:
