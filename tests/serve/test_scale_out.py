@@ -86,6 +86,7 @@ async def test_three_servers_share_one_database(
     acknowledged: list[set[str]] = [set(), set(), set()]  # execution ids per server
     held_by_victim: list[str] = []
     refused: dict[int, int] = {}  # status -> count of answers that were not a 200
+    failed: dict[str, int] = {}  # exception -> count of requests that got no answer
     counter = itertools.count()
     sent = 0  # requests taken by a client, answered or not
     kill_at = REQUESTS * 2 // 5
@@ -104,8 +105,9 @@ async def test_three_servers_share_one_database(
                 url = f"{servers[target].url}/{'enqueue' if enqueue else 'add'}"
                 try:
                     r = await http.post(url, json={"k": k})
-                except httpx.HTTPError:
-                    continue  # the killed server: not acknowledged
+                except httpx.HTTPError as exc:  # the killed server: not acknowledged
+                    failed[type(exc).__name__] = failed.get(type(exc).__name__, 0) + 1
+                    continue
                 if r.status_code != 200:
                     refused[r.status_code] = refused.get(r.status_code, 0) + 1
                     continue
@@ -144,7 +146,15 @@ async def test_three_servers_share_one_database(
 
     try:
         started = time.monotonic()
-        await asyncio.gather(killer(), *(client() for _ in range(CONCURRENCY)))
+        try:  # a stall fails with what the servers said, inside the test's timeout
+            async with asyncio.timeout(150):
+                await asyncio.gather(killer(), *(client() for _ in range(CONCURRENCY)))
+        except TimeoutError:
+            logs = "\n".join(f"--- {s.url}\n{s.output()[-3000:]}" for s in servers)
+            raise AssertionError(
+                f"stalled after {sent} requests sent, {len(inserts) + len(jobs)} acknowledged;"
+                f" others: {refused}, no answer: {failed}\n{logs}"
+            ) from None
         served_in = time.monotonic() - started
         database = open_database(Project.load(first))
         try:
@@ -167,7 +177,7 @@ async def test_three_servers_share_one_database(
         victim._log_file.close()
 
     print(f"scale-out: {REQUESTS} requests at concurrency {CONCURRENCY} in {served_in:.1f} s")
-    print(f"scale-out: answers other than 200: {refused or 'none'}")
+    print(f"scale-out: answers other than 200: {refused or 'none'}; no answer: {failed}")
     # every acknowledged insert is there exactly once, under the id it was answered with
     stored = [(str(r["k"]), str(r["id"])) for r in items]
     assert len({k for k, _ in stored}) == len(stored)
