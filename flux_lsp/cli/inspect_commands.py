@@ -14,14 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from flux_lsp.cli.app import app
-from flux_lsp.cli.stores import (
-    JsonOpt,
-    ProjectOpt,
-    RecorderOpt,
-    ServerOpt,
-    TokenOpt,
-    run_with_store,
-)
+from flux_lsp.cli.stores import JsonOpt, StoreOptions, store_options
 
 if TYPE_CHECKING:
     from typer._click.core import Context
@@ -61,10 +54,24 @@ app.add_typer(state_app, name="state")
 IdArg = Annotated[str, typer.Argument(help="Execution id: 7c8d9e0f, req:7c8d9e0f or a prefix.")]
 
 
+def _print_report(report: object, json: bool, renderer: str) -> None:
+    """With `--json` the report's JSON, else `render.<renderer>` lays it out with rich (which
+    only then is imported, so `--json` starts quickly)."""
+    if json:
+        from flux_lsp.cli import render_json
+
+        render_json.print_json(report)
+    else:
+        from flux_lsp.cli import render
+
+        getattr(render, renderer)(render.console(), report)
+
+
 # -- tail ----------------------------------------------------------------------------------
 
 
 @app.command()
+@store_options
 def tail(
     filter: Annotated[
         list[str] | None,
@@ -84,10 +91,8 @@ def tail(
         bool, typer.Option("--follow", "-f", help="Keep streaming new executions until Ctrl-C.")
     ] = False,
     json: JsonOpt = False,
-    project: ProjectOpt = Path("."),
-    recorder: RecorderOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
+    *,
+    where: StoreOptions,
 ) -> None:
     """The latest executions, each with its error or its data changes.
 
@@ -140,7 +145,7 @@ def tail(
             await _follow(follower, json, out)
 
     try:
-        run_with_store(work, project, recorder, server, token)
+        where.run(work)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 
@@ -169,13 +174,12 @@ async def _follow(follower: Follower, json: bool, out: Any) -> None:
 
 
 @app.command()
+@store_options
 def why(
     execution_id: IdArg,
     json: JsonOpt = False,
-    project: ProjectOpt = Path("."),
-    recorder: RecorderOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
+    *,
+    where: StoreOptions,
 ) -> None:
     """Why an execution failed: root cause, location, input, data changes, suggestion.
 
@@ -188,54 +192,32 @@ def why(
 
     async def work(store: Store) -> None:
         from flux_lsp.analysis.why import explain
-        from flux_lsp.cli import render_json
 
-        report = await explain(store, await store.get(execution_id))
-        if json:
-            render_json.print_json(report)
-        else:
-            from flux_lsp.cli import render
+        _print_report(await explain(store, await store.get(execution_id)), json, "render_why")
 
-            render.render_why(render.console(), report)
-
-    run_with_store(work, project, recorder, server, token)
+    where.run(work)
 
 
 # -- trace ---------------------------------------------------------------------------------
 
 
-def _trace(
-    execution_id: str,
-    json: bool,
-    debug: bool,
-    project: Path,
-    recorder: str | None,
-    server: str | None,
-    token: str | None,
-) -> None:
+def _trace(execution_id: str, json: bool, debug: bool, where: StoreOptions) -> None:
     async def work(store: Store) -> None:
         from flux_lsp.analysis.trace_report import trace_report
-        from flux_lsp.cli import render, render_json
 
         report = trace_report(await store.get(execution_id))
-        if json:
-            render_json.print_json(report)
-        elif debug:
-            render.render_debug(render.console(), report)
-        else:
-            render.render_trace(render.console(), report)
+        _print_report(report, json, "render_debug" if debug else "render_trace")
 
-    run_with_store(work, project, recorder, server, token)
+    where.run(work)
 
 
 @trace_app.command("show")
+@store_options
 def trace_show(
     execution_id: IdArg,
     json: JsonOpt = False,
-    project: ProjectOpt = Path("."),
-    recorder: RecorderOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
+    *,
+    where: StoreOptions,
 ) -> None:
     """The span tree of an execution, with durations and results (`flux trace <id>`).
 
@@ -243,17 +225,16 @@ def trace_show(
 
       flux trace 4ad4b141
     """
-    _trace(execution_id, json, False, project, recorder, server, token)
+    _trace(execution_id, json, False, where)
 
 
 @trace_app.command("debug")
+@store_options
 def trace_debug(
     execution_id: IdArg,
     json: JsonOpt = False,
-    project: ProjectOpt = Path("."),
-    recorder: RecorderOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
+    *,
+    where: StoreOptions,
 ) -> None:
     """Step through an execution: each stage's input, output, error and time.
 
@@ -261,18 +242,17 @@ def trace_debug(
 
       flux trace debug 4ad4b141
     """
-    _trace(execution_id, json, True, project, recorder, server, token)
+    _trace(execution_id, json, True, where)
 
 
 @trace_app.command("diff")
+@store_options
 def trace_diff(
     a: Annotated[str, typer.Argument(help="The execution to compare from (e.g. a good run).")],
     b: Annotated[str, typer.Argument(help="The execution to compare with it.")],
     json: JsonOpt = False,
-    project: ProjectOpt = Path("."),
-    recorder: RecorderOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
+    *,
+    where: StoreOptions,
 ) -> None:
     """Two executions' span trees aligned: where they diverge, and what changed.
 
@@ -283,21 +263,17 @@ def trace_diff(
 
     async def work(store: Store) -> None:
         from flux_lsp.analysis.diff import trace_diff as diff_of
-        from flux_lsp.cli import render, render_json
 
-        report = diff_of(await store.get(a), await store.get(b))
-        if json:
-            render_json.print_json(report)
-        else:
-            render.render_diff(render.console(), report)
+        _print_report(diff_of(await store.get(a), await store.get(b)), json, "render_diff")
 
-    run_with_store(work, project, recorder, server, token)
+    where.run(work)
 
 
 # -- state history -------------------------------------------------------------------------
 
 
 @state_app.command("history")
+@store_options
 def state_history(
     table: Annotated[str, typer.Argument(help="The table, e.g. users.")],
     id: Annotated[str | None, typer.Option("--id", help="The row's primary key.")] = None,
@@ -306,10 +282,8 @@ def state_history(
         typer.Option("--filter", help="job=<id> or req=<id>: what one execution wrote."),
     ] = None,
     json: JsonOpt = False,
-    project: ProjectOpt = Path("."),
-    recorder: RecorderOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
+    *,
+    where: StoreOptions,
 ) -> None:
     """The mutation log of a row (`--id`) or of an execution (`--filter job=<id>`).
 
@@ -329,37 +303,32 @@ def state_history(
 
     async def work(store: Store) -> None:
         from flux_lsp.analysis.history import load_state_history
-        from flux_lsp.cli import render, render_json
 
         report = await load_state_history(store, table, pk=id, execution_ident=ident)
-        if json:
-            render_json.print_json(report)
-        else:
-            render.render_history(render.console(), report)
+        _print_report(report, json, "render_history")
 
-    run_with_store(work, project, recorder, server, token)
+    where.run(work)
 
 
 # -- status --------------------------------------------------------------------------------
 
 
-def _app_database(project: Path, server: str | None) -> str | None:
+def _app_database(where: StoreOptions) -> str | None:
     """The local project's app database, described without a password (None for --server)."""
-    if server:
+    if where.server:
         return None
     from flux_lsp.project import Project
     from flux_lsp.runtime.database import describe_database
 
-    return describe_database(Project.load(project))
+    return describe_database(Project.load(where.project))
 
 
 @app.command()
+@store_options
 def status(
     json: JsonOpt = False,
-    project: ProjectOpt = Path("."),
-    recorder: RecorderOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
+    *,
+    where: StoreOptions,
 ) -> None:
     """The recorder: where it is, its size, how many executions, and any recording problem.
 
@@ -371,23 +340,17 @@ def status(
     """
 
     from flux_lsp.analysis.status import status_report
-    from flux_lsp.cli import render, render_json
-
-    def show(report: StatusReport) -> None:
-        if json:
-            render_json.print_json(report)
-        else:
-            render.render_status(render.console(), report)
 
     async def work(store: Store) -> None:
-        show(status_report(await store.stats(), database=_app_database(project, server)))
+        report = status_report(await store.stats(), database=_app_database(where))
+        _print_report(report, json, "render_status")
 
-    if server is None and recorder is None:
-        unreachable = _unreachable_database(project)
+    if where.server is None and where.recorder is None:
+        unreachable = _unreachable_database(where.project)
         if unreachable is not None:  # what the local writer saw while it could not write
-            show(unreachable)
+            _print_report(unreachable, json, "render_status")
             raise typer.Exit(1)
-    run_with_store(work, project, recorder, server, token)
+    where.run(work)
 
 
 def _unreachable_database(project_dir: Path) -> StatusReport | None:

@@ -6,16 +6,16 @@ starts `flux_lsp.mcp`, as `flux lsp` starts the language server. Bad options end
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from flux_lsp.cli.app import app
-from flux_lsp.cli.stores import ProjectOpt, RecorderOpt, ServerOpt, TokenOpt
+from flux_lsp.cli.stores import StoreOptions, store_options
 
 
 @app.command()
+@store_options
 def mcp(
     http: Annotated[
         bool,
@@ -31,10 +31,8 @@ def mcp(
             help="The token HTTP clients send as Authorization: Bearer (needed with --http).",
         ),
     ] = None,
-    project: ProjectOpt = Path("."),
-    recorder: RecorderOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
+    *,
+    where: StoreOptions,
 ) -> None:
     """Serve Flux's recordings, why, trace and replay to coding agents over MCP.
 
@@ -46,12 +44,13 @@ def mcp(
     """
     from flux_lsp.cli.user_errors import fail
 
+    project = where.project
     if not (project / "functions").is_dir() and not (project / "flux.toml").is_file():
         fail(f"no Flux project at {project.resolve()}: expected functions/ or flux.toml")
     from flux_lsp.mcp.server import LoopbackOnly, run_http, run_stdio
     from flux_lsp.mcp.workspace import Workspace
 
-    workspace = Workspace(project, recorder, server, token)
+    workspace = Workspace(project, where.recorder, where.server, where.token)
     if not http:
         run_stdio(workspace)
         return

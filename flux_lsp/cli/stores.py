@@ -1,15 +1,20 @@
 """Where the inspecting commands read from: one way to open a `Store`, and the options for it.
 
-Every command that reads recordings (`tail`, `why`, `trace`, `state history`, `status`) takes
-`--project/-p`, `--recorder` (a recorder file or `postgresql://` URL), `--server` (a
-`flux serve` URL) and `--token` (or `FLUX_TOKEN`), and opens its store through
-`recorder.open.open_project_store`, so that files, databases and remote servers behave the same.
+Every command that reads recordings (`tail`, `why`, `trace`, `state history`, `status`,
+`test add`, `mcp`) takes `--project/-p`, `--recorder` (a recorder file or `postgresql://` URL),
+`--server` (a `flux serve` URL) and `--token` (or `FLUX_TOKEN`): `@store_options` adds the four
+to a command, which receives them as one `StoreOptions` and opens its store through
+`recorder.open_store.open_project_store`, so that files, databases and remote servers behave
+the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -41,26 +46,64 @@ TokenOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document instead.")]
 
 
-def run_with_store(
-    work: Callable[[Store], Awaitable[T]],
-    project: Path,
-    recorder: str | None,
-    server: str | None,
-    token: str | None,
-) -> T:
-    """Open the store, run `work` on it, close it; user errors become one line and exit 1."""
-    from flux_lsp.cli.user_errors import user_errors
-    from flux_lsp.recorder.open_store import open_project_store
+@dataclass(frozen=True)
+class StoreOptions:
+    """The store a command reads: the project, or the recorder or server named instead."""
 
-    async def main() -> T:
-        store = await open_project_store(project, recorder, server, token)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
+    project: Path
+    recorder: str | None
+    server: str | None
+    token: str | None
 
-    with user_errors():
-        return run(main())
+    async def open(self) -> Store:
+        from flux_lsp.recorder.open_store import open_project_store
+
+        return await open_project_store(self.project, self.recorder, self.server, self.token)
+
+    def run(self, work: Callable[[Store], Awaitable[T]]) -> T:
+        """Open the store, run `work` on it, close it; user errors become one line and exit 1."""
+        from flux_lsp.cli.user_errors import user_errors
+
+        async def main() -> T:
+            store = await self.open()
+            try:
+                return await work(store)
+            finally:
+                await store.close()
+
+        with user_errors():
+            return run(main())
+
+
+_STORE_PARAMETERS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=option, default=default)
+    for name, option, default in (
+        ("project", ProjectOpt, Path(".")),
+        ("recorder", RecorderOpt, None),
+        ("server", ServerOpt, None),
+        ("token", TokenOpt, None),
+    )
+]
+
+
+def store_options(command: Callable[..., T]) -> Callable[..., T]:
+    """Give `command` the options `--project`, `--recorder`, `--server` and `--token`, last
+    in its help, passed to it as one keyword argument `where: StoreOptions`."""
+    signature = inspect.signature(command, eval_str=True)
+    parameters = [p for p in signature.parameters.values() if p.name != "where"]
+
+    @functools.wraps(command)
+    def with_store(
+        *, project: Path, recorder: str | None, server: str | None, token: str | None, **kw: Any
+    ) -> T:
+        return command(**kw, where=StoreOptions(project, recorder, server, token))
+
+    # typer reads the command's parameters from its signature and its type hints.
+    with_store.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*parameters, *_STORE_PARAMETERS]
+    )
+    with_store.__annotations__ = {p.name: p.annotation for p in parameters + _STORE_PARAMETERS}
+    return with_store
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

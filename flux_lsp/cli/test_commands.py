@@ -16,7 +16,7 @@ import typer
 
 from flux_lsp.cli.app import ProjectOption, app
 from flux_lsp.cli.inspect_commands import DefaultCommandGroup
-from flux_lsp.cli.stores import RecorderOpt, ServerOpt, TokenOpt
+from flux_lsp.cli.stores import StoreOptions, store_options
 from flux_lsp.cli.user_errors import UserError, user_errors
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ app.add_typer(test_app, name="test")
 
 
 @test_app.command("add")
+@store_options
 def add(
     request_id: Annotated[str, typer.Argument(help="The execution: req:7c8d9e0f or a prefix.")],
     name: Annotated[
@@ -68,10 +69,8 @@ def add(
             "(0: none).",
         ),
     ] = "10m",
-    project: ProjectOption = Path("."),
-    recorder: RecorderOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
+    *,
+    where: StoreOptions,
 ) -> None:
     """Save a recorded execution as a regression case under tests/flux/.
 
@@ -84,7 +83,6 @@ def add(
       flux test add 4ad4b141 --name webhook_before_signup
     """
     from flux_lsp.project import Project
-    from flux_lsp.recorder.open_store import open_project_store
     from flux_lsp.replay.capture import CaptureError, SavedCase, save_case
     from flux_lsp.replay.expect import ExpectationError, parse_expectations
 
@@ -94,12 +92,12 @@ def add(
         seconds = 0.0 if lookback.strip() == "0" else parse_duration(lookback)
         if seconds is None or seconds < 0:
             raise UserError(f"bad --lookback {lookback!r}: a duration such as 10m, 1h or 0")
-        loaded = Project.load(project)
+        loaded = Project.load(where.project)
         try:
             wanted = parse_expectations(expect) if expect else None
         except ExpectationError as exc:
             raise UserError(str(exc)) from None
-        store = await open_project_store(project, recorder, server, token)
+        store = await where.open()
         try:
             return await save_case(
                 loaded, store, request_id, name=name, expect=wanted, force=force, lookback=seconds
