@@ -99,59 +99,31 @@ def query_table(sql: str) -> str | None:
     return match.group(1) if match else None
 
 
-def raw_write_mutation(sql: str, verb: str, affected: int) -> Mutation:
-    """A write made with raw SQL: counted, without row images (replay cannot undo it)."""
-    return Mutation(
-        execution_id="",
-        seq=0,
-        table=query_table(sql) or "?",
-        op=verb.lower(),
-        pk=None,
-        before=None,
-        after=None,
-        rows_affected=affected,
-        at=time.time(),
-    )
-
-
 def row_write(
     table: str,
     op: str,
-    pk: str,
+    pk: str | None,
     before: dict[str, JSON] | None,
     after: dict[str, JSON] | None,
     at: float,
     where: Mapping[str, Any] | None = None,
+    rows_affected: int = 1,
 ) -> Mutation:
     """One row an insert, update or delete wrote, with its images (numbered when recorded)."""
-    return Mutation(
-        execution_id="",
-        seq=0,
-        table=table,
-        op=op,
-        pk=pk,
-        before=before,
-        after=after,
-        rows_affected=1,
-        at=at,
-        where=dict(where) if where is not None else None,
-    )
+    where_json = dict(where) if where is not None else None
+    return Mutation("", 0, table, op, pk, before, after, rows_affected, at, where_json)
+
+
+def raw_write_mutation(sql: str, verb: str, affected: int) -> Mutation:
+    """A write made with raw SQL: counted, without row images (replay cannot undo it)."""
+    table = query_table(sql) or "?"
+    return row_write(table, verb.lower(), None, None, None, time.time(), rows_affected=affected)
 
 
 def missed_write(table: str, op: str, where: Mapping[str, Any], at: float) -> Mutation:
     """An update or delete that matched no row: recorded too, as `0 rows affected`."""
-    return Mutation(
-        execution_id="",
-        seq=0,
-        table=table,
-        op=op,
-        pk=None,
-        before=None,
-        after=None,
-        rows_affected=0,
-        at=at,
-        where={k: to_sql_value(v) for k, v in where.items()},
-    )
+    where_json = {k: to_sql_value(v) for k, v in where.items()}
+    return row_write(table, op, None, None, None, at, where_json, rows_affected=0)
 
 
 def where_clause(where: Mapping[str, Any], mark: Callable[[int], str]) -> tuple[str, list[Any]]:
@@ -234,6 +206,80 @@ def commit_mutations(pending: PendingTransaction) -> None:
         m.execution_id = trace.execution_id
         m.seq = trace.next_mutation_seq()
         trace.add_mutation(m)
+
+
+def written_rows(
+    table: str,
+    op: str,
+    where: Mapping[str, Any],
+    at: float,
+    rows: Sequence[tuple[str, dict[str, Any], dict[str, Any] | None]],
+) -> tuple[list[Row], list[Mutation]]:
+    """What an update or delete of `rows` (each: primary key, row before, row after) returns
+    (the rows after an update, before a delete) and records (a missed write when none)."""
+    results = [Row(after or {}) if op == "update" else Row(before) for _, before, after in rows]
+    mutations = [row_write(table, op, pk, before, after, at, where) for pk, before, after in rows]
+    return results, mutations or [missed_write(table, op, where, at)]
+
+
+class RecordedWrites:
+    """The writes of both backends: names and values are checked here, the backend writes the
+    rows and takes their images (`_insert_row`, `_change_rows`, `_run_query`), and the
+    mutations go to the trace here (or to the enclosing transaction)."""
+
+    async def insert(self, trace: Trace | None, table: str, row: Mapping[str, Any]) -> Row:
+        check_ident(table, "table")
+        values = {check_ident(k, "column"): to_sql_value(v) for k, v in row.items()}
+        after, mutation = await self._insert_row(table, values)
+        record_mutations(self, trace, [mutation])
+        return after
+
+    async def update(
+        self, trace: Trace | None, table: str, where: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> list[Row]:
+        return await self._change(trace, "update", table, where, values)
+
+    async def delete(self, trace: Trace | None, table: str, where: Mapping[str, Any]) -> list[Row]:
+        return await self._change(trace, "delete", table, where, None)
+
+    async def _change(
+        self,
+        trace: Trace | None,
+        op: str,
+        table: str,
+        where: Mapping[str, Any],
+        values: Mapping[str, Any] | None,
+    ) -> list[Row]:
+        check_ident(table, "table")
+        set_values = {check_ident(k, "column"): to_sql_value(v) for k, v in (values or {}).items()}
+        if op == "update" and not set_values:
+            raise DatabaseError("update needs at least one value to set")
+        results, mutations = await self._change_rows(op, table, where, set_values)
+        record_mutations(self, trace, mutations)
+        return results
+
+    async def query(
+        self, trace: Trace | None, sql: str, params: Sequence[Any] = ()
+    ) -> tuple[list[Row], int]:
+        verb = WRITE_VERB.match(sql)
+        rows, affected = await self._run_query(sql, [to_sql_value(p) for p in params], bool(verb))
+        if affected and verb:
+            record_mutations(self, trace, [raw_write_mutation(sql, verb.group(1), affected)])
+        return rows, affected
+
+    async def _insert_row(self, table: str, values: dict[str, Any]) -> tuple[Row, Mutation]:
+        """Insert one row (an id generated for a `TEXT` key left out): the row, its mutation."""
+        raise NotImplementedError
+
+    async def _change_rows(
+        self, op: str, table: str, where: Mapping[str, Any], set_values: dict[str, Any]
+    ) -> tuple[list[Row], list[Mutation]]:
+        """Update (`set_values`) or delete the rows matching `where`, atomically: `written_rows`."""
+        raise NotImplementedError
+
+    async def _run_query(self, sql: str, params: list[Any], write: bool) -> tuple[list[Row], int]:
+        """Run `$1`-style SQL: its rows, and the rows a `write` affected."""
+        raise NotImplementedError
 
 
 class AppDatabase(Protocol):

@@ -37,10 +37,10 @@ from flux_lsp.model import JSON, Mutation
 from flux_lsp.runtime.database import (
     JOBS_CHANNEL,
     MIGRATIONS_TABLE,
-    WRITE_VERB,
     DatabaseBusy,
     DatabaseError,
     PendingTransaction,
+    RecordedWrites,
     Row,
     TableInfo,
     check_ident,
@@ -49,14 +49,10 @@ from flux_lsp.runtime.database import (
     describe_url,
     generated_id,
     migration_files,
-    missed_write,
-    raw_write_mutation,
-    record_mutations,
     row_write,
-    to_sql_value,
     where_clause,
+    written_rows,
 )
-from flux_lsp.runtime.inflight import Trace
 
 log = logging.getLogger("flux.database")
 
@@ -90,7 +86,7 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class PostgresDatabase:
+class PostgresDatabase(RecordedWrites):
     """The app database on a PostgreSQL server, through a pool of connections."""
 
     dialect = "postgresql"
@@ -341,9 +337,7 @@ class PostgresDatabase:
 
     # -- writes with their mutation images -----------------------------------------------
 
-    async def insert(self, trace: Trace | None, table: str, row: Mapping[str, Any]) -> Row:
-        check_ident(table, "table")
-        values = {check_ident(k, "column"): to_sql_value(v) for k, v in row.items()}
+    async def _insert_row(self, table: str, values: dict[str, Any]) -> tuple[Row, Mutation]:
         async with self._connection() as conn:  # one statement: atomic on its own
             pk_col, pk_type = await self._primary_key(conn, table)
             params = list(values.values())
@@ -360,31 +354,11 @@ class PostgresDatabase:
         after = rows[0]
         ctid = after.pop("__ctid")
         pk = str(after[pk_col]) if pk_col and after.get(pk_col) is not None else str(ctid)
-        record_mutations(
-            self, trace, [row_write(table, "insert", pk, None, dict(after), time.time())]
-        )
-        return after
+        return after, row_write(table, "insert", pk, None, dict(after), time.time())
 
-    async def update(
-        self, trace: Trace | None, table: str, where: Mapping[str, Any], values: Mapping[str, Any]
-    ) -> list[Row]:
-        return await self._change(trace, "update", table, where, values)
-
-    async def delete(self, trace: Trace | None, table: str, where: Mapping[str, Any]) -> list[Row]:
-        return await self._change(trace, "delete", table, where, None)
-
-    async def _change(
-        self,
-        trace: Trace | None,
-        op: str,
-        table: str,
-        where: Mapping[str, Any],
-        values: Mapping[str, Any] | None,
-    ) -> list[Row]:
-        check_ident(table, "table")
-        set_values = {check_ident(k, "column"): to_sql_value(v) for k, v in (values or {}).items()}
-        if op == "update" and not set_values:
-            raise DatabaseError("update needs at least one value to set")
+    async def _change_rows(
+        self, op: str, table: str, where: Mapping[str, Any], set_values: dict[str, Any]
+    ) -> tuple[list[Row], list[Mutation]]:
         where_sql, params = where_clause(where, lambda n: f"${n}")
         now = time.time()
         what = f"{op} on {table}"
@@ -417,32 +391,20 @@ class PostgresDatabase:
                         conn, f"DELETE FROM {_quoted(table)} WHERE ctid = $1::tid", [ctid], what
                     )
                     pairs.append((before, None))
-        results: list[Row] = []
-        mutations: list[Mutation] = []
+        written: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
         for before, after in pairs:
             ctid = before.pop("__ctid")
-            results.append(Row(after or {}) if op == "update" else before)
             pk = str(before[pk_col]) if pk_col and before.get(pk_col) is not None else ctid
-            image = dict(after) if after is not None else None
-            mutations.append(row_write(table, op, pk, dict(before), image, now, where))
-        if not pairs:
-            mutations.append(missed_write(table, op, where, now))
-        record_mutations(self, trace, mutations)
-        return results
+            written.append((pk, dict(before), dict(after) if after is not None else None))
+        return written_rows(table, op, where, now, written)
 
     # -- reads ----------------------------------------------------------------------------
 
-    async def query(
-        self, trace: Trace | None, sql: str, params: Sequence[Any] = ()
-    ) -> tuple[list[Row], int]:
-        verb = WRITE_VERB.match(sql)
+    async def _run_query(self, sql: str, params: list[Any], write: bool) -> tuple[list[Row], int]:
         async with self._connection() as conn:
-            cur = await self._execute(conn, sql, [to_sql_value(p) for p in params])
+            cur = await self._execute(conn, sql, params)
             rows = [_row(r) for r in await cur.fetchall()] if cur.description else []
-            affected = max(cur.rowcount, 0) if verb else 0
-        if affected and verb:
-            record_mutations(self, trace, [raw_write_mutation(sql, verb.group(1), affected)])
-        return rows, affected
+            return rows, max(cur.rowcount, 0) if write else 0
 
     async def dump_table(self, table: str) -> list[dict[str, JSON]]:
         check_ident(table, "table")

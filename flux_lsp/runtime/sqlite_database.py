@@ -25,10 +25,10 @@ from typing import Any, TypeVar
 from flux_lsp.model import JSON, Mutation
 from flux_lsp.runtime.database import (
     MIGRATIONS_TABLE,
-    WRITE_VERB,
     DatabaseBusy,
     DatabaseError,
     PendingTransaction,
+    RecordedWrites,
     Row,
     TableInfo,
     check_ident,
@@ -36,14 +36,10 @@ from flux_lsp.runtime.database import (
     current_transaction,
     generated_id,
     migration_files,
-    missed_write,
-    raw_write_mutation,
-    record_mutations,
     row_write,
-    to_sql_value,
     where_clause,
+    written_rows,
 )
-from flux_lsp.runtime.inflight import Trace
 
 T = TypeVar("T")
 _DOLLAR_PARAM = re.compile(r"\$(\d+)")
@@ -89,7 +85,7 @@ def _pk_text(value: Any, rowid: int) -> str:
     return str(value if value is not None else rowid)
 
 
-class SQLiteDatabase:
+class SQLiteDatabase(RecordedWrites):
     """One SQLite app database file, used from the event loop through its own thread."""
 
     dialect = "sqlite"
@@ -303,12 +299,8 @@ class SQLiteDatabase:
 
     # -- writes with their mutation images -----------------------------------------------
 
-    async def insert(self, trace: Trace | None, table: str, row: Mapping[str, Any]) -> Row:
-        check_ident(table, "table")
-        values = {check_ident(k, "column"): to_sql_value(v) for k, v in row.items()}
-        after, mutation = await self._call(lambda conn: self._insert(conn, table, values))
-        record_mutations(self, trace, [mutation])
-        return after
+    async def _insert_row(self, table: str, values: dict[str, Any]) -> tuple[Row, Mutation]:
+        return await self._call(lambda conn: self._insert(conn, table, values))
 
     def _insert(
         self, conn: sqlite3.Connection, table: str, values: dict[str, Any]
@@ -334,32 +326,13 @@ class SQLiteDatabase:
         pk = _pk_text(after.get(pk_col) if pk_col else None, rowid)
         return after, row_write(table, "insert", pk, None, dict(after), time.time())
 
-    async def update(
-        self, trace: Trace | None, table: str, where: Mapping[str, Any], values: Mapping[str, Any]
-    ) -> list[Row]:
-        return await self._change(trace, "update", table, where, values)
-
-    async def delete(self, trace: Trace | None, table: str, where: Mapping[str, Any]) -> list[Row]:
-        return await self._change(trace, "delete", table, where, None)
-
-    async def _change(
-        self,
-        trace: Trace | None,
-        op: str,
-        table: str,
-        where: Mapping[str, Any],
-        values: Mapping[str, Any] | None,
-    ) -> list[Row]:
-        check_ident(table, "table")
+    async def _change_rows(
+        self, op: str, table: str, where: Mapping[str, Any], set_values: dict[str, Any]
+    ) -> tuple[list[Row], list[Mutation]]:
         where_sql, params = where_clause(where, lambda n: "?")
-        set_values = {check_ident(k, "column"): to_sql_value(v) for k, v in (values or {}).items()}
-        if op == "update" and not set_values:
-            raise DatabaseError("update needs at least one value to set")
-        results, mutations = await self._call(
+        return await self._call(
             lambda conn: self._change_sync(conn, op, table, where, where_sql, params, set_values)
         )
-        record_mutations(self, trace, mutations)
-        return results
 
     def _change_sync(
         self,
@@ -372,8 +345,7 @@ class SQLiteDatabase:
         set_values: dict[str, Any],
     ) -> tuple[list[Row], list[Mutation]]:
         now = time.time()
-        results: list[Row] = []
-        mutations: list[Mutation] = []
+        written: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
         with self._atomic(conn):
             pk_col, _ = self._primary_key(conn, table)
             before_rows = conn.execute(
@@ -397,34 +369,22 @@ class SQLiteDatabase:
                         f'SELECT * FROM "{table}" WHERE rowid = ?', (rowid,)
                     ).fetchone()
                     after = dict(got) if got else None
-                    results.append(Row(after or {}))
-                else:
-                    results.append(Row(before))
                 pk = _pk_text(before.get(pk_col) if pk_col else None, rowid)
-                mutations.append(row_write(table, op, pk, before, after, now, where))
-        if not before_rows:
-            mutations.append(missed_write(table, op, where, now))
-        return results, mutations
+                written.append((pk, before, after))
+        return written_rows(table, op, where, now, written)
 
     # -- reads ----------------------------------------------------------------------------
 
-    async def query(
-        self, trace: Trace | None, sql: str, params: Sequence[Any] = ()
-    ) -> tuple[list[Row], int]:
+    async def _run_query(self, sql: str, params: list[Any], write: bool) -> tuple[list[Row], int]:
         converted = _DOLLAR_PARAM.sub(r"?\1", sql)
-        values = [to_sql_value(p) for p in params]
-        verb = WRITE_VERB.match(sql)
 
         def run(conn: sqlite3.Connection) -> tuple[list[Row], int]:
             with _failing_as("query"):
-                cur = conn.execute(converted, values)
+                cur = conn.execute(converted, params)
                 rows = [Row(r) for r in cur.fetchall()]
-            return rows, (cur.rowcount if verb else 0)
+            return rows, (cur.rowcount if write else 0)
 
-        rows, affected = await self._call(run)
-        if affected and verb:
-            record_mutations(self, trace, [raw_write_mutation(sql, verb.group(1), affected)])
-        return rows, affected
+        return await self._call(run)
 
     async def dump_table(self, table: str) -> list[dict[str, JSON]]:
         check_ident(table, "table")
