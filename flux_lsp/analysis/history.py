@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, ClassVar
 from flux_lsp.analysis.tail import pk_column
 from flux_lsp.analysis.values import compact, iso, moment, plain
 from flux_lsp.model import JSON, Execution, Mutation, short_id
-from flux_lsp.recorder.query import QueryError
+from flux_lsp.recorder.query import MutationQuery, QueryError
 from flux_lsp.recorder.store import pruned_note
 
 if TYPE_CHECKING:
@@ -225,10 +225,7 @@ async def load_state_history(
     """Fetch the mutations (resolving `execution_ident` as any id form) and build the report."""
     execution = await store.get(execution_ident) if execution_ident is not None else None
     mutations = await store.mutations(
-        table=table,
-        pk=pk,
-        execution_id=execution.id if execution else None,
-        limit=MAX_ENTRIES,
+        MutationQuery(table, pk, execution.id if execution else None, limit=MAX_ENTRIES)
     )
     report = state_history(table, mutations, pk=pk, execution=execution)
     if execution is None:  # one execution's writes are whole while it is kept

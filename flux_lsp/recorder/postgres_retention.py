@@ -31,6 +31,7 @@ from flux_lsp.recorder.retention import (
     PruneReport,
     RetentionPolicy,
     excess_rows,
+    pruning,
 )
 
 
@@ -70,8 +71,6 @@ def _trim(
     cutoff: float,
     *,
     dry_run: bool,
-    batch: int,
-    pause: float,
     most: int | None = None,
 ) -> None:
     """Remove executions of one day and class that started before `cutoff`, in batches."""
@@ -90,7 +89,7 @@ def _trim(
             report.removed(len(rows), bound, failure, int(m), int(s))
         return
     while most is None or most > 0:
-        size = batch if most is None else min(batch, most)
+        size = PRUNE_BATCH if most is None else min(PRUNE_BATCH, most)
         with conn.transaction():
             gone = conn.execute(
                 f"DELETE FROM {execs} WHERE id IN (SELECT id FROM {execs} WHERE started_at < %s "
@@ -112,8 +111,7 @@ def _trim(
             _progress(conn, report)
         if most is not None:
             most -= len(gone)
-        if pause:
-            time.sleep(pause)
+        time.sleep(PRUNE_PAUSE)
 
 
 def _progress(conn: psycopg.Connection, report: PruneReport) -> None:
@@ -151,48 +149,41 @@ def prune_postgres(
     *,
     now: float | None = None,
     dry_run: bool = False,
-    batch: int = PRUNE_BATCH,
-    pause: float = PRUNE_PAUSE,
 ) -> PruneReport:
     """Apply `policy` to the recorder on `conn` (an autocommit connection)."""
-    started = time.monotonic()
     now = time.time() if now is None else now
-    report = PruneReport(location=location, policy=policy.text, dry_run=dry_run)
-    report.size_before = total_size(conn)
+    with pruning(location, policy, dry_run, lambda: total_size(conn)) as report:
 
-    def drop(failure: bool, day: int) -> None:
-        count, m, s, newest = _partition_counts(conn, failure, day)
-        report.removed(count, newest, failure, m, s)
-        report.partitions += 3
+        def drop(failure: bool, day: int) -> None:
+            count, m, s, newest = _partition_counts(conn, failure, day)
+            report.removed(count, newest, failure, m, s)
+            report.partitions += 3
+            if not dry_run:
+                drop_partition(conn, failure, day)
+                _progress(conn, report)
+
+        for failure in CLASSES:
+            cutoff = now - (policy.keep_failures if failure else policy.keep)
+            for day in partitions(conn, failure):
+                if (day + 1) * DAY <= cutoff:
+                    drop(failure, day)
+                elif day * DAY < cutoff:
+                    _trim(conn, report, failure, day, cutoff, dry_run=dry_run)
+        size = total_size(conn)
+        if size > policy.max_size:
+            if dry_run:  # nothing was removed: estimate how many of the oldest successes left go
+                _estimate_size_trim(conn, report, now - policy.keep, size, policy.max_size)
+            else:
+                oks = partitions(conn, False)
+                while size > policy.max_size and len(oks) > 1:
+                    drop(False, oks.pop(0))
+                    size = total_size(conn)
+                if size > policy.max_size and oks:
+                    rows = int(_one(conn, "SELECT count(*) FROM executions") or 0)
+                    most = excess_rows(size, rows, policy.max_size)
+                    _trim(conn, report, False, oks[0], float("inf"), dry_run=False, most=most)
         if not dry_run:
-            drop_partition(conn, failure, day)
-            _progress(conn, report)
-
-    trim = {"dry_run": dry_run, "batch": batch, "pause": pause}
-    for failure in CLASSES:
-        cutoff = now - (policy.keep_failures if failure else policy.keep)
-        for day in partitions(conn, failure):
-            if (day + 1) * DAY <= cutoff:
-                drop(failure, day)
-            elif day * DAY < cutoff:
-                _trim(conn, report, failure, day, cutoff, **trim)  # type: ignore[arg-type]
-    size = total_size(conn)
-    if size > policy.max_size:
-        if dry_run:  # nothing was removed: estimate how many of the oldest successes left go
-            _estimate_size_trim(conn, report, now - policy.keep, size, policy.max_size)
-        else:
-            oks = partitions(conn, False)
-            while size > policy.max_size and len(oks) > 1:
-                drop(False, oks.pop(0))
-                size = total_size(conn)
-            if size > policy.max_size and oks:
-                rows = int(_one(conn, "SELECT count(*) FROM executions") or 0)
-                most = excess_rows(size, rows, policy.max_size)
-                _trim(conn, report, False, oks[0], float("inf"), most=most, **trim)  # type: ignore[arg-type]
-    if not dry_run:
-        set_meta(conn, "policy", policy.to_json())
-        if report.executions:
-            bump_changes(conn)
-    report.size_after = total_size(conn) if not dry_run else report.size_before
-    report.seconds = time.monotonic() - started
+            set_meta(conn, "policy", policy.to_json())
+            if report.executions:
+                bump_changes(conn)
     return report

@@ -1,6 +1,7 @@
 """What a caller can ask the recorder for: execution filters, time windows, and their parsing.
 
-`ExecutionQuery` is the one filter type every `Store` accepts. `parse_filters` turns the
+`ExecutionQuery` is the one execution filter every `Store` accepts (`MutationQuery` the one
+mutation filter). `parse_filters` turns the
 command line's `--filter status=5xx` strings into it, and `parse_time` / `parse_window` turn
 `15m`, `1h30m`, `1w`, `09:00`, ISO date-times and `09:00..09:20` into timestamps, so the CLI,
 the language server and the remote API all read them the same way.
@@ -23,6 +24,18 @@ STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 class QueryError(ValueError):
     """A filter, time or window the user wrote that Flux cannot read."""
+
+
+@dataclass(slots=True, frozen=True)
+class MutationQuery:
+    """Which mutations to list, oldest first. Every field narrows; None means any."""
+
+    table: str | None = None
+    pk: str | None = None
+    execution_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 1000
 
 
 @dataclass(slots=True, frozen=True)

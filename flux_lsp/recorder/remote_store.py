@@ -27,6 +27,7 @@ from flux_lsp.model import JSON, Execution, Mutation, normalize_id
 from flux_lsp.recorder.query import (
     FILTER_KEYS,
     ExecutionQuery,
+    MutationQuery,
     QueryError,
     check_kind,
     parse_filters,
@@ -297,23 +298,12 @@ class RemoteStore:
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
 
-    async def mutations(
-        self,
-        *,
-        table: str | None = None,
-        pk: str | None = None,
-        execution_id: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 1000,
-    ) -> list[Mutation]:
-        params = {"limit": str(limit)}
-        for key, value in (("table", table), ("pk", pk), ("execution_id", execution_id)):
-            if value is not None:
-                params[key] = value
-        for key, number in (("since", since), ("until", until)):
-            if number is not None:
-                params[key] = repr(float(number))
+    async def mutations(self, query: MutationQuery) -> list[Mutation]:
+        params = {
+            key: repr(float(value)) if key in ("since", "until") else str(value)
+            for key, value in asdict(query).items()
+            if value is not None
+        }
         data = await self._get("/mutations", params)
         return [Mutation.from_dict(m) for m in data["mutations"]]
 

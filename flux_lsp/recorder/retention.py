@@ -24,7 +24,8 @@ import math
 import re
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -276,6 +277,20 @@ def _children_counts(conn: sqlite3.Connection, batch: Batch) -> tuple[int, int]:
     return int(counts[0]), int(counts[1])
 
 
+@contextmanager
+def pruning(
+    location: str, policy: RetentionPolicy, dry_run: bool, size: Callable[[], int]
+) -> Iterator[PruneReport]:
+    """The report of one pruning pass, filled in the `with` block: what it removed, and here
+    the recorder's `size()` before and after and the time the pass took."""
+    started = time.monotonic()
+    report = PruneReport(location=location, policy=policy.text, dry_run=dry_run)
+    report.size_before = size()
+    yield report
+    report.size_after = size() if not dry_run else report.size_before
+    report.seconds = time.monotonic() - started
+
+
 def prune_file(
     conn: sqlite3.Connection,
     path: Path,
@@ -283,68 +298,62 @@ def prune_file(
     *,
     now: float | None = None,
     dry_run: bool = False,
-    batch: int = PRUNE_BATCH,
-    pause: float = PRUNE_PAUSE,
 ) -> PruneReport:
     """Apply `policy` to the recorder file open on `conn` (made by `open_for_writing`)."""
-    started = time.monotonic()
     now = time.time() if now is None else now
-    report = PruneReport(location=str(path), policy=policy.text, dry_run=dry_run)
-    report.size_before = _on_disk(path)
-    if not dry_run:
-        _ensure_incremental_vacuum(conn)
+    with pruning(str(path), policy, dry_run, lambda: _on_disk(path)) as report:
+        if not dry_run:
+            _ensure_incremental_vacuum(conn)
 
-    def run(
-        failure: bool,
-        cutoff: float | None,
-        *,
-        after: Cursor = (float("-inf"), ""),
-        most: int | None = None,
-        enough: Callable[[], bool] | None = None,
-    ) -> None:
-        while (enough is None or not enough()) and (most is None or most > 0):
-            rows = _select_batch(conn, failure, cutoff, after, min(batch, most or batch))
-            if not rows:
-                return
-            after = (rows[-1][1], rows[-1][0])
-            if most is not None:
-                most -= len(rows)
-            if dry_run:
-                muts, sites = _children_counts(conn, rows)
-                report.removed(len(rows), rows[-1][1], failure, muts, sites)
-                continue
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                muts, sites = _delete_batch(conn, rows)
-                report.removed(len(rows), rows[-1][1], failure, muts, sites)
-                _record_progress(conn, report, now)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            if pause:
-                time.sleep(pause)
+        def run(
+            failure: bool,
+            cutoff: float | None,
+            *,
+            after: Cursor = (float("-inf"), ""),
+            most: int | None = None,
+            enough: Callable[[], bool] | None = None,
+        ) -> None:
+            while (enough is None or not enough()) and (most is None or most > 0):
+                size = min(PRUNE_BATCH, most or PRUNE_BATCH)
+                rows = _select_batch(conn, failure, cutoff, after, size)
+                if not rows:
+                    return
+                after = (rows[-1][1], rows[-1][0])
+                if most is not None:
+                    most -= len(rows)
+                if dry_run:
+                    muts, sites = _children_counts(conn, rows)
+                    report.removed(len(rows), rows[-1][1], failure, muts, sites)
+                    continue
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    muts, sites = _delete_batch(conn, rows)
+                    report.removed(len(rows), rows[-1][1], failure, muts, sites)
+                    _record_progress(conn, report, now)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                time.sleep(PRUNE_PAUSE)
 
-    success_cutoff = now - policy.keep
-    run(False, success_cutoff)
-    run(True, now - policy.keep_failures)
-    if dry_run:  # nothing was removed: estimate how many of the oldest successes left must go
-        size = _file_size(conn)
-        if size > policy.max_size:
-            count = int(conn.execute("SELECT count(*) FROM executions").fetchone()[0])
-            run(
-                False,
-                None,
-                after=(success_cutoff, ""),
-                most=excess_rows(size, count, policy.max_size),
-            )
-    else:
-        run(False, None, enough=lambda: _file_size(conn) <= policy.max_size)
-    if not dry_run:
-        set_meta_now(conn, "policy", policy.to_json())
-        _vacuum(conn, pause)
-    report.size_after = _on_disk(path) if not dry_run else report.size_before
-    report.seconds = time.monotonic() - started
+        success_cutoff = now - policy.keep
+        run(False, success_cutoff)
+        run(True, now - policy.keep_failures)
+        if dry_run:  # nothing was removed: estimate how many of the oldest successes left must go
+            size = _file_size(conn)
+            if size > policy.max_size:
+                count = int(conn.execute("SELECT count(*) FROM executions").fetchone()[0])
+                run(
+                    False,
+                    None,
+                    after=(success_cutoff, ""),
+                    most=excess_rows(size, count, policy.max_size),
+                )
+        else:
+            run(False, None, enough=lambda: _file_size(conn) <= policy.max_size)
+        if not dry_run:
+            set_meta_now(conn, "policy", policy.to_json())
+            _vacuum(conn)
     return report
 
 
@@ -376,10 +385,9 @@ def _ensure_incremental_vacuum(conn: sqlite3.Connection) -> None:
     conn.execute("VACUUM")
 
 
-def _vacuum(conn: sqlite3.Connection, pause: float) -> None:
+def _vacuum(conn: sqlite3.Connection) -> None:
     """Give the free pages back to the file system, a step at a time, and shrink the log."""
     while int(conn.execute("PRAGMA freelist_count").fetchone()[0]) > 0:
         conn.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})")
-        if pause:
-            time.sleep(pause)
+        time.sleep(PRUNE_PAUSE)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -17,15 +17,18 @@ from typing import Any, Protocol
 import orjson
 
 from flux_lsp.model import Execution, Mutation, normalize_id
-from flux_lsp.recorder.query import STATUS_CLASSES, ExecutionQuery
+from flux_lsp.recorder.query import STATUS_CLASSES, ExecutionQuery, MutationQuery
 from flux_lsp.recorder.store import AmbiguousExecution, CallSiteResult, UnknownExecution
 
 PAGE = 500
 """Rows per page of a `stream`."""
 HEX_ID = re.compile(r"^[0-9a-f]{1,16}$")
-LIGHT_COLUMNS = (
-    "id, kind, function, method, path, status, started_at, duration_ms, code_version, parent_id"
-)
+LIGHT_FIELDS = (
+    "id", "kind", "function", "method", "path", "status", "started_at", "duration_ms",
+    "code_version", "parent_id",
+)  # fmt: skip
+"""The columns an execution is listed from, each an `Execution` field of the same name."""
+LIGHT_COLUMNS = ", ".join(LIGHT_FIELDS)
 FAILURE = "(status = 'failed' OR status LIKE '4__' OR status LIKE '5__')"
 """The executions retention keeps longer: failed jobs and 4xx/5xx responses."""
 
@@ -145,30 +148,23 @@ def function_stats_sql(function: str, since: float | None, limit: int) -> tuple[
     )
 
 
-def mutations_sql(
-    table: str | None,
-    pk: str | None,
-    execution_id: str | None,
-    since: float | None,
-    until: float | None,
-    limit: int,
-) -> tuple[str, list[Any]]:
+def mutations_sql(query: MutationQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    for column, value in (("table_name", table), ("pk", pk), ("execution_id", execution_id)):
+    for clause, value in (
+        ("table_name = ?", query.table),
+        ("pk = ?", query.pk),
+        ("execution_id = ?", query.execution_id),
+        ("at >= ?", query.since),
+        ("at < ?", query.until),
+    ):
         if value is not None:
-            clauses.append(f"{column} = ?")
+            clauses.append(clause)
             params.append(value)
-    if since is not None:
-        clauses.append("at >= ?")
-        params.append(since)
-    if until is not None:
-        clauses.append("at < ?")
-        params.append(until)
     where = " WHERE " + " AND ".join(clauses) if clauses else ""
     return (
         "SELECT execution_id, seq, table_name, op, pk, rows_affected, at, before, after, "
-        f"where_json FROM mutations{where} ORDER BY at, execution_id, seq LIMIT {int(limit)}",
+        f"where_json FROM mutations{where} ORDER BY at, execution_id, seq LIMIT {int(query.limit)}",
         params,
     )
 
@@ -196,18 +192,7 @@ def execution_from_record(row: Row) -> Execution:
 
 def light_execution(r: Row) -> Execution:
     """An execution from the `LIGHT_COLUMNS` alone (no spans, no mutations)."""
-    return Execution(
-        id=r["id"],
-        kind=r["kind"],
-        function=r["function"],
-        method=r["method"],
-        path=r["path"],
-        status=r["status"],
-        started_at=r["started_at"],
-        duration_ms=r["duration_ms"],
-        code_version=r["code_version"],
-        parent_id=r["parent_id"],
-    )
+    return Execution(**{name: r[name] for name in LIGHT_FIELDS})
 
 
 def mutation_from_row(row: Row) -> Mutation:
@@ -303,17 +288,8 @@ class SqlReads:
 
     # -- mutations and call sites --------------------------------------------------------
 
-    async def mutations(
-        self,
-        *,
-        table: str | None = None,
-        pk: str | None = None,
-        execution_id: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 1000,
-    ) -> list[Mutation]:
-        rows = await self._all(*mutations_sql(table, pk, execution_id, since, until, limit))
+    async def mutations(self, query: MutationQuery) -> list[Mutation]:
+        rows = await self._all(*mutations_sql(query))
         return [mutation_from_row(r) for r in rows]
 
     async def call_sites(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from flux_lsp.model import Execution, Mutation
-from flux_lsp.recorder.query import ExecutionQuery
+from flux_lsp.recorder.query import ExecutionQuery, MutationQuery
 
 
 class RecorderError(Exception):
@@ -106,16 +106,7 @@ class Store(Protocol):
         """Executions matching `query`, fetched in pages: for windows too large to hold."""
         ...
 
-    async def mutations(
-        self,
-        *,
-        table: str | None = None,
-        pk: str | None = None,
-        execution_id: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 1000,
-    ) -> list[Mutation]:
+    async def mutations(self, query: MutationQuery) -> list[Mutation]:
         """Mutations oldest first, narrowed by table, primary key, execution and time."""
         ...
 
@@ -156,7 +147,7 @@ async def mutation_pages(
     cursor, limit = since, MUTATION_PAGE
     seen_at_cursor: set[tuple[str, int]] = set()
     while True:
-        page = await store.mutations(table=table, since=cursor, limit=limit)
+        page = await store.mutations(MutationQuery(table=table, since=cursor, limit=limit))
         fresh = [m for m in page if (m.execution_id, m.seq) not in seen_at_cursor]
         if fresh:
             yield fresh

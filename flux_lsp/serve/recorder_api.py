@@ -27,7 +27,7 @@ from flux_lsp.encode import to_json
 from flux_lsp.model import Execution
 from flux_lsp.recorder.follow import Follower
 from flux_lsp.recorder.open_store import open_store
-from flux_lsp.recorder.query import ExecutionQuery, QueryError
+from flux_lsp.recorder.query import ExecutionQuery, MutationQuery, QueryError
 from flux_lsp.recorder.remote_store import (
     error_payload,
     error_status,
@@ -141,7 +141,7 @@ class RecorderAPI:
 
     async def mutations(self, request: Request) -> Response:
         params = request.query_params
-        found = await (await self.store()).mutations(
+        query = MutationQuery(
             table=params.get("table"),
             pk=params.get("pk"),
             execution_id=params.get("execution_id"),
@@ -149,6 +149,7 @@ class RecorderAPI:
             until=parse_number(params, "until"),
             limit=parse_int(params, "limit", 1000, low=1) or 1000,
         )
+        found = await (await self.store()).mutations(query)
         return JSONResponse({"mutations": [to_json(m) for m in found]})
 
     async def call_sites(self, request: Request) -> Response:

@@ -15,7 +15,7 @@ import pytest
 from flux_lsp.model import Execution, Span
 from flux_lsp.project import is_database_url
 from flux_lsp.recorder.open_store import open_store
-from flux_lsp.recorder.query import ExecutionQuery
+from flux_lsp.recorder.query import ExecutionQuery, MutationQuery
 from flux_lsp.recorder.retention import DAY, RetentionPolicy
 from flux_lsp.recorder.writer import RecorderWriter
 from tests.cli.flux import flux
@@ -67,7 +67,7 @@ def on_disk(location: str) -> int:
 async def remaining(location: str) -> tuple[set[str], int, int]:
     async with await open_store(location) as store:
         ids = {e.id for e in await store.executions(ExecutionQuery(limit=None))}
-        mutations = len(await store.mutations(limit=100_000))
+        mutations = len(await store.mutations(MutationQuery(limit=100_000)))
         sites = len(await store.call_sites("functions/create_user.py", 5, limit=100_000))
     return ids, mutations, sites
 

@@ -15,7 +15,7 @@ from flux_lsp.model import Execution, LogEntry, Mutation, Span
 from flux_lsp.project import is_database_url
 from flux_lsp.recorder import store as store_module
 from flux_lsp.recorder.open_store import open_store
-from flux_lsp.recorder.query import ExecutionQuery
+from flux_lsp.recorder.query import ExecutionQuery, MutationQuery
 from flux_lsp.recorder.schema import SCHEMA_VERSION
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.store import (
@@ -131,7 +131,7 @@ async def test_writing_an_execution_again_replaces_its_mutations_and_sites(
     write_executions(location, [execution])
     async with await open_store(location) as store:
         executions = await store.executions(ExecutionQuery())
-        mutations = await store.mutations()
+        mutations = await store.mutations(MutationQuery())
         sites = await store.call_sites("functions/create_user.py", 5)
     assert [len(executions), len(mutations), len(sites)] == [1, 1, 1]
 
@@ -155,7 +155,7 @@ async def test_filters_select_by_status_class_kind_and_time(recorder: str) -> No
         ]
         assert streamed == ["7c8d", "7c8d", "1a2b", "b3c4", "c4d5", "a1b2"]
         assert await ids(log="slow PATH") == ["b3c4"]  # printed or logged lines, any case
-        muts = await store.mutations(table="users", pk="u_1")
+        muts = await store.mutations(MutationQuery(table="users", pk="u_1"))
         assert len(muts) == 6 and muts[0].at <= muts[-1].at
         stats = await store.stats()
         assert (stats.executions, stats.oldest, stats.newest) == (6, 1000.0, 1005.0)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from flux_lsp.project import Project
+from flux_lsp.recorder.query import MutationQuery
 from flux_lsp.runtime.database import AppDatabase, DatabaseError, RowNotFound, open_database
 from flux_lsp.runtime.inflight import Trace
 from tests.harness import FluxApp, write_function
@@ -49,7 +50,7 @@ async def test_update_and_delete_record_before_and_after(shop: Path) -> None:
         assert r.status_code == 200
         store = await flux.store()
         e = await store.get(r.headers["x-flux-request-id"])
-        history = await store.mutations(table="subscriptions", pk="s_1")
+        history = await store.mutations(MutationQuery(table="subscriptions", pk="s_1"))
         await store.close()
     [m] = e.mutations
     assert m.before is not None and m.after is not None

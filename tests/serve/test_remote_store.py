@@ -17,7 +17,7 @@ from flux_lsp.encode import to_json
 from flux_lsp.model import Execution
 from flux_lsp.project import Project
 from flux_lsp.recorder.open_store import open_store
-from flux_lsp.recorder.query import ExecutionQuery, QueryError
+from flux_lsp.recorder.query import ExecutionQuery, MutationQuery, QueryError
 from flux_lsp.recorder.remote_store import RemoteAuthError, RemoteStore
 from flux_lsp.recorder.store import AmbiguousExecution, RecorderMissing, Store, UnknownExecution
 from flux_lsp.runtime.gateway import create_app
@@ -98,7 +98,8 @@ async def test_every_query_answers_as_the_local_file(
         {"execution_id": incident.created_user},
         {"since": everything[5].started_at, "until": everything[0].started_at + 1},
     ):
-        assert await remote.mutations(**kwargs) == await local.mutations(**kwargs), kwargs  # type: ignore[arg-type]
+        query = MutationQuery(**kwargs)  # type: ignore[arg-type]
+        assert await remote.mutations(query) == await local.mutations(query), kwargs
 
     record = await local.get(incident.failed_webhook)
     site = next(s for s in record.spans if s.file and s.line and s.name != "function")
