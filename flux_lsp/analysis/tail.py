@@ -5,6 +5,8 @@ JSON shape, one object per execution: the execution summary (see `execution_summ
     {..., "changes": ["users.id=u_42  insert", ...]}
 
 `replay_of` is the execution a replay re-ran (`req:1a2b3c4d`), null for the others.
+`TailReport` is what the editor's `flux.tail` answers: the lines and, when it follows, the
+cursor that asks for what is recorded next (`{"lines": [...], "cursor": "9f3c…" | null}`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ class TailLine:
     execution: ExecutionSummary = field(metadata=INLINE)
     changes: list[str] = field(default_factory=list)
     replay_of: str | None = None
+
+
+@dataclass(slots=True)
+class TailReport:
+    """Recent executions, oldest first, and the cursor that follows them."""
+
+    lines: list[TailLine] = field(default_factory=list)
+    cursor: str | None = None
+    """Given when asked to follow: pass it back for what is recorded since."""
 
 
 def pk_column(m: Mutation) -> str:

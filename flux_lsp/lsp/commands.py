@@ -1,5 +1,5 @@
-"""`workspace/executeCommand`: flux.why, flux.trace, flux.traceDiff, flux.tail, flux.replay,
-flux.incidentReplay, flux.saveRegressionTest, flux.debug.
+"""`workspace/executeCommand`: flux.why, flux.trace, flux.traceDiff, flux.tail, flux.failures,
+flux.replay, flux.incidentReplay, flux.saveRegressionTest, flux.debug.
 
 Every command takes one JSON object (`{"id": "req:7c8d9e0f", "uri": ...}`) and returns
 `{"kind": ..., "execution_id": ..., "report": <encode.to_json(report)>, "markdown": ...}`;
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -182,7 +183,7 @@ async def tail(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
     """`{"function"?, "path"?, "status"?, "kind"?, "since"?: "15m", "limit"?: 50, "uri"?,
     "follow"?: true}`; with `follow`, the answer carries a `cursor`, and `{"cursor": ...}`
     answers with what was recorded since the cursor's last look, each execution once."""
-    from flux_lsp.analysis.tail import tail_lines
+    from flux_lsp.analysis.tail import TailReport, tail_lines
     from flux_lsp.recorder.follow import Follower
     from flux_lsp.recorder.query import parse_time
 
@@ -195,7 +196,7 @@ async def tail(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
         for follower in known:
             fresh.extend(await follower.poll())
         lines = tail_lines(fresh)
-        return _result("tail", None, {"lines": lines, "cursor": cursor}, markdown.tail(lines))
+        return _result("tail", None, TailReport(lines, cursor), markdown.tail(lines))
 
     filters = [
         f"{key}={arg[key]}"
@@ -222,13 +223,38 @@ async def tail(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
         executions.extend(await store.executions(query))
     lines = tail_lines(executions[: limit * 4])[-limit:]
     title = f"Flux: recent {arg['function']}" if arg.get("function") else "Flux: recent executions"
-    report: dict[str, Any] = {"lines": lines}
+    report = TailReport(lines)
     if followers:
-        report["cursor"] = uuid.uuid4().hex
-        ls.followers[report["cursor"]] = followers
+        report.cursor = uuid.uuid4().hex
+        ls.followers[report.cursor] = followers
         while len(ls.followers) > MAX_FOLLOWERS:
             del ls.followers[next(iter(ls.followers))]
     return _result("tail", None, report, markdown.tail(lines, title))
+
+
+async def failures(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+    """`{"uri"?}`: the failed executions within the `flux.window` of each workspace folder's
+    project (or of the project `uri` is in), newest first, counted and worded for the editor's
+    status bar and its pick (`analysis.recent_failures`)."""
+    from flux_lsp.analysis.recent_failures import failed_since, recent_failures
+
+    if arg.get("uri") is None:  # each folder's settings as they are now
+        projects = await ls.projects.folder_projects() or ls.projects.all()
+    else:
+        projects = await _projects(ls, arg)
+    executions: list[Execution] = []
+    problems: list[str] = []
+    for project in projects:
+        store = await project.open()
+        if store is None:
+            problems.append(project.problem or f"no recorder at {project.recorder}")
+            continue
+        since = time.time() - project.settings.window_seconds
+        executions.extend(await failed_since(store, since))
+    if not projects or len(problems) == len(projects):
+        raise RequestFailed(problems[0] if problems else "no Flux project in this workspace")
+    report = recent_failures(executions, projects[0].settings.window)
+    return _result("failures", None, report, markdown.tail(report.lines, report.title))
 
 
 def _overlay(ls: FluxLanguageServer, project: FluxProject) -> dict[str, str]:
@@ -529,6 +555,7 @@ HANDLERS: dict[str, Handler] = {
     "flux.trace": trace,
     "flux.traceDiff": trace_diff,
     "flux.tail": tail,
+    "flux.failures": failures,
     "flux.replay": replay,
     "flux.incidentReplay": incident_replay,
     "flux.debug": debug,

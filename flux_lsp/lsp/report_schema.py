@@ -20,16 +20,29 @@ import typing
 from typing import Any
 
 from flux_lsp.analysis.diff import TraceDiff
-from flux_lsp.analysis.tail import TailLine
+from flux_lsp.analysis.recent_failures import RecentFailures
+from flux_lsp.analysis.tail import TailReport
 from flux_lsp.analysis.trace_report import TraceReport
 from flux_lsp.analysis.why import WhyReport
 from flux_lsp.encode import DERIVED, INLINE_KEY
+from flux_lsp.replay.capture import SavedCase
+from flux_lsp.replay.debug import DebugEndpoint
 from flux_lsp.replay.report import ReplayReport
 from flux_lsp.replay.sandbox import SandboxStats
 
-REPORTS: tuple[type, ...] = (WhyReport, TraceReport, TraceDiff, TailLine, ReplayReport)
-"""The reports the editor reads: `flux.why`, `flux.trace`, `flux.traceDiff`, `flux.tail`
-(one line each), `flux.replay` and `flux.incidentReplay`."""
+REPORTS: tuple[type, ...] = (
+    WhyReport,
+    TraceReport,
+    TraceDiff,
+    TailReport,
+    RecentFailures,
+    ReplayReport,
+    SavedCase,
+    DebugEndpoint,
+)
+"""The reports the editor reads: `flux.why`, `flux.trace`, `flux.traceDiff`, `flux.tail`,
+`flux.failures`, `flux.replay`, `flux.incidentReplay`, `flux.saveRegressionTest` and
+`flux.debug`."""
 _NAMES = {"SandboxStats": SandboxStats}
 """Names the report modules import for type checking only."""
 

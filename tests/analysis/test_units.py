@@ -11,7 +11,8 @@ import json
 
 from flux_lsp.analysis.diff import trace_diff
 from flux_lsp.analysis.execution_summary import outcome, summarize, target
-from flux_lsp.analysis.tail import mutation_summary, tail_line
+from flux_lsp.analysis.recent_failures import recent_failures
+from flux_lsp.analysis.tail import TailReport, mutation_summary, tail_line
 from flux_lsp.analysis.trace_report import build_tree, trace_report
 from flux_lsp.analysis.why import data_changes, input_lines, root_cause, why_report
 from flux_lsp.encode import to_json
@@ -90,12 +91,31 @@ def test_every_report_the_editor_reads_matches_its_schema() -> None:
         "WhyReport": to_json(why_report(e)),
         "TraceReport": to_json(trace_report(e)),
         "TraceDiff": to_json(trace_diff(execution("200"), e)),
+        "TailReport": to_json(TailReport([tail_line(e)], "c1")),
         "TailLine": to_json(tail_line(e)),
+        "RecentFailures": to_json(recent_failures([e], "24h")),
     }
-    assert {cls.__name__ for cls in REPORTS} >= set(sent)
+    assert {cls.__name__ for cls in REPORTS} >= set(sent) - {"TailLine"}
     for name, doc in sent.items():
         assert list(doc) == list(defs[name]["properties"]), name
         assert defs[name]["required"] == list(doc)
+
+
+def test_recent_failures_are_newest_first_capped_counted_and_worded() -> None:
+    failures = [execution(id=f"{n:016x}", started_at=100.0 + n) for n in range(3)]
+    report = recent_failures(failures, "2h", cap=2)
+    assert [line.execution.id for line in report.lines] == [f"{n:016x}" for n in (2, 1)]
+    assert (report.count, report.capped, report.state) == (2, True, "failing")
+    assert report.label == "Flux: 2+ failing"
+    assert report.tooltip == "2+ failed executions in the last 2h — click to pick one"
+    assert report.title == "Flux: 2+ failures"
+    one = recent_failures(failures[:1], "24h")
+    assert (one.label, one.title, one.capped) == ("Flux: 1 failing", "Flux: 1 failure", False)
+    assert one.tooltip == "1 failed execution in the last 24h — click to pick one"
+    none = recent_failures([], "15m")
+    assert (none.state, none.label, none.count) == ("clear", "Flux", 0)
+    assert none.tooltip == "No failed executions in the last 15m"
+    assert none.empty == "Flux: no failures in the last 15m."
 
 
 def test_the_failing_span_is_the_deepest_that_erred() -> None:

@@ -1,11 +1,12 @@
 """End to end in a real VS Code: scripts/vscode_e2e.sh installs code-server (cached), installs
 the built .vsix, opens the example shop with a recorder made by driving it, and uses it through
 headless Chromium. The Flux diagnostic must be in the Problems panel and squiggled on the
-raising line, its hover must show the recorded input, `Flux: Replay Incident…` must end with
-its verdict, `Flux: Show Trace…` must open the report webview, and `Flux: Debug Request…` on
-the webhook must stop the editor on line 12 with `cus_ABC` in the variables panel. Screenshots
-of each step are kept under test-artifacts/vscode-e2e/. Where Node, Chromium or code-server
-cannot be installed the test is skipped with the reason.
+raising line, the status bar must show the server's count of failures, its hover must show the
+recorded input, `Flux: Replay Incident…` must end with its verdict, `Flux: Show Trace…` must
+open the report webview, and `Flux: Debug Request…` on the webhook must stop the editor on
+line 12 with `cus_ABC` in the variables panel. Screenshots of each step are kept under
+test-artifacts/vscode-e2e/. Where Node, Chromium or code-server cannot be installed the test is
+skipped with the reason.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def test_flux_in_vscode_diagnostic_hover_replay_and_webview() -> None:
     )
     assert set(result["checks"]) == {
         "problems panel lists the failure",
+        "status bar shows the server's failure count",
         "squiggle on line 12",
         "hover shows the recorded input",
         "replay incident shows its verdict",

@@ -4,6 +4,7 @@ and go-to-definition from a job name."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 
 import pytest
@@ -17,6 +18,8 @@ from tests.lsp.recording import (
     execute_command,
     open_document,
     record_more,
+    start_client,
+    stop_client,
     wait_for_diagnostics,
 )
 
@@ -116,6 +119,32 @@ async def test_tail_with_filters(lsp: LanguageClient, recording: Recording) -> N
     result = await execute_command(lsp, "flux.tail", {"status": "5xx"})
     assert {line["id"] for line in result["report"]["lines"]} == set(recording.failed_webhooks)
     assert result["execution_id"] is None
+
+
+async def test_failures_are_counted_and_worded_by_the_server(
+    lsp: LanguageClient, recording: Recording
+) -> None:
+    """The status bar's report: the failed webhooks (not the 400), newest first, in the
+    folder's `flux.window`."""
+    result = await execute_command(lsp, "flux.failures", {})
+    report = result["report"]
+    assert result["kind"] == "failures"
+    assert [line["id"] for line in report["lines"]] == recording.failed_webhooks[::-1]
+    assert (report["count"], report["capped"], report["state"]) == (2, False, "failing")
+    assert report["label"] == "Flux: 2 failing"
+    assert report["tooltip"] == "2 failed executions in the last 24h — click to pick one"
+    assert report["title"] == "Flux: 2 failures"
+
+
+async def test_failures_follow_the_window_setting(recording: Recording) -> None:
+    lsp = await start_client(recording.project, configuration={"window": "1s"})
+    try:
+        await asyncio.sleep(1.1)
+        report = (await execute_command(lsp, "flux.failures", {}))["report"]
+    finally:
+        await stop_client(lsp)
+    assert (report["count"], report["state"], report["label"]) == (0, "clear", "Flux")
+    assert report["tooltip"] == "No failed executions in the last 1s"
 
 
 async def test_definition_from_a_job_name_string(lsp: LanguageClient, recording: Recording) -> None:

@@ -1,6 +1,6 @@
 // Drive a running code-server (a real VS Code) with the Flux extension installed, through
 // headless Chromium: the failing webhook's diagnostic is in the Problems panel and squiggled
-// on the raising line, hovering it shows the recorded input, and `Flux: Replay Incident…`
+// on the raising line, the status bar counts it (as the server words it), hovering it shows the recorded input, and `Flux: Replay Incident…`
 // from the palette runs and shows its verdict; `Flux: Show Trace…` opens the report webview;
 // `Flux: Debug Request…` stops the debugger on the failing line with the recorded values.
 // Screenshots of each step and result.json go to --out. Exits 1 when a check fails.
@@ -67,6 +67,16 @@ try {
   await problem.waitFor({ timeout: 30000 });
   const problemText = (await problem.innerText()).replace(/\s+/g, " ");
   check("problems panel lists the failure", /Row not found: subscriptions/.test(problemText), problemText);
+  // The status bar: the server's count of failures in the window, as the server words it.
+  const status = page.locator(".statusbar-item", { hasText: /Flux: \d+ failing/ }).first();
+  let statusText = "";
+  try {
+    await status.waitFor({ timeout: 30000 });
+    statusText = (await status.innerText()).trim();
+  } catch {
+    statusText = await page.locator(".statusbar-item", { hasText: "Flux" }).allInnerTexts().then((t) => t.join(" | "));
+  }
+  check("status bar shows the server's failure count", /Flux: 1 failing/.test(statusText), statusText);
   await shot("01-problems.png");
 
   // The squiggle is on the raising line: clicking it puts the cursor there.

@@ -10,7 +10,6 @@ import { ENTER_ID, type ExecutionItem, askForId, executionItem, fetchExecutions,
 import {
   type CommandResult,
   SERVER_COMMANDS,
-  type TailLine,
   asCommandResult,
   isObject,
   normalizeId,
@@ -68,8 +67,8 @@ function idArg(value: unknown): string | undefined {
 }
 
 export class FluxCommands {
-  /** The failure last chosen in a pick, for "around the selected failure". */
-  selected: TailLine | undefined;
+  /** The id of the failure last chosen in a pick, for "around the selected failure". */
+  selected: string | undefined;
   readonly replayOutput: vscode.OutputChannel;
 
   constructor(
@@ -109,11 +108,11 @@ export class FluxCommands {
     if (given) {
       return given;
     }
-    const row = await pickExecution(this.server, title);
-    if (row?.started_at) {
-      this.selected = row;
+    const picked = await pickExecution(this.server, title);
+    if (picked?.row) {
+      this.selected = picked.id;
     }
-    return row?.id;
+    return picked?.id;
   }
 
   async why(id?: string): Promise<void> {
@@ -145,19 +144,19 @@ export class FluxCommands {
   }
 
   async showFailures(): Promise<void> {
-    const rows = await recentFailures(this.server);
-    if (rows.length === 0) {
-      void vscode.window.showInformationMessage("Flux: no failures in the window.");
+    const failures = await recentFailures(this.server);
+    if (failures.lines.length === 0) {
+      void vscode.window.showInformationMessage(failures.empty);
       return;
     }
-    const items: ExecutionItem[] = rows.map(executionItem);
+    const items: ExecutionItem[] = failures.lines.map(executionItem);
     const choice = await vscode.window.showQuickPick(items, {
-      title: `Flux: ${rows.length} failure${rows.length === 1 ? "" : "s"}`,
+      title: failures.title,
       matchOnDescription: true,
       matchOnDetail: true,
     });
     if (choice?.row) {
-      this.selected = choice.row;
+      this.selected = choice.row.id;
       await this.openReport(choice.row.id);
     }
   }
@@ -178,7 +177,7 @@ export class FluxCommands {
       { label: WINDOW_CHOICES.lastHour, description: "-1h..now" },
       {
         label: WINDOW_CHOICES.around,
-        description: this.selected ? shortId(this.selected.id) : "pick a failure",
+        description: this.selected ? shortId(this.selected) : "pick a failure",
       },
       { label: WINDOW_CHOICES.custom, description: "e.g. 09:00..09:20" },
     ];
@@ -192,12 +191,12 @@ export class FluxCommands {
       case WINDOW_CHOICES.lastHour:
         return { window: "-1h..now" };
       case WINDOW_CHOICES.around: {
-        const row = this.selected ?? (await pickExecution(this.server, "Flux: replay around which failure?"));
-        if (!row) {
+        const id = this.selected ?? (await pickExecution(this.server, "Flux: replay around which failure?"))?.id;
+        if (!id) {
           return undefined;
         }
-        this.selected = row;
-        return { id: row.id };
+        this.selected = id;
+        return { id };
       }
       case WINDOW_CHOICES.custom: {
         const text = await vscode.window.showInputBox({

@@ -10,22 +10,12 @@
 
 import * as vscode from "vscode";
 import { pickExecution } from "./executions";
-import { SERVER_COMMANDS, asCommandResult, isObject, normalizeId, shortId } from "./protocol";
+import { type DebugEndpoint, SERVER_COMMANDS, asCommandResult, isObject, normalizeId, shortId } from "./protocol";
 import type { FluxServer } from "./server";
 
 export const DEBUG_TYPE = "flux";
 
-/** What `flux.debug` answers as its report (flux_lsp/replay/debug.py `DebugEndpoint`). */
-export interface DebugEndpoint {
-  host: string;
-  port: number;
-  pid: number;
-  execution_id: string;
-  short_id: string;
-  label: string;
-  stop_at: { file: string; line: number } | null;
-}
-
+/** The endpoint of a `flux.debug` answer (flux_lsp/replay/debug.py `DebugEndpoint`). */
 export function asEndpoint(report: unknown): DebugEndpoint | undefined {
   if (isObject(report) && typeof report.host === "string" && typeof report.port === "number") {
     return report as unknown as DebugEndpoint;
@@ -63,11 +53,11 @@ export class FluxDebugger implements vscode.DebugAdapterDescriptorFactory, vscod
       config = { type: DEBUG_TYPE, request: "attach", name: "Flux: debug a recorded request" };
     }
     if (typeof config.execution !== "string" || !config.execution.trim()) {
-      const row = await pickExecution(this.server, "Flux: Debug Request…");
-      if (!row) {
+      const picked = await pickExecution(this.server, "Flux: Debug Request…");
+      if (!picked) {
         return undefined; // cancelled: no session
       }
-      config.execution = row.id;
+      config.execution = picked.id;
     }
     config.request = "attach";
     return config;

@@ -1,10 +1,19 @@
 /**
- * Recent executions from the server (`flux.tail`) and the quick picks that choose one:
- * recent failures, or an id typed in.
+ * Recent executions from the server (`flux.tail`), its recent failures (`flux.failures`: which
+ * failed, in what order, counted and worded by the server), and the quick picks that choose
+ * one: a recent failure, or an id typed in.
  */
 
 import * as vscode from "vscode";
-import { type Outcome, SERVER_COMMANDS, type TailLine, normalizeId, shortId, tailRows } from "./protocol";
+import {
+  type Outcome,
+  type RecentFailures,
+  SERVER_COMMANDS,
+  type TailLine,
+  failuresReport,
+  normalizeId,
+  tailRows,
+} from "./protocol";
 import type { FluxServer } from "./server";
 
 export const ENTER_ID = "$(edit) Enter a request id…";
@@ -24,11 +33,13 @@ export async function fetchExecutions(server: FluxServer, args: TailArgs): Promi
   return tailRows(await server.execute(SERVER_COMMANDS.tail, args));
 }
 
-/** The failures within the `flux.window` setting, newest first (replays are not incidents). */
-export async function recentFailures(server: FluxServer, limit = 50): Promise<TailLine[]> {
-  const window = vscode.workspace.getConfiguration("flux").get<string>("window") || "24h";
-  const rows = await fetchExecutions(server, { status: "failed", since: window, limit });
-  return rows.filter((row) => row.kind !== "replay");
+/** The server's report of the failures within the `flux.window` setting, newest first. */
+export async function recentFailures(server: FluxServer): Promise<RecentFailures> {
+  const report = failuresReport(await server.execute(SERVER_COMMANDS.failures, {}));
+  if (!report) {
+    throw new Error("the Flux language server sent no failures report");
+  }
+  return report;
 }
 
 export interface ExecutionItem extends vscode.QuickPickItem {
@@ -38,11 +49,9 @@ export interface ExecutionItem extends vscode.QuickPickItem {
 const OUTCOME_ICON: Record<Outcome, string> = { failed: "$(error)", client_error: "$(warning)", ok: "$(pass)" };
 
 export function executionItem(row: TailLine): ExecutionItem {
-  // The pick's own label for jobs (`JOB name`, one space); otherwise the server's target.
-  const what = row.kind === "job" ? `JOB ${row.function}` : row.target;
   return {
-    label: `${OUTCOME_ICON[row.outcome as Outcome] ?? ""} ${what}  ${row.status}`,
-    description: `${row.short_id} · ${row.time} · ${Math.round(row.duration_ms)}ms`,
+    label: `${OUTCOME_ICON[row.outcome as Outcome] ?? ""} ${row.target}  ${row.status}`,
+    description: `${row.short_id} · ${row.time} · ${row.duration}`,
     detail: row.error?.message,
     row,
   };
@@ -64,14 +73,20 @@ export async function askForId(): Promise<string | undefined> {
   return text ? normalizeId(text) : undefined;
 }
 
+/** An execution chosen in a pick: a listed failure's row, or only the id typed in. */
+export interface Picked {
+  id: string;
+  row?: TailLine;
+}
+
 /**
  * A quick pick of recent failures with an "Enter a request id…" entry; resolves to the chosen
- * row (or a row holding only the typed id).
+ * row's id (and the row), or the typed id.
  */
-export async function pickExecution(server: FluxServer, title: string): Promise<TailLine | undefined> {
-  let rows: TailLine[] = [];
+export async function pickExecution(server: FluxServer, title: string): Promise<Picked | undefined> {
+  let rows: readonly TailLine[] = [];
   try {
-    rows = await recentFailures(server);
+    rows = (await recentFailures(server)).lines;
   } catch (err) {
     void vscode.window.showWarningMessage(`Flux: could not list recent failures: ${(err as Error).message}`);
   }
@@ -87,14 +102,8 @@ export async function pickExecution(server: FluxServer, title: string): Promise<
     return undefined;
   }
   if (choice.row) {
-    return choice.row;
+    return { id: choice.row.id, row: choice.row };
   }
   const id = await askForId();
-  if (!id) {
-    return undefined;
-  }
-  // Only the typed id is known: no recording has been looked up.
-  const blank = { kind: "", function: "", method: "", path: "", target: "", status: "", time: "", duration: "" };
-  const unknown = { started_at: 0, started_at_iso: null, duration_ms: 0, error: null, code_version: "", changes: [], replay_of: null };
-  return { ...blank, ...unknown, id, short_id: shortId(id), outcome: "ok" };
+  return id ? { id } : undefined;
 }

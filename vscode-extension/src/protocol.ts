@@ -17,14 +17,25 @@ export const SERVER_COMMANDS = {
   replay: "flux.replay",
   incidentReplay: "flux.incidentReplay",
   tail: "flux.tail",
+  failures: "flux.failures",
   saveRegressionTest: "flux.saveRegressionTest",
   debug: "flux.debug",
 } as const;
 
 export type ServerCommandName = (typeof SERVER_COMMANDS)[keyof typeof SERVER_COMMANDS];
 
-export type { Json, LogEntry, ReplayReport, TailLine, TraceNode, TraceReport, WhyReport } from "./generated/reports";
-import type { Json, ReplayReport, TailLine } from "./generated/reports";
+export type {
+  DebugEndpoint,
+  Json,
+  LogEntry,
+  RecentFailures,
+  ReplayReport,
+  TailLine,
+  TraceNode,
+  TraceReport,
+  WhyReport,
+} from "./generated/reports";
+import type { RecentFailures, ReplayReport, TailLine } from "./generated/reports";
 
 /** `ok`, `client_error` (4xx) or `failed` (5xx, failed jobs), as `analysis.execution_summary.outcome` says. */
 export type Outcome = "ok" | "client_error" | "failed";
@@ -32,7 +43,8 @@ export type Outcome = "ok" | "client_error" | "failed";
 export interface CommandResult {
   kind: string;
   execution_id?: string | null;
-  report?: Json;
+  /** One of the generated report types; read it with the readers below. */
+  report?: unknown;
   markdown?: string | null;
 }
 
@@ -67,7 +79,13 @@ export function tailRows(result: unknown): TailLine[] {
 
 /** `POST /stripe_webhook  500  32ms  req:7c8d9e0f  09:14:22`, as `flux tail` prints it. */
 export function tailLine(row: TailLine): string {
-  return `${row.target}  ${row.status}  ${Math.round(row.duration_ms)}ms  ${row.short_id}  ${row.time}`;
+  return `${row.target}  ${row.status}  ${row.duration}  ${row.short_id}  ${row.time}`;
+}
+
+/** The report of a `flux.failures` answer: the failures, their count and its words. */
+export function failuresReport(result: unknown): RecentFailures | undefined {
+  const report = isObject(result) ? result.report : undefined;
+  return isObject(report) && typeof report.count === "number" ? (report as unknown as RecentFailures) : undefined;
 }
 
 /** The replay report of a replay answer, when it carries one. */

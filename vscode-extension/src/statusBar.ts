@@ -1,5 +1,6 @@
 /**
- * The status bar item: how many executions failed within `flux.window` for the workspace.
+ * The status bar item: how many executions failed within `flux.window` for the workspace, as
+ * the server counts and words it (`flux.failures`); this draws its label, tooltip and state.
  * Clicking it opens the quick pick of those failures. Refreshed on a timer and whenever
  * diagnostics change (the server republishes them as new executions are recorded).
  */
@@ -8,6 +9,9 @@ import * as vscode from "vscode";
 import { PALETTE } from "./commands";
 import { recentFailures } from "./executions";
 import type { FluxServer } from "./server";
+
+/** The icon of each `state` the server sends. */
+const STATE_ICON: Record<string, string> = { failing: "$(error)", clear: "$(check)" };
 
 export class FailureStatus implements vscode.Disposable {
   readonly item: vscode.StatusBarItem;
@@ -45,14 +49,13 @@ export class FailureStatus implements vscode.Disposable {
   }
 
   async refresh(): Promise<void> {
-    const window = vscode.workspace.getConfiguration("flux").get<string>("window") || "24h";
     try {
-      const rows = await recentFailures(this.server, 100);
-      this.count = rows.length;
-      this.item.text = rows.length > 0 ? `$(error) Flux: ${rows.length} failing` : "$(check) Flux";
-      this.item.tooltip = `${rows.length} failed execution${rows.length === 1 ? "" : "s"} in the last ${window} — click to pick one`;
+      const failures = await recentFailures(this.server);
+      this.count = failures.count;
+      this.item.text = `${STATE_ICON[failures.state] ?? ""} ${failures.label}`;
+      this.item.tooltip = failures.tooltip;
       this.item.backgroundColor =
-        rows.length > 0 ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
+        failures.state === "failing" ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
     } catch (err) {
       this.count = undefined;
       this.item.text = "$(warning) Flux";

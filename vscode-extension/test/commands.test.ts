@@ -4,27 +4,47 @@ import assert from "node:assert/strict";
 import { beforeEach, test } from "node:test";
 import { FluxCommands, PALETTE, WINDOW_CHOICES } from "../src/commands";
 import { ENTER_ID, executionItem } from "../src/executions";
-import { tailRows } from "../src/protocol";
+import type { TailLine } from "../src/protocol";
 import { FailureStatus } from "../src/statusBar";
 import { TailChannel } from "../src/tail";
 import { ReportPanels } from "../src/webview/panel";
-import { FAILING_ID, replayResult, tailResult, traceResult, whyResult } from "./fixtures";
+import {
+  FAILING_ID,
+  FAILING_SHORT,
+  failingLine,
+  failures,
+  incidentReplay,
+  jobLine,
+  replayStillFailing,
+  saved,
+  tail,
+  trace,
+  why,
+} from "./fixtures";
 import { ScriptedServer, pickLabel, vscode } from "./helpers";
 
 function make(answers: ConstructorParameters<typeof ScriptedServer>[0] = {}) {
   const server = new ScriptedServer({
-    "flux.tail": () => tailResult,
-    "flux.trace": () => traceResult,
-    "flux.why": () => whyResult,
-    "flux.incidentReplay": () => replayResult,
-    "flux.replay": () => replayResult,
+    "flux.tail": () => tail,
+    "flux.failures": () => failures,
+    "flux.trace": () => trace,
+    "flux.why": () => why,
+    "flux.incidentReplay": () => incidentReplay,
+    "flux.replay": () => replayStillFailing,
+    "flux.saveRegressionTest": () => saved,
     ...answers,
   });
   const panels = new ReportPanels();
-  const tail = new TailChannel(server, 60_000);
-  const commands = new FluxCommands(server, panels, tail);
+  const tailChannel = new TailChannel(server, 60_000);
+  const commands = new FluxCommands(server, panels, tailChannel);
   commands.register();
-  return { server, panels, tail, commands };
+  return { server, panels, tail: tailChannel, commands };
+}
+
+/** How many spans the failing webhook's trace recorded. */
+function spanCount(): number {
+  const count = (node: { children: readonly any[] }): number => 1 + node.children.map(count).reduce((a, b) => a + b, 0);
+  return count(trace.report.tree!);
 }
 
 beforeEach(() => vscode.reset());
@@ -34,30 +54,28 @@ test("Show Trace: a recent failure from the quick pick opens the report panel", 
   vscode.answers.quickPick.push(pickLabel("POST /stripe_webhook"));
   await vscode.commands.executeCommand(PALETTE.showTrace);
   const pick = vscode.log.quickPicks[0];
-  assert.equal(pick.items.length, 3, "two failures and the enter-an-id entry");
-  assert.equal(pick.items[2].label, ENTER_ID);
-  assert.match(pick.items[0].description, /req:7c8d9e0f/);
-  assert.match(pick.items[1].label, /JOB send_onboarding_email {2}failed/);
-  assert.deepEqual(server.calls[0], { command: "flux.tail", arg: { status: "failed", since: "24h", limit: 50 }, token: undefined });
+  assert.equal(pick.items.length, failures.report.lines.length + 1, "the server's failures and the enter-an-id entry");
+  assert.equal(pick.items.at(-1).label, ENTER_ID);
+  assert.equal(pick.items[0].description, `${FAILING_SHORT} · ${failingLine.time} · ${failingLine.duration}`);
+  assert.equal(pick.items[0].detail, failingLine.error?.message);
+  assert.deepEqual(server.calls[0], { command: "flux.failures", arg: {}, token: undefined }, "the server picks the window");
   const commands = server.calls.slice(1).map((c) => [c.command, c.arg]);
   assert.deepEqual(commands.sort(), [["flux.trace", { id: FAILING_ID }], ["flux.why", { id: FAILING_ID }]]);
   assert.equal(vscode.log.panels.length, 1);
   const panel = vscode.log.panels[0];
-  assert.equal(panel.title, "Flux req:7c8d9e0f");
+  assert.equal(panel.title, `Flux ${FAILING_SHORT}`);
   assert.equal(panel.options.enableScripts, false);
-  assert.equal((panel.webview.html.match(/class="span-bar"/g) ?? []).length, 4);
+  assert.equal((panel.webview.html.match(/class="span-bar"/g) ?? []).length, spanCount());
   assert.match(panel.webview.html, /ROOT CAUSE/);
   assert.match(panel.webview.html, /vscode-webview:\/\/test/, "CSP names the webview source");
 });
 
-test("Why: entering an id normalises it; the window setting narrows the failure list", async () => {
-  vscode.config["flux.window"] = "2h";
+test("Why: entering an id normalises it", async () => {
   const { server } = make();
   vscode.answers.quickPick.push(pickLabel(ENTER_ID));
-  vscode.answers.inputBox.push("REQ:7C8D9E0F");
+  vscode.answers.inputBox.push(FAILING_SHORT.toUpperCase());
   await vscode.commands.executeCommand(PALETTE.why);
-  assert.equal(server.calls[0].arg.since, "2h");
-  assert.ok(server.calls.some((c) => c.command === "flux.why" && c.arg.id === "7c8d9e0f"));
+  assert.ok(server.calls.some((c) => c.command === "flux.why" && c.arg.id === FAILING_ID.slice(0, 8)));
   assert.equal(vscode.log.panels.length, 1);
 });
 
@@ -75,7 +93,7 @@ test("Why: an id that is not one is refused by the input box", async () => {
 test("dismissing the quick pick does nothing", async () => {
   const { server } = make();
   await vscode.commands.executeCommand(PALETTE.showTrace);
-  assert.deepEqual(server.calls.map((c) => c.command), ["flux.tail"]);
+  assert.deepEqual(server.calls.map((c) => c.command), ["flux.failures"]);
   assert.equal(vscode.log.panels.length, 0);
 });
 
@@ -89,7 +107,7 @@ test("a server error becomes one error message, not an exception", async () => {
   assert.deepEqual(vscode.log.messages.map((m) => [m.level, m.text]), [["error", "Flux: no execution matches req:deadbeef"]]);
 });
 
-test("Replay Incident: last 15 minutes runs with progress and ends with the seed-style verdict", async () => {
+test("Replay Incident: last 15 minutes runs with progress and ends with the server's verdict", async () => {
   const { server } = make();
   vscode.answers.quickPick.push(pickLabel(WINDOW_CHOICES.last15));
   vscode.answers.message.push("Show Details");
@@ -99,11 +117,13 @@ test("Replay Incident: last 15 minutes runs with progress and ends with the seed
   const call = server.calls.find((c) => c.command === "flux.incidentReplay")!;
   assert.deepEqual(call.arg, { window: "-15m..now" });
   assert.equal(vscode.log.progress.length, 1);
+  assert.equal(incidentReplay.report.ok, true);
   const info = vscode.log.messages.find((m) => m.level === "info")!;
-  assert.equal(info.text, "Flux: 7 replayed · 7 passing · 0 still failing  ✔ incident resolved");
+  assert.equal(info.text, `Flux: ${incidentReplay.report.verdict_line}`);
+  assert.match(info.text, /✔ incident resolved$/);
   await new Promise((r) => setImmediate(r));
   const output = vscode.log.outputs.get("Flux Replay")!;
-  assert.match(output.lines[0], /^\*\*Flux: Replaying 7 requests…\*\*/);
+  assert.equal(output.lines[0], incidentReplay.markdown.trim());
   assert.equal(output.shown, 1, "Show Details reveals the full replay");
 });
 
@@ -121,6 +141,11 @@ test("Replay Incident: last hour, custom window, and around the selected failure
   assert.deepEqual(windows.slice(0, 2), ["-1h..now", "09:00..09:20"]);
   const around = server.calls.filter((c) => c.command === "flux.incidentReplay")[2].arg;
   assert.deepEqual(around, { id: FAILING_ID }, "the server picks the window around the failure");
+  // The failure stays selected: the next "around" names it and asks no more.
+  vscode.answers.quickPick.push(pickLabel(WINDOW_CHOICES.around));
+  await vscode.commands.executeCommand(PALETTE.replayIncident);
+  assert.equal(vscode.log.quickPicks.at(-1)!.items[2].description, FAILING_SHORT);
+  assert.deepEqual(server.calls.at(-1)!.arg, { id: FAILING_ID });
 });
 
 test("Replay Incident: a custom window without .. is refused", async () => {
@@ -137,41 +162,20 @@ test("Replay: a cancelled replay (Cancel on the server's progress) says so and s
       throw new Error("replay cancelled");
     },
   });
-  await vscode.commands.executeCommand(PALETTE.replayRequest, "req:7c8d9e0f");
+  await vscode.commands.executeCommand(PALETTE.replayRequest, FAILING_SHORT);
   assert.deepEqual(vscode.log.messages.map((m) => m.text), ["Flux: replay cancelled."]);
 });
 
-test("Replay Request: a still-failing verdict is a warning", async () => {
-  const { server } = make({
-    "flux.replay": () => ({
-      kind: "replay",
-      execution_id: FAILING_ID,
-      report: { ok: false, verdict_line: "1 replayed · 0 passing · 1 still failing  ✗ not resolved" },
-      markdown: "- ✗ `req:7c8d9e0f` payment_intent.succeeded 500 32ms",
-    }),
-  });
+test("Replay Request: a verdict the server says is not ok is a warning", async () => {
+  const { server } = make();
   vscode.answers.quickPick.push(pickLabel("POST /stripe_webhook"));
   await vscode.commands.executeCommand(PALETTE.replayRequest);
   assert.deepEqual(server.calls.at(-1)!.arg, { id: FAILING_ID });
+  assert.equal(replayStillFailing.report.ok, false);
   assert.deepEqual(vscode.log.messages.map((m) => [m.level, m.text]), [
-    ["warning", "Flux: 1 replayed · 0 passing · 1 still failing  ✗ not resolved"],
+    ["warning", `Flux: ${replayStillFailing.report.verdict_line}`],
   ]);
-});
-
-test("Replay Request: a newly failing request is a warning too (the report says not ok)", async () => {
-  make({
-    "flux.replay": () => ({
-      kind: "replay",
-      execution_id: FAILING_ID,
-      report: { ok: false, verdict_line: "1 replayed · 0 passing · 0 still failing · 1 newly failing  ✗ not resolved" },
-      markdown: "",
-    }),
-  });
-  vscode.answers.quickPick.push(pickLabel("POST /stripe_webhook"));
-  await vscode.commands.executeCommand(PALETTE.replayRequest);
-  assert.deepEqual(vscode.log.messages.map((m) => [m.level, m.text]), [
-    ["warning", "Flux: 1 replayed · 0 passing · 0 still failing · 1 newly failing  ✗ not resolved"],
-  ]);
+  assert.match(vscode.log.messages[0].text, /1 still failing {2}✗ not resolved$/);
 });
 
 test("code actions and code lenses from the server are shown like the palette's (middleware)", async () => {
@@ -181,20 +185,20 @@ test("code actions and code lenses from the server are shown like the palette's 
   const next = async (): Promise<void> => {
     passedThrough++;
   };
-  // Code action "Flux: Why req:7c8d9e0f": its {id, uri} reaches the server, the panel opens.
-  await executeCommand("flux.why", [{ id: "req:7c8d9e0f", uri: "file:///p/functions/stripe_webhook.py" }], next);
+  // Code action "Flux: Why req:…": its {id, uri} reaches the server, the panel opens.
+  await executeCommand("flux.why", [{ id: FAILING_SHORT, uri: "file:///p/functions/stripe_webhook.py" }], next);
   assert.equal(passedThrough, 0);
   assert.equal(vscode.log.panels.length, 1);
   assert.deepEqual(server.calls.find((c) => c.command === "flux.trace")!.arg, {
-    id: "7c8d9e0f",
+    id: FAILING_ID.slice(0, 8),
     uri: "file:///p/functions/stripe_webhook.py",
   });
   // Code lens "flux.tail" for one function: a quick pick of its executions.
-  vscode.answers.quickPick.push(pickLabel("JOB send_onboarding_email"));
-  await executeCommand("flux.tail", [{ function: "send_onboarding_email", uri: "file:///p/x.py" }], next);
+  vscode.answers.quickPick.push(pickLabel(jobLine.target));
+  await executeCommand("flux.tail", [{ function: jobLine.function, uri: "file:///p/x.py" }], next);
   assert.equal(vscode.log.quickPicks[0].options.title, "Flux: recent executions");
-  assert.deepEqual(server.calls.find((c) => c.command === "flux.tail")!.arg, { function: "send_onboarding_email", uri: "file:///p/x.py" });
-  assert.ok(server.calls.some((c) => c.command === "flux.why" && c.arg.id === "2b3c4d5e00000000"));
+  assert.deepEqual(server.calls.find((c) => c.command === "flux.tail")!.arg, { function: jobLine.function, uri: "file:///p/x.py" });
+  assert.ok(server.calls.some((c) => c.command === "flux.why" && c.arg.id === jobLine.id));
   // Code action "Replay incident": the server's argument goes through unchanged.
   await executeCommand("flux.incidentReplay", [{ id: FAILING_ID, uri: "file:///p/x.py" }], next);
   assert.deepEqual(server.calls.at(-1)!.arg, { id: FAILING_ID, uri: "file:///p/x.py" });
@@ -203,22 +207,15 @@ test("code actions and code lenses from the server are shown like the palette's 
   assert.equal(passedThrough, 1);
 });
 
-const savedResult = {
-  kind: "saveRegressionTest",
-  execution_id: FAILING_ID,
-  report: { path: "tests/flux/stripe_webhook_7c8d9e0f.json", name: "stripe_webhook_7c8d9e0f" },
-  markdown: "Saved tests/flux/stripe_webhook_7c8d9e0f.json",
-};
-
 test("Save as Regression Test: from the palette (a picked failure) and from a report panel's title bar", async () => {
-  const { server } = make({ "flux.saveRegressionTest": () => savedResult });
+  const { server } = make();
   vscode.answers.quickPick.push(pickLabel("POST /stripe_webhook"));
   await vscode.commands.executeCommand(PALETTE.saveRegressionTest);
   assert.equal(vscode.log.quickPicks[0].options.title, "Flux: Save as Regression Test…");
   assert.deepEqual(server.calls.at(-1), { command: "flux.saveRegressionTest", arg: { id: FAILING_ID }, token: undefined });
   assert.deepEqual(vscode.log.messages.at(-1), {
     level: "info",
-    text: "Flux: saved tests/flux/stripe_webhook_7c8d9e0f.json (run it with flux test)",
+    text: `Flux: saved ${saved.report.path} (run it with flux test)`,
     buttons: [],
   });
 
@@ -231,25 +228,42 @@ test("Save as Regression Test: from the palette (a picked failure) and from a re
 });
 
 test("the server's Save as regression test code action is run and reported like the palette's", async () => {
-  const { server, commands } = make({ "flux.saveRegressionTest": () => savedResult });
+  const { server, commands } = make();
   const next = async (): Promise<void> => assert.fail("handled by the extension");
   const arg = { id: FAILING_ID, uri: "file:///p/functions/stripe_webhook.py" };
   await commands.middleware().executeCommand!("flux.saveRegressionTest", [arg], next);
   assert.deepEqual(server.calls.at(-1)!.arg, arg);
-  assert.match(vscode.log.messages.at(-1)!.text, /saved tests\/flux\/stripe_webhook_7c8d9e0f\.json/);
+  assert.equal(vscode.log.messages.at(-1)!.text, `Flux: saved ${saved.report.path} (run it with flux test)`);
 });
 
-test("status bar counts failures in the window and opens their quick pick", async () => {
+test("status bar shows the server's count, label and tooltip, and opens the quick pick of its failures", async () => {
   const { server } = make();
   const status = new FailureStatus(server as never, 60_000);
   await status.refresh();
-  assert.equal(status.count, 2);
-  assert.equal(status.item.text, "$(error) Flux: 2 failing");
+  assert.deepEqual(server.calls.map((c) => [c.command, c.arg]), [["flux.failures", {}]]);
+  assert.equal(status.count, failures.report.count);
+  assert.equal(status.item.text, `$(error) ${failures.report.label}`);
+  assert.equal(status.item.tooltip, failures.report.tooltip);
+  assert.ok(status.item.backgroundColor, "failing: the error background");
   assert.equal(status.item.command, PALETTE.showFailures);
-  vscode.answers.quickPick.push(pickLabel("JOB send_onboarding_email"));
+  vscode.answers.quickPick.push(pickLabel("POST /stripe_webhook"));
   await vscode.commands.executeCommand(status.item.command!);
-  assert.equal(vscode.log.quickPicks[0].options.title, "Flux: 2 failures");
-  assert.ok(server.calls.some((c) => c.command === "flux.trace" && c.arg.id === "2b3c4d5e00000000"));
+  assert.equal(vscode.log.quickPicks[0].options.title, failures.report.title);
+  assert.ok(server.calls.some((c) => c.command === "flux.trace" && c.arg.id === FAILING_ID));
+  status.dispose();
+});
+
+test("status bar in the server's clear state; Show Failures then says the server's words", async () => {
+  const clear = { ...failures.report, lines: [], count: 0, state: "clear", label: "Flux", tooltip: "none failed (server's words)", empty: "nothing (server's words)" };
+  const { server } = make({ "flux.failures": () => ({ ...failures, report: clear }) });
+  const status = new FailureStatus(server as never, 60_000);
+  await status.refresh();
+  assert.equal(status.item.text, "$(check) Flux");
+  assert.equal(status.item.tooltip, "none failed (server's words)");
+  assert.equal(status.item.backgroundColor, undefined);
+  await vscode.commands.executeCommand(PALETTE.showFailures);
+  assert.deepEqual(vscode.log.messages.map((m) => [m.level, m.text]), [["info", "nothing (server's words)"]]);
+  assert.equal(vscode.log.quickPicks.length, 0);
   status.dispose();
 });
 
@@ -258,33 +272,39 @@ test("status bar with a server error says so in its tooltip", async () => {
   const status = new FailureStatus(server as never, 60_000);
   await status.refresh();
   assert.equal(status.item.text, "$(warning) Flux");
-  assert.match(String(status.item.tooltip), /unexpected server command flux.tail/);
+  assert.match(String(status.item.tooltip), /unexpected server command flux.failures/);
   status.dispose();
 });
 
+/** `flux tail`'s line for a row, from the fields the server sends. */
+function tailText(row: TailLine): string {
+  return `  ${row.target}  ${row.status}  ${row.duration}  ${row.short_id}  ${row.time}`;
+}
+
 test("Tail follows the server's cursor and prints what the server sends, in flux tail's lines", async () => {
-  const { server, tail } = make({
-    "flux.tail": (arg) => (arg.cursor ? { kind: "tail", report: { lines: [], cursor: arg.cursor } } : tailResult),
+  const { server, tail: channel } = make({
+    "flux.tail": (arg) => (arg.cursor ? { ...tail, report: { lines: [], cursor: arg.cursor } } : tail),
   });
   await vscode.commands.executeCommand(PALETTE.tail);
   assert.deepEqual(server.calls[0].arg, { limit: 20, follow: true });
   const lines = vscode.log.outputs.get("Flux Tail")!.lines.slice(1);
-  assert.equal(lines[0], "  POST /stripe_webhook  500  32ms  req:7c8d9e0f  11:06:40");
-  assert.equal(lines[1], "     └─ Error: Row not found: subscriptions WHERE customer_id = 'cus_ABC'");
-  await tail.poll();
-  assert.deepEqual(server.calls.at(-1)!.arg, { cursor: "cursor-1" }, "later looks pass the cursor");
-  assert.equal(vscode.log.outputs.get("Flux Tail")!.lines.length, 6, "the server sent nothing new");
-  tail.stop();
+  const expected = tail.report.lines.flatMap((row) => [
+    tailText(row),
+    ...(row.error ? [`     └─ Error: ${row.error.message}`] : []),
+  ]);
+  assert.deepEqual(lines, expected);
+  assert.ok(lines.includes(tailText(failingLine)));
+  await channel.poll();
+  assert.deepEqual(server.calls.at(-1)!.arg, { cursor: tail.report.cursor }, "later looks pass the cursor");
+  assert.equal(vscode.log.outputs.get("Flux Tail")!.lines.length, expected.length + 1, "the server sent nothing new");
+  channel.stop();
 });
 
 test("a client error is a warning in the pick and a ← line in the tail, as flux tail prints it", () => {
-  const row = { ...tailRows(tailResult)[0], status: "404", outcome: "client_error", error: { type: "NotFound", message: "no such user", location: null } };
-  assert.match(executionItem(row).label, /^\$\(warning\) POST \/stripe_webhook {2}404$/);
-  const tail = new TailChannel(new ScriptedServer({}), 60_000);
-  tail.print([row]);
-  assert.deepEqual(vscode.log.outputs.get("Flux Tail")!.lines, [
-    "  POST /stripe_webhook  404  32ms  req:7c8d9e0f  11:06:40",
-    "     ← Error: no such user",
-  ]);
-  tail.dispose();
+  const row: TailLine = { ...failingLine, status: "404", outcome: "client_error", error: { type: "NotFound", message: "no such user", location: null } };
+  assert.equal(executionItem(row).label, `$(warning) ${row.target}  404`);
+  const channel = new TailChannel(new ScriptedServer({}), 60_000);
+  channel.print([row]);
+  assert.deepEqual(vscode.log.outputs.get("Flux Tail")!.lines, [tailText(row), "     ← Error: no such user"]);
+  channel.dispose();
 });

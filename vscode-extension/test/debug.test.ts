@@ -4,24 +4,26 @@ import assert from "node:assert/strict";
 import { beforeEach, test } from "node:test";
 import { FluxCommands, PALETTE } from "../src/commands";
 import { DEBUG_TYPE, FluxDebugger } from "../src/debug";
+import type { DebugEndpoint } from "../src/protocol";
 import { TailChannel } from "../src/tail";
 import { ReportPanels } from "../src/webview/panel";
-import { FAILING_ID, tailResult } from "./fixtures";
+import { FAILING_ID, FAILING_SHORT, failures } from "./fixtures";
 import { ScriptedServer, pickLabel, vscode } from "./helpers";
 
-const endpoint = {
+/** What flux.debug answers (a live debug session's port and process, so typed, not recorded). */
+const endpoint: DebugEndpoint = {
   host: "127.0.0.1",
   port: 43117,
   pid: 4242,
   execution_id: FAILING_ID,
-  short_id: "req:7c8d9e0f",
+  short_id: FAILING_SHORT,
   label: "POST /stripe_webhook",
   stop_at: { file: "/project/functions/stripe_webhook.py", line: 12 },
 };
 
 function make() {
   const server = new ScriptedServer({
-    "flux.tail": () => tailResult,
+    "flux.failures": () => failures,
     "flux.debug": (arg) => ({ kind: "debug", execution_id: arg.id, report: endpoint, markdown: "" }),
   });
   const debug = new FluxDebugger(server);
@@ -42,7 +44,7 @@ test("Debug Request…: a recent failure starts a flux attach session for it", a
   assert.deepEqual(vscode.log.debugStarts[0].config, {
     type: "flux",
     request: "attach",
-    name: "Flux: debug req:7c8d9e0f",
+    name: `Flux: debug ${FAILING_SHORT}`,
     execution: FAILING_ID,
   });
 });

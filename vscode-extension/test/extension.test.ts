@@ -5,7 +5,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeEach, test } from "node:test";
 import { activate, deactivate } from "../src/extension";
-import { setup, vscode } from "./helpers";
+import { failures } from "./fixtures";
+import { flush, setup, vscode } from "./helpers";
 
 const manifest = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
 
@@ -17,7 +18,7 @@ beforeEach(() => {
   vscode.reset();
   setup.fakeClients.length = 0;
   setup.FakeLanguageClient.failStart = undefined;
-  setup.FakeLanguageClient.answer = () => ({ kind: "tail", report: { executions: [] } });
+  setup.FakeLanguageClient.answer = () => failures;
 });
 
 test("activation registers exactly the contributed palette commands", async () => {
@@ -50,6 +51,8 @@ test("activation starts the language client with the configured command, syncing
   assert.deepEqual(client.serverOptions.args, ["-m", "flux_lsp", "lsp"]);
   assert.equal(client.clientOptions.synchronize.configurationSection, "flux");
   assert.equal(api.server.command?.source, "setting");
+  await flush();
+  assert.equal(api.status.item.text, `$(error) ${failures.report.label}`, "the server's count, as it words it");
   for (const d of context.subscriptions) d.dispose();
 });
 
