@@ -24,6 +24,7 @@ from flux_lsp.model import Execution
 from flux_lsp.project import is_database_url
 from flux_lsp.recorder.postgres_schema import SCHEMA_VERSION as PG_SCHEMA_VERSION
 from flux_lsp.recorder.postgres_schema import connect, ensure_schema
+from flux_lsp.recorder.postgres_schema import schema_version as pg_schema_version
 from flux_lsp.recorder.postgres_writer import write_records_pg
 from flux_lsp.recorder.schema import SCHEMA_VERSION
 from flux_lsp.recorder.writer import encode, open_for_writing, write_batch
@@ -117,6 +118,35 @@ def make_newer(location: str) -> None:
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.commit()
     conn.close()
+
+
+def make_older(location: str) -> int:
+    """Mark the recorder at `location` as written by the Flux before this one; return that
+    version. Every migration is idempotent, so a writer that upgrades it again gets it right."""
+    if is_database_url(location):
+        with psycopg.connect(location, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE flux_recorder.meta SET value = %s WHERE key = 'schema_version'",
+                (str(PG_SCHEMA_VERSION - 1),),
+            )
+        return PG_SCHEMA_VERSION - 1
+    conn = sqlite3.connect(location)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    conn.commit()
+    conn.close()
+    return SCHEMA_VERSION - 1
+
+
+def schema_version_of(location: str) -> int:
+    """The schema version the recorder at `location` says it has."""
+    if is_database_url(location):
+        with connect(location) as conn:
+            return pg_schema_version(conn)
+    conn = sqlite3.connect(location)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def forget_recorder(project: Path, elsewhere: Path) -> str:

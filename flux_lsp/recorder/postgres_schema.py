@@ -28,7 +28,7 @@ import psycopg
 from flux_lsp.recorder.schema import SchemaTooNew
 
 SCHEMA = "flux_recorder"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DAY = 86400
 LOCK_KEY = 7_216_373_113
 """The advisory lock taken while the schema is created or upgraded."""
@@ -116,6 +116,13 @@ CREATE INDEX ix_call_sites_site ON {SCHEMA}.call_sites (file, line, started_at);
     for failure, cls in CLASSES.items()
 )
 
+V2 = f"""
+CREATE INDEX IF NOT EXISTS ix_executions_replays ON {SCHEMA}.executions (function, started_at)
+    WHERE kind = 'replay';
+"""
+"""The replays of a function, which the editor asks for each file it opens: without it, every
+execution of the function in the window is fetched from the table to find the few replays."""
+
 Migration = Callable[[psycopg.Connection], None]
 
 
@@ -126,7 +133,7 @@ def _script(sql: str) -> Migration:
     return run
 
 
-MIGRATIONS: dict[int, Migration] = {1: _script(V1)}
+MIGRATIONS: dict[int, Migration] = {1: _script(V1), 2: _script(V2)}
 
 
 def redact(url: str) -> str:
@@ -156,6 +163,7 @@ def ensure_schema(conn: psycopg.Connection) -> None:
         return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        conn.execute("SET LOCAL statement_timeout = 0")  # an index over a big recorder takes long
         for target in range(schema_version(conn) + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[target](conn)
             conn.execute(

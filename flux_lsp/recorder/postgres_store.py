@@ -3,8 +3,9 @@
 It asks the same SQL as the file store (`recorder.sql`) of the same tables, in the
 `flux_recorder` schema. Opening checks what is there: an unreachable server, a database without
 the recorder schema and a schema newer than this Flux each raise their own `RecorderError`, one
-line, with the password left out of the URL. An older schema is upgraded when the role may, as
-the file is. A connection lost later (the server restarted) is reopened on the next call.
+line, with the password left out of the URL. A reader never writes: an older schema is refused
+in one line naming the commands whose writer upgrades it, as the file is. A connection lost
+later (the server restarted) is reopened on the next call.
 
 The change token is the `changes` sequence, which the writer advances after every committed
 batch: reading it is one cheap query, so the language server's live diagnostics poll it.
@@ -12,7 +13,6 @@ batch: reading it is one cheap query, so the language server's live diagnostics 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,10 @@ from flux_lsp.recorder.postgres_schema import (
     SCHEMA,
     SCHEMA_VERSION,
     SIZE_SQL,
-    ensure_schema,
     redact,
 )
 from flux_lsp.recorder.retention import apply_meta, read_health
-from flux_lsp.recorder.schema import SchemaTooNew
+from flux_lsp.recorder.schema import SchemaTooNew, older_schema
 from flux_lsp.recorder.sql import SqlReads
 from flux_lsp.recorder.store import (
     RecorderCorrupt,
@@ -44,23 +43,6 @@ CONNECT_SECONDS = 5
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _upgrade(url: str, version: int) -> None:
-    """Upgrade an older recorder schema (when this role may), as the file is upgraded."""
-    shown = redact(url)
-    try:
-        with psycopg.connect(url, connect_timeout=CONNECT_SECONDS, autocommit=True) as conn:
-            ensure_schema(conn)
-    except SchemaTooNew as exc:  # a newer Flux upgraded it meanwhile
-        raise RecorderTooNew(f"{shown}: {exc}") from None
-    except psycopg.errors.InsufficientPrivilege:
-        raise RecorderCorrupt(
-            f"{shown}: recorder schema v{version} is older than this Flux (v{SCHEMA_VERSION}); "
-            "a writer with more rights upgrades it"
-        ) from None
-    except psycopg.Error as exc:
-        raise RecorderCorrupt(f"{shown} is not a readable recorder: {_reason(exc)}") from None
 
 
 def _pg(sql: str) -> str:
@@ -95,7 +77,7 @@ class PostgresStore(SqlReads):
             if version > SCHEMA_VERSION:
                 raise RecorderTooNew(f"{store.location}: {SchemaTooNew(version)}")
             if version < SCHEMA_VERSION:
-                await asyncio.to_thread(_upgrade, url, version)
+                raise RecorderCorrupt(older_schema(store.location, version))
         except BaseException:
             await store.close()
             raise

@@ -124,6 +124,15 @@ class SchemaTooNew(Exception):
         )
 
 
+def older_schema(location: str, version: int) -> str:
+    """The one line a reader says of a recorder an older Flux wrote: readers never write, so
+    they name the commands whose writer upgrades it (the same on every backend)."""
+    return (
+        f"{location} was written by an older Flux (recorder schema v{version}); "
+        "`flux dev` or `flux serve` upgrades it"
+    )
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 

@@ -2,7 +2,8 @@
 
 Opening checks the file before anything else: a missing file, a file that is not SQLite, a
 SQLite file that is not a recorder and a recorder of a newer schema each raise their own
-`RecorderError`. Older schemas are upgraded in place.
+`RecorderError`. A reader never writes: a recorder of an older schema is refused in one line
+naming the commands whose writer upgrades it (`flux dev`, `flux serve`), as on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from flux_lsp.recorder.schema import (
     FIRST_VERSION,
     SCHEMA_VERSION,
     SchemaTooNew,
+    older_schema,
     schema_version,
 )
 from flux_lsp.recorder.sql import SqlReads
@@ -70,10 +72,7 @@ def check_recorder_file(path: Path) -> str:
     if version > SCHEMA_VERSION or 0 < version < FIRST_VERSION:
         raise RecorderTooNew(f"{path}: {SchemaTooNew(version)}")
     if version < SCHEMA_VERSION:
-        raise RecorderCorrupt(
-            f"{path} was written by an older Flux (schema {version}); "
-            "`flux dev` or `flux serve` upgrades it"
-        )
+        raise RecorderCorrupt(older_schema(str(path), version))
     return uri
 
 

@@ -29,7 +29,13 @@ from flux_lsp.recorder.store import (
 from flux_lsp.recorder.writer import open_for_writing
 from tests.harness import free_port
 from tests.postgres import with_database
-from tests.recorders import make_newer, recorder_database, write_executions
+from tests.recorders import (
+    make_newer,
+    make_older,
+    recorder_database,
+    schema_version_of,
+    write_executions,
+)
 
 
 def make(
@@ -196,6 +202,24 @@ async def test_newer_schema_is_refused(recorder: str) -> None:
     make_newer(recorder)
     with pytest.raises(RecorderTooNew, match="newer than this Flux"):
         await open_store(recorder)
+
+
+async def test_an_older_schema_is_refused_by_readers_and_upgraded_by_the_writer(
+    recorder: str,
+) -> None:
+    """Readers never write, on every backend: an older recorder is one line naming the
+    commands that upgrade it, and stays as it was until a writer opens it."""
+    older = make_older(recorder)
+    with pytest.raises(RecorderCorrupt, match="written by an older Flux") as refused:
+        await open_store(recorder)
+    message = str(refused.value)
+    assert "\n" not in message and "`flux dev` or `flux serve` upgrades it" in message
+    assert f"schema v{older}" in message
+    assert schema_version_of(recorder) == older  # the reader changed nothing
+    write_executions(recorder, [make("d5e6f70800000000", started=1006.0)])  # a writer opens it
+    assert schema_version_of(recorder) == older + 1
+    async with await open_store(recorder) as store:
+        assert len(await store.executions(ExecutionQuery())) == 7
 
 
 async def test_mutation_pages_read_every_row_once_across_a_page_written_at_one_instant(
