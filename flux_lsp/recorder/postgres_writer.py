@@ -31,15 +31,20 @@ def is_failure(status: str) -> bool:
     return status == "failed" or (len(status) == 3 and status[0] in "45" and status.isdigit())
 
 
+NUL = b"\\u0000"
+"""How a NUL character looks in a record's JSON: a record without it has none in any row."""
+
+
 def _clean(row: Row) -> Row:
     """PostgreSQL text cannot hold NUL characters; a user's string may."""
-    if any(isinstance(v, str) and "\x00" in v for v in row):
-        return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in row)
-    return row
+    return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in row)
 
 
 def pg_rows(records: Iterable[bytes]) -> tuple[list[Row], list[Row], list[Row]]:
-    """The executions, mutations and call sites of a batch, with their partition keys."""
+    """The executions, mutations and call sites of a batch, with their partition keys.
+
+    Rows are cleaned of NUL characters only when their record's JSON holds one (`NUL`):
+    looking for it in every value of every row was a third of the writer's time."""
     execs: list[Row] = []
     muts: list[Row] = []
     sites: list[Row] = []
@@ -47,9 +52,14 @@ def pg_rows(records: Iterable[bytes]) -> tuple[list[Row], list[Row], list[Row]]:
         row, m, s = record_rows(record)
         failure = is_failure(row[5])
         started = row[6]
-        execs.append(_clean((*row, failure)))
-        muts.extend(_clean((*r, failure, started)) for r in m)
-        sites.extend(_clean((*r, failure, started)) for r in s)
+        if NUL in record:
+            execs.append(_clean((*row, failure)))
+            muts.extend([_clean((*r, failure, started)) for r in m])
+            sites.extend([_clean((*r, failure, started)) for r in s])
+        else:
+            execs.append((*row, failure))
+            muts.extend([(*r, failure, started) for r in m])
+            sites.extend([(*r, failure, started) for r in s])
     return execs, muts, sites
 
 
