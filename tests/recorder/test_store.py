@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from flux_lsp.model import Execution, LogEntry, Mutation, Span
+from flux_lsp.model import ErrorInfo, Execution, LogEntry, Mutation, Span
 from flux_lsp.project import is_database_url
 from flux_lsp.recorder import store as store_module
 from flux_lsp.recorder.open_store import open_store
@@ -140,6 +140,21 @@ async def test_writing_an_execution_again_replaces_its_mutations_and_sites(
         mutations = await store.mutations(MutationQuery())
         sites = await store.call_sites("functions/create_user.py", 5)
     assert [len(executions), len(mutations), len(sites)] == [1, 1, 1]
+
+
+async def test_a_nul_character_in_a_users_strings_is_recorded(location: str) -> None:
+    """PostgreSQL text cannot hold NUL: its columns get U+FFFD, the record keeps the string."""
+    execution = make("1a2b3c4d00000000", "500", function="create\x00user")
+    execution.error = ErrorInfo("ValueError", "bad\x00byte")
+    execution.mutations[0].after = {"name": "a\x00b"}
+    plain = make("5e6f708100000000", started=1001.0)
+    write_executions(location, [execution, plain])
+    async with await open_store(location) as store:
+        got = await store.get("1a2b3c4d")
+        assert got.error is not None and got.error.message == "bad\x00byte"
+        assert [e.id for e in await store.executions(ExecutionQuery())] == [plain.id, got.id]
+        (mutation,) = await store.mutations(execution_id=got.id)
+        assert mutation.after is not None and mutation.after["name"] in ("a\x00b", "a\ufffdb")
 
 
 async def test_filters_select_by_status_class_kind_and_time(recorder: str) -> None:
