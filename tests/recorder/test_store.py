@@ -153,7 +153,7 @@ async def test_a_nul_character_in_a_users_strings_is_recorded(location: str) -> 
         got = await store.get("1a2b3c4d")
         assert got.error is not None and got.error.message == "bad\x00byte"
         assert [e.id for e in await store.executions(ExecutionQuery())] == [plain.id, got.id]
-        (mutation,) = await store.mutations(execution_id=got.id)
+        (mutation,) = await store.mutations(MutationQuery(execution_id=got.id))
         assert mutation.after is not None and mutation.after["name"] in ("a\x00b", "a\ufffdb")
 
 
