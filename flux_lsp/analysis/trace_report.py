@@ -13,7 +13,8 @@ JSON shape (`encode.to_json(report)`): the execution summary (see `execution_sum
      "logs": [LOG, ...], "logs_note": "… 1,200 more characters of output were cut" | null}
 
     LOG = {"at_ms": 3.1, "stream": "stdout" | "stderr" | "log", "message": "...",
-           "level": "INFO" | null, "logger": "flux_functions.checkout" | null}
+           "level": "INFO" | null, "logger": "flux_functions.checkout" | null,
+           "at": "3.1ms", "source": "INFO" | "stdout"}
 
     NODE = {"span_id": 1, "name": "function", "label": "stripe_webhook", "depth": 1,
             "start_ms": 1.2, "duration_ms": 28.0, "status": "ok" | "error" | "skipped",
@@ -85,6 +86,30 @@ class TraceNode:
 
 
 @dataclass(slots=True)
+class LogLine:
+    """One line the handler printed or logged, with its offset and label as every renderer
+    shows them."""
+
+    entry: LogEntry = field(metadata=INLINE)
+
+    derived: ClassVar[tuple[str, ...]] = ("at", "source")
+
+    @property
+    def at(self) -> str:
+        """`3.1ms`, `1.25s`: how long after the execution started."""
+        return duration(self.entry.at_ms)
+
+    @property
+    def source(self) -> str:
+        """Its level for a log record (`WARNING`), else its stream (`stdout`)."""
+        return self.entry.source
+
+
+def log_lines(entries: list[LogEntry]) -> list[LogLine]:
+    return [LogLine(entry) for entry in entries]
+
+
+@dataclass(slots=True)
 class StepCall:
     label: str
     status: str
@@ -108,7 +133,7 @@ class DebugStep:
     duration_ms: float
     location: str | None = None
     calls: list[StepCall] = field(default_factory=list)
-    logs: list[LogEntry] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
     """What the handler printed and logged (on the function's step)."""
 
 
@@ -117,7 +142,7 @@ class TraceReport:
     execution: ExecutionSummary = field(metadata=INLINE)
     tree: TraceNode | None = None
     steps: list[DebugStep] = field(default_factory=list)
-    logs: list[LogEntry] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
     logs_note: str | None = None
     """Set when output was cut: `… 1,200 more characters of output were cut`."""
 
@@ -310,7 +335,7 @@ def debug_steps(execution: Execution) -> list[DebugStep]:
                 duration_ms=_self_time(span, spans, stages) if is_root else span.duration_ms,
                 location=location,
                 calls=[] if skipped else calls,
-                logs=list(execution.logs) if span.name == "function" else [],
+                logs=log_lines(execution.logs) if span.name == "function" else [],
             )
         )
         if span.status == "error" and not is_root:
@@ -323,7 +348,7 @@ def trace_report(execution: Execution) -> TraceReport:
         summarize(execution),
         build_tree(execution.spans),
         debug_steps(execution),
-        logs=list(execution.logs),
+        logs=log_lines(execution.logs),
         logs_note=logs_note(execution.logs_cut),
         trace_id=execution.trace_id or None,
     )

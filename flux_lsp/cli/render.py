@@ -14,14 +14,14 @@ from rich.console import Console
 from rich.text import Text
 
 from flux_lsp.analysis.values import clock, duration, moment, size
-from flux_lsp.model import LogEntry, short_id
+from flux_lsp.model import short_id
 
 if TYPE_CHECKING:
     from flux_lsp.analysis.diff import DiffRow, TraceDiff
     from flux_lsp.analysis.history import StateHistory
     from flux_lsp.analysis.status import StatusReport
     from flux_lsp.analysis.tail import TailLine
-    from flux_lsp.analysis.trace_report import TraceNode, TraceReport
+    from flux_lsp.analysis.trace_report import LogLine, TraceNode, TraceReport
     from flux_lsp.analysis.why import WhyReport
     from flux_lsp.runtime.catalog import Catalog, FunctionInfo
 
@@ -114,12 +114,12 @@ def _tree_rows(node: TraceNode, prefix: str, last: bool, root: bool) -> list[tup
     return rows
 
 
-def _log_lines(out: Console, logs: list[LogEntry], indent: str) -> None:
-    for entry in logs:
+def _log_lines(out: Console, logs: list[LogLine], indent: str) -> None:
+    for log in logs:
         line = Text(indent)
-        line.append(f"{duration(entry.at_ms):>7}  ", style="dim")
-        line.append(f"{entry.source:<7} ", style="yellow" if entry.stream != "stdout" else "dim")
-        line.append(entry.message)
+        line.append(f"{log.at:>7}  ", style="dim")
+        line.append(f"{log.source:<7} ", style="yellow" if log.entry.stream != "stdout" else "dim")
+        line.append(log.entry.message)
         out.print(line, markup=False, highlight=False)
 
 

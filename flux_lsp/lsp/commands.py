@@ -9,7 +9,8 @@ the result names the file as `document`;
 `flux.trace` adds the raw `execution` (every span, for clients that draw their own view; the
 VS Code extension draws its waterfall from the report's tree).
 Replays run on the editor's unsaved function files, report work-done progress, can be
-cancelled from the progress notification, and refresh the diagnostics when they finish.
+cancelled from the progress notification (the answer is then the LSP `RequestCancelled`
+error), and refresh the diagnostics when they finish.
 `flux.debug` starts a debug session in its own process (`debug_sessions`) and returns where
 its debugger listens; the client attaches to it.
 Bad arguments, unknown ids and unreadable recorders answer with an LSP error response.
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pygls.uris import to_fs_path
 
 from flux_lsp.encode import to_json
@@ -351,7 +352,7 @@ async def _run_replay(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             progress.end("cancelled")
-            raise RequestFailed("replay cancelled")
+            raise JsonRpcRequestCancelled("replay cancelled")
         return task.result()
     finally:
         waiter.cancel()

@@ -84,10 +84,8 @@ def trace(report: TraceReport) -> str:
         lines.append(f"**{e.error.type}**: {_escape(e.error.message)}{where}")
     if report.logs or report.logs_note:
         lines.extend(["", "**Logs**", "```text"])
-        for entry in report.logs:
-            lines.append(
-                f"{duration(entry.at_ms):>7}  {entry.level or entry.stream:<7} {entry.message}"
-            )
+        for log in report.logs:
+            lines.append(f"{log.at:>7}  {log.source:<7} {log.entry.message}")
         if report.logs_note:
             lines.append(report.logs_note)
         lines.append("```")

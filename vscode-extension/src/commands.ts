@@ -11,6 +11,7 @@ import {
   type CommandResult,
   SERVER_COMMANDS,
   asCommandResult,
+  isCancelled,
   isObject,
   normalizeId,
   shortId,
@@ -41,13 +42,6 @@ export const WINDOW_CHOICES = {
 } as const;
 
 export const SHOW_DETAILS = "Show Details";
-
-/** `2026-11-25T09:14:22`, local time: a form `parse_time` reads. */
-export function isoLocal(epochSeconds: number): string {
-  const d = new Date(epochSeconds * 1000);
-  const pad = (n: number): string => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
 
 export function validateWindow(text: string): string | undefined {
   const [from, to] = text.split("..");
@@ -233,11 +227,10 @@ export class FluxCommands {
         async () => asCommandResult(await this.server.execute(command, arg)),
       );
     } catch (err) {
-      const message = (err as Error).message;
-      if (/cancel/i.test(message)) {
+      if (isCancelled(err)) {
         void vscode.window.showInformationMessage("Flux: replay cancelled.");
       } else {
-        void vscode.window.showErrorMessage(`Flux: replay failed: ${message}`);
+        void vscode.window.showErrorMessage(`Flux: replay failed: ${(err as Error).message}`);
       }
       return undefined;
     }

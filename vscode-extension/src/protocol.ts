@@ -27,7 +27,7 @@ export type ServerCommandName = (typeof SERVER_COMMANDS)[keyof typeof SERVER_COM
 export type {
   DebugEndpoint,
   Json,
-  LogEntry,
+  LogLine,
   RecentFailures,
   ReplayReport,
   TailLine,
@@ -57,6 +57,14 @@ export function shortId(executionId: string): string {
 /** Accept `req:7c8d9e0f`, `7C8D9E0F` or a prefix; the bare lowercase hex (as `model.normalize_id`). */
 export function normalizeId(text: string): string {
   return text.trim().toLowerCase().replace(/^req:/, "");
+}
+
+/** The LSP `RequestCancelled` error code: the server stopped a request the user cancelled. */
+export const REQUEST_CANCELLED = -32800;
+
+/** Whether a server error says the request was cancelled (by its code, never its text). */
+export function isCancelled(err: unknown): boolean {
+  return isObject(err) && err.code === REQUEST_CANCELLED;
 }
 
 export function isObject(value: unknown): value is { [key: string]: unknown } {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { beforeEach, test } from "node:test";
 import { FluxCommands, PALETTE, WINDOW_CHOICES } from "../src/commands";
 import { ENTER_ID, executionItem } from "../src/executions";
-import type { TailLine } from "../src/protocol";
+import { REQUEST_CANCELLED, type TailLine } from "../src/protocol";
 import { FailureStatus } from "../src/statusBar";
 import { TailChannel } from "../src/tail";
 import { ReportPanels } from "../src/webview/panel";
@@ -159,11 +159,23 @@ test("Replay Incident: a custom window without .. is refused", async () => {
 test("Replay: a cancelled replay (Cancel on the server's progress) says so and shows no verdict", async () => {
   make({
     "flux.replay": () => {
-      throw new Error("replay cancelled");
+      throw Object.assign(new Error("replay cancelled"), { code: REQUEST_CANCELLED });
     },
   });
   await vscode.commands.executeCommand(PALETTE.replayRequest, FAILING_SHORT);
   assert.deepEqual(vscode.log.messages.map((m) => m.text), ["Flux: replay cancelled."]);
+});
+
+test("Replay: a failure is told by the server's error code, not its words", async () => {
+  make({
+    "flux.replay": () => {
+      throw Object.assign(new Error("flux.replay: function cancel_order no longer exists"), { code: -32803 });
+    },
+  });
+  await vscode.commands.executeCommand(PALETTE.replayRequest, FAILING_SHORT);
+  assert.deepEqual(vscode.log.messages.map((m) => [m.level, m.text]), [
+    ["error", "Flux: replay failed: flux.replay: function cancel_order no longer exists"],
+  ]);
 });
 
 test("Replay Request: a verdict the server says is not ok is a warning", async () => {

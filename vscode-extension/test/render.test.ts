@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { TraceNode } from "../src/protocol";
+import type { LogLine, TraceNode } from "../src/protocol";
 import { verdictLine } from "../src/protocol";
 import { renderReportHtml, writeStandaloneHtml } from "../src/webview/render";
 import { incidentReplay, trace, why } from "./fixtures";
@@ -57,11 +57,19 @@ test("one bar per span, placed and sized by the server's timings, the failing sp
   assert.match(html, /subscriptions {2}UPDATE {2}0 rows affected/);
 });
 
-test("a skipped span is marked as one", () => {
+test("each span says what it came to in the server's words; a skipped span says so", () => {
   const skipped = nodes().filter((node) => node.status === "skipped");
   assert.ok(skipped.length > 0, "the failing webhook skipped its response span");
   const html = renderReportHtml({ trace }, { nonce: "n" });
-  assert.equal((html.match(/skipped — upstream error/g) ?? []).length, skipped.length);
+  const results = [...html.matchAll(/<span class="note result">([^<]*)<\/span>/g)].map((m) => m[1]);
+  assert.deepEqual(results, nodes().filter((node) => node.result).map((node) => node.result.replace(/'/g, "&#39;")));
+  assert.ok(results.includes("skipped"));
+});
+
+test("log lines show the server's offset and source", () => {
+  const entry: LogLine = { at_ms: 1250, stream: "log", message: "charging <card>", level: "WARNING", logger: "shop", at: "1.25s", source: "WARNING" };
+  const html = renderReportHtml({ trace: { ...trace, report: { ...trace.report, logs: [entry] } } }, { nonce: "n" });
+  assert.match(html, /<li class="log-log"><span class="at">1\.25s<\/span> <span class="source">WARNING<\/span> charging &lt;card&gt;<\/li>/);
 });
 
 test("strict CSP: no script allowed, only the nonce'd stylesheet; content is escaped", () => {

@@ -78,11 +78,6 @@ function inline(value: Json | undefined, max = 120): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-/** A log line's offset from the start of the execution. */
-function ms(value: number): string {
-  return value >= 10 ? `${Math.round(value)}ms` : `${value.toFixed(1)}ms`;
-}
-
 function detailsBlock(title: string, value: Json | undefined, open = false): string {
   const text = pretty(value);
   if (!text) {
@@ -110,7 +105,8 @@ function renderWaterfall(report: TraceReport): { html: string; css: string } {
     const status = escapeHtml(node.status);
     const where = node.location ?? "";
     const marker = isFailing ? `<span class="marker" title="failing span">✖</span>` : "";
-    const skipped = node.status === "skipped" ? ` <span class="note">(skipped — upstream error)</span>` : "";
+    // What the span came to, in the server's words (`200 OK`, `✗ Row not found…`, `skipped`).
+    const result = node.result ? ` <span class="note result">${escapeHtml(node.result)}</span>` : "";
     const attrs = Object.keys(node.attributes ?? {}).length > 0 ? (node.attributes as Json) : undefined;
     const body = [
       detailsBlock("Error", node.error ?? undefined, isFailing),
@@ -121,7 +117,7 @@ function renderWaterfall(report: TraceReport): { html: string; css: string } {
     rules.push(`#span-${id} .span-bar { margin-left: ${left.toFixed(3)}%; width: ${width.toFixed(3)}%; }`);
     return `<li id="span-${id}" class="span depth-${Math.min(node.depth, 8)} status-${status}${isFailing ? " failing" : ""}" data-span-id="${id}" data-status="${status}"${isFailing ? ' data-failing="true"' : ""}>
   <div class="row">
-    <div class="label">${marker}<span class="name">${escapeHtml(node.label)}</span>${skipped}${where ? ` <span class="where">${escapeHtml(where)}</span>` : ""}</div>
+    <div class="label">${marker}<span class="name">${escapeHtml(node.label)}</span>${result}${where ? ` <span class="where">${escapeHtml(where)}</span>` : ""}</div>
     <div class="track"><div class="span-bar" title="${escapeHtml(`${node.label} ${node.duration}`)}"></div></div>
     <div class="dur">${escapeHtml(node.duration)}</div>
   </div>
@@ -221,8 +217,8 @@ function renderLogs(report: TraceReport): string {
   }
   const lines = logs.map(
     (entry) =>
-      `<li class="log-${escapeHtml(entry.stream)}"><span class="at">${escapeHtml(ms(entry.at_ms))}</span> ` +
-      `<span class="source">${escapeHtml(entry.level ?? entry.stream)}</span> ${escapeHtml(entry.message)}</li>`,
+      `<li class="log-${escapeHtml(entry.stream)}"><span class="at">${escapeHtml(entry.at)}</span> ` +
+      `<span class="source">${escapeHtml(entry.source)}</span> ${escapeHtml(entry.message)}</li>`,
   );
   const note = report.logs_note ? `<p class="logs-note">${escapeHtml(report.logs_note)}</p>` : "";
   return `<section class="logs"><h2>Logs</h2><ol class="logs">${lines.join("\n")}</ol>${note}</section>`;
