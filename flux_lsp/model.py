@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from functools import cache
+from typing import Any, Self, TypeVar
 
 JSON = Any
 """A JSON-ready value: dict, list, str, int, float, bool or None."""
+T = TypeVar("T")
 
 SHORT_ID_LENGTH = 8
 
@@ -52,6 +54,18 @@ def file_label(file: str, line: int) -> str:
     return f"{file.rsplit('/', 1)[-1]}:{line}"
 
 
+def request_label(kind: str, function: str, method: str, path: str) -> str:
+    """`POST /stripe_webhook`, or `JOB send_onboarding_email`: the request a replay line names."""
+    return f"JOB {function}" if kind == "job" else f"{method} {path}"
+
+
+def carried(cls: type[T], source: object, **values: Any) -> T:
+    """A `cls` made of `values`, its other fields carried over from the attributes of the same
+    name on `source` (a view of a record declares only what it does not take as it is)."""
+    names = [f.name for f in fields(cls) if f.name not in values]  # type: ignore[arg-type]
+    return cls(**values, **{name: getattr(source, name) for name in names if hasattr(source, name)})
+
+
 def describe_where(where: Mapping[str, Any]) -> str:
     """`customer_id = 'cus_ABC' AND plan = 'pro'`: a row lookup as Flux prints it everywhere."""
     parts = []
@@ -73,9 +87,30 @@ def normalize_id(text: str) -> str:
     return text
 
 
+@cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
+def given(cls: type, data: Mapping[str, JSON]) -> dict[str, JSON]:
+    """The values `data` gives for fields of `cls` (None: the field's default), to construct
+    it with; a record's `from_dict` then decodes only the fields that hold other records."""
+    names = _field_names(cls)
+    return {k: v for k, v in data.items() if v is not None and k in names}
+
+
+class Plain:
+    """A record whose JSON is its fields as they are: `from_dict` is its constructor."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, JSON]) -> Self:
+        return cls(**data)
+
+
 @dataclass
-class Location:
-    """A place in user code: file relative to the project, 1-based line, 0-based columns."""
+class CodeSpan(Plain):
+    """A place in user code: file relative to the project, 1-based lines, 0-based columns, as
+    the editor's ranges."""
 
     file: str
     line: int
@@ -84,18 +119,20 @@ class Location:
     end_col: int | None = None
     function: str | None = None
     source_line: str | None = None
-    context: list[str] = field(default_factory=list)
-    context_start: int | None = None
-    """1-based line number of `context[0]`; the context is 3 lines each side of `line`."""
-
-    @classmethod
-    def from_dict(cls, data: dict[str, JSON]) -> Location:
-        return cls(**data)
 
     @property
     def label(self) -> str:
         """`stripe_webhook.py:6`, the form the seed prints."""
         return file_label(self.file, self.line)
+
+
+@dataclass
+class Location(CodeSpan):
+    """A place in user code with the lines around it, as an error records it."""
+
+    context: list[str] = field(default_factory=list)
+    context_start: int | None = None
+    """1-based line number of `context[0]`; the context is 3 lines each side of `line`."""
 
 
 @dataclass
@@ -111,17 +148,16 @@ class ErrorInfo:
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> ErrorInfo:
         loc = data.get("location")
-        return cls(
-            type=data["type"],
-            message=data["message"],
+        values = given(cls, data)
+        values.update(
             location=Location.from_dict(loc) if loc else None,
             frames=[Location.from_dict(f) for f in data.get("frames") or []],
-            locals=dict(data.get("locals") or {}),
         )
+        return cls(**values)
 
 
 @dataclass
-class Span:
+class Span(Plain):
     """One timed step of an execution.
 
     `name` is the kind of step (`gateway`, `function`, `db.update`, `email.send`, ...);
@@ -152,13 +188,9 @@ class Span:
             return f"{self.name}({table})"
         return self.name
 
-    @classmethod
-    def from_dict(cls, data: dict[str, JSON]) -> Span:
-        return cls(**data)
-
 
 @dataclass
-class LogEntry:
+class LogEntry(Plain):
     """One line a handler printed or logged while it ran."""
 
     at_ms: float
@@ -176,13 +208,9 @@ class LogEntry:
         """What a line is labelled with: its level for a log record, else its stream."""
         return self.level or self.stream
 
-    @classmethod
-    def from_dict(cls, data: dict[str, JSON]) -> LogEntry:
-        return cls(**data)
-
 
 @dataclass
-class Mutation:
+class Mutation(Plain):
     """One insert, update or delete made by an execution, with the row before and after."""
 
     execution_id: str
@@ -197,10 +225,6 @@ class Mutation:
     at: float
     """Wall-clock time (epoch seconds) of the write."""
     where: dict[str, JSON] | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, JSON]) -> Mutation:
-        return cls(**data)
 
     @property
     def changed_fields(self) -> dict[str, JSON]:
@@ -265,31 +289,15 @@ class Execution:
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> Execution:
         err = data.get("error")
-        return cls(
-            id=data["id"],
-            kind=data["kind"],
-            function=data["function"],
-            method=data["method"],
-            path=data["path"],
+        values = given(cls, data)
+        values.update(
             status=str(data["status"]),
-            started_at=data["started_at"],
-            duration_ms=data["duration_ms"],
-            request=data.get("request") or {},
-            response=data.get("response") or {},
             error=ErrorInfo.from_dict(err) if err else None,
             spans=_spans(data),
             mutations=[Mutation.from_dict(m) for m in data.get("mutations") or []],
-            code_version=data.get("code_version") or "",
-            parent_id=data.get("parent_id"),
-            ctx_values=list(data.get("ctx_values") or []),
-            job=data.get("job"),
             logs=[LogEntry.from_dict(e) for e in data.get("logs") or []],
-            logs_cut=int(data.get("logs_cut") or 0),
-            trace_id=data.get("trace_id") or "",
-            trace_parent=data.get("trace_parent"),
-            trace_state=data.get("trace_state"),
-            trace_link=data.get("trace_link"),
         )
+        return cls(**values)
 
 
 INPUT_IS_REQUEST_BODY = "flux.input.request_body"

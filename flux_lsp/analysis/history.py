@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, ClassVar
 from flux_lsp.analysis.tail import pk_column
 from flux_lsp.analysis.values import compact, iso, moment, plain
 from flux_lsp.model import JSON, Execution, Mutation, short_id
-from flux_lsp.recorder.query import MutationQuery, QueryError
+from flux_lsp.recorder.query import MutationQuery, QueryError, split_filter
 from flux_lsp.recorder.store import pruned_note
 
 if TYPE_CHECKING:
@@ -121,10 +121,7 @@ def check_table(name: str) -> str:
 
 def parse_history_filter(text: str) -> str:
     """`job=c4d5e6f7` or `req=7c8d9e0f` → the execution id to look up."""
-    key, sep, value = text.partition("=")
-    key, value = key.strip(), value.strip()
-    if not sep or not value:
-        raise QueryError(f"bad filter {text!r}: expected job=<id> or req=<id>")
+    key, value = split_filter(text, "job=<id> or req=<id>")
     if key not in HISTORY_FILTER_KEYS:
         raise QueryError(f"unknown filter key {key!r}: use job=<id> or req=<id>")
     return value

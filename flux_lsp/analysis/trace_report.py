@@ -43,7 +43,7 @@ from flux_lsp.analysis.execution_summary import ExecutionSummary, summarize
 from flux_lsp.analysis.inputs import stripe_event, summarize_input
 from flux_lsp.analysis.values import compact, duration
 from flux_lsp.encode import INLINE
-from flux_lsp.model import JSON, Execution, LogEntry, Span, file_label
+from flux_lsp.model import JSON, Execution, LogEntry, Span, carried, file_label
 
 
 @dataclass(slots=True)
@@ -189,21 +189,16 @@ def span_result(span: Span) -> str:
 
 
 def _node(span: Span, depth: int) -> TraceNode:
-    return TraceNode(
+    """The span as a tree node; its name, label, times, status, input, output, error and
+    call site are the span's own."""
+    return carried(
+        TraceNode,
+        span,
         span_id=span.id,
-        name=span.name,
-        label=span.label,
         depth=depth,
-        start_ms=span.start_ms,
-        duration_ms=span.duration_ms,
-        status=span.status,
         result=span_result(span),
-        input=span.input,
-        output=span.output,
-        error=span.error,
-        file=span.file,
-        line=span.line,
         attributes=dict(span.attributes),
+        children=[],
     )
 
 

@@ -34,14 +34,22 @@ JSON shape (`encode.to_json(report)`): the execution summary (see `execution_sum
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from flux_lsp.analysis.execution_summary import ExecutionSummary, summarize
 from flux_lsp.analysis.inputs import InputSummary, summarize_input
 from flux_lsp.analysis.values import delay, plain
 from flux_lsp.encode import INLINE
-from flux_lsp.model import JSON, Execution, Mutation, Span, describe_where, file_label, short_id
+from flux_lsp.model import (
+    JSON,
+    CodeSpan,
+    Execution,
+    Mutation,
+    Span,
+    describe_where,
+    short_id,
+)
 
 if TYPE_CHECKING:
     from flux_lsp.recorder.store import Store
@@ -60,24 +68,11 @@ class RootCause:
     details: list[str] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class CodeLocation:
-    """A whole place in user code: 1-based lines, 0-based columns, as the editor's ranges."""
-
-    file: str
-    line: int
-    col: int | None = None
-    end_line: int | None = None
-    end_col: int | None = None
-    function: str | None = None
-    source_line: str | None = None
+@dataclass
+class CodeLocation(CodeSpan):
+    """Where the failure is, whole (the error's place without its context lines), labelled."""
 
     derived: ClassVar[tuple[str, ...]] = ("label",)
-
-    @property
-    def label(self) -> str:
-        """`stripe_webhook.py:12`."""
-        return file_label(self.file, self.line)
 
 
 @dataclass(slots=True)
@@ -410,10 +405,7 @@ def suggestions(
 def code_location(execution: Execution) -> CodeLocation | None:
     err = execution.error
     if err is not None and err.location is not None:
-        loc = err.location
-        return CodeLocation(
-            loc.file, loc.line, loc.col, loc.end_line, loc.end_col, loc.function, loc.source_line
-        )
+        return CodeLocation(**{f.name: getattr(err.location, f.name) for f in fields(CodeSpan)})
     lookup = failed_lookup(execution)
     if lookup is not None:
         span = next(

@@ -66,15 +66,12 @@ async def code_lens(
 
 
 async def _handler_lens(ls: FluxLanguageServer, uri: str) -> types.CodeLens | None:
-    found = await ls.projects.file_for(uri)
+    found = await ls.project_document(uri)
     if found is None:
         return None
-    project, fs = found
+    project, fs, source = found
     function = project.function_name(fs)
     if function is None:
-        return None
-    source = ls.document_source(uri)
-    if source is None:
         return None
     line = await definition_line(source, fs)
     if line is None:

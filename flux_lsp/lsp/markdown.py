@@ -133,10 +133,14 @@ def tail(lines_: Sequence[TailLine], title: str = "Flux: recent executions") -> 
     return "\n".join(lines)
 
 
+def _percentiles(*values_ms: float | None) -> list[str]:
+    """Each duration as the hover shows it, `–` where there were no runs to measure."""
+    return [duration(ms) if ms is not None else "–" for ms in values_ms]
+
+
 def run_stats(function: str, stats: RunStats, recent: Sequence[Execution], window: str) -> str:
     """The handler hover: counts, p50/p95 and the most recent executions."""
-    p50 = duration(stats.p50_ms) if stats.p50_ms is not None else "–"
-    p95 = duration(stats.p95_ms) if stats.p95_ms is not None else "–"
+    p50, p95 = _percentiles(stats.p50_ms, stats.p95_ms)
     lines = [
         f"**Flux: {function}** — {stats.runs} runs · {stats.failed} failed · "
         f"p50 {p50} · p95 {p95} (last {window})",
@@ -159,8 +163,7 @@ def call_site(summary: CallSiteSummary, label: str) -> str:
     """The ctx call hover: the recent results recorded at that line."""
     if not summary.calls:
         return f"**Flux: {code(label)}** — no calls recorded here in the window."
-    p50 = duration(summary.p50_ms) if summary.p50_ms is not None else "–"
-    p95 = duration(summary.p95_ms) if summary.p95_ms is not None else "–"
+    p50, p95 = _percentiles(summary.p50_ms, summary.p95_ms)
     lines = [
         f"**Flux: {code(label)}** — {len(summary.calls)} recent calls · "
         f"{summary.errors} failed · p50 {p50} · p95 {p95}",

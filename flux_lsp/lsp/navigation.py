@@ -22,13 +22,10 @@ async def definition(
     ls: FluxLanguageServer, params: types.DefinitionParams
 ) -> list[types.Location] | None:
     uri = params.text_document.uri
-    found = await ls.projects.file_for(uri)
+    found = await ls.project_document(uri)
     if found is None:
         return None
-    project, fs = found
-    source = ls.document_source(uri)
-    if source is None:
-        return None
+    project, fs, source = found
     target = await resolve(source, fs, params.position.line, params.position.character)
     if not isinstance(target, NameString):
         return None

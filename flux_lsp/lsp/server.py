@@ -16,7 +16,7 @@ from pygls.lsp.server import LanguageServer
 
 from flux_lsp import __version__
 from flux_lsp.lsp.diagnostics import DiagnosticsState
-from flux_lsp.lsp.projects import Projects
+from flux_lsp.lsp.projects import FluxProject, Projects
 from flux_lsp.lsp.protocol import FluxProtocol
 from flux_lsp.lsp.report_documents import renders_reports
 from flux_lsp.recorder.follow import Follower
@@ -60,6 +60,15 @@ class FluxLanguageServer(LanguageServer):
             return self.workspace.get_text_document(uri).source
         except (OSError, UnicodeDecodeError):
             return None
+
+    async def project_document(self, uri: str) -> tuple[FluxProject, str, str] | None:
+        """What a request on a document starts from: the project `uri` belongs to, its file
+        path and its text; None outside any project, or when the text cannot be read."""
+        found = await self.projects.file_for(uri)
+        source = self.document_source(uri) if found is not None else None
+        if found is None or source is None:
+            return None
+        return found[0], found[1], source
 
 
 def create_server() -> FluxLanguageServer:

@@ -93,14 +93,20 @@ def logs_contain(execution: Execution, text: str) -> bool:
     return any(wanted in entry.message.casefold() for entry in execution.logs)
 
 
+def split_filter(text: str, expected: str) -> tuple[str, str]:
+    """`status=500` → (`status`, `500`); a `QueryError` saying what was `expected` otherwise."""
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not value:
+        raise QueryError(f"bad filter {text!r}: expected {expected}")
+    return key, value
+
+
 def parse_filters(filters: Iterable[str], base: ExecutionQuery | None = None) -> ExecutionQuery:
     """`["path=/stripe_webhook", "status=500"]` → an ExecutionQuery (repeated filters AND)."""
     query = base or ExecutionQuery()
     for text in filters:
-        key, sep, value = text.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not value:
-            raise QueryError(f"bad filter {text!r}: expected KEY=VALUE, e.g. status=500")
+        key, value = split_filter(text, "KEY=VALUE, e.g. status=500")
         if key not in FILTER_KEYS:
             raise QueryError(f"unknown filter key {key!r}: use one of {', '.join(FILTER_KEYS)}")
         if key == "status":

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from flux_lsp.model import JSON, Execution, Span, short_id
+from flux_lsp.model import JSON, Execution, Span, carried, short_id
 from flux_lsp.project import Project
 from flux_lsp.recorder.query import ExecutionQuery
 from flux_lsp.recorder.store import Store
@@ -270,22 +270,15 @@ def step_of(execution: Execution, role: str) -> Step:
         elif span.name == VERIFY_SPAN and stripe is None:
             failed = span.status == "error"
             stripe = {"verified": not failed, "error": span.error if failed else None}
-    request = dict(execution.request)
-    return Step(
+    return carried(  # kind, function, method, path, status, started_at, job, parent_id
+        Step,
+        execution,
         role=role,
         execution_id=execution.id,
-        kind=execution.kind,
-        function=execution.function,
-        method=execution.method,
-        path=execution.path,
-        status=execution.status,
-        started_at=execution.started_at,
-        request=request,
+        request=dict(execution.request),
         values=list(execution.ctx_values),
         http=calls,
         stripe=stripe,
-        job=execution.job,
-        parent_id=execution.parent_id,
         inserted=inserted_ids(execution),
     )
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from flux_lsp import __version__
-from flux_lsp.model import JSON, Execution, Span
+from flux_lsp.model import JSON, Execution, Span, request_label
 from flux_lsp.runtime.http_client import SPAN_NAME as HTTP_SPAN
 from flux_lsp.runtime.stripe import VERIFY_SPAN
 
@@ -104,7 +104,7 @@ class Step:
     @property
     def target(self) -> str:
         """`POST /stripe_webhook`, or `JOB send_onboarding_email`."""
-        return f"JOB {self.function}" if self.kind == "job" else f"{self.method} {self.path}"
+        return request_label(self.kind, self.function, self.method, self.path)
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from flux_lsp.model import Execution, short_id
+from flux_lsp.model import Execution, request_label, short_id
 from flux_lsp.runtime.http_client import UNMATCHED_ATTRIBUTE
 from flux_lsp.runtime.stripe import VERIFY_SPAN
 
@@ -92,9 +92,7 @@ class ReplayOutcome:
     @property
     def label(self) -> str:
         """`POST /stripe_webhook`, or `JOB send_onboarding_email`."""
-        if self.kind == "job":
-            return f"JOB {self.function}"
-        return f"{self.method} {self.path}"
+        return request_label(self.kind, self.function, self.method, self.path)
 
     def line_label(self, webhooks_only: bool = False) -> str:
         """What a report line names: the event type in an all-webhook replay, else the request."""

@@ -99,6 +99,17 @@ def _execution_filters() -> list[Doc]:
     ]
 
 
+def _list_of(key: str, items: Doc) -> Doc:
+    """An answer that is one object holding the list `key`."""
+    return _json(
+        {
+            "type": "object",
+            "required": [key],
+            "properties": {key: {"type": "array", "items": items}},
+        }
+    )
+
+
 def _get(summary: str, params: list[Doc], ok: Doc, *errors: int) -> Doc:
     return {
         "get": {
@@ -111,18 +122,7 @@ def _get(summary: str, params: list[Doc], ok: Doc, *errors: int) -> Doc:
 
 def openapi_document() -> Doc:
     """The document, as a JSON-ready dict."""
-    execution_list = _json(
-        {
-            "type": "object",
-            "required": ["executions"],
-            "properties": {
-                "executions": {
-                    "type": "array",
-                    "items": {"$ref": "#/components/schemas/Execution"},
-                }
-            },
-        }
-    )
+    execution_list = _list_of("executions", {"$ref": "#/components/schemas/Execution"})
     deploy_result = _json({"$ref": "#/components/schemas/DeployResult"})
     return {
         "openapi": "3.1.0",
@@ -232,13 +232,7 @@ def openapi_document() -> Doc:
                     _param("until", _TIME, "Before (epoch seconds)."),
                     _param("limit", _LIMIT, "At most this many (1000 by default)."),
                 ],
-                _json(
-                    {
-                        "type": "object",
-                        "required": ["mutations"],
-                        "properties": {"mutations": {"type": "array", "items": _OBJECT}},
-                    }
-                ),
+                _list_of("mutations", _OBJECT),
                 400,
                 404,
                 422,
@@ -256,13 +250,7 @@ def openapi_document() -> Doc:
                     _param("since", _TIME, "At or after (epoch seconds)."),
                     _param("limit", _LIMIT, "At most this many (20 by default)."),
                 ],
-                _json(
-                    {
-                        "type": "object",
-                        "required": ["call_sites"],
-                        "properties": {"call_sites": {"type": "array", "items": _OBJECT}},
-                    }
-                ),
+                _list_of("call_sites", _OBJECT),
                 400,
                 404,
                 422,
