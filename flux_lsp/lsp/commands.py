@@ -1,13 +1,13 @@
 """`workspace/executeCommand`: flux.why, flux.trace, flux.traceDiff, flux.tail, flux.failures,
 flux.replay, flux.incidentReplay, flux.saveRegressionTest, flux.debug.
 
-Every command takes one JSON object (`{"id": "req:7c8d9e0f", "uri": ...}`) and returns
-`{"kind": ..., "execution_id": ..., "report": <encode.to_json(report)>, "markdown": ...}`;
-a client that does not render reports itself is also shown why, trace, traceDiff, replay and
-incidentReplay as a Markdown document, or their verdict as a message (`report_documents`), and
-the result names the file as `document`;
-`flux.trace` adds the raw `execution` (every span, for clients that draw their own view; the
-VS Code extension draws its waterfall from the report's tree).
+Every command takes one JSON object (`{"id": "req:7c8d9e0f", "uri": ...}`) and returns a
+`CommandAnswer` (`answer.py`): `{"kind", "execution_id", "report", "markdown", "document",
+"execution"}`. A client that does not render reports itself is also shown why, trace,
+traceDiff, replay and incidentReplay as a Markdown document, or their verdict as a message
+(`report_documents`), and the answer names the file as `document`; `flux.trace` adds the raw
+`execution` (every span, for clients that draw their own view; the VS Code extension draws its
+waterfall from the report's tree).
 Replays run on the editor's unsaved function files, report work-done progress, can be
 cancelled from the progress notification (the answer is then the LSP `RequestCancelled`
 error), and refresh the diagnostics when they finish.
@@ -33,6 +33,7 @@ from pygls.uris import to_fs_path
 
 from flux_lsp.encode import to_json
 from flux_lsp.lsp import diagnostics, markdown
+from flux_lsp.lsp.answer import CommandAnswer
 from flux_lsp.lsp.projects import FluxProject
 from flux_lsp.lsp.report_documents import present
 from flux_lsp.lsp.server import FluxLanguageServer
@@ -115,16 +116,12 @@ async def _find(
     raise JsonRpcInvalidParams(f"{command}: {unknown or 'no execution matches ' + repr(ident)}")
 
 
-def _result(kind: str, execution_id: str | None, report: Any, text: str) -> dict[str, Any]:
-    return {"kind": kind, "execution_id": execution_id, "report": to_json(report), "markdown": text}
-
-
-async def why(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+async def why(ls: FluxLanguageServer, arg: dict[str, Any]) -> CommandAnswer:
     from flux_lsp.analysis.why import explain
 
     project, store, execution = await _find(ls, "flux.why", arg)
     report = await explain(store, execution)
-    result = _result("why", execution.id, report, markdown.why(report))
+    result = CommandAnswer("why", execution.id, report, markdown.why(report))
     where = f" at {report.location.label}" if report.location else ""
     e = report.execution
     verdict = (
@@ -134,13 +131,13 @@ async def why(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-async def trace(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+async def trace(ls: FluxLanguageServer, arg: dict[str, Any]) -> CommandAnswer:
     from flux_lsp.analysis.trace_report import trace_report
 
     project, _store, execution = await _find(ls, "flux.trace", arg)
     report = trace_report(execution)
-    result = _result("trace", execution.id, report, markdown.trace(report))
-    result["execution"] = to_json(execution)
+    result = CommandAnswer("trace", execution.id, report, markdown.trace(report))
+    result.execution = execution
     e = report.execution
     verdict = f"Flux: trace {e.short_id} — {e.target} → {e.status}"
     if e.error is not None:
@@ -161,7 +158,7 @@ async def _last_success(store: Store, failing: Execution) -> Execution:
     )
 
 
-async def trace_diff(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+async def trace_diff(ls: FluxLanguageServer, arg: dict[str, Any]) -> CommandAnswer:
     """`{"id": id, "against"?: id}`: how `id` differs from `against`, by default from the
     latest success of the same function."""
     from flux_lsp.analysis.diff import trace_diff as build
@@ -172,7 +169,7 @@ async def trace_diff(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, A
     else:
         a = await _last_success(store, b)
     report = build(a, b)
-    result = _result("traceDiff", b.id, report, markdown.trace_diff(report))
+    result = CommandAnswer("traceDiff", b.id, report, markdown.trace_diff(report))
     verdict = f"Flux: trace diff {a.short_id} → {b.short_id}"
     if report.notes:
         verdict += f": {report.notes[0]}"
@@ -180,7 +177,7 @@ async def trace_diff(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, A
     return result
 
 
-async def tail(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+async def tail(ls: FluxLanguageServer, arg: dict[str, Any]) -> CommandAnswer:
     """`{"function"?, "path"?, "status"?, "kind"?, "since"?: "15m", "limit"?: 50, "uri"?,
     "follow"?: true}`; with `follow`, the answer carries a `cursor`, and `{"cursor": ...}`
     answers with what was recorded since the cursor's last look, each execution once."""
@@ -197,7 +194,7 @@ async def tail(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
         for follower in known:
             fresh.extend(await follower.poll())
         lines = tail_lines(fresh)
-        return _result("tail", None, TailReport(lines, cursor), markdown.tail(lines))
+        return CommandAnswer("tail", None, TailReport(lines, cursor), markdown.tail(lines))
 
     filters = [
         f"{key}={arg[key]}"
@@ -230,10 +227,10 @@ async def tail(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
         ls.followers[report.cursor] = followers
         while len(ls.followers) > MAX_FOLLOWERS:
             del ls.followers[next(iter(ls.followers))]
-    return _result("tail", None, report, markdown.tail(lines, title))
+    return CommandAnswer("tail", None, report, markdown.tail(lines, title))
 
 
-async def failures(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+async def failures(ls: FluxLanguageServer, arg: dict[str, Any]) -> CommandAnswer:
     """`{"uri"?}`: the failed executions within the `flux.window` of each workspace folder's
     project (or of the project `uri` is in), newest first, counted and worded for the editor's
     status bar and its pick (`analysis.recent_failures`)."""
@@ -255,7 +252,7 @@ async def failures(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any
     if not projects or len(problems) == len(projects):
         raise RequestFailed(problems[0] if problems else "no Flux project in this workspace")
     report = recent_failures(executions, projects[0].settings.window)
-    return _result("failures", None, report, markdown.tail(report.lines, report.title))
+    return CommandAnswer("failures", None, report, markdown.tail(report.lines, report.title))
 
 
 def _overlay(ls: FluxLanguageServer, project: FluxProject) -> dict[str, str]:
@@ -383,7 +380,7 @@ def _errors(command: str, exc: Exception) -> JsonRpcException:
     return RequestFailed(f"{command} failed: {type(exc).__name__}: {exc}")
 
 
-async def replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+async def replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> CommandAnswer:
     """Replay one execution against the current code (unsaved buffers included)."""
     from flux_lsp.project import Project
     from flux_lsp.replay.engine import replay_one
@@ -404,12 +401,12 @@ async def replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
         progress.end("failed")
         raise
     progress.end(report.verdict)
-    result = _result("replay", execution.id, report, markdown.replay(report))
+    result = CommandAnswer("replay", execution.id, report, markdown.replay(report))
     await present(ls, project.root, result, replay_verdict(report))
     return result
 
 
-async def incident_replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+async def incident_replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> CommandAnswer:
     """`{"window": "09:00..09:20"}`, or `{"id": ...}` for a window around that execution."""
     from flux_lsp.project import Project
     from flux_lsp.replay.engine import plan_window, replay_window, window_around
@@ -457,7 +454,7 @@ async def incident_replay(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[s
         progress.end("failed")
         raise
     progress.end(report.verdict)
-    result = _result("incidentReplay", execution_id, report, markdown.replay(report))
+    result = CommandAnswer("incidentReplay", execution_id, report, markdown.replay(report))
     await present(ls, project.root, result, replay_verdict(report))
     return result
 
@@ -481,7 +478,7 @@ def _expectations(arg: dict[str, Any]) -> dict[str, Any] | None:
         raise JsonRpcInvalidParams(f"flux.saveRegressionTest: {exc}") from None
 
 
-async def save_regression_test(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+async def save_regression_test(ls: FluxLanguageServer, arg: dict[str, Any]) -> CommandAnswer:
     """`{"id", "name"?, "expect"?: ["status=200"], "force"?}`: `flux test add` from the editor.
 
     Writes the case under the project's `tests/flux/` and opens it when the client can show a
@@ -511,10 +508,10 @@ async def save_regression_test(ls: FluxLanguageServer, arg: dict[str, Any]) -> d
                 ls.window_show_document_async(types.ShowDocumentParams(uri=saved.uri)), 5
             )
     text = "\n".join(["```", *saved.lines, "```"])
-    return _result("saveRegressionTest", execution.id, saved, text)
+    return CommandAnswer("saveRegressionTest", execution.id, saved, text)
 
 
-async def debug(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
+async def debug(ls: FluxLanguageServer, arg: dict[str, Any]) -> CommandAnswer:
     """Start a debug session of one execution (unsaved buffers included) in its own process;
     returns where to attach: `{"host", "port", "pid", "stop_at", ...}` as the report."""
     from flux_lsp.lsp.debug_sessions import DebugStartError, outcome_message
@@ -544,13 +541,13 @@ async def debug(ls: FluxLanguageServer, arg: dict[str, Any]) -> dict[str, Any]:
         )
     except DebugStartError as exc:
         raise RequestFailed(f"flux.debug: {exc}") from None
-    result = _result("debug", execution.id, endpoint, markdown.debug_endpoint(endpoint))
+    result = CommandAnswer("debug", execution.id, endpoint, markdown.debug_endpoint(endpoint))
     verdict = f"Flux: debugging {rid}: attach a DAP client to {endpoint['host']}:{endpoint['port']}"
     await present(ls, project.root, result, verdict)
     return result
 
 
-Handler = Callable[[FluxLanguageServer, dict[str, Any]], Awaitable[dict[str, Any]]]
+Handler = Callable[[FluxLanguageServer, dict[str, Any]], Awaitable[CommandAnswer]]
 HANDLERS: dict[str, Handler] = {
     "flux.why": why,
     "flux.trace": trace,
@@ -567,7 +564,8 @@ HANDLERS: dict[str, Handler] = {
 def _command(name: str, handler: Handler) -> Callable[..., Awaitable[dict[str, Any]]]:
     async def run(ls: FluxLanguageServer, *args: Any) -> dict[str, Any]:
         try:
-            return await handler(ls, _argument(name, args))
+            answer: dict[str, Any] = to_json(await handler(ls, _argument(name, args)))
+            return answer
         except Exception as exc:
             raise _errors(name, exc) from None
 

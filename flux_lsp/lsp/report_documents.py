@@ -15,7 +15,7 @@ import contextlib
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 from pygls.uris import from_fs_path
@@ -23,6 +23,7 @@ from pygls.uris import from_fs_path
 from flux_lsp.project import Project
 
 if TYPE_CHECKING:
+    from flux_lsp.lsp.answer import CommandAnswer
     from flux_lsp.lsp.server import FluxLanguageServer
 
 log = logging.getLogger("flux.lsp")
@@ -52,15 +53,15 @@ def _shows_documents(ls: FluxLanguageServer) -> bool:
 
 
 async def present(
-    ls: FluxLanguageServer, project_root: Path, result: dict[str, Any], verdict: str
+    ls: FluxLanguageServer, project_root: Path, result: CommandAnswer, verdict: str
 ) -> None:
     """Show `result` (a command's answer) to a client that does not render it. Never raises."""
     if ls.renders_reports:
         return
     try:
-        path = report_file(project_root, str(result["kind"]), result.get("execution_id"))
+        path = report_file(project_root, result.kind, result.execution_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(str(result["markdown"]) + "\n", encoding="utf-8")
+        path.write_text(result.markdown + "\n", encoding="utf-8")
     except (OSError, ValueError) as exc:
         ls.window_show_message(
             types.ShowMessageParams(type=types.MessageType.Info, message=verdict)
@@ -68,7 +69,7 @@ async def present(
         log.warning("could not write the report: %s", exc)
         return
     uri = from_fs_path(str(path)) or str(path)
-    result["document"] = uri
+    result.document = uri
     if _shows_documents(ls):
         with contextlib.suppress(Exception):
             shown = await asyncio.wait_for(

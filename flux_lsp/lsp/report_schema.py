@@ -25,12 +25,14 @@ from flux_lsp.analysis.tail import TailReport
 from flux_lsp.analysis.trace_report import TraceReport
 from flux_lsp.analysis.why import WhyReport
 from flux_lsp.encode import DERIVED, INLINE_KEY
+from flux_lsp.lsp.answer import CommandAnswer
 from flux_lsp.replay.capture import SavedCase
 from flux_lsp.replay.debug import DebugEndpoint
 from flux_lsp.replay.report import ReplayReport
 from flux_lsp.replay.sandbox import SandboxStats
 
 REPORTS: tuple[type, ...] = (
+    CommandAnswer,
     WhyReport,
     TraceReport,
     TraceDiff,
@@ -40,9 +42,9 @@ REPORTS: tuple[type, ...] = (
     SavedCase,
     DebugEndpoint,
 )
-"""The reports the editor reads: `flux.why`, `flux.trace`, `flux.traceDiff`, `flux.tail`,
-`flux.failures`, `flux.replay`, `flux.incidentReplay`, `flux.saveRegressionTest` and
-`flux.debug`."""
+"""Every command's answer, and the reports the editor reads in it: `flux.why`, `flux.trace`,
+`flux.traceDiff`, `flux.tail`, `flux.failures`, `flux.replay`, `flux.incidentReplay`,
+`flux.saveRegressionTest` and `flux.debug`."""
 _NAMES = {"SandboxStats": SandboxStats}
 """Names the report modules import for type checking only."""
 

@@ -16,6 +16,7 @@ from flux_lsp.analysis.tail import TailReport, mutation_summary, tail_line
 from flux_lsp.analysis.trace_report import build_tree, trace_report
 from flux_lsp.analysis.why import data_changes, input_lines, root_cause, why_report
 from flux_lsp.encode import to_json
+from flux_lsp.lsp.answer import CommandAnswer
 from flux_lsp.lsp.report_schema import REPORTS, report_schema
 from flux_lsp.model import ErrorInfo, Execution, Location, Mutation, Span
 
@@ -88,6 +89,7 @@ def test_every_report_the_editor_reads_matches_its_schema() -> None:
     defs = report_schema()["$defs"]
     e = execution()
     sent = {
+        "CommandAnswer": to_json(CommandAnswer("why", e.id, why_report(e), "**ROOT CAUSE**")),
         "WhyReport": to_json(why_report(e)),
         "TraceReport": to_json(trace_report(e)),
         "TraceDiff": to_json(trace_diff(execution("200"), e)),

@@ -19,6 +19,7 @@ import pytest
 from flux_lsp.analysis.trace_report import trace_report
 from flux_lsp.analysis.why import explain
 from flux_lsp.encode import to_json
+from flux_lsp.lsp.answer import CommandAnswer
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from tests.extension import tools
 from tests.extension.incident import record_incident
@@ -49,19 +50,11 @@ async def test_failing_trace_renders_one_bar_per_span_with_the_failing_span_mark
         why = await explain(store, failing)
     finally:
         await store.close()
-    # The shapes flux_lsp/lsp/commands.py answers flux.why and flux.trace with.
-    answers = {
-        "why": {"kind": "why", "execution_id": failing.id, "report": to_json(why), "markdown": ""},
-        "trace": {
-            "kind": "trace",
-            "execution_id": failing.id,
-            "report": to_json(trace_report(failing)),
-            "markdown": "",
-            "execution": to_json(failing),
-        },
-    }
+    # The answers flux_lsp/lsp/commands.py gives flux.why and flux.trace.
+    trace = CommandAnswer("trace", failing.id, trace_report(failing), "", execution=failing)
+    answers = {"why": CommandAnswer("why", failing.id, why, ""), "trace": trace}
     report = tmp_path / "report.json"
-    report.write_text(json.dumps(answers))
+    report.write_text(json.dumps(to_json(answers)))
     out = tools.artifacts("extension")
     page, shot = out / "webview-report.html", out / "webview-report.png"
     render = subprocess.run(

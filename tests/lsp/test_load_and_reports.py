@@ -130,7 +130,7 @@ async def test_a_client_without_show_document_gets_the_verdict_as_a_message(
 async def test_a_client_that_renders_reports_is_shown_nothing(recording: Recording) -> None:
     lsp, result = await _why(recording, initialization_options={"rendersReports": True})
     try:
-        assert "document" not in result
+        assert result["document"] is None
         assert lsp.shown_documents == [] and lsp.messages == []
         assert not (recording.project / ".flux" / "reports").exists()
     finally:

@@ -4,10 +4,11 @@
  * webview renderer and the standalone HTML writer can use it too.
  *
  * Every command takes one object argument (`{"id": "7c8d9e0f"}`, `{"window": "09:00..09:20"}`)
- * and answers `{"kind", "execution_id", "report", "markdown"}`. (`flux.trace` also sends the raw
- * recorded `execution`; the extension draws from the `report` and does not read it.) The report
- * types are generated from the server's reports (`src/generated/reports.ts`); the extension
- * renders their fields and never parses the Markdown.
+ * and answers a `CommandAnswer` (`{"kind", "execution_id", "report", "markdown", "document",
+ * "execution"}`; `flux.trace` sends the raw recorded `execution`, which the extension does not
+ * read: it draws from the `report`). The answer's and the reports' types are generated from the
+ * server's (`src/generated/reports.ts`); the extension renders their fields and never parses
+ * the Markdown.
  */
 
 export const SERVER_COMMANDS = {
@@ -35,18 +36,13 @@ export type {
   TraceReport,
   WhyReport,
 } from "./generated/reports";
-import type { RecentFailures, ReplayReport, TailLine } from "./generated/reports";
+import type { CommandAnswer, RecentFailures, ReplayReport, TailLine } from "./generated/reports";
 
 /** `ok`, `client_error` (4xx) or `failed` (5xx, failed jobs), as `analysis.execution_summary.outcome` says. */
 export type Outcome = "ok" | "client_error" | "failed";
 
-export interface CommandResult {
-  kind: string;
-  execution_id?: string | null;
-  /** One of the generated report types; read it with the readers below. */
-  report?: unknown;
-  markdown?: string | null;
-}
+/** A command's answer (`CommandAnswer`); its report is read with the readers below. */
+export type CommandResult = Omit<CommandAnswer, "report"> & { readonly report: unknown };
 
 /** `req:` and the first 8 hex digits, the form users see (as `model.short_id`). */
 export function shortId(executionId: string): string {

@@ -85,7 +85,7 @@ test("strict CSP: no script allowed, only the nonce'd stylesheet; content is esc
 });
 
 test("a why answer without a report falls back to its markdown; no execution, no waterfall", () => {
-  const html = renderReportHtml({ why: { kind: "why", execution_id: "abc", markdown: "**ROOT CAUSE** x" } }, { nonce: "n" });
+  const html = renderReportHtml({ why: { ...why, execution_id: "abc", report: null, markdown: "**ROOT CAUSE** x" } }, { nonce: "n" });
   assert.match(html, /<pre class="markdown">\*\*ROOT CAUSE\*\* x<\/pre>/);
   assert.doesNotMatch(html, /class="span-bar"/);
 });
@@ -101,5 +101,6 @@ test("the standalone file is the same page", () => {
 
 test("the verdict is the report's own line; the Markdown is never read", () => {
   assert.equal(verdictLine(incidentReplay), incidentReplay.report.verdict_line);
-  assert.equal(verdictLine({ kind: "replay", markdown: "1 replayed · **✗ not resolved**" }), "Replay finished.");
+  const withoutReport = { ...incidentReplay, report: null, markdown: "1 replayed · **✗ not resolved**" };
+  assert.equal(verdictLine(withoutReport), "Replay finished.");
 });
