@@ -89,14 +89,18 @@ def normalize_id(text: str) -> str:
 
 @cache
 def _field_names(cls: type) -> frozenset[str]:
+    """The names of the fields of a dataclass type, looked up once."""
     return frozenset(f.name for f in fields(cls))
 
 
-def given(cls: type, data: Mapping[str, JSON]) -> dict[str, JSON]:
-    """The values `data` gives for fields of `cls` (None: the field's default), to construct
-    it with; a record's `from_dict` then decodes only the fields that hold other records."""
-    names = _field_names(cls)
-    return {k: v for k, v in data.items() if v is not None and k in names}
+def from_fields(cls: type[T], data: Mapping[str, JSON], **values: Any) -> T:
+    """A `cls` read back from its JSON `data`: each field from the key of its name (None, or
+    no key: the field's default), keys that are no field (derived values) left out, and the
+    `values` the caller decoded itself (fields that hold other records)."""
+    names = _field_names(cls)  # type: ignore[arg-type]
+    given = {k: v for k, v in data.items() if v is not None and k in names}
+    given.update(values)
+    return cls(**given)
 
 
 class Plain:
@@ -148,12 +152,12 @@ class ErrorInfo:
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> ErrorInfo:
         loc = data.get("location")
-        values = given(cls, data)
-        values.update(
+        return from_fields(
+            cls,
+            data,
             location=Location.from_dict(loc) if loc else None,
             frames=[Location.from_dict(f) for f in data.get("frames") or []],
         )
-        return cls(**values)
 
 
 @dataclass
@@ -289,15 +293,15 @@ class Execution:
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> Execution:
         err = data.get("error")
-        values = given(cls, data)
-        values.update(
+        return from_fields(
+            cls,
+            data,
             status=str(data["status"]),
             error=ErrorInfo.from_dict(err) if err else None,
             spans=_spans(data),
             mutations=[Mutation.from_dict(m) for m in data.get("mutations") or []],
             logs=[LogEntry.from_dict(e) for e in data.get("logs") or []],
         )
-        return cls(**values)
 
 
 INPUT_IS_REQUEST_BODY = "flux.input.request_body"

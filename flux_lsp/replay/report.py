@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from flux_lsp.model import Execution, request_label, short_id
+from flux_lsp.model import Execution, from_fields, request_label, short_id
 from flux_lsp.runtime.http_client import UNMATCHED_ATTRIBUTE
 from flux_lsp.runtime.stripe import VERIFY_SPAN
 
@@ -386,17 +386,10 @@ class ReplayReport:
 T = TypeVar("T")
 
 
-def _declared(cls: type[T], data: Mapping[str, Any], **nested: Any) -> T:
-    """An instance from the keys of `data` that are fields of `cls` (the derived values the
-    encoder adds are left out), with the `nested` values built by the caller."""
-    names = {f.name for f in fields(cls)} - set(nested)  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in data.items() if k in names}, **nested)
-
-
 def outcome_from_json(data: Mapping[str, Any]) -> ReplayOutcome:
     """A `ReplayOutcome` from its JSON (`encode.to_json`)."""
-    jobs = [_declared(EnqueuedJob, job) for job in data.get("enqueued") or []]
-    return _declared(ReplayOutcome, data, enqueued=jobs)
+    jobs = [from_fields(EnqueuedJob, job) for job in data.get("enqueued") or []]
+    return from_fields(ReplayOutcome, data, enqueued=jobs)
 
 
 def report_from_json(data: Mapping[str, Any]) -> ReplayReport:
@@ -404,11 +397,11 @@ def report_from_json(data: Mapping[str, Any]) -> ReplayReport:
     from flux_lsp.replay.sandbox import SandboxStats
 
     sandbox = data.get("sandbox")
-    return _declared(
+    return from_fields(
         ReplayReport,
         data,
-        window=_declared(ReplayWindow, data.get("window") or {}),
+        window=from_fields(ReplayWindow, data.get("window") or {}),
         outcomes=[outcome_from_json(o) for o in data.get("outcomes") or []],
-        summary=_declared(ReplaySummary, data.get("summary") or {}),
-        sandbox=_declared(SandboxStats, sandbox) if sandbox is not None else None,
+        summary=from_fields(ReplaySummary, data.get("summary") or {}),
+        sandbox=from_fields(SandboxStats, sandbox) if sandbox is not None else None,
     )
