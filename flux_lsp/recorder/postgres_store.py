@@ -26,7 +26,7 @@ from flux_lsp.recorder.postgres_schema import (
     SIZE_SQL,
     redact,
 )
-from flux_lsp.recorder.retention import apply_meta, read_health
+from flux_lsp.recorder.retention import recorder_stats
 from flux_lsp.recorder.schema import SchemaTooNew, older_schema
 from flux_lsp.recorder.sql import SqlReads
 from flux_lsp.recorder.store import (
@@ -143,21 +143,9 @@ class PostgresStore(SqlReads):
             "SELECT count(*) AS n, min(started_at) AS oldest, max(started_at) AS newest, "
             "count(*) FILTER (WHERE kind = 'replay') AS replays FROM executions"
         )
-        size = await self._all(SIZE_SQL)
-        stats = RecorderStats(
-            location=self.location,
-            size_bytes=int(size[0]["bytes"]),
-            executions=int(rows[0]["n"]),
-            replays=int(rows[0]["replays"]),
-            oldest=rows[0]["oldest"],
-            newest=rows[0]["newest"],
-            schema_version=SCHEMA_VERSION,
-        )
+        size = int((await self._all(SIZE_SQL))[0]["bytes"])
         meta = await self._all("SELECT key, value FROM meta")
-        apply_meta(stats, {r["key"]: r["value"] for r in meta})
-        if self._health is not None:
-            read_health(stats, self._health)
-        return stats
+        return recorder_stats(self.location, size, rows[0], meta, self._health, SCHEMA_VERSION)
 
     async def change_token(self) -> int:
         rows = await self._all(f"SELECT last_value, is_called FROM {SCHEMA}.changes")

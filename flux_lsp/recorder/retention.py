@@ -24,10 +24,11 @@ import math
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flux_lsp.project import ConfigError, Settings
 from flux_lsp.recorder.sql import FAILURE
@@ -145,6 +146,31 @@ def excess_rows(size: int, rows: int, max_size: int) -> int:
 
 
 # -- what the writer leaves for readers -----------------------------------------------------
+
+
+def recorder_stats(
+    location: str,
+    size: int,
+    counts: Any,
+    meta: Iterable[Any],
+    health: Path | None,
+    schema_version: int,
+) -> RecorderStats:
+    """A recorder's stats from its `counts` row (`n`, `replays`, `oldest`, `newest`), its meta
+    rows (`key`, `value`) and the writer's health file, alike for every backend."""
+    stats = RecorderStats(
+        location=location,
+        size_bytes=size,
+        executions=int(counts["n"]),
+        replays=int(counts["replays"]),
+        oldest=counts["oldest"],
+        newest=counts["newest"],
+        schema_version=schema_version,
+    )
+    apply_meta(stats, {row["key"]: row["value"] for row in meta})
+    if health is not None:
+        read_health(stats, health)
+    return stats
 
 
 def apply_meta(stats: RecorderStats, meta: dict[str, str]) -> None:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import aiosqlite
 
-from flux_lsp.recorder.retention import apply_meta, read_health
+from flux_lsp.recorder.retention import recorder_stats
 from flux_lsp.recorder.schema import (
     FIRST_VERSION,
     SCHEMA_VERSION,
@@ -115,28 +115,15 @@ class SQLiteStore(SqlReads):
 
     async def stats(self) -> RecorderStats:
         rows = await self._all(
-            "SELECT COUNT(*), MIN(started_at), MAX(started_at), "
-            "COALESCE(SUM(kind = 'replay'), 0) FROM executions"
+            "SELECT COUNT(*) AS n, MIN(started_at) AS oldest, MAX(started_at) AS newest, "
+            "COALESCE(SUM(kind = 'replay'), 0) AS replays FROM executions"
         )
-        count, oldest, newest, replays = rows[0][0], rows[0][1], rows[0][2], rows[0][3]
         size = sum(
             p.stat().st_size for p in (self.path, Path(str(self.path) + "-wal")) if p.exists()
         )
-        stats = RecorderStats(
-            location=str(self.path),
-            size_bytes=size,
-            executions=count,
-            replays=replays,
-            oldest=oldest,
-            newest=newest,
-            schema_version=SCHEMA_VERSION,
-        )
-        meta = {
-            r["key"]: r["value"] for r in await self._all("SELECT key, value FROM recorder_meta")
-        }
-        apply_meta(stats, meta)
-        read_health(stats, health_path(self.path))
-        return stats
+        meta = await self._all("SELECT key, value FROM recorder_meta")
+        health = health_path(self.path)
+        return recorder_stats(str(self.path), size, rows[0], meta, health, SCHEMA_VERSION)
 
     async def change_token(self) -> int:
         rows = await self._all("PRAGMA data_version")
