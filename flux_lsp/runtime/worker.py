@@ -99,15 +99,32 @@ def job_invocation(job: Job, enqueuer_trace: str | None = None) -> Invocation:
     )
 
 
+def _stop_if_cancelled() -> None:
+    """Raise CancelledError when this task was asked to stop: a cancellation that lands inside
+    a database call can come back as an ordinary error, which a loop that survives errors would
+    otherwise swallow (and shutdown would then wait for it forever)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def run_job(runtime: Runtime, job: Job, *, lease_seconds: float | None = None) -> RunResult:
     """Run one leased attempt of `job`, renewing its lease meanwhile, and settle it."""
     lease = lease_seconds or runtime.project.settings.queue.lease
 
+    stop = asyncio.Event()
+
     async def heartbeat() -> None:
-        while True:
-            await asyncio.sleep(lease / 3)
-            with contextlib.suppress(Exception):
-                await extend_lease(runtime.database, job, lease)
+        # Ended by `stop`, not by cancellation alone: a cancellation that lands inside a database
+        # call can come back as an ordinary error, which the loop survives, and it would then
+        # renew the lease forever while `run_job` waits for it.
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(lease / 3):
+                    await stop.wait()
+            if not stop.is_set():
+                with contextlib.suppress(Exception):
+                    await extend_lease(runtime.database, job, lease)
 
     beat = asyncio.create_task(heartbeat())
     try:
@@ -117,6 +134,7 @@ async def run_job(runtime: Runtime, job: Job, *, lease_seconds: float | None = N
             await asyncio.shield(release(runtime.database, job))
         raise
     finally:
+        stop.set()
         beat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beat
@@ -205,6 +223,7 @@ class Worker:
                     last_recovery = time.monotonic()
                     with contextlib.suppress(Exception):
                         await recover_orphans(self.runtime)
+                    _stop_if_cancelled()
                 jobs: list[Job] = []
                 free = self.concurrency - len(running)
                 if free > 0:
@@ -216,6 +235,7 @@ class Worker:
                             limit=free,
                         )
                     except Exception as exc:  # e.g. the database is busy: try again next poll
+                        _stop_if_cancelled()
                         log.warning("could not take jobs: %s", exc)
                 for job in jobs:
                     task = asyncio.create_task(
