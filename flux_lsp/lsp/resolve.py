@@ -1,14 +1,17 @@
 """What is under the cursor: a function definition, a `ctx` service call, or a name string.
 
-jedi resolves the names in the document (which function a `def` line defines, where `ctx` is
-used); the extent of a call that spans several lines comes from the syntax tree, so hovering
-any line of `await ctx.db.update(\\n ... )` finds the call. Results are cached per document
-version, since hovers repeat on the same text.
+The document's syntax tree (`ast`) says which function each `def` line defines, where `ctx` is
+used and the extent of every `ctx.<service>.<method>(...)` call, so hovering any line of
+`await ctx.db.update(\\n ... )` finds the call. A document that does not parse (while it is
+being typed) is read line by line instead: `def` lines and `ctx.…` chains on the line. What a
+document holds is kept per file for its current text (the last `CACHED_FILES` files), since
+hovers repeat on the same text; parsing a function file takes well under a millisecond.
 
-jedi runs in one worker thread of its own, never on the event loop: `resolve` and
-`definition_line` are awaited, a request cancelled meanwhile (`$/cancelRequest`) stops waiting
-for it, and a document over `MAX_ANALYSED` characters is not analysed at all (its diagnostics
-and their hovers come from the recorder and stay fast).
+A document over `INLINE_CHARS` characters is parsed in one worker thread of its own, never on
+the event loop: `resolve` and `definition_line` are awaited, and a request cancelled meanwhile
+(`$/cancelRequest`) stops waiting for it. A document over `MAX_ANALYSED` characters is not
+analysed at all (its diagnostics and their hovers come from the recorder and stay fast).
+May import the standard library only.
 """
 
 from __future__ import annotations
@@ -17,18 +20,21 @@ import ast
 import asyncio
 import re
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-import jedi
-
 MAX_ANALYSED = 1_000_000
-"""Characters beyond which a document gets no jedi or syntax-tree work."""
-_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flux-jedi")
+"""Characters beyond which a document gets no syntax-tree work."""
+INLINE_CHARS = 50_000
+"""Documents up to this many characters are parsed on the event loop (well under 5 ms)."""
+CACHED_FILES = 1024
+"""How many files' parsed names are kept (one entry per file, for its latest text)."""
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flux-resolve")
 CTX_CHAIN = re.compile(r"\bctx(?:\.[A-Za-z_]\w*)+")
 _STRING = re.compile(r"""(["'])([A-Za-z_][\w.-]*)\1""")
+_DEF_LINE = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)")
 
 
 @dataclass(slots=True, frozen=True)
@@ -84,18 +90,29 @@ class _Names:
 def _column(lines: list[str], line: int, byte_offset: int) -> int:
     """The character column of a UTF-8 byte offset (what `ast` gives) on 0-based `line`."""
     text = lines[line] if 0 <= line < len(lines) else ""
+    if text.isascii():
+        return min(byte_offset, len(text))
     return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
 
 
-def _ctx_calls(text: str) -> tuple[tuple[int, int, str, Span], ...]:
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return ()
-    lines = text.splitlines()
-    out: list[tuple[int, int, str, Span]] = []
+def _def_column(lines: list[str], line: int, name: str) -> int:
+    """The character column of `name` on its 0-based `def` line."""
+    text = lines[line] if 0 <= line < len(lines) else ""
+    found = re.search(rf"\bdef\s+({re.escape(name)})\b", text)
+    return found.start(1) if found else max(0, text.find(name))
+
+
+def _parsed_names(tree: ast.Module, lines: list[str]) -> _Names:
+    defs: dict[int, tuple[str, int]] = {}
+    ctx_lines: set[int] = set()
+    calls: list[tuple[int, int, str, Span]] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            defs[node.lineno] = (node.name, _def_column(lines, node.lineno - 1, node.name))
+        elif isinstance(node, ast.Name):
+            if node.id == "ctx" and isinstance(node.ctx, ast.Load):
+                ctx_lines.add(node.lineno)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             label = ast.unparse(node.func)
             if label.startswith("ctx."):
                 end = node.end_lineno or node.lineno
@@ -105,31 +122,49 @@ def _ctx_calls(text: str) -> tuple[tuple[int, int, str, Span], ...]:
                     end - 1,
                     _column(lines, end - 1, node.end_col_offset or node.col_offset),
                 )
-                out.append((node.lineno, end, label, span))
-    return tuple(out)
+                calls.append((node.lineno, end, label, span))
+    return _Names(defs, frozenset(ctx_lines), tuple(calls))
 
 
-_JEDI = threading.Lock()
-"""jedi is not thread-safe: everything that calls it runs in `_WORKER`, under this lock."""
+def _scanned_names(lines: list[str]) -> _Names:
+    """What a document that does not parse holds, line by line: no multi-line calls."""
+    defs: dict[int, tuple[str, int]] = {}
+    ctx_lines: set[int] = set()
+    for number, text in enumerate(lines, start=1):
+        found = _DEF_LINE.match(text)
+        if found:
+            defs[number] = (found.group(1), found.start(1))
+        elif CTX_CHAIN.search(text):
+            ctx_lines.add(number)
+    return _Names(defs, frozenset(ctx_lines), ())
 
 
-@lru_cache(maxsize=64)
+_CACHE: OrderedDict[str, tuple[str, _Names]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
 def _names(text: str, path: str) -> _Names:
-    with _JEDI:
-        script = jedi.Script(code=text, path=path or None)
-        found = script.get_names(all_scopes=True, definitions=True, references=True)
-        defs: dict[int, tuple[str, int]] = {}
-        ctx_lines: set[int] = set()
-        for name in found:
-            if name.type == "function" and name.is_definition():
-                defs[name.line] = (name.name, name.column)
-            elif name.name == "ctx" and not name.is_definition():
-                ctx_lines.add(name.line)
-    return _Names(defs, frozenset(ctx_lines), _ctx_calls(text))
+    """The names of `text` (the document at `path`), parsed once per text."""
+    with _CACHE_LOCK:
+        cached = _CACHE.get(path)
+        if cached is not None and cached[0] == text:
+            _CACHE.move_to_end(path)
+            return cached[1]
+    lines = text.splitlines()
+    try:
+        names = _parsed_names(ast.parse(text), lines)
+    except (SyntaxError, ValueError, RecursionError):
+        names = _scanned_names(lines)
+    with _CACHE_LOCK:
+        _CACHE[path] = (text, names)
+        _CACHE.move_to_end(path)
+        while len(_CACHE) > CACHED_FILES:
+            _CACHE.popitem(last=False)
+    return names
 
 
 async def warm_up() -> None:
-    """Load jedi's grammar once, so the first hover is not the slow one."""
+    """Start the worker thread, so the first large document does not pay for it."""
     await _off_loop(_names, "async def handler(req, ctx):\n    await ctx.db.query('x')\n", "")
 
 
@@ -141,6 +176,8 @@ async def resolve(text: str, path: str, line: int, character: int) -> Target:
     """What is at 0-based (`line`, `character`) in `text` (None for a document too large)."""
     if len(text) > MAX_ANALYSED:
         return None
+    if len(text) <= INLINE_CHARS:
+        return resolve_now(text, path, line, character)
     target: Target = await _off_loop(resolve_now, text, path, line, character)
     return target
 
@@ -149,6 +186,8 @@ async def definition_line(text: str, path: str, function: str = "handler") -> in
     """The 1-based line where `function` is defined in `text`, if it is (None when too large)."""
     if len(text) > MAX_ANALYSED:
         return None
+    if len(text) <= INLINE_CHARS:
+        return definition_line_now(text, path, function)
     found: int | None = await _off_loop(definition_line_now, text, path, function)
     return found
 
@@ -178,7 +217,7 @@ def resolve_now(text: str, path: str, line: int, character: int) -> Target:
 
 
 def definition_line_now(text: str, path: str, function: str = "handler") -> int | None:
-    """The 1-based line where `function` is defined in `text`, if it is (in `_WORKER`)."""
+    """The 1-based line where `function` is defined in `text`, if it is."""
     for line, (name, _column) in sorted(_names(text, path).defs.items()):
         if name == function:
             return line

@@ -82,7 +82,7 @@ def hover_params(uri: str, line: Any, character: Any = 4) -> dict[str, Any]:
 
 
 async def initialize(raw: RawClient, recording: Recording) -> None:
-    """Initialize, then one hover that opens the recorder and loads jedi (not timed)."""
+    """Initialize, then one hover that opens the recorder (not timed)."""
     root = recording.uri("")
     answer, _ = await raw.request(
         "initialize", {"processId": None, "rootUri": root, "capabilities": {}}
@@ -162,5 +162,5 @@ async def test_a_50_mb_document_does_not_freeze_the_server(
         }
     )
     answer, _ = await raw.request("textDocument/hover", hover_params(huge_uri, 5))
-    assert answer["result"] is None  # no jedi work on a document this size
+    assert answer["result"] is None  # no syntax-tree work on a document this size
     assert await normal_hover(raw, recording) < 2
