@@ -22,8 +22,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pygls.uris import to_fs_path
-
 from flux_lsp.lsp import diagnostics
 from flux_lsp.lsp.projects import FluxProject
 from flux_lsp.project import ConfigError, Project, is_database_url
@@ -40,11 +38,6 @@ log = logging.getLogger("flux.lsp")
 DEBOUNCE_SECONDS = 0.1
 SCAN_SLACK = 120.0
 SCAN_LIMIT = 1000
-
-
-def _relative(project: FluxProject, uri: str) -> str | None:
-    fs = to_fs_path(uri)
-    return project.relative(fs) if fs else None
 
 
 def _poll_seconds(root: Path) -> float:
@@ -149,8 +142,9 @@ class LiveWatcher:
     async def _refresh(self, project: FluxProject) -> None:
         while True:
             self._again.discard(project.key)
-            for uri in await self._touched(project):
-                await diagnostics.refresh(self._ls, uri)
+            with self._ls.background.busy():  # a new failure goes ahead of background work
+                for uri in await self._touched(project):
+                    await diagnostics.refresh(self._ls, uri)
             if project.key not in self._again:
                 return
             await asyncio.sleep(DEBOUNCE_SECONDS)  # more arrived meanwhile: gather the rest
@@ -190,4 +184,6 @@ class LiveWatcher:
         horizon = since - SCAN_SLACK
         for ident in [i for i, started in handled.items() if started < horizon]:
             del handled[ident]
-        return [uri for uri in everything if _relative(project, uri) in files]
+        if not files:
+            return []
+        return [uri for uri in everything if project.relative_uri(uri) in files]

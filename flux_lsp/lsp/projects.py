@@ -22,6 +22,7 @@ from flux_lsp.lsp.config import FolderSettings, parse_folder_settings
 from flux_lsp.project import ConfigError, Project, find_root
 from flux_lsp.recorder.open_store import is_url, open_store
 from flux_lsp.recorder.store import RecorderError, Store
+from flux_lsp.settings import CONFIG_FILE, ENV_FILE
 
 if TYPE_CHECKING:
     from flux_lsp.lsp.server import FluxLanguageServer
@@ -44,6 +45,9 @@ class FluxProject:
     """When the live watcher last looked for new records (see `live`)."""
     open_uris: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    uri_paths: dict[str, str | None] = field(default_factory=dict)
+    """Document uri → its path relative to the root, as the recorder stores it (see
+    `relative_uri`)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -52,6 +56,15 @@ class FluxProject:
     def relative(self, path: str | Path) -> str:
         """A path relative to the project root, as the recorder stores it."""
         return Project(self.root).relative(path)
+
+    def relative_uri(self, uri: str) -> str | None:
+        """The path of document `uri` relative to the root (None for a uri that is not a
+        file), worked out once per uri: the live watcher matches every open document against
+        the files new failures were raised in."""
+        if uri not in self.uri_paths:
+            fs = to_fs_path(uri)
+            self.uri_paths[uri] = self.relative(fs) if fs else None
+        return self.uri_paths[uri]
 
     def uri_for(self, relative: str) -> str:
         return from_fs_path(str(self.root / relative)) or relative
@@ -107,6 +120,19 @@ def _project_paths(root: Path) -> tuple[Path, str]:
     return project.functions_dir, project.recorder_location
 
 
+def _config_stamp(root: Path) -> tuple[tuple[int, int] | None, ...]:
+    """What `flux.toml` and `.env` at `root` look like on disk (modified time and size), so
+    the settings read from them are read again only when one of them changed."""
+    stamps: list[tuple[int, int] | None] = []
+    for name in (CONFIG_FILE, ENV_FILE):
+        try:
+            stat = (root / name).stat()
+            stamps.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
 class Projects:
     """Every project the server has seen, keyed by (root, recorder location)."""
 
@@ -115,6 +141,9 @@ class Projects:
         self._settings: dict[str, FolderSettings] = {}
         self._projects: dict[tuple[str, str], FluxProject] = {}
         self._reported: set[str] = set()
+        self._paths: dict[Path, tuple[tuple[tuple[int, int] | None, ...], tuple[Path, str]]] = {}
+        """Per project root, its functions folder and default recorder, with the stamp of the
+        files they were read from: a hover does not read flux.toml and .env again."""
 
     def all(self) -> list[FluxProject]:
         return list(self._projects.values())
@@ -193,7 +222,7 @@ class Projects:
             default_recorder = Project(root).recorder_location
         else:
             root = _project_root(path, folder_path)
-            functions_dir, default_recorder = _project_paths(root)
+            functions_dir, default_recorder = self._paths_of(root)
         recorder = settings.recorder or default_recorder
         if not is_url(recorder) and not Path(recorder).is_absolute():
             recorder = str((folder_path or root) / recorder)
@@ -206,6 +235,15 @@ class Projects:
                 project.store, project.open_uris = old.store, old.open_uris
             self._projects[key] = project
         return project
+
+    def _paths_of(self, root: Path) -> tuple[Path, str]:
+        stamp = _config_stamp(root)
+        cached = self._paths.get(root)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        paths = _project_paths(root)
+        self._paths[root] = (stamp, paths)
+        return paths
 
     def report(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
         """Show `message` once (until it changes), never raising."""
