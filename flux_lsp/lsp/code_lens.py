@@ -59,7 +59,8 @@ async def code_lens(
 ) -> list[types.CodeLens] | None:
     uri = params.text_document.uri
     lenses = debug_lenses(ls, uri)
-    handler = await _handler_lens(ls, uri)
+    with ls.background.busy():
+        handler = await _handler_lens(ls, uri)
     if handler is not None:
         lenses.insert(0, handler)
     return lenses or None

@@ -192,6 +192,15 @@ async def definition_line(text: str, path: str, function: str = "handler") -> in
     return found
 
 
+async def ctx_calls(text: str, path: str) -> list[CtxCall]:
+    """Every `ctx.<service>.<method>(...)` call the document's syntax tree holds, in order
+    (none for a document too large or that does not parse)."""
+    if len(text) > MAX_ANALYSED:
+        return []
+    names = _names(text, path) if len(text) <= INLINE_CHARS else await _off_loop(_names, text, path)
+    return [CtxCall(label, start, span) for start, _end, label, span in names.calls]
+
+
 def resolve_now(text: str, path: str, line: int, character: int) -> Target:
     """What is at 0-based (`line`, `character`) in `text`."""
     lines = text.splitlines()

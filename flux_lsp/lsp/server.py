@@ -33,7 +33,9 @@ class FluxLanguageServer(LanguageServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("protocol_cls", FluxProtocol)
         super().__init__(NAME, VERSION, *args, **kwargs)
+        from flux_lsp.lsp.background import Background
         from flux_lsp.lsp.debug_sessions import DebugSessions
+        from flux_lsp.lsp.hover import CallSiteText
         from flux_lsp.lsp.live import LiveWatcher
         from flux_lsp.lsp.lru import Lru
         from flux_lsp.lsp.run_summary import RunSummaries
@@ -45,6 +47,12 @@ class FluxLanguageServer(LanguageServer):
         self.why_cache: Lru[tuple[str, int | None], str] = Lru(open_files, per_file=4, least=256)
         """Why reports by (execution, change token): a few per open file, evicted one by one."""
         self.run_summaries = RunSummaries(open_files)
+        self.call_site_cache: Lru[tuple[object, ...], CallSiteText] = Lru(
+            open_files, per_file=8, least=256
+        )
+        """A call site's recent results as hover text, by (project, file, line, label)."""
+        self.background = Background()
+        """Work done while the editor waits for nothing (`hover.prepare`)."""
         self.followers: dict[str, list[Follower]] = {}
         """`flux.tail` follow cursors: what each client has been shown, per store."""
         self.live = LiveWatcher(self)
@@ -52,6 +60,13 @@ class FluxLanguageServer(LanguageServer):
         """The client said it renders Flux's reports itself (`initializationOptions`)."""
         self.debug_sessions = DebugSessions()
         self.warm_up: asyncio.Task[None] | None = None
+
+    def prepare_hovers(self, uri: str) -> None:
+        """Work out what hovering `uri` shows (`hover.prepare`) while the editor waits for
+        nothing."""
+        from flux_lsp.lsp.hover import prepare
+
+        self.background.schedule(f"hover {uri}", lambda: prepare(self, uri))
 
     def document_source(self, uri: str) -> str | None:
         """The text of `uri`: the editor's buffer when it is open, else the file on disk; None
@@ -117,6 +132,7 @@ def create_server() -> FluxLanguageServer:
     @ls.feature(types.SHUTDOWN)
     async def shutdown(ls: FluxLanguageServer, params: None) -> None:
         await ls.live.stop()
+        await ls.background.stop()
         await ls.debug_sessions.close()
         await ls.projects.close()
 
