@@ -54,6 +54,14 @@ def run_stats(executions: Iterable[Execution]) -> RunStats:
         failed += e.failed
         client_errors += e.is_client_error
         latest = e.started_at if latest is None else max(latest, e.started_at)
+    return summarize_runs(durations, failed, client_errors, latest)
+
+
+def summarize_runs(
+    durations: Sequence[float], failed: int, client_errors: int, latest: float | None
+) -> RunStats:
+    """The `RunStats` of runs that took `durations`, `failed` of them 5xx or failed jobs and
+    `client_errors` 4xx, the latest started at `latest`."""
     return RunStats(
         runs=len(durations),
         failed=failed,
