@@ -16,6 +16,7 @@ share; it may import `model`, `project` and `runtime.trace`.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import json
 import re
@@ -41,6 +42,15 @@ MIGRATIONS_TABLE = "_flux_migrations"
 JOBS_CHANNEL = "flux_jobs"
 """The PostgreSQL channel a job's enqueue notifies and idle workers listen on."""
 DIALECTS = ("sqlite", "postgresql")
+
+
+def stop_if_cancelled() -> None:
+    """Raise CancelledError when this task was asked to stop: a cancellation that lands inside
+    a database call can come back as an ordinary error, which a loop that survives errors would
+    otherwise swallow (and shutdown would then wait for it forever)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class DatabaseError(Exception):

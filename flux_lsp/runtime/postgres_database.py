@@ -50,6 +50,7 @@ from flux_lsp.runtime.database import (
     generated_id,
     migration_files,
     row_write,
+    stop_if_cancelled,
     where_clause,
     written_rows,
 )
@@ -426,6 +427,7 @@ class PostgresDatabase(RecordedWrites):
                     self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
                 )
             except psycopg.Error as exc:
+                stop_if_cancelled()
                 log.warning("cannot listen for jobs on %s: %s", self.describe(), exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -437,6 +439,7 @@ class PostgresDatabase(RecordedWrites):
                 async for _ in conn.notifies():
                     wake.set()
             except psycopg.Error as exc:
+                stop_if_cancelled()
                 log.warning("job notifications from %s stopped: %s", self.describe(), exc)
             finally:
                 with contextlib.suppress(Exception):

@@ -22,6 +22,7 @@ import socket
 import time
 
 from flux_lsp.model import JSON, otel_span_id
+from flux_lsp.runtime.database import stop_if_cancelled
 from flux_lsp.runtime.queue import (
     Job,
     claim,
@@ -97,15 +98,6 @@ def job_invocation(job: Job, enqueuer_trace: str | None = None) -> Invocation:
         job=job.summary(),
         trace_link=link,
     )
-
-
-def _stop_if_cancelled() -> None:
-    """Raise CancelledError when this task was asked to stop: a cancellation that lands inside
-    a database call can come back as an ordinary error, which a loop that survives errors would
-    otherwise swallow (and shutdown would then wait for it forever)."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 async def run_job(runtime: Runtime, job: Job, *, lease_seconds: float | None = None) -> RunResult:
@@ -223,7 +215,7 @@ class Worker:
                     last_recovery = time.monotonic()
                     with contextlib.suppress(Exception):
                         await recover_orphans(self.runtime)
-                    _stop_if_cancelled()
+                    stop_if_cancelled()
                 jobs: list[Job] = []
                 free = self.concurrency - len(running)
                 if free > 0:
@@ -235,7 +227,7 @@ class Worker:
                             limit=free,
                         )
                     except Exception as exc:  # e.g. the database is busy: try again next poll
-                        _stop_if_cancelled()
+                        stop_if_cancelled()
                         log.warning("could not take jobs: %s", exc)
                 for job in jobs:
                     task = asyncio.create_task(
