@@ -5,6 +5,7 @@ not recorders, or newer than this Flux."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from flux_lsp.project import is_database_url
 from flux_lsp.recorder import store as store_module
 from flux_lsp.recorder.open_store import open_store
 from flux_lsp.recorder.query import ExecutionQuery, MutationQuery
+from flux_lsp.recorder.retention import DAY
 from flux_lsp.recorder.schema import SCHEMA_VERSION
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.store import (
@@ -180,6 +182,32 @@ async def test_filters_select_by_status_class_kind_and_time(recorder: str) -> No
         assert len(muts) == 6 and muts[0].at <= muts[-1].at
         stats = await store.stats()
         assert (stats.executions, stats.oldest, stats.newest) == (6, 1000.0, 1005.0)
+
+
+async def test_the_newest_are_found_first_in_recent_days_and_then_further_back(
+    location: str,
+) -> None:
+    """A newest-first query with a limit asks the last day, then week, then everything (on
+    PostgreSQL, each a few day partitions to plan): whichever answers, it is the newest."""
+    now = time.time()
+    ages = {"1a": 3600, "2b": 2 * DAY, "3c": 3 * DAY, "4d": 30 * DAY, "5e": 60 * DAY}
+    write_executions(
+        location, [make(f"{k}00000000000000", started=now - age) for k, age in ages.items()]
+    )
+    async with await open_store(location) as store:
+
+        async def newest(limit: int, **kw: float) -> list[str]:
+            query = ExecutionQuery(newest_first=True, limit=limit, **kw)  # type: ignore[arg-type]
+            return [e.id[:2] for e in await store.executions(query)]
+
+        assert await newest(1) == ["1a"]
+        assert await newest(3) == ["1a", "2b", "3c"]
+        assert await newest(4) == ["1a", "2b", "3c", "4d"]
+        assert await newest(9) == ["1a", "2b", "3c", "4d", "5e"]
+        assert await newest(3, since=now - 40 * DAY) == ["1a", "2b", "3c"]
+        assert await newest(9, since=now - 40 * DAY) == ["1a", "2b", "3c", "4d"]
+        assert await newest(2, until=now - DAY) == ["2b", "3c"]
+        assert await newest(9, until=now - 10 * DAY) == ["4d", "5e"]
 
 
 async def test_a_missing_recorder_is_recorder_missing(location: str) -> None:
