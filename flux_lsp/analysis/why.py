@@ -472,7 +472,7 @@ async def created_later(store: Store, execution: Execution) -> list[RelatedExecu
         return []
     skip = {execution.id}
     read = 0
-    pages = mutation_pages(store, since=lookup.at, table=lookup.table)
+    pages = mutation_pages(store, since=lookup.at, table=lookup.table, creations=True)
     async with contextlib.aclosing(pages):
         async for page in pages:
             for found in creations(page, lookup, skip):

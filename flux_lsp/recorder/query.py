@@ -36,6 +36,9 @@ class MutationQuery:
     since: float | None = None
     until: float | None = None
     limit: int = 1000
+    creations: bool = False
+    """Only the writes that can have made a row exist: inserts, updates and replaces that
+    recorded the row as it was after."""
 
 
 @dataclass(slots=True, frozen=True)

@@ -302,8 +302,10 @@ class RemoteStore:
         params = {
             key: repr(float(value)) if key in ("since", "until") else str(value)
             for key, value in asdict(query).items()
-            if value is not None
+            if value is not None and key != "creations"
         }
+        if query.creations:
+            params["creations"] = "true"
         data = await self._get("/mutations", params)
         return [Mutation.from_dict(m) for m in data["mutations"]]
 

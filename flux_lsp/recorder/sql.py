@@ -193,6 +193,8 @@ def mutations_sql(query: MutationQuery, dialect: str = "sqlite") -> tuple[str, l
         if value is not None:
             clauses.append(clause)
             params.append(value)
+    if query.creations:
+        clauses.append("op IN ('insert', 'update', 'replace') AND after IS NOT NULL")
     where = " WHERE " + " AND ".join(clauses) if clauses else ""
     return (
         "SELECT execution_id, seq, table_name, op, pk, rows_affected, at, before, after, "

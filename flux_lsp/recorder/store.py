@@ -135,10 +135,10 @@ MUTATION_PAGE = 1000
 
 
 async def mutation_pages(
-    store: Store, *, since: float, table: str | None = None
+    store: Store, *, since: float, table: str | None = None, creations: bool = False
 ) -> AsyncGenerator[list[Mutation], None]:
-    """Every mutation at or after `since` (of `table`, if given), oldest first, each once,
-    a page at a time.
+    """Every mutation at or after `since` (of `table`, if given; only creations, if asked: see
+    `MutationQuery.creations`), oldest first, each once, a page at a time.
 
     A page continues from the time of the last one; when a whole page was written at one
     instant (one statement touching many rows), the next asks for a larger page at that same
@@ -147,7 +147,8 @@ async def mutation_pages(
     cursor, limit = since, MUTATION_PAGE
     seen_at_cursor: set[tuple[str, int]] = set()
     while True:
-        page = await store.mutations(MutationQuery(table=table, since=cursor, limit=limit))
+        query = MutationQuery(table=table, since=cursor, limit=limit, creations=creations)
+        page = await store.mutations(query)
         fresh = [m for m in page if (m.execution_id, m.seq) not in seen_at_cursor]
         if fresh:
             yield fresh

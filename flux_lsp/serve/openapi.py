@@ -231,6 +231,11 @@ def openapi_document() -> Doc:
                     _param("since", _TIME, "At or after (epoch seconds)."),
                     _param("until", _TIME, "Before (epoch seconds)."),
                     _param("limit", _LIMIT, "At most this many (1000 by default)."),
+                    _param(
+                        "creations",
+                        {"type": "boolean"},
+                        "Only inserts, updates and replaces that recorded the row after.",
+                    ),
                 ],
                 _list_of("mutations", _OBJECT),
                 400,

@@ -31,6 +31,7 @@ from flux_lsp.recorder.query import ExecutionQuery, MutationQuery, QueryError
 from flux_lsp.recorder.remote_store import (
     error_payload,
     error_status,
+    parse_bool,
     parse_int,
     parse_number,
     query_from_params,
@@ -148,6 +149,7 @@ class RecorderAPI:
             since=parse_number(params, "since"),
             until=parse_number(params, "until"),
             limit=parse_int(params, "limit", 1000, low=1) or 1000,
+            creations=parse_bool(params, "creations", False),
         )
         found = await (await self.store()).mutations(query)
         return JSONResponse({"mutations": [to_json(m) for m in found]})

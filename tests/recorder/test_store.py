@@ -279,3 +279,23 @@ async def test_mutation_pages_read_every_row_once_across_a_page_written_at_one_i
     async with await open_store(location) as store:
         pages = [page async for page in mutation_pages(store, since=1000.0)]
     assert sorted(m.seq for page in pages for m in page) == list(range(7))
+
+
+async def test_creations_are_the_writes_that_recorded_the_row_after(location: str) -> None:
+    """`MutationQuery.creations`: what a why report looks through for the row a failure did
+    not find — inserts, updates and replaces with the row after, not misses or deletes."""
+    execution = make("1a2b3c4d00000000")
+    row = {"customer_id": "cus_ABC"}
+    execution.mutations = [
+        Mutation(execution.id, 0, "subs", "update", None, None, None, 0, 1000.0, row),
+        Mutation(execution.id, 1, "subs", "insert", "s_1", None, row, 1, 1001.0),
+        Mutation(execution.id, 2, "subs", "update", "s_1", row, {**row, "n": 2}, 1, 1002.0),
+        Mutation(execution.id, 3, "subs", "delete", "s_1", row, None, 1, 1003.0),
+        Mutation(execution.id, 4, "users", "insert", "u_1", None, {"id": "u_1"}, 1, 1004.0),
+    ]
+    write_executions(location, [execution])
+    async with await open_store(location) as store:
+        found = await store.mutations(MutationQuery(table="subs", since=1000.0, creations=True))
+        every = await store.mutations(MutationQuery(table="subs", since=1000.0))
+    assert [m.seq for m in found] == [1, 2]
+    assert [m.seq for m in every] == [0, 1, 2, 3]
