@@ -26,7 +26,7 @@ from flux_lsp.recorder.postgres_schema import (
     SIZE_SQL,
     redact,
 )
-from flux_lsp.recorder.retention import recorder_stats
+from flux_lsp.recorder.retention import COUNTS_SQL, recorder_stats
 from flux_lsp.recorder.schema import SchemaTooNew, older_schema
 from flux_lsp.recorder.sql import SqlReads
 from flux_lsp.recorder.store import (
@@ -139,10 +139,7 @@ class PostgresStore(SqlReads):
     # -- health --------------------------------------------------------------------------
 
     async def stats(self) -> RecorderStats:
-        rows = await self._all(
-            "SELECT count(*) AS n, min(started_at) AS oldest, max(started_at) AS newest, "
-            "count(*) FILTER (WHERE kind = 'replay') AS replays FROM executions"
-        )
+        rows = await self._all(COUNTS_SQL)
         size = int((await self._all(SIZE_SQL))[0]["bytes"])
         meta = await self._all("SELECT key, value FROM meta")
         return recorder_stats(self.location, size, rows[0], meta, self._health, SCHEMA_VERSION)

@@ -148,6 +148,13 @@ def excess_rows(size: int, rows: int, max_size: int) -> int:
 # -- what the writer leaves for readers -----------------------------------------------------
 
 
+COUNTS_SQL = (
+    "SELECT count(*) AS n, min(started_at) AS oldest, max(started_at) AS newest, "
+    "COALESCE(sum(CASE WHEN kind = 'replay' THEN 1 ELSE 0 END), 0) AS replays FROM executions"
+)
+"""The counts `recorder_stats` reads, in SQL both backends speak."""
+
+
 def recorder_stats(
     location: str,
     size: int,
@@ -156,7 +163,7 @@ def recorder_stats(
     health: Path | None,
     schema_version: int,
 ) -> RecorderStats:
-    """A recorder's stats from its `counts` row (`n`, `replays`, `oldest`, `newest`), its meta
+    """A recorder's stats from its `COUNTS_SQL` row (`n`, `replays`, `oldest`, `newest`), its meta
     rows (`key`, `value`) and the writer's health file, alike for every backend."""
     stats = RecorderStats(
         location=location,

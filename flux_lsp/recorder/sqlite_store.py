@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import aiosqlite
 
-from flux_lsp.recorder.retention import recorder_stats
+from flux_lsp.recorder.retention import COUNTS_SQL, recorder_stats
 from flux_lsp.recorder.schema import (
     FIRST_VERSION,
     SCHEMA_VERSION,
@@ -114,10 +114,7 @@ class SQLiteStore(SqlReads):
     # -- health --------------------------------------------------------------------------
 
     async def stats(self) -> RecorderStats:
-        rows = await self._all(
-            "SELECT COUNT(*) AS n, MIN(started_at) AS oldest, MAX(started_at) AS newest, "
-            "COALESCE(SUM(kind = 'replay'), 0) AS replays FROM executions"
-        )
+        rows = await self._all(COUNTS_SQL)
         size = sum(
             p.stat().st_size for p in (self.path, Path(str(self.path) + "-wal")) if p.exists()
         )
