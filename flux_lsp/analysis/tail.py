@@ -2,7 +2,8 @@
 
 JSON shape, one object per execution: the execution summary (see `execution_summary.py`) and
 
-    {..., "changes": ["users.id=u_42  insert", ...]}
+    {..., "changes": ["users.id=u_42  insert", ...], "replay_of": "req:1a2b3c4d" | null,
+     "error_marker": "└─" | "←" | null}
 
 `replay_of` is the execution a replay re-ran (`req:1a2b3c4d`), null for the others.
 `TailReport` is what the editor's `flux.tail` answers: the lines and, when it follows, the
@@ -12,6 +13,7 @@ cursor that asks for what is recorded next (`{"lines": [...], "cursor": "9f3c…
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from flux_lsp.analysis.execution_summary import ExecutionSummary, summarize
 from flux_lsp.analysis.values import plain
@@ -26,6 +28,16 @@ class TailLine:
     execution: ExecutionSummary = field(metadata=INLINE)
     changes: list[str] = field(default_factory=list)
     replay_of: str | None = None
+
+    derived: ClassVar[tuple[str, ...]] = ("error_marker",)
+
+    @property
+    def error_marker(self) -> str | None:
+        """What leads the error's line: `└─` for a failure, `←` for a client error (4xx);
+        None without an error."""
+        if self.execution.error is None:
+            return None
+        return "└─" if self.execution.outcome == "failed" else "←"
 
 
 @dataclass(slots=True)

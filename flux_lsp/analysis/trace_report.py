@@ -21,7 +21,9 @@ JSON shape (`encode.to_json(report)`): the execution summary (see `execution_sum
             "result": "→ { rows_affected: 0 }" | "200 OK" | "✗ Row not found: ..." | "",
             "input": ..., "output": ..., "error": str | null,
             "file": "functions/stripe_webhook.py" | null, "line": 12 | null,
-            "attributes": {...}, "children": [NODE, ...]}
+            "attributes": {...}, "children": [NODE, ...], "location": "stripe_webhook.py:12",
+            "duration": "28ms", "input_text": "{ customer_id: 'cus_ABC' }" | null,
+            "output_text": str | null}
 
     STEP = {"index": 1, "total": 3, "label": "gateway", "name": "gateway",
             "status": "ok" | "error" | "skipped", "skipped": false,
@@ -64,12 +66,21 @@ class TraceNode:
     attributes: dict[str, JSON] = field(default_factory=dict)
     children: list[TraceNode] = field(default_factory=list)
 
-    derived: ClassVar[tuple[str, ...]] = ("location", "duration")
+    derived: ClassVar[tuple[str, ...]] = ("location", "duration", "input_text", "output_text")
 
     @property
     def duration(self) -> str:
         """`28ms`, as every renderer shows it."""
         return duration(self.duration_ms)
+
+    @property
+    def input_text(self) -> str | None:
+        """The input on one line, as the reports show values: `{ customer_id: 'cus_ABC' }`."""
+        return None if self.input is None else compact(self.input)
+
+    @property
+    def output_text(self) -> str | None:
+        return None if self.output is None else compact(self.output)
 
     @property
     def location(self) -> str | None:

@@ -50,8 +50,7 @@ def tail_text(line: TailLine) -> Text:
     if line.replay_of is not None:
         text.append(f"  replay of {line.replay_of}", style="magenta")
     if e.error is not None:
-        marker = "└─" if e.outcome == "failed" else "←"
-        text.append(f"\n{INDENT}   {marker} Error: ", style=style)
+        text.append(f"\n{INDENT}   {line.error_marker} Error: ", style=style)
         text.append(e.error.message)
     else:
         for change in line.changes:

@@ -83,7 +83,8 @@ export function tailRows(result: unknown): TailLine[] {
 
 /** `POST /stripe_webhook  500  32ms  req:7c8d9e0f  09:14:22`, as `flux tail` prints it. */
 export function tailLine(row: TailLine): string {
-  return `${row.target}  ${row.status}  ${row.duration}  ${row.short_id}  ${row.time}`;
+  const replay = row.replay_of ? `  replay of ${row.replay_of}` : "";
+  return `${row.target}  ${row.status}  ${row.duration}  ${row.short_id}  ${row.time}${replay}`;
 }
 
 /** The report of a `flux.failures` answer: the failures, their count and its words. */

@@ -68,11 +68,16 @@ export class TailChannel implements vscode.Disposable {
     }
   }
 
+  /** Each row as `flux tail` prints it: its line, then its error or its data changes. */
   print(rows: readonly TailLine[]): void {
     for (const row of rows) {
       this.channel.appendLine(`  ${tailLine(row)}`);
-      if (row.error) {
-        this.channel.appendLine(`     ${row.outcome === "failed" ? "└─" : "←"} Error: ${row.error.message}`);
+      const more = row.error ? [`${row.error_marker} Error: ${row.error.message}`] : row.changes;
+      for (const line of more) {
+        this.channel.appendLine(`     ${line}`);
+      }
+      if (more.length > 0) {
+        this.channel.appendLine("");
       }
     }
   }

@@ -300,10 +300,11 @@ test("Tail follows the server's cursor and prints what the server sends, in flux
   await vscode.commands.executeCommand(PALETTE.tail);
   assert.deepEqual(server.calls[0].arg, { limit: 20, follow: true });
   const lines = vscode.log.outputs.get("Flux Tail")!.lines.slice(1);
-  const expected = tail.report.lines.flatMap((row) => [
-    tailText(row),
-    ...(row.error ? [`     └─ Error: ${row.error.message}`] : []),
-  ]);
+  const expected = tail.report.lines.flatMap((row) => {
+    const more = row.error ? [`     └─ Error: ${row.error.message}`] : row.changes.map((change) => `     ${change}`);
+    return [tailText(row), ...more, ...(more.length > 0 ? [""] : [])];
+  });
+  assert.ok(tail.report.lines.some((row) => !row.error && row.changes.length > 0), "rows with data changes are printed too");
   assert.deepEqual(lines, expected);
   assert.ok(lines.includes(tailText(failingLine)));
   await channel.poll();
@@ -313,10 +314,11 @@ test("Tail follows the server's cursor and prints what the server sends, in flux
 });
 
 test("a client error is a warning in the pick and a ← line in the tail, as flux tail prints it", () => {
-  const row: TailLine = { ...failingLine, status: "404", outcome: "client_error", error: { type: "NotFound", message: "no such user", location: null } };
+  const error = { type: "NotFound", message: "no such user", location: null };
+  const row: TailLine = { ...failingLine, status: "404", outcome: "client_error", error, error_marker: "←" };
   assert.equal(executionItem(row).label, `$(warning) ${row.target}  404`);
   const channel = new TailChannel(new ScriptedServer({}), 60_000);
   channel.print([row]);
-  assert.deepEqual(vscode.log.outputs.get("Flux Tail")!.lines, [tailText(row), "     ← Error: no such user"]);
+  assert.deepEqual(vscode.log.outputs.get("Flux Tail")!.lines, [tailText(row), "     ← Error: no such user", ""]);
   channel.dispose();
 });

@@ -66,6 +66,15 @@ test("each span says what it came to in the server's words; a skipped span says 
   assert.ok(results.includes("skipped"));
 });
 
+test("an input's summary is the server's one-line form of it; the whole value is inside", () => {
+  const withInput = nodes().find((node) => node.input_text)!;
+  const html = renderReportHtml({ trace }, { nonce: "n" });
+  const row = html.slice(html.indexOf(`<li id="span-${withInput.span_id}"`));
+  const summary = row.match(/<summary>Input <span class="preview">([^<]*)<\/span><\/summary><pre>([^<]*)<\/pre>/)!;
+  assert.equal(summary[1], withInput.input_text!.replace(/'/g, "&#39;"));
+  assert.ok(summary[2].length > 0);
+});
+
 test("log lines show the server's offset and source", () => {
   const entry: LogLine = { at_ms: 1250, stream: "log", message: "charging <card>", level: "WARNING", logger: "shop", at: "1.25s", source: "WARNING" };
   const html = renderReportHtml({ trace: { ...trace, report: { ...trace.report, logs: [entry] } } }, { nonce: "n" });

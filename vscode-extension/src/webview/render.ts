@@ -70,20 +70,13 @@ function pretty(value: Json | undefined): string {
   return JSON.stringify(value, null, 2);
 }
 
-function inline(value: Json | undefined, max = 120): string {
-  if (value === undefined || value === null) {
-    return "";
-  }
-  const text = typeof value === "string" ? value : JSON.stringify(value);
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
-
-function detailsBlock(title: string, value: Json | undefined, open = false): string {
+/** An expandable block: its summary shows `preview` (the server's one-line form), the body the whole value. */
+function detailsBlock(title: string, value: Json | undefined, preview: string | null, open = false): string {
   const text = pretty(value);
   if (!text) {
     return "";
   }
-  return `<details class="io"${open ? " open" : ""}><summary>${escapeHtml(title)} <span class="preview">${escapeHtml(inline(value, 80))}</span></summary><pre>${escapeHtml(text)}</pre></details>`;
+  return `<details class="io"${open ? " open" : ""}><summary>${escapeHtml(title)} <span class="preview">${escapeHtml(preview ?? "")}</span></summary><pre>${escapeHtml(text)}</pre></details>`;
 }
 
 /**
@@ -109,10 +102,10 @@ function renderWaterfall(report: TraceReport): { html: string; css: string } {
     const result = node.result ? ` <span class="note result">${escapeHtml(node.result)}</span>` : "";
     const attrs = Object.keys(node.attributes ?? {}).length > 0 ? (node.attributes as Json) : undefined;
     const body = [
-      detailsBlock("Error", node.error ?? undefined, isFailing),
-      detailsBlock("Input", node.input),
-      detailsBlock("Output", node.output),
-      detailsBlock("Attributes", attrs),
+      detailsBlock("Error", node.error ?? undefined, node.error, isFailing),
+      detailsBlock("Input", node.input, node.input_text),
+      detailsBlock("Output", node.output, node.output_text),
+      detailsBlock("Attributes", attrs, attrs === undefined ? null : JSON.stringify(attrs)),
     ].join("");
     rules.push(`#span-${id} .span-bar { margin-left: ${left.toFixed(3)}%; width: ${width.toFixed(3)}%; }`);
     return `<li id="span-${id}" class="span depth-${Math.min(node.depth, 8)} status-${status}${isFailing ? " failing" : ""}" data-span-id="${id}" data-status="${status}"${isFailing ? ' data-failing="true"' : ""}>
@@ -176,6 +169,7 @@ code, pre, .dur, .where { font-family: var(--vscode-editor-font-family, ui-monos
 h1 { font-size: 1.25em; font-weight: 600; margin: 0 0 4px; }
 h2 { font-size: 1.05em; margin: 18px 0 8px; color: var(--vscode-descriptionForeground, #9d9d9d); text-transform: uppercase; letter-spacing: .04em; }
 .dim, .note, .where, .preview { color: var(--vscode-descriptionForeground, #9d9d9d); }
+.preview { display: inline-block; max-width: 60ch; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; vertical-align: bottom; }
 .status.bad, .error-line, .marker { color: var(--vscode-errorForeground, #f48771); }
 .status.good { color: var(--vscode-testing-iconPassed, #73c991); }
 .status.warn { color: var(--vscode-editorWarning-foreground, #cca700); }
