@@ -21,8 +21,8 @@ import datetime as _dt
 import json
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,7 +235,32 @@ def written_rows(
 class RecordedWrites:
     """The writes of both backends: names and values are checked here, the backend writes the
     rows and takes their images (`_insert_row`, `_change_rows`, `_run_query`), and the
-    mutations go to the trace here (or to the enclosing transaction)."""
+    mutations go to the trace here (or to the enclosing transaction, which the backend opens
+    with `_begin` and `transaction()` here joins, holds and commits)."""
+
+    def _joined(self) -> PendingTransaction | None:
+        """The transaction of this database the current task is inside, if any."""
+        pending = current_transaction.get()
+        return pending if pending is not None and pending.owner is self else None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PendingTransaction]:
+        outer = self._joined()
+        if outer is not None:
+            yield outer
+            return
+        async with self._begin() as pending:
+            token = current_transaction.set(pending)
+            try:
+                yield pending
+            finally:
+                current_transaction.reset(token)
+        commit_mutations(pending)
+
+    def _begin(self) -> AbstractAsyncContextManager[PendingTransaction]:
+        """A transaction of the backend's: committed when the block ends, rolled back when it
+        raises."""
+        raise NotImplementedError
 
     async def insert(self, trace: Trace | None, table: str, row: Mapping[str, Any]) -> Row:
         check_ident(table, "table")

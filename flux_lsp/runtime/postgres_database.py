@@ -44,8 +44,6 @@ from flux_lsp.runtime.database import (
     Row,
     TableInfo,
     check_ident,
-    commit_mutations,
-    current_transaction,
     describe_url,
     generated_id,
     migration_files,
@@ -153,8 +151,8 @@ class PostgresDatabase(RecordedWrites):
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[Conn]:
         """The open transaction's connection, or a pooled one for this call."""
-        pending = current_transaction.get()
-        if pending is not None and pending.owner is self:
+        pending = self._joined()
+        if pending is not None:
             yield pending.handle
             return
         if self._pool is None:
@@ -177,20 +175,9 @@ class PostgresDatabase(RecordedWrites):
                 yield conn
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PendingTransaction]:
-        outer = current_transaction.get()
-        if outer is not None and outer.owner is self:
-            yield outer
-            return
-        async with self._connection() as conn:
-            pending = PendingTransaction(self, conn)
-            token = current_transaction.set(pending)
-            try:
-                async with conn.transaction():
-                    yield pending
-            finally:
-                current_transaction.reset(token)
-        commit_mutations(pending)
+    async def _begin(self) -> AsyncIterator[PendingTransaction]:
+        async with self._connection() as conn, conn.transaction():
+            yield PendingTransaction(self, conn)
 
     async def _execute(
         self, conn: Conn, sql: str, params: Sequence[Any] = (), what: str = "query"

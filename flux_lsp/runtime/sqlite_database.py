@@ -32,8 +32,6 @@ from flux_lsp.runtime.database import (
     Row,
     TableInfo,
     check_ident,
-    commit_mutations,
-    current_transaction,
     generated_id,
     migration_files,
     row_write,
@@ -122,8 +120,7 @@ class SQLiteDatabase(RecordedWrites):
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` on the database thread, in turn with other tasks' calls."""
         loop = asyncio.get_running_loop()
-        pending = current_transaction.get()
-        if pending is not None and pending.owner is self:  # the transaction holds the turn
+        if self._joined() is not None:  # the transaction holds the turn
             return await loop.run_in_executor(self._thread, self._guarded, fn)
         async with self._lock():
             return await loop.run_in_executor(self._thread, self._guarded, fn)
@@ -167,26 +164,17 @@ class SQLiteDatabase(RecordedWrites):
         self._turn = None
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PendingTransaction]:
-        outer = current_transaction.get()
-        if outer is not None and outer.owner is self:
-            yield outer
-            return
+    async def _begin(self) -> AsyncIterator[PendingTransaction]:
         async with self._lock():
             await asyncio.get_running_loop().run_in_executor(
                 self._thread, self._guarded, lambda c: c.execute("BEGIN IMMEDIATE")
             )
-            pending = PendingTransaction(self)
-            token = current_transaction.set(pending)
             try:
-                yield pending
+                yield PendingTransaction(self)
             except BaseException:
-                current_transaction.reset(token)
                 await asyncio.shield(self._end("ROLLBACK"))
                 raise
-            current_transaction.reset(token)
             await self._end("COMMIT")
-        commit_mutations(pending)
 
     async def _end(self, verb: str) -> None:
         def end(conn: sqlite3.Connection) -> None:
