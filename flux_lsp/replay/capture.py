@@ -419,7 +419,16 @@ class SavedCase:
     setup_dropped: int = 0
     """Earlier executions sharing a key that were left out (beyond `SETUP_LIMIT`)."""
 
-    derived: ClassVar[tuple[str, ...]] = ("lines",)
+    derived: ClassVar[tuple[str, ...]] = ("lines", "summary")
+
+    @property
+    def summary(self) -> str:
+        """One line for a notification: `Saved tests/flux/x.json — run it with flux test …`."""
+        return f"Saved {self.path} — run it with: {self.run_command}"
+
+    @property
+    def run_command(self) -> str:
+        return f"flux test {self.path}"
 
     @property
     def lines(self) -> list[str]:
@@ -441,7 +450,7 @@ class SavedCase:
             n = len(self.redacted)
             rows += f" · {n} redacted placeholder{'s' if n != 1 else ''}"
         lines.append(rows)
-        lines.append(f"  Run it with: flux test {self.path}")
+        lines.append(f"  Run it with: {self.run_command}")
         return lines
 
 

@@ -14,6 +14,8 @@ import {
   isCancelled,
   isObject,
   normalizeId,
+  replayReport,
+  savedCase,
   shortId,
   verdictLine,
 } from "./protocol";
@@ -246,7 +248,7 @@ export class FluxCommands {
     const verdict = verdictLine(result);
     this.replayOutput.appendLine(result.markdown?.trim() || verdict);
     this.replayOutput.appendLine("");
-    const failing = isObject(result.report) && result.report.ok === false;
+    const failing = replayReport(result)?.ok === false;
     const show = failing ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
     void Promise.resolve(show(`Flux: ${verdict}`, SHOW_DETAILS)).then((choice) => {
       if (choice === SHOW_DETAILS) {
@@ -266,9 +268,8 @@ export class FluxCommands {
       return undefined;
     }
     const answer = asCommandResult(await this.server.execute(SERVER_COMMANDS.saveRegressionTest, { ...extra, id: chosen }));
-    const report = answer?.report;
-    const path = isObject(report) && typeof report.path === "string" ? report.path : undefined;
-    void vscode.window.showInformationMessage(path ? `Flux: saved ${path} (run it with flux test)` : "Flux: regression test saved.");
+    const summary = savedCase(answer)?.summary;
+    void vscode.window.showInformationMessage(`Flux: ${summary ?? "regression test saved."}`);
     return answer;
   }
 

@@ -31,12 +31,13 @@ export type {
   LogLine,
   RecentFailures,
   ReplayReport,
+  SavedCase,
   TailLine,
   TraceNode,
   TraceReport,
   WhyReport,
 } from "./generated/reports";
-import type { CommandAnswer, RecentFailures, ReplayReport, TailLine } from "./generated/reports";
+import type { CommandAnswer, RecentFailures, ReplayReport, SavedCase, TailLine } from "./generated/reports";
 
 /** `ok`, `client_error` (4xx) or `failed` (5xx, failed jobs), as `analysis.execution_summary.outcome` says. */
 export type Outcome = "ok" | "client_error" | "failed";
@@ -91,6 +92,12 @@ export function tailLine(row: TailLine): string {
 export function failuresReport(result: unknown): RecentFailures | undefined {
   const report = isObject(result) ? result.report : undefined;
   return isObject(report) && typeof report.count === "number" ? (report as unknown as RecentFailures) : undefined;
+}
+
+/** What `flux.saveRegressionTest` saved, when the answer says. */
+export function savedCase(result: CommandResult | undefined): SavedCase | undefined {
+  const report = result?.report;
+  return isObject(report) && typeof report.summary === "string" ? (report as unknown as SavedCase) : undefined;
 }
 
 /** The replay report of a replay answer, when it carries one. */

@@ -227,9 +227,10 @@ test("Save as Regression Test: from the palette (a picked failure) and from a re
   assert.deepEqual(server.calls.at(-1), { command: "flux.saveRegressionTest", arg: { id: FAILING_ID }, token: undefined });
   assert.deepEqual(vscode.log.messages.at(-1), {
     level: "info",
-    text: `Flux: saved ${saved.report.path} (run it with flux test)`,
+    text: `Flux: ${saved.report.summary}`,
     buttons: [],
   });
+  assert.equal(saved.report.summary, `Saved ${saved.report.path} — run it with: flux test ${saved.report.path}`);
 
   // The title-bar button of a trace report saves that report's execution, without a pick.
   await vscode.commands.executeCommand(PALETTE.showTrace, "req:deadbeef");
@@ -245,7 +246,7 @@ test("the server's Save as regression test code action is run and reported like 
   const arg = { id: FAILING_ID, uri: "file:///p/functions/stripe_webhook.py" };
   await commands.middleware().executeCommand!("flux.saveRegressionTest", [arg], next);
   assert.deepEqual(server.calls.at(-1)!.arg, arg);
-  assert.equal(vscode.log.messages.at(-1)!.text, `Flux: saved ${saved.report.path} (run it with flux test)`);
+  assert.equal(vscode.log.messages.at(-1)!.text, `Flux: ${saved.report.summary}`);
 });
 
 test("status bar shows the server's count, label and tooltip, and opens the quick pick of its failures", async () => {
