@@ -124,7 +124,7 @@ async def _hover(ls: FluxLanguageServer, params: types.HoverParams) -> types.Hov
             return None
         target = await resolve(source, fs, line, params.position.character)
         if isinstance(target, CtxCall):
-            relative = project.relative(Path(fs))
+            relative = project.relative_uri(uri) or project.relative(Path(fs))
             text = await call_site_text(ls, project, store, relative, target)
             return _markup(text, target.span)
         if isinstance(target, FunctionDef):
@@ -168,7 +168,7 @@ async def prepare(ls: FluxLanguageServer, uri: str) -> None:
         for group in _shown_groups(ls, uri)[:PREPARED_GROUPS]:
             await ls.background.quiet()
             await why_text(ls, project, store, group)
-        relative = project.relative(Path(fs))
+        relative = project.relative_uri(uri) or project.relative(Path(fs))
         for call in (await ctx_calls(source, fs))[:PREPARED_CALLS]:
             await ls.background.quiet()
             await call_site_text(ls, project, store, relative, call)

@@ -45,6 +45,8 @@ class FluxProject:
     """When the live watcher last looked for new records (see `live`)."""
     open_uris: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    function_names: dict[str, str | None] = field(default_factory=dict)
+    """File path → the function it defines (see `function_name`)."""
     uri_paths: dict[str, str | None] = field(default_factory=dict)
     """Document uri → its path relative to the root, as the recorder stores it (see
     `relative_uri`)."""
@@ -70,11 +72,14 @@ class FluxProject:
         return from_fs_path(str(self.root / relative)) or relative
 
     def function_name(self, path: str | Path) -> str | None:
-        """`stripe_webhook` for `functions/stripe_webhook.py`; None outside functions/."""
-        file = Path(path)
-        if file.suffix == ".py" and file.parent.resolve() == self.functions_dir.resolve():
-            return file.stem
-        return None
+        """`stripe_webhook` for `functions/stripe_webhook.py`; None outside functions/
+        (worked out once per path: every hover on a `def` line asks)."""
+        key = str(path)
+        if key not in self.function_names:
+            file = Path(path)
+            inside = file.suffix == ".py" and file.parent.resolve() == self.functions_dir.resolve()
+            self.function_names[key] = file.stem if inside else None
+        return self.function_names[key]
 
     def recorder_present(self) -> bool:
         return is_url(self.recorder) or Path(self.recorder).is_file()
