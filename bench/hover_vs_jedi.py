@@ -11,6 +11,7 @@ server's p50/p95 per hover kind, the ratio Flux/jedi of the p95s (goal ≤ 1.0),
 round-trip floor of each server measured in the same run (a request neither implements).
 
     .venv/bin/python bench/hover_vs_jedi.py [--keep DIR] [--executions 1000000] [--files 200]
+        [--pause 5]
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def p95(values: list[float]) -> float:
     return percentile(values, 95) or 0.0
 
 
-async def compare(root: Path, files: int) -> None:
+async def compare(root: Path, files: int, pause: float) -> None:
     servers = {
         "flux": [sys.executable, "-m", "flux_lsp", "lsp"],
         "jedi": jedi_command(),
@@ -76,7 +77,7 @@ async def compare(root: Path, files: int) -> None:
         uris.append(uri)
         await asyncio.wait_for(published.wait(), 60)  # Flux's diagnostics are out
         await floor_ms(clients["jedi"])  # and jedi has handled the open
-    await asyncio.sleep(PAUSE_SECONDS)
+    await asyncio.sleep(pause)
     hovers = {label: {kind: [] for kind, _l, _c in HOVER_KINDS} for label in clients}
     answered = {label: 0 for label in clients}
     floors: dict[str, list[float]] = {label: [] for label in clients}
@@ -124,12 +125,15 @@ def main() -> None:
     parser.add_argument("--executions", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=FUNCTIONS)
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument(
+        "--pause", type=float, default=PAUSE_SECONDS, help="seconds between opening and hovering"
+    )
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="flux-hover-vs-jedi-"))
     try:
         prepare_project(root, args.executions)
         started = time.perf_counter()
-        asyncio.run(compare(root, min(args.files, FUNCTIONS)))
+        asyncio.run(compare(root, min(args.files, FUNCTIONS), args.pause))
         print(f"took {time.perf_counter() - started:.0f} s", file=sys.stderr)
     finally:
         if args.keep is None:

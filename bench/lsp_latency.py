@@ -22,7 +22,7 @@ Targets: diagnostics p95 ≤ 50 ms, every hover kind p95 ≤ 10 ms, written → 
 ≤ 100 ms, RSS ≤ 150 MB, tail ≤ 0.3 s.
 
     .venv/bin/python bench/lsp_latency.py [--executions 1000000] [--files 200] [--keep DIR]
-        [--recorder-url postgresql://…]
+        [--pause 5] [--recorder-url postgresql://…]
 
 `--keep DIR` keeps (and on the next run reuses) the synthesised project in DIR.
 `--recorder-url` builds and reads the recorder in that PostgreSQL database instead of the file
@@ -364,7 +364,7 @@ async def stop_server(client: LanguageClient) -> None:
     await client.stop()
 
 
-async def measure(root: Path, files: int, url: str | None) -> None:
+async def measure(root: Path, files: int, url: str | None, pause: float = PAUSE_SECONDS) -> None:
     client = BenchClient()
     await start_server(client, root, [sys.executable, "-m", "flux_lsp", "lsp"])
     server = client._server
@@ -382,7 +382,7 @@ async def measure(root: Path, files: int, url: str | None) -> None:
         uris.append(open_document(client, path))
         await asyncio.wait_for(event.wait(), 30)
         open_ms.append((time.perf_counter() - started) * 1000)
-    await asyncio.sleep(PAUSE_SECONDS)  # as a user reads the code before hovering
+    await asyncio.sleep(pause)  # as a user reads the code before hovering
     for uri in uris:  # the first hover on each line, with every file open
         for kind, line, col in HOVER_KINDS:
             floor.append(await floor_ms(client))
@@ -476,6 +476,9 @@ def main() -> None:
     parser.add_argument("--executions", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=FUNCTIONS)
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument(
+        "--pause", type=float, default=PAUSE_SECONDS, help="seconds between opening and hovering"
+    )
     parser.add_argument("--recorder-url", default=None, help="a PostgreSQL recorder to use")
     args = parser.parse_args()
     url = args.recorder_url
@@ -489,7 +492,7 @@ def main() -> None:
             f"{'flux tail -n 20 (command)':<34} median {median:.3f} s   best {best:.3f} s"
             f"  (target ≤ 0.3 s: {verdict})"
         )
-        asyncio.run(measure(root, min(args.files, FUNCTIONS), url))
+        asyncio.run(measure(root, min(args.files, FUNCTIONS), url, args.pause))
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
