@@ -1,10 +1,14 @@
-"""The embedded SQLite backend of the app database (`.flux/app.db`), off the event loop.
+"""The embedded SQLite backend of the app database (`.flux/app.db`): no lock wait on the event loop.
 
-Every blocking call runs on one thread of the database's own, so a lock held by another
-process delays only the requests that use the database; the event loop keeps answering the
-rest. SQLite waits `busy_timeout` seconds for a lock and then raises `DatabaseBusy`, which the
-gateway answers with 503 and `Retry-After`. One connection serves the process: a
-`transaction()` holds it (an asyncio lock, taken in turn by every other call) from its
+A call first runs on the event loop with no lock wait at all (SQLite's busy timeout is 0 there):
+in WAL mode a read never waits and a write takes the write lock at once or not at all, so the
+common call costs what the SQLite statement costs. Only a call that finds a lock held by another
+process moves, untouched, to one thread of the database's own and waits there up to
+`busy_timeout` seconds; so such a lock delays only the requests that use the database, the event
+loop keeps answering the rest, and a wait that runs out raises `DatabaseBusy`, which the gateway
+answers with 503 and `Retry-After`. (A hop to that thread for every call cost about a quarter of a
+millisecond of CPU and halved a small handler's throughput.) One connection serves the process:
+a `transaction()` holds it (an asyncio lock, taken in turn by every other call) from its
 `BEGIN IMMEDIATE` to its `COMMIT`, across the handler's awaits. May import `model` and the
 runtime's `database` and `trace` modules.
 """
@@ -68,7 +72,7 @@ def _busy(exc: sqlite3.Error) -> bool:
 @contextlib.contextmanager
 def _failing_as(what: str) -> Iterator[None]:
     """SQLite's errors as `DatabaseError("<what> failed: …")`; a lock wait that ran out is left
-    to `_guarded`, which makes it `DatabaseBusy`."""
+    to `_run`, which retries on the thread, and `_waiting`, which makes it `DatabaseBusy`."""
     try:
         yield
     except sqlite3.OperationalError as exc:
@@ -95,6 +99,9 @@ class SQLiteDatabase(RecordedWrites):
         self._executor: ThreadPoolExecutor | None = None
         self._turn: asyncio.Lock | None = None
         self._pk_cache: dict[str, tuple[str | None, str]] = {}
+        self._on_thread = 0
+        """Calls running on the database thread now (the event loop then leaves the
+        connection alone)."""
 
     def describe(self) -> str:
         return f"SQLite {self.path}"
@@ -108,7 +115,7 @@ class SQLiteDatabase(RecordedWrites):
                 str(self.path),
                 isolation_level=None,
                 check_same_thread=False,
-                timeout=self.busy_timeout,
+                timeout=0,  # no wait on the event loop; the thread sets its own (`_waiting`)
             )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
@@ -117,13 +124,29 @@ class SQLiteDatabase(RecordedWrites):
             self._conn = conn
         return self._conn
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(connection)` on the database thread, in turn with other tasks' calls."""
-        loop = asyncio.get_running_loop()
+    async def _call(self, fn: Callable[[sqlite3.Connection], T], *, wait: bool = False) -> T:
+        """Run `fn(connection)` in turn with other tasks' calls: here when it takes its locks at
+        once, else on the database thread, waiting for them (at once there when `wait`).
+
+        `fn` must be safe to run again after SQLite said busy: it raises before changing
+        anything (a write's `BEGIN IMMEDIATE`, a single statement, a read)."""
         if self._joined() is not None:  # the transaction holds the turn
-            return await loop.run_in_executor(self._thread, self._guarded, fn)
+            return await self._run(fn, wait)
         async with self._lock():
-            return await loop.run_in_executor(self._thread, self._guarded, fn)
+            return await self._run(fn, wait)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], wait: bool) -> T:
+        if not wait and not self._on_thread:
+            try:
+                return fn(self._connect())
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+        self._on_thread += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._waiting, fn)
+        finally:
+            self._on_thread -= 1
 
     @property
     def _thread(self) -> ThreadPoolExecutor:
@@ -136,9 +159,12 @@ class SQLiteDatabase(RecordedWrites):
             self._turn = asyncio.Lock()
         return self._turn
 
-    def _guarded(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _waiting(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(connection)` on the database thread, waiting up to `busy_timeout` for a lock."""
+        conn = self._connect()
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         try:
-            return fn(self._connect())
+            return fn(conn)
         except sqlite3.OperationalError as exc:
             if _busy(exc):
                 raise DatabaseBusy(
@@ -146,9 +172,12 @@ class SQLiteDatabase(RecordedWrites):
                     retry_after=max(1, round(self.busy_timeout)),
                 ) from None
             raise
+        finally:
+            if self._conn is not None:
+                self._conn.execute("PRAGMA busy_timeout = 0")
 
     async def open(self) -> None:
-        await self._call(lambda conn: None)
+        await self._call(lambda conn: None, wait=True)
 
     async def close(self) -> None:
         def shut(_: sqlite3.Connection) -> None:
@@ -157,7 +186,7 @@ class SQLiteDatabase(RecordedWrites):
                 self._conn = None
 
         if self._conn is not None:
-            await self._call(shut)
+            await self._call(shut, wait=True)
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False)
@@ -166,9 +195,7 @@ class SQLiteDatabase(RecordedWrites):
     @contextlib.asynccontextmanager
     async def _begin(self) -> AsyncIterator[PendingTransaction]:
         async with self._lock():
-            await asyncio.get_running_loop().run_in_executor(
-                self._thread, self._guarded, lambda c: c.execute("BEGIN IMMEDIATE")
-            )
+            await self._run(lambda c: c.execute("BEGIN IMMEDIATE"), False)
             try:
                 yield PendingTransaction(self)
             except BaseException:
@@ -181,7 +208,7 @@ class SQLiteDatabase(RecordedWrites):
             if conn.in_transaction:
                 conn.execute(verb)
 
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._guarded, end)
+        await self._run(end, False)
 
     @staticmethod
     @contextlib.contextmanager
@@ -202,7 +229,7 @@ class SQLiteDatabase(RecordedWrites):
 
     async def apply_migrations(self, folder: Path) -> list[str]:
         files = migration_files(folder, self.dialect)
-        return await self._call(lambda conn: self._migrate(conn, files))
+        return await self._call(lambda conn: self._migrate(conn, files), wait=True)
 
     def _migrate(self, conn: sqlite3.Connection, files: list[Path]) -> list[str]:
         """Under a lock file beside the database, so processes starting together apply each
@@ -377,7 +404,7 @@ class SQLiteDatabase(RecordedWrites):
     async def dump_table(self, table: str) -> list[dict[str, JSON]]:
         check_ident(table, "table")
         return await self._call(
-            lambda conn: [dict(r) for r in conn.execute(f'SELECT * FROM "{table}"')]
+            lambda conn: [dict(r) for r in conn.execute(f'SELECT * FROM "{table}"')], wait=True
         )
 
     async def notify_jobs(self) -> None:
