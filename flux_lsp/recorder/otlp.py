@@ -179,6 +179,7 @@ def add_execution_spans(scope: ScopeSpans, record: dict[str, Any]) -> int:
                 Span.Link(
                     trace_id=bytes.fromhex(link["trace_id"]),
                     span_id=bytes.fromhex(link["span_id"]),
+                    trace_state=link.get("trace_state") or "",
                     attributes=_attributes({"flux.link": "enqueued_by"}),
                 )
             )

@@ -1,11 +1,12 @@
 """`ctx.queue` and the durable job store: the `_flux_jobs` table in the app database.
 
 `ctx.queue.enqueue(function, data, delay=0)` stores a job (as a `queue.enqueue` span naming
-its id, with the enqueuing execution as the job's parent) in the same database as the app's
-data, so a replay's sandbox copy holds the jobs its replayed requests enqueue. Workers take
-jobs with a lease (`claim`): a job whose worker died is taken again once its lease expires
-(at-least-once), and `finish` settles an attempt: done, back to pending with backoff, or
-failed after the job's maximum attempts. Running the jobs is `worker.py`'s business.
+its id, with the enqueuing execution as the job's parent, and that span's W3C trace context in
+the row, so the job's run links to the enqueuing trace in whichever process runs it) in the same
+database as the app's data, so a replay's sandbox copy holds the jobs its replayed requests
+enqueue. Workers take jobs with a lease (`claim`): a job whose worker died is taken again once
+its lease expires (at-least-once), and `finish` settles an attempt: done, back to pending with
+backoff, or failed after the job's maximum attempts. Running the jobs is `worker.py`'s business.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flux_lsp.model import JSON
+from flux_lsp.model import JSON, otel_span_id
 from flux_lsp.runtime.database import JOBS_CHANNEL, AppDatabase
 from flux_lsp.runtime.functions import FunctionRegistry, valid_function_name
 from flux_lsp.runtime.inflight import Trace
+from flux_lsp.runtime.tracecontext import traceparent as traceparent_header
 
 if TYPE_CHECKING:
     from flux_lsp.runtime.runtime import LoadedCode, Runtime
@@ -40,6 +42,8 @@ CREATE TABLE IF NOT EXISTS {JOBS_TABLE} (
     lease_until REAL,
     leased_by TEXT,
     parent_id TEXT,
+    traceparent TEXT,
+    tracestate TEXT,
     last_error TEXT,
     last_execution_id TEXT,
     created_at REAL NOT NULL,
@@ -47,6 +51,8 @@ CREATE TABLE IF NOT EXISTS {JOBS_TABLE} (
 );
 CREATE INDEX IF NOT EXISTS {JOBS_TABLE}_due ON {JOBS_TABLE} (status, run_at)
 """
+TRACE_COLUMNS = ("traceparent", "tracestate")
+"""Columns added to `_flux_jobs` after its first release (tables made before get them at start)."""
 JOB_STATUSES = ("pending", "running", "done", "failed")
 MAX_DELAY_SECONDS = 366 * 24 * 3600
 
@@ -68,6 +74,9 @@ class Job:
     max_attempts: int = 3
     run_at: float = 0.0
     parent_id: str | None = None
+    traceparent: str | None = None
+    """The W3C `traceparent` of the `queue.enqueue` span that stored the job."""
+    tracestate: str | None = None
     last_error: str | None = None
     last_execution_id: str | None = None
     created_at: float = 0.0
@@ -86,6 +95,8 @@ class Job:
             max_attempts=row["max_attempts"],
             run_at=row["run_at"],
             parent_id=row["parent_id"],
+            traceparent=row.get("traceparent"),
+            tracestate=row.get("tracestate"),
             last_error=row["last_error"],
             last_execution_id=row["last_execution_id"],
             created_at=row["created_at"],
@@ -99,6 +110,24 @@ class Job:
         return {"id": self.id, "attempt": self.attempt, "max_attempts": self.max_attempts}
 
 
+async def add_trace_columns(database: AppDatabase) -> None:
+    """Give a `_flux_jobs` table made before the trace columns existed its `TRACE_COLUMNS`
+    (processes starting together on one database may race; the loser finds them there)."""
+    info = await database.table_info(JOBS_TABLE)
+    missing = [c for c in TRACE_COLUMNS if info is not None and c not in info.columns]
+    if not missing:
+        return
+    guard = " IF NOT EXISTS" if database.dialect == "postgresql" else ""
+    try:
+        await database.apply_schema(
+            [f"ALTER TABLE {JOBS_TABLE} ADD COLUMN{guard} {column} TEXT" for column in missing]
+        )
+    except Exception:
+        info = await database.table_info(JOBS_TABLE)
+        if info is None or any(c not in info.columns for c in missing):
+            raise
+
+
 async def enqueue_job(
     database: AppDatabase,
     function: str,
@@ -107,9 +136,12 @@ async def enqueue_job(
     delay: float = 0,
     max_attempts: int = 3,
     parent_id: str | None = None,
+    traceparent: str | None = None,
+    tracestate: str | None = None,
     now: float | None = None,
 ) -> Job:
-    """Store a new pending job and return it (workers elsewhere hear of it on commit)."""
+    """Store a new pending job and return it (workers elsewhere hear of it on commit);
+    `traceparent`/`tracestate` are the enqueuing span's, kept for the job's run to link to."""
     if not isinstance(function, str) or not valid_function_name(function):
         raise QueueError(f"invalid job function name: {function!r}")
     if not isinstance(delay, (int, float)) or not 0 <= delay <= MAX_DELAY_SECONDS:
@@ -126,19 +158,24 @@ async def enqueue_job(
         max_attempts=max(1, max_attempts),
         run_at=now + float(delay),
         parent_id=parent_id,
+        traceparent=traceparent,
+        tracestate=tracestate,
         created_at=now,
         updated_at=now,
     )
     insert = (
         f"INSERT INTO {JOBS_TABLE} (id, function, data, status, attempt, max_attempts, "
-        "run_at, parent_id, created_at, updated_at) "
-        "VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, $7, $8)"
+        "run_at, parent_id, traceparent, tracestate, created_at, updated_at) "
+        "VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, $7, $8, $9, $10)"
     )
-    params = [job.id, function, encoded, job.max_attempts, job.run_at, parent_id, now, now]
+    params = [
+        *(job.id, function, encoded, job.max_attempts, job.run_at, parent_id),
+        *(traceparent, tracestate, now, now),
+    ]
     if database.dialect == "postgresql":  # one round trip; the notification goes out on commit
         await database.query(
             None,
-            f"WITH job AS ({insert} RETURNING 1) SELECT pg_notify($9, '') FROM job",
+            f"WITH job AS ({insert} RETURNING 1) SELECT pg_notify($11, '') FROM job",
             [*params, JOBS_CHANNEL],
         )
     else:
@@ -405,6 +442,10 @@ class QueueService:
                 delay=delay,
                 max_attempts=code.project.settings.queue.max_attempts,
                 parent_id=trace.execution_id,
+                traceparent=traceparent_header(
+                    trace.trace_id, otel_span_id(trace.execution_id, span.id)
+                ),
+                tracestate=trace.trace_state,
             )
             span.attributes["messaging.message.id"] = job.id
             span.output = {"job_id": job.id, "run_at": job.run_at}

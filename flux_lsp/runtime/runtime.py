@@ -140,25 +140,6 @@ class RunResult:
     exception: BaseException | None = None
 
 
-class RecentTraces:
-    """The trace ids of the latest executions by id (bounded): a job run in this process
-    finds the trace of the execution that enqueued it here."""
-
-    LIMIT = 10_000
-
-    def __init__(self) -> None:
-        self._ids: dict[str, str] = {}
-
-    def remember(self, execution_id: str, trace_id: str) -> None:
-        ids = self._ids
-        ids[execution_id] = trace_id
-        if len(ids) > self.LIMIT:
-            del ids[next(iter(ids))]
-
-    def get(self, execution_id: str | None) -> str | None:
-        return self._ids.get(execution_id) if execution_id else None
-
-
 class Runtime:
     """Shared state of a running Flux app and the single path through which functions run."""
 
@@ -183,7 +164,6 @@ class Runtime:
         )
         self.db_service = DbService(self.database)
         self.record_failures = 0
-        self.traces = RecentTraces()
         """The trace ids of recent executions, so a job links to its enqueuer's trace."""
 
     async def start(self) -> list[str]:
@@ -255,7 +235,6 @@ class Runtime:
         context = inv.trace or TraceContext(new_trace_id())
         trace.trace_id = context.trace_id
         trace.trace_state = context.trace_state
-        self.traces.remember(inv.execution_id, context.trace_id)
         token = current_trace.set(trace)
         root = trace.open_span(inv.root_span)
         root.input = f"{inv.method} {inv.path}" if not inv.runs_job else inv.function

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from flux_lsp.runtime.email import EMAIL_SENDS_SCHEMA, EmailService
 from flux_lsp.runtime.http_client import HttpService
-from flux_lsp.runtime.queue import JOBS_SCHEMA, QueueService
+from flux_lsp.runtime.queue import JOBS_SCHEMA, QueueService, add_trace_columns
 from flux_lsp.runtime.stripe import StripeService
 
 if TYPE_CHECKING:
@@ -49,5 +49,7 @@ def service_schema(dialect: str) -> list[str]:
 
 
 async def apply_service_schema(database: AppDatabase) -> None:
-    """Create the tables the services keep in the app database, if missing."""
+    """Create the tables the services keep in the app database, if missing (and the columns
+    added to them since)."""
     await database.apply_schema(service_schema(database.dialect))
+    await add_trace_columns(database)

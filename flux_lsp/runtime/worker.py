@@ -21,7 +21,7 @@ import secrets
 import socket
 import time
 
-from flux_lsp.model import JSON, otel_span_id
+from flux_lsp.model import JSON
 from flux_lsp.runtime.database import stop_if_cancelled
 from flux_lsp.runtime.queue import (
     Job,
@@ -35,6 +35,7 @@ from flux_lsp.runtime.queue import (
     wakeup_event,
 )
 from flux_lsp.runtime.runtime import Invocation, RunResult, Runtime
+from flux_lsp.runtime.tracecontext import parse_traceparent
 
 log = logging.getLogger("flux.worker")
 
@@ -79,12 +80,16 @@ async def recover_orphans(runtime: Runtime) -> int:
     return count
 
 
-def job_invocation(job: Job, enqueuer_trace: str | None = None) -> Invocation:
-    """How one attempt of `job` runs and is recorded; with the trace id of the execution that
-    enqueued it, the job's trace links to that execution's root span."""
+def job_invocation(job: Job) -> Invocation:
+    """How one attempt of `job` runs and is recorded. Its trace links to the `queue.enqueue`
+    span that stored the job, from the trace context kept in the job's row, in whichever
+    process the job runs."""
     link: dict[str, JSON] | None = None
-    if enqueuer_trace and job.parent_id:
-        link = {"trace_id": enqueuer_trace, "span_id": otel_span_id(job.parent_id, 0)}
+    enqueued = parse_traceparent(job.traceparent)
+    if enqueued is not None:
+        link = {"trace_id": enqueued[0], "span_id": enqueued[1]}
+        if job.tracestate:
+            link["trace_state"] = job.tracestate
     return Invocation(
         kind="job",
         function=job.function,
@@ -120,7 +125,7 @@ async def run_job(runtime: Runtime, job: Job, *, lease_seconds: float | None = N
 
     beat = asyncio.create_task(heartbeat())
     try:
-        result = await runtime.run(job_invocation(job, runtime.traces.get(job.parent_id)))
+        result = await runtime.run(job_invocation(job))
     except BaseException:
         with contextlib.suppress(Exception):
             await asyncio.shield(release(runtime.database, job))

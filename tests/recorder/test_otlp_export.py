@@ -235,15 +235,18 @@ async def test_the_shop_story_is_exported_as_otlp_spans(
     assert exported_call.kind == Span.SPAN_KIND_CLIENT and exported_call.name == "http.request"
     assert exported_call.trace_id.hex() == CALLER_TRACE
 
-    # The job links to the trace of the signup that enqueued it.
+    # The job links to the signup's span that enqueued it, in the signup's trace.
     signup_trace = recorded[signup].trace_id
+    [enqueue] = [s for s in recorded[signup].spans if s.name == "queue.enqueue"]
+    enqueue_id = otel_span_id(signup, enqueue.id)
+    assert by_id[enqueue_id].trace_id.hex() == signup_trace
     job_root = next(s for s in spans if s.name == "process send_onboarding_email")
     assert job_root.kind == Span.SPAN_KIND_CONSUMER
     assert _attrs(job_root)["faas.trigger"] == "pubsub"
     assert _attrs(job_root)["messaging.destination.name"] == "send_onboarding_email"
     [link] = job_root.links
-    assert link.trace_id.hex() == signup_trace and link.span_id.hex() == otel_span_id(signup, 0)
-    assert job.trace_link == {"trace_id": signup_trace, "span_id": otel_span_id(signup, 0)}
+    assert link.trace_id.hex() == signup_trace and link.span_id.hex() == enqueue_id
+    assert job.trace_link == {"trace_id": signup_trace, "span_id": enqueue_id}
 
     # Nothing redacted left the writer.
     blob = b"".join(body for _, _, body in collector.received)
@@ -275,6 +278,65 @@ def _flux(*args: str) -> str:
     )
     assert r.returncode == 0, r.stderr
     return r.stdout
+
+
+ENQUEUE_LATER = """\
+async def handler(req, ctx):
+    job = await ctx.queue.enqueue("later", await req.json(), delay=DELAY)
+    return {"job": job.id}
+"""
+LATER = """\
+import os
+from pathlib import Path
+
+
+async def handler(job, ctx):
+    Path(job.data["ran_by"]).write_text(str(os.getpid()))
+"""
+JOB_DELAY = 4.0
+"""Long enough for the enqueuing process to stop before the job is due."""
+
+
+def test_a_job_run_by_another_process_links_to_the_enqueuing_trace(
+    shop: Path, collector: Loopback, backend: str
+) -> None:
+    """One `flux serve` enqueues under a caller's `traceparent` and stops; a second one, on the
+    same database, runs the job: its root span links to the first one's `queue.enqueue` span in
+    the caller's trace, restored from the job's row."""
+    from tests.serve.helpers import ServeProcess
+
+    _with_telemetry(shop, collector.url)
+    write_function(shop, "enqueue_later", ENQUEUE_LATER.replace("DELAY", str(JOB_DELAY)))
+    write_function(shop, "later", LATER)
+    ran_by = shop / "ran-by"
+    with ServeProcess(shop) as first:
+        assert first.process is not None
+        enqueuer_pid = first.process.pid
+        with first.client() as http:
+            r = http.post(
+                "/enqueue_later",
+                json={"ran_by": str(ran_by)},
+                headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01", "tracestate": "k=v"},
+            )
+        assert r.status_code == 200, r.text
+    _wait_for(lambda: any(s.name == "queue.enqueue" for s in collector.spans()))
+    [enqueue] = [s for s in collector.spans() if s.name == "queue.enqueue"]
+    assert enqueue.trace_id.hex() == CALLER_TRACE
+
+    with ServeProcess(shop) as second:
+        assert second.process is not None
+        runner_pid = second.process.pid
+        _wait_for(
+            lambda: any(s.name == "process later" for s in collector.spans()),
+            timeout=JOB_DELAY + 30,
+        )
+    [job_root] = [s for s in collector.spans() if s.name == "process later"]
+    [link] = job_root.links
+    assert link.trace_id.hex() == CALLER_TRACE
+    assert link.span_id == enqueue.span_id and link.trace_state == "k=v"
+
+    # The second process ran it.
+    assert int(ran_by.read_text()) == runner_pid != enqueuer_pid
 
 
 async def test_collector_down_requests_are_served_and_drops_counted(shop: Path) -> None:

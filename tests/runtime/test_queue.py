@@ -23,7 +23,7 @@ from flux_lsp.runtime.queue import (
     get_job,
     list_jobs,
 )
-from flux_lsp.runtime.services import apply_service_schema
+from flux_lsp.runtime.services import apply_service_schema, service_schema
 from flux_lsp.runtime.worker import new_worker_id, recover_orphans, run_pending
 from tests.gate import HANDLER_WAITS, gate
 from tests.harness import REPO, FluxApp, NoWorker, write_function
@@ -303,3 +303,31 @@ async def test_orphans_of_a_live_worker_are_left_alone(tmp_path: Path, shop: Pat
     await claim(runtime.database, live_elsewhere, lease_seconds=60)
     assert await recover_orphans(runtime) == 0
     await runtime.stop()
+
+
+async def test_a_jobs_table_from_before_trace_context_gets_its_columns(
+    app_database: AppDatabase,
+) -> None:
+    """An app database whose `_flux_jobs` predates the trace columns keeps its jobs and gains
+    the columns at start; a job enqueued then carries its trace context."""
+    db = app_database
+    old_schema = [
+        s.replace("    traceparent TEXT,\n    tracestate TEXT,\n", "")
+        for s in service_schema(db.dialect)
+    ]
+    assert not any("traceparent" in s for s in old_schema)
+    await db.apply_schema(old_schema)
+    await db.query(  # a job as the old code stored it
+        None,
+        "INSERT INTO _flux_jobs (id, function, data, status, max_attempts, run_at, created_at, "
+        "updated_at) VALUES ('old1', 'f', '{}', 'pending', 3, 0, 0, 0)",
+    )
+    await apply_service_schema(db)
+    await apply_service_schema(db)  # a second start finds the columns there
+    info = await db.table_info("_flux_jobs")
+    assert info is not None and {"traceparent", "tracestate"} <= set(info.columns)
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    new = await enqueue_job(db, "f", {"n": 2}, traceparent=parent, tracestate="k=v")
+    got_old, got_new = await get_job(db, "old1"), await get_job(db, new.id)
+    assert got_old is not None and got_old.traceparent is None
+    assert got_new is not None and (got_new.traceparent, got_new.tracestate) == (parent, "k=v")
