@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import fcntl
 import re
 import sqlite3
@@ -44,6 +45,11 @@ from flux_lsp.runtime.database import (
 )
 
 T = TypeVar("T")
+CHECKPOINT_EVERY = 256
+"""Calls between two checkpoints of the write-ahead log. A checkpoint writes the database file
+and syncs it, so it runs on the database thread (the connection's `wal_autocheckpoint` is off),
+in turn like any call: with no write beside it, the log is then whole in the file and the next
+write starts it again from the top, so it stays small."""
 _DOLLAR_PARAM = re.compile(r"\$(\d+)")
 
 
@@ -102,6 +108,8 @@ class SQLiteDatabase(RecordedWrites):
         self._on_thread = 0
         """Calls running on the database thread now (the event loop then leaves the
         connection alone)."""
+        self._calls = 0
+        self._checkpointing: asyncio.Task[None] | None = None
 
     def describe(self) -> str:
         return f"SQLite {self.path}"
@@ -121,6 +129,7 @@ class SQLiteDatabase(RecordedWrites):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # `_checkpoint`, on the thread
             self._conn = conn
         return self._conn
 
@@ -138,10 +147,19 @@ class SQLiteDatabase(RecordedWrites):
     async def _run(self, fn: Callable[[sqlite3.Connection], T], wait: bool) -> T:
         if not wait and not self._on_thread:
             try:
-                return fn(self._connect())
+                result = fn(self._connect())
             except sqlite3.OperationalError as exc:
                 if not _busy(exc):
                     raise
+            else:
+                self._calls += 1
+                if self._calls >= CHECKPOINT_EVERY and self._checkpointing is None:
+                    self._calls = 0
+                    # in a context of its own: not part of a transaction this call may be in
+                    self._checkpointing = asyncio.create_task(
+                        self._checkpoint(), context=contextvars.Context()
+                    )
+                return result
         self._on_thread += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._thread, self._waiting, fn)
@@ -176,10 +194,26 @@ class SQLiteDatabase(RecordedWrites):
             if self._conn is not None:
                 self._conn.execute("PRAGMA busy_timeout = 0")
 
+    async def _checkpoint(self) -> None:
+        """Copy the write-ahead log's pages into the database file (PASSIVE: without waiting
+        for readers; what they still need stays for the next one)."""
+        try:
+            await self._call(
+                lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall(), wait=True
+            )
+        except Exception:  # busy or failing: try again a little later
+            self._calls = CHECKPOINT_EVERY // 2
+        finally:
+            self._checkpointing = None
+
     async def open(self) -> None:
         await self._call(lambda conn: None, wait=True)
 
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpointing
+
         def shut(_: sqlite3.Connection) -> None:
             if self._conn is not None:
                 self._conn.close()
