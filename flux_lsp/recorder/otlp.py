@@ -15,7 +15,7 @@ JSON dicts of the wire form) in, messages out; uses the opentelemetry-proto clas
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -75,10 +75,14 @@ def exported(record: dict[str, Any]) -> bool:
     return record.get("kind") not in NOT_EXPORTED_KINDS
 
 
+_PER_EXECUTION = ("flux.execution.id", "messaging.message.id")
+"""Root attributes that differ in every execution: set on each root span, never templated."""
+
+
 def _root_attributes(record: dict[str, Any]) -> dict[str, Any]:
-    attrs: dict[str, Any] = {"flux.execution.id": record["id"], "faas.name": record["function"]}
+    """The root span's attributes that follow from the execution, but for `_PER_EXECUTION`."""
+    attrs: dict[str, Any] = {"faas.name": record["function"]}
     if record["kind"] == "job":
-        job = record.get("job") or {}
         attrs.update(
             {
                 "faas.trigger": "pubsub",
@@ -87,8 +91,6 @@ def _root_attributes(record: dict[str, Any]) -> dict[str, Any]:
                 "messaging.destination.name": record["function"],
             }
         )
-        if job.get("id"):
-            attrs["messaging.message.id"] = str(job["id"])
     else:
         attrs.update(
             {
@@ -125,6 +127,60 @@ def _deepest_errors(spans: Sequence[dict[str, Any]]) -> set[int]:
     return failed - parents
 
 
+_TEMPLATES: dict[Hashable, bytes] = {}
+"""Serialised `Span` messages holding what repeats from execution to execution (name, kind,
+attributes), by what they are made from: each span is its ids and times, and one template
+merged in, instead of a message and its attributes built anew in Python."""
+TEMPLATE_CACHE = 4096
+
+
+def _template(record: dict[str, Any], s: dict[str, Any], is_root: bool) -> bytes:
+    """The serialised name, kind and attributes of span `s` of `record`."""
+    attrs: dict[str, Any] = s.get("attributes") or {}
+    key: Hashable
+    if is_root:
+        key = (
+            *(record["kind"], record["function"], record.get("method"), record.get("path")),
+            *(record.get("status"), record.get("code_version"), s["name"], s.get("file")),
+            *(s.get("line"), *attrs.items()),
+        )
+    else:
+        key = (s["name"], s.get("file"), s.get("line"), *attrs.items())
+    try:
+        cached = _TEMPLATES.get(key)
+    except TypeError:  # a list or dict among the attributes (not exported): no template kept
+        cached, key = None, None
+    if cached is not None:
+        return cached
+    attrs = dict(attrs)
+    if is_root:
+        attrs.update(_root_attributes(record))
+    if s["name"].startswith("db."):
+        attrs.setdefault("db.system", "sqlite")
+    if s.get("file"):
+        attrs["code.filepath"] = s["file"]
+        if s.get("line") is not None:
+            attrs["code.lineno"] = s["line"]
+    if is_root:
+        kind = Span.SPAN_KIND_CONSUMER if record["kind"] == "job" else Span.SPAN_KIND_SERVER
+    else:
+        kind = _KINDS.get(s["name"], Span.SPAN_KIND_INTERNAL)
+    template = Span(name=_span_name(record, s, is_root), kind=kind)
+    template.attributes.extend(_attributes(attrs))
+    data: bytes = template.SerializeToString()
+    if key is not None:
+        if len(_TEMPLATES) >= TEMPLATE_CACHE:
+            del _TEMPLATES[next(iter(_TEMPLATES))]  # the oldest
+        _TEMPLATES[key] = data
+    return data
+
+
+def _set_string(span: Span, key: str, value: str) -> None:
+    kv = span.attributes.add()
+    kv.key = key
+    kv.value.string_value = value
+
+
 def add_execution_spans(scope: ScopeSpans, record: dict[str, Any]) -> int:
     """Add the OTLP spans of one recorded execution (its wire-form dict) to `scope`; returns
     how many."""
@@ -138,41 +194,34 @@ def add_execution_spans(scope: ScopeSpans, record: dict[str, Any]) -> int:
     ids = {s["id"]: bytes.fromhex(otel_span_id(eid, s["id"])) for s in spans}
     for s in spans:
         begin = start_ns + int(s["start_ms"] * 1e6)
+        end = begin + int(s["duration_ms"] * 1e6)
         is_root = s["id"] == root_id
-        attrs = dict(s.get("attributes") or {})
-        if is_root:
-            attrs.update(_root_attributes(record))
-        if s["name"].startswith("db."):
-            attrs.setdefault("db.system", "sqlite")
-        if s.get("file"):
-            attrs["code.filepath"] = s["file"]
-            if s.get("line") is not None:
-                attrs["code.lineno"] = s["line"]
         if is_root:
             parent = bytes.fromhex(record["trace_parent"]) if record.get("trace_parent") else b""
-            kind = Span.SPAN_KIND_CONSUMER if record["kind"] == "job" else Span.SPAN_KIND_SERVER
         else:  # the other top-level stages (function, response) are the root's children
             parent_index = s["parent"] if s.get("parent") is not None else root_id
             parent = ids.get(parent_index) or bytes.fromhex(otel_span_id(eid, parent_index))
-            kind = _KINDS.get(s["name"], Span.SPAN_KIND_INTERNAL)
         span = scope.spans.add(
             trace_id=trace_id,
             span_id=ids[s["id"]],
             parent_span_id=parent,
-            name=_span_name(record, s, is_root),
-            kind=kind,
             start_time_unix_nano=begin,
-            end_time_unix_nano=begin + int(s["duration_ms"] * 1e6),
+            end_time_unix_nano=end,
         )
-        span.attributes.extend(_attributes(attrs))
-        if is_root and record.get("trace_state"):
-            span.trace_state = record["trace_state"]
+        span.MergeFromString(_template(record, s, is_root))
+        if is_root:
+            _set_string(span, "flux.execution.id", eid)
+            job = record.get("job") or {}
+            if record["kind"] == "job" and job.get("id"):
+                _set_string(span, "messaging.message.id", str(job["id"]))
+            if record.get("trace_state"):
+                span.trace_state = record["trace_state"]
         if s.get("status") == "error":
             span.status.CopyFrom(
                 Status(code=Status.STATUS_CODE_ERROR, message=s.get("error") or "")
             )
             if s["id"] in raised_in:
-                span.events.append(_exception_event(s, error, begin + int(s["duration_ms"] * 1e6)))
+                span.events.append(_exception_event(s, error, end))
         if is_root and record.get("trace_link"):
             link = record["trace_link"]
             span.links.append(
