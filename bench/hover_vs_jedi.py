@@ -16,7 +16,6 @@ round-trip floor of each server measured in the same run (a request neither impl
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import shutil
 import statistics
@@ -32,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lsp_latency import (
     FUNCTIONS,
     HOVER_KINDS,
-    PAUSE_SECONDS,
     BenchClient,
+    bench_arguments,
     floor_ms,
     hover_ms,
     name,
@@ -121,13 +120,7 @@ async def compare(root: Path, files: int, pause: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--executions", type=int, default=1_000_000)
-    parser.add_argument("--files", type=int, default=FUNCTIONS)
-    parser.add_argument("--keep", type=Path, default=None)
-    parser.add_argument(
-        "--pause", type=float, default=PAUSE_SECONDS, help="seconds between opening and hovering"
-    )
+    parser = bench_arguments(__doc__.splitlines()[0])
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="flux-hover-vs-jedi-"))
     try:

@@ -471,14 +471,20 @@ def prepare_project(root: Path, executions: int, url: str | None = None) -> None
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every bench on this project takes: its size, where to keep it, the pause."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--executions", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=FUNCTIONS)
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument(
         "--pause", type=float, default=PAUSE_SECONDS, help="seconds between opening and hovering"
     )
+    return parser
+
+
+def main() -> None:
+    parser = bench_arguments(__doc__.splitlines()[0])
     parser.add_argument("--recorder-url", default=None, help="a PostgreSQL recorder to use")
     args = parser.parse_args()
     url = args.recorder_url
