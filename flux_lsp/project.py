@@ -40,6 +40,11 @@ def find_root(start: Path, stop: Path | None = None) -> Path | None:
     return None
 
 
+def is_remote(location: str) -> bool:
+    """Whether a recorder location is a `flux serve` server's recorder API."""
+    return location.startswith(("http://", "https://"))
+
+
 def is_database_url(location: str) -> bool:
     """Whether a recorder location is a PostgreSQL URL rather than a file."""
     return location.startswith(("postgresql://", "postgres://"))

@@ -39,7 +39,7 @@ def answer(response: httpx.Response, server: str) -> dict[str, Any]:
 
 def server_url(server: str) -> str:
     """The server's base URL, checked."""
-    from flux_lsp.recorder.open_store import is_remote
+    from flux_lsp.project import is_remote
     from flux_lsp.recorder.remote_store import base_url
 
     url = base_url(server)

@@ -141,8 +141,7 @@ def deploy(
     from rich.console import Console
 
     from flux_lsp.bundle import build_bundle, project_files
-    from flux_lsp.project import Project
-    from flux_lsp.recorder.open_store import is_remote
+    from flux_lsp.project import Project, is_remote
     from flux_lsp.recorder.remote_store import base_url
 
     console = Console(stderr=True, highlight=False)

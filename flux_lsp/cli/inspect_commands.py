@@ -152,15 +152,12 @@ def tail(
 
 async def _follow(follower: Follower, json: bool, out: Any) -> None:
     """Print executions as they are recorded: at once when the writer's commit signal is heard
-    (a local recorder file), else polling the store's change token."""
+    (a recorder file's signal file, a PostgreSQL recorder's NOTIFY), else polling the store's
+    change token."""
     from flux_lsp.analysis.tail import tail_lines
     from flux_lsp.cli import render_json
-    from flux_lsp.recorder.signal import changes, signal_path
-    from flux_lsp.recorder.sqlite_store import SQLiteStore
 
-    store = follower.store
-    signal = signal_path(store.path) if isinstance(store, SQLiteStore) else None
-    async for _heard in changes(signal, FOLLOW_POLL_SECONDS):
+    async for _heard in follower.store.changes(FOLLOW_POLL_SECONDS):
         for line in tail_lines(await follower.poll()):
             if json:
                 render_json.print_json_line(line)

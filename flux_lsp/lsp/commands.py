@@ -323,8 +323,7 @@ async def _refresh_after_replay(ls: FluxLanguageServer, project: FluxProject) ->
 
 def _replay_recorder(project: FluxProject) -> Any:
     """Replays are recorded next to the originals when the recorder is a file or a database."""
-    from flux_lsp.project import Project
-    from flux_lsp.recorder.open_store import is_remote
+    from flux_lsp.project import Project, is_remote
     from flux_lsp.recorder.writer import open_writer
 
     if is_remote(project.recorder):
@@ -515,7 +514,7 @@ async def debug(ls: FluxLanguageServer, arg: dict[str, Any]) -> CommandAnswer:
     """Start a debug session of one execution (unsaved buffers included) in its own process;
     returns where to attach: `{"host", "port", "pid", "stop_at", ...}` as the report."""
     from flux_lsp.lsp.debug_sessions import DebugStartError, outcome_message
-    from flux_lsp.recorder.open_store import is_remote
+    from flux_lsp.project import is_remote
     from flux_lsp.replay.debug import remote_refusal
 
     projects = await _projects(ls, arg)

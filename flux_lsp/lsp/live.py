@@ -18,16 +18,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flux_lsp.lsp import diagnostics
 from flux_lsp.lsp.projects import FluxProject
-from flux_lsp.project import ConfigError, Project, is_database_url
-from flux_lsp.recorder.open_store import is_url
+from flux_lsp.project import ConfigError, Project
 from flux_lsp.recorder.query import ExecutionQuery
-from flux_lsp.recorder.signal import changes, signal_path
+from flux_lsp.recorder.signal import changes, recorder_changes
 from flux_lsp.recorder.store import RecorderError
 
 if TYPE_CHECKING:
@@ -46,18 +44,6 @@ def _poll_seconds(root: Path) -> float:
         return Project.load(root).settings.recorder.poll_seconds
     except ConfigError:
         return Project(root).settings.recorder.poll_seconds
-
-
-def _changes(project: FluxProject | None, fallback: float) -> AsyncIterator[bool]:
-    """The commit signal of the project's recorder: NOTIFY for PostgreSQL, the writer's signal
-    file for a recorder file, and polling alone for a `flux serve` recorder."""
-    if project is not None and is_database_url(project.recorder):
-        from flux_lsp.recorder.postgres_signal import changes as database_changes
-
-        return database_changes(project.recorder, fallback)
-    if project is None or is_url(project.recorder):
-        return changes(None, fallback)
-    return changes(signal_path(Path(project.recorder)), fallback)
 
 
 class LiveWatcher:
@@ -101,7 +87,10 @@ class LiveWatcher:
 
     async def _listen(self, key: tuple[str, str], root: Path) -> None:
         project = self._project(key)
-        async for _heard in _changes(project, _poll_seconds(root)):
+        location = project.recorder if project is not None else None
+        fallback = _poll_seconds(root)
+        heard = recorder_changes(location, fallback) if location else changes(None, fallback)
+        async for _heard in heard:
             project = self._project(key)
             if project is None or not project.open_uris:
                 continue

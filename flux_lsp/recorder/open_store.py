@@ -11,14 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flux_lsp.project import is_database_url
+from flux_lsp.project import is_database_url, is_remote
 from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.store import RecorderError, Store
-
-
-def is_remote(location: str) -> bool:
-    """A `flux serve` server's recorder API."""
-    return location.startswith(("http://", "https://"))
 
 
 def is_url(location: str) -> bool:

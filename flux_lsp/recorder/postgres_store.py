@@ -13,7 +13,7 @@ batch: reading it is one cheap query, so the language server's live diagnostics 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from flux_lsp.recorder.postgres_schema import (
 )
 from flux_lsp.recorder.retention import COUNTS_SQL, recorder_stats
 from flux_lsp.recorder.schema import SchemaTooNew, older_schema
+from flux_lsp.recorder.signal import recorder_changes
 from flux_lsp.recorder.sql import SqlReads
 from flux_lsp.recorder.store import (
     RecorderCorrupt,
@@ -147,3 +148,6 @@ class PostgresStore(SqlReads):
     async def change_token(self) -> int:
         rows = await self._all(f"SELECT last_value, is_called FROM {SCHEMA}.changes")
         return int(rows[0]["last_value"]) if rows[0]["is_called"] else 0
+
+    def changes(self, fallback: float) -> AsyncIterator[bool]:
+        return recorder_changes(self.url, fallback)  # LISTEN for every commit's NOTIFY

@@ -32,6 +32,7 @@ from flux_lsp.recorder.query import (
     check_kind,
     parse_filters,
 )
+from flux_lsp.recorder.signal import recorder_changes
 from flux_lsp.recorder.store import (
     AmbiguousExecution,
     CallSiteResult,
@@ -335,6 +336,9 @@ class RemoteStore:
     async def change_token(self) -> int:
         data = await self._get("/change_token")
         return int(data["token"])
+
+    def changes(self, fallback: float) -> AsyncIterator[bool]:
+        return recorder_changes(self.url, fallback)  # polling: a server sends no signal here
 
     # -- beyond the protocol -------------------------------------------------------------
 

@@ -6,7 +6,10 @@ After every committed batch the writer process writes a small file beside the re
 store's change token as soon as it is written, instead of on a poll tick. `changes()` still
 wakes every `fallback` seconds when nothing was heard, so a reader that cannot watch (no
 signal file yet, a recorder on PostgreSQL or behind `flux serve`, a file system without
-notifications) keeps polling. May import the standard library and watchfiles only.
+notifications) keeps polling. `recorder_changes` picks the signal of any recorder location:
+this file's for a recorder file, `postgres_signal`'s LISTEN for a PostgreSQL recorder, polling
+for a `flux serve` URL. May import the standard library, watchfiles, the `project` module's
+location helpers and `postgres_signal`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from flux_lsp.project import is_database_url, is_remote
 
 STEP_MS = 5
 """How long the watch waits for quiet after a change before it reports it."""
@@ -76,3 +81,17 @@ async def changes(path: Path | None, fallback: float) -> AsyncIterator[bool]:
             await asyncio.sleep(fallback)
             last = loop.time()
             yield False
+
+
+def recorder_changes(location: str | Path, fallback: float) -> AsyncIterator[bool]:
+    """Yield True when the recorder at `location` committed records, False after `fallback`
+    seconds without a signal: the writer's signal file for a recorder file, `LISTEN` for a
+    PostgreSQL recorder, and polling alone (every `fallback` seconds) for a `flux serve` URL."""
+    text = str(location)
+    if is_database_url(text):
+        from flux_lsp.recorder.postgres_signal import changes as database_changes
+
+        return database_changes(text, fallback)
+    if is_remote(text):
+        return changes(None, fallback)
+    return changes(signal_path(Path(text)), fallback)

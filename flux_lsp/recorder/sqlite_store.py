@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +25,7 @@ from flux_lsp.recorder.schema import (
     older_schema,
     schema_version,
 )
+from flux_lsp.recorder.signal import recorder_changes
 from flux_lsp.recorder.sql import SqlReads
 from flux_lsp.recorder.store import (
     RecorderCorrupt,
@@ -125,3 +126,6 @@ class SQLiteStore(SqlReads):
     async def change_token(self) -> int:
         rows = await self._all("PRAGMA data_version")
         return int(rows[0][0])
+
+    def changes(self, fallback: float) -> AsyncIterator[bool]:
+        return recorder_changes(self.path, fallback)  # the writer's signal file

@@ -128,6 +128,11 @@ class Store(Protocol):
         """A number that changes whenever new records are written."""
         ...
 
+    def changes(self, fallback: float) -> AsyncIterator[bool]:
+        """True each time the writer signals a commit, False after `fallback` seconds without
+        one; read `change_token` to see what changed. Runs until the caller stops iterating."""
+        ...
+
     async def close(self) -> None: ...
 
 
