@@ -122,7 +122,7 @@ class RecorderSection:
     poll_seconds: float = setting(
         0.25,
         "How often the editor looks for new records when it cannot hear the writer's commit "
-        "signal (a PostgreSQL or remote recorder, a file system without notifications).",
+        "signal (a recorder behind `flux serve`, a file system without notifications).",
     )
     url: str | None = setting(
         None,
