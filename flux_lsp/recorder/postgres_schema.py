@@ -28,7 +28,7 @@ import psycopg
 from flux_lsp.recorder.schema import SchemaTooNew
 
 SCHEMA = "flux_recorder"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DAY = 86400
 LOCK_KEY = 7_216_373_113
 """The advisory lock taken while the schema is created or upgraded."""
@@ -123,6 +123,20 @@ CREATE INDEX IF NOT EXISTS ix_executions_replays ON {SCHEMA}.executions (functio
 """The replays of a function, which the editor asks for each file it opens: without it, every
 execution of the function in the window is fetched from the table to find the few replays."""
 
+V3 = f"""
+INSERT INTO {SCHEMA}.meta (key, value)
+    SELECT 'longest_ms', coalesce(max(duration_ms), 0)::text FROM {SCHEMA}.executions
+    ON CONFLICT (key) DO NOTHING;
+"""
+"""`longest_ms`, the longest execution recorded (the writer raises it): a mutation or call site
+at or after a moment belongs to an execution that started at most that long before it, so
+their reads by time can name the few day partitions to look in (`LONGEST_KEY`)."""
+LONGEST_KEY = "longest_ms"
+RAISE_LONGEST = (
+    f"UPDATE {SCHEMA}.meta SET value = %s WHERE key = '{LONGEST_KEY}' AND value::float8 < %s"
+)
+"""Run by the writer with a batch's longest duration, in the batch's transaction."""
+
 Migration = Callable[[psycopg.Connection], None]
 
 
@@ -133,7 +147,7 @@ def _script(sql: str) -> Migration:
     return run
 
 
-MIGRATIONS: dict[int, Migration] = {1: _script(V1), 2: _script(V2)}
+MIGRATIONS: dict[int, Migration] = {1: _script(V1), 2: _script(V2), 3: _script(V3)}
 
 
 def redact(url: str) -> str:

@@ -21,6 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from flux_lsp.recorder.postgres_schema import (
+    LONGEST_KEY,
     SCHEMA,
     SCHEMA_VERSION,
     SIZE_SQL,
@@ -39,6 +40,8 @@ from flux_lsp.recorder.store import (
 )
 
 CONNECT_SECONDS = 5
+BOUND_SLACK = 60.0
+"""Seconds added to the longest execution when bounding its start (clocks and rounding)."""
 
 
 def _reason(exc: BaseException) -> str:
@@ -144,6 +147,20 @@ class PostgresStore(SqlReads):
         size = int((await self._all(SIZE_SQL))[0]["bytes"])
         meta = await self._all("SELECT key, value FROM meta")
         return recorder_stats(self.location, size, rows[0], meta, self._health, SCHEMA_VERSION)
+
+    async def _started_after(self, since: float | None) -> float | None:
+        """Mutations and call sites are partitioned by their execution's start; one at or
+        after `since` belongs to an execution that started at most the longest execution
+        recorded (`longest_ms`, raised by the writer with the rows) before it. Naming that
+        bound lets PostgreSQL plan and read the few day partitions it allows instead of all
+        that retention keeps. (An execution longer than any before it, committed between this
+        read and the query, is seen by the next read.)"""
+        if since is None:
+            return None
+        rows = await self._all(f"SELECT value FROM meta WHERE key = '{LONGEST_KEY}'")
+        if not rows:
+            return None
+        return since - float(rows[0]["value"]) / 1000.0 - BOUND_SLACK
 
     async def change_token(self) -> int:
         rows = await self._all(f"SELECT last_value, is_called FROM {SCHEMA}.changes")

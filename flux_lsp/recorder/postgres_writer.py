@@ -19,6 +19,7 @@ from flux_lsp.recorder.postgres_schema import (
     CALL_SITE_COLUMNS,
     EXECUTION_COLUMNS,
     MUTATION_COLUMNS,
+    RAISE_LONGEST,
     bump_changes,
     day_of,
     ensure_partitions,
@@ -104,6 +105,8 @@ def _fill(
             ):
                 cur.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", (ids,))
             execs = list({row[0]: row for row in execs}.values())
+        longest = max(row[7] for row in execs)
+        cur.execute(RAISE_LONGEST, (str(longest), longest))
         _copy(cur, "executions", EXECUTION_COLUMNS, execs)
         _copy(cur, "mutations", MUTATION_COLUMNS, muts)
         _copy(cur, "call_sites", CALL_SITE_COLUMNS, sites)

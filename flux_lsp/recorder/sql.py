@@ -172,8 +172,11 @@ def function_stats_sql(function: str, since: float | None, limit: int) -> tuple[
     )
 
 
-def mutations_sql(query: MutationQuery, dialect: str = "sqlite") -> tuple[str, list[Any]]:
-    """The mutations `query` asks for, oldest first.
+def mutations_sql(
+    query: MutationQuery, dialect: str = "sqlite", *, started_after: float | None = None
+) -> tuple[str, list[Any]]:
+    """The mutations `query` asks for, oldest first. `started_after`: a bound on their
+    executions' start that the store knows to follow from `query.since` (`_started_after`).
 
     A table's mutations since a moment (no `pk`) are read along the time index in SQLite: its
     planner, without statistics, would otherwise pick the row index for `table_name = ?` and
@@ -189,6 +192,7 @@ def mutations_sql(query: MutationQuery, dialect: str = "sqlite") -> tuple[str, l
         ("execution_id = ?", query.execution_id),
         ("at >= ?", query.since),
         ("at < ?", query.until),
+        ("exec_started >= ?", started_after),
     ):
         if value is not None:
             clauses.append(clause)
@@ -203,12 +207,17 @@ def mutations_sql(query: MutationQuery, dialect: str = "sqlite") -> tuple[str, l
     )
 
 
-def call_sites_sql(file: str, line: int, since: float | None, limit: int) -> tuple[str, list[Any]]:
+def call_sites_sql(
+    file: str, line: int, since: float | None, limit: int, *, started_after: float | None = None
+) -> tuple[str, list[Any]]:
     params: list[Any] = [file, line]
     clause = ""
     if since is not None:
         clause = " AND started_at >= ?"
         params.append(since)
+    if started_after is not None:
+        clause += " AND exec_started >= ?"
+        params.append(started_after)
     return (
         "SELECT execution_id, started_at, name, duration_ms, status, summary FROM call_sites "
         f"WHERE file = ? AND line = ?{clause} ORDER BY started_at DESC LIMIT {int(limit)}",
@@ -323,12 +332,19 @@ class SqlReads:
 
     # -- mutations and call sites --------------------------------------------------------
 
+    async def _started_after(self, since: float | None) -> float | None:
+        """A start that every execution with a mutation or call site at or after `since`
+        started at or after, when the store knows one (None: no bound)."""
+        return None
+
     async def mutations(self, query: MutationQuery) -> list[Mutation]:
-        rows = await self._all(*mutations_sql(query, self.dialect))
+        bound = await self._started_after(query.since)
+        rows = await self._all(*mutations_sql(query, self.dialect, started_after=bound))
         return [mutation_from_row(r) for r in rows]
 
     async def call_sites(
         self, file: str, line: int, *, since: float | None = None, limit: int = 20
     ) -> list[CallSiteResult]:
-        rows = await self._all(*call_sites_sql(file, line, since, limit))
+        bound = await self._started_after(since)
+        rows = await self._all(*call_sites_sql(file, line, since, limit, started_after=bound))
         return [call_site_from_row(r) for r in rows]

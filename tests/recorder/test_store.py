@@ -210,6 +210,36 @@ async def test_the_newest_are_found_first_in_recent_days_and_then_further_back(
         assert await newest(9, until=now - 10 * DAY) == ["4d", "5e"]
 
 
+async def test_a_long_executions_late_call_sites_and_mutations_are_found_by_time(
+    location: str,
+) -> None:
+    """Mutations and call sites are read by their own time, while PostgreSQL keeps them in
+    their execution's day: one that ran for three days is still found by its late rows."""
+    now = time.time()
+    long = make("1a00000000000000", started=now - 3 * DAY)
+    long.duration_ms = 3 * DAY * 1000
+    long.mutations[0].at = now - 60
+    long.spans = [
+        Span(
+            id=0,
+            name="db.insert",
+            file="functions/create_user.py",
+            line=5,
+            start_ms=long.duration_ms - 60_000,
+        )
+    ]
+    recent = make("2b00000000000000", started=now - 30)
+    recent.spans = [Span(id=0, name="db.insert", file="functions/create_user.py", line=5)]
+    old = make("3c00000000000000", started=now - 5 * DAY)
+    write_executions(location, [long, recent, old])
+    async with await open_store(location) as store:
+        sites = await store.call_sites("functions/create_user.py", 5, since=now - 3600)
+        assert [s.execution_id[:2] for s in sites] == ["2b", "1a"]
+        found = await store.mutations(MutationQuery(since=now - 3600))
+        assert [m.execution_id[:2] for m in found] == ["1a", "2b"]
+        assert len(await store.mutations(MutationQuery(since=now - 6 * DAY))) == 3
+
+
 async def test_a_missing_recorder_is_recorder_missing(location: str) -> None:
     """No file there, or a database without the recorder's schema: nothing is created."""
     with pytest.raises(RecorderMissing, match=r"no recorder (at|in)"):
