@@ -10,6 +10,7 @@ its rows, as in the file.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -64,6 +65,11 @@ def pg_rows(records: Iterable[bytes]) -> tuple[list[Row], list[Row], list[Row]]:
     return execs, muts, sites
 
 
+_RAISED: weakref.WeakKeyDictionary[psycopg.Connection, float] = weakref.WeakKeyDictionary()
+"""The longest duration each writer connection has made sure `longest_ms` covers: a batch
+raises it only when it holds a longer execution (most never do)."""
+
+
 def _copy(cur: psycopg.Cursor[Any], table: str, columns: str, rows: list[Row]) -> None:
     if not rows:
         return
@@ -88,6 +94,7 @@ def write_records_pg(
     except psycopg.errors.UniqueViolation:
         conn.rollback()
         _fill(conn, execs, muts, sites, replace=True)
+    _RAISED[conn] = max(_RAISED.get(conn, -1.0), max(row[7] for row in execs))
     bump_changes(conn)
     return len(execs)
 
@@ -106,7 +113,8 @@ def _fill(
                 cur.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", (ids,))
             execs = list({row[0]: row for row in execs}.values())
         longest = max(row[7] for row in execs)
-        cur.execute(RAISE_LONGEST, (str(longest), longest))
+        if longest > _RAISED.get(conn, -1.0):
+            cur.execute(RAISE_LONGEST, (str(longest), longest))
         _copy(cur, "executions", EXECUTION_COLUMNS, execs)
         _copy(cur, "mutations", MUTATION_COLUMNS, muts)
         _copy(cur, "call_sites", CALL_SITE_COLUMNS, sites)
