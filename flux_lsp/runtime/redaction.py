@@ -39,6 +39,10 @@ MIN_TOKEN_PART = 16
 """Parts of a secret header looked for elsewhere: long enough to be a key, not a timestamp."""
 CARD_FIELDS = frozenset({"number", "cvc", "cvv", "cvv2", "pan"})
 SECRET_HEADER_WORDS = ("signature",)
+STATEMENT_CACHE = 1024
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""Types whose values `Redactor.value` returns as they are (exact types: a subclass may be a
+container)."""
 
 _PLACEHOLDER_COMPARED = re.compile(
     r'"?([A-Za-z_][\w]*)"?\s*(?:=|<>|!=|<=|>=|<|>|\bI?LIKE\b|\bIN\s*\()\s*\$(\d+)', re.IGNORECASE
@@ -59,6 +63,8 @@ class Redactor:
         words = [re.escape(k.lower()) for k in keys]
         self._key = re.compile("|".join(words), re.IGNORECASE) if words else None
         self._seen: dict[str, bool] = {}
+        self._placeholders: dict[str, frozenset[int]] = {}
+        """`secret_placeholders` by statement: an app runs the same few statements."""
         # `password=hunter2`, `"api_key": "sk_..."`, `token: abc` in free text
         self._assignment = (
             re.compile(
@@ -107,19 +113,27 @@ class Redactor:
         """A copy of `value` with secret keys' values replaced, at any depth."""
         if depth > MAX_DEPTH:
             return "…"
+        if type(value) in _SCALARS:
+            return value
+        scalar_ok = depth < MAX_DEPTH  # a child's depth is depth + 1
         if isinstance(value, dict):
             out: dict[str, JSON] = {}
             for k, v in value.items():
                 if isinstance(k, str) and self.is_secret_key(k):
                     _remember_all(found, v)
                     out[k] = REDACTED
+                elif scalar_ok and type(v) in _SCALARS:  # most values: no call for them
+                    out[k] = v
                 elif isinstance(k, str) and "card" in k.lower() and isinstance(v, dict):
                     out[k] = self._card(v, depth + 1, found)
                 else:
                     out[k] = self.value(v, depth + 1, found)
             return out
         if isinstance(value, (list, tuple)):
-            return [self.value(v, depth + 1, found) for v in value]
+            return [
+                v if scalar_ok and type(v) in _SCALARS else self.value(v, depth + 1, found)
+                for v in value
+            ]
         return value
 
     def _card(self, card: dict[str, JSON], depth: int, found: set[str] | None) -> JSON:
@@ -177,6 +191,15 @@ class Redactor:
 
     def secret_placeholders(self, sql: str) -> set[int]:
         """The `$n` parameters (1-based) of `sql` bound to a column whose name is secret."""
+        cached = self._placeholders.get(sql)
+        if cached is None:
+            cached = frozenset(self._find_placeholders(sql))
+            if len(self._placeholders) >= STATEMENT_CACHE:
+                del self._placeholders[next(iter(self._placeholders))]  # the oldest
+            self._placeholders[sql] = cached
+        return set(cached)
+
+    def _find_placeholders(self, sql: str) -> set[int]:
         hits = {
             int(number)
             for column, number in _PLACEHOLDER_COMPARED.findall(sql)
