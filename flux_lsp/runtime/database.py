@@ -1,8 +1,8 @@
 """The app database behind `ctx.db`: one async interface, two backends.
 
 `AppDatabase` is the protocol the runtime, the queue, replay and deploys use. Its backends are
-`SQLiteDatabase` (`sqlite_database.py`, the embedded default: `.flux/app.db`, its blocking calls
-run on a thread of its own, never on the event loop) and `PostgresDatabase`
+`SQLiteDatabase` (`sqlite_database.py`, the embedded default: `.flux/app.db`; a call that would
+wait for a lock waits on a thread of its own, never on the event loop) and `PostgresDatabase`
 (`postgres_database.py`, a psycopg connection pool). `open_database(project)` picks one from
 the `[database] url` setting (`FLUX_DATABASE_URL` wins); without a URL it is the SQLite file.
 
