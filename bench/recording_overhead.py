@@ -5,11 +5,14 @@ recording off, in the same run, interleaving rounds so that machine noise hits b
 and prints requests/s for each and their ratio (target: on/off >= 0.97), and the app
 process's CPU time per request in each mode. A third mode only
 serialises each record and throws it away: the cost the request path itself pays, apart
-from the writer process's work on the machine's other core. Then times opening and closing
+from the writer process's work on the machine's other core. With `--hand-off`, a fourth mode
+runs the whole app side of recording (queue, sender thread, writes to the pipe) into a process
+that reads and discards: what the hand-off costs the app, apart from what the writer's work on
+the other core costs it. Then times opening and closing
 a Flux span against an OpenTelemetry SDK span (target: Flux <= 1/3 of OTel).
 
     .venv/bin/python bench/recording_overhead.py [--requests 2000] [--rounds 30]
-        [--recorder-url postgresql://…]
+        [--recorder-url postgresql://…] [--hand-off]
 
 With `--recorder-url` the "on" mode records into that PostgreSQL recorder instead of a file.
 """
@@ -18,8 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +34,7 @@ import httpx
 
 from flux_lsp.model import Execution
 from flux_lsp.project import Project
-from flux_lsp.recorder.writer import RecorderWriter, encode
+from flux_lsp.recorder.writer import PIPE_BYTES, RecorderWriter, encode
 from flux_lsp.runtime.gateway import create_app
 from flux_lsp.runtime.inflight import Trace
 from flux_lsp.runtime.recording import NullRecorder, Recorder
@@ -56,6 +62,20 @@ class SerialiseOnly:
 
     def close(self) -> None:
         return None
+
+
+DISCARD = "import os\nwhile os.read(0, 1 << 20):\n    pass\n"
+
+
+class HandOffOnly(RecorderWriter):
+    """The real recorder's app side, handing its records to a process that discards them."""
+
+    def _start_process(self) -> None:
+        self._started_at = time.monotonic()
+        self._process = subprocess.Popen([sys.executable, "-c", DISCARD], stdin=subprocess.PIPE)
+        self._reader = None
+        if hasattr(fcntl, "F_SETPIPE_SZ") and self._process.stdin is not None:  # as the writer's
+            fcntl.fcntl(self._process.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def make_project(root: Path) -> Project:
@@ -146,17 +166,23 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--recorder-url", default=None, help="record to this PostgreSQL recorder")
+    parser.add_argument(
+        "--hand-off", action="store_true", help="also run the app side into a discarding process"
+    )
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="flux-bench-"))
     results: dict[str, list[float]] = {"off": [], "on": [], "serialise": []}
+    if args.hand_off:
+        results["hand-off"] = []
     cpu: dict[str, list[float]] = {mode: [] for mode in results}
     for round_ in range(args.rounds):
         order = list(results) if round_ % 2 == 0 else list(reversed(results))
         for mode in order:
             project = make_project(base / f"{mode}-{round_}")
             recorder: Recorder
-            if mode == "on":
-                recorder = RecorderWriter(
+            if mode in ("on", "hand-off"):
+                writer = RecorderWriter if mode == "on" else HandOffOnly
+                recorder = writer(
                     args.recorder_url or project.recorder_path, health=project.recorder_health_path
                 )
             else:
@@ -183,6 +209,11 @@ async def main() -> None:
         print(f"app CPU {mode + ':':10} {statistics.median(rounds):6.0f} µs per request (median)")
     print(f"ratio on/off:        {on_ratio:.3f}   (median of per-round ratios; target >= 0.97)")
     print(f"ratio serialise/off: {ser_ratio:.3f}   (request path only)")
+    if args.hand_off:
+        hand_ratio = statistics.median(
+            a / b for a, b in zip(results["hand-off"], results["off"], strict=True)
+        )
+        print(f"ratio hand-off/off:  {hand_ratio:.3f}   (app side of recording, no writer work)")
     flux_ns, otel_ns = span_cost(100_000)
     print(f"span open+close: Flux {flux_ns:.0f} ns, OpenTelemetry SDK {otel_ns:.0f} ns")
     print(f"ratio Flux/OTel: {flux_ns / otel_ns:.3f}   (target <= 0.333)")
