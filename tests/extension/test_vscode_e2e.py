@@ -41,7 +41,7 @@ def _run_once(
         reason = next(
             (line for line in run.stdout.splitlines() if line.startswith("SKIP:")), "SKIP"
         )
-        pytest.skip(f"VS Code end-to-end skipped: {reason.removeprefix('SKIP:').strip()}")
+        pytest.fail(f"VS Code end-to-end skipped: {reason.removeprefix('SKIP:').strip()}")
     result_file = out / "result.json"
     if not result_file.exists():
         return run, {"checks": {}, "error": f"no result.json\n{run.stderr[-3000:]}"}, {}
@@ -53,9 +53,9 @@ def _run_once(
 @pytest.mark.timeout(1200)  # a first run installs code-server and Debian packages
 def test_flux_in_vscode_diagnostic_hover_replay_and_webview() -> None:
     if shutil.which("node") is None:
-        pytest.skip("VS Code end-to-end skipped: Node.js is not installed")
+        pytest.fail("VS Code end-to-end skipped: Node.js is not installed")
     if not (tools.EXTENSION / "flux.vsix").exists():
-        pytest.skip(
+        pytest.fail(
             "VS Code end-to-end skipped: vscode-extension/flux.vsix is not built (make extension)"
         )
     out = tools.artifacts("vscode-e2e")

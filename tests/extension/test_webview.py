@@ -28,13 +28,13 @@ from tests.extension.incident import record_incident
 def _requirements() -> tuple[str, str]:
     node, why = tools.node()
     if node is None:
-        pytest.skip(f"webview test skipped: {why}")
+        pytest.fail(f"webview test skipped: {why}")
     built, why = tools.built_extension()
     if not built:
-        pytest.skip(f"webview test skipped: {why}")
+        pytest.fail(f"webview test skipped: {why}")
     browser, why = tools.chromium()
     if browser is None:
-        pytest.skip(f"webview test skipped: {why}")
+        pytest.fail(f"webview test skipped: {why}")
     return node, browser
 
 

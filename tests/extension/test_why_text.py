@@ -74,10 +74,10 @@ class _WhyRows(HTMLParser):
 def webview_text(report: WhyReport, tmp_path: Path) -> str:
     node, why = tools.node()
     if node is None:
-        pytest.skip(f"webview renderer skipped: {why}")
+        pytest.fail(f"webview renderer skipped: {why}")
     built, why = tools.built_extension()
     if not built:
-        pytest.skip(f"webview renderer skipped: {why}")
+        pytest.fail(f"webview renderer skipped: {why}")
     answers = {
         "why": {"kind": "why", "execution_id": report.execution.id, "report": to_json(report)}
     }

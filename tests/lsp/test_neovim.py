@@ -24,13 +24,19 @@ SCRIPT = Path(__file__).with_name("neovim_diagnostics.lua")
 ATTACH = Path(__file__).with_name("neovim_attach.lua")
 
 
+def _nvim() -> str:
+    """make test installs Neovim (scripts/ensure-editors.sh): a missing one is a failure."""
+    if NVIM is None:
+        pytest.fail("nvim is not installed: run scripts/ensure-editors.sh (make test does)")
+    return NVIM
+
+
 def run_neovim(script: Path, recording: Recording, tmp_path: Path, **env: str) -> Any:
     """Run `script` in headless Neovim on the recorded shop's webhook; what it wrote to
     $FLUX_OUT, as JSON."""
-    assert NVIM is not None
     out = tmp_path / "out.json"
     subprocess.run(
-        [NVIM, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {script}"],
+        [_nvim(), "--headless", "--clean", "-u", "NONE", "-c", f"luafile {script}"],
         env={
             **os.environ,
             "FLUX_PROJECT": str(recording.project),
@@ -50,7 +56,6 @@ def run_neovim(script: Path, recording: Recording, tmp_path: Path, **env: str) -
     return json.loads(out.read_text())
 
 
-@pytest.mark.skipif(NVIM is None, reason="nvim is not installed (scripts/ensure-editors.sh)")
 def test_neovim_reads_the_flux_diagnostic(recording: Recording, tmp_path: Path) -> None:
     diagnostics = run_neovim(SCRIPT, recording, tmp_path)
     assert len(diagnostics) == 1, diagnostics
@@ -67,7 +72,6 @@ def test_neovim_reads_the_flux_diagnostic(recording: Recording, tmp_path: Path) 
 WHY_SCRIPT = Path(__file__).with_name("neovim_why.lua")
 
 
-@pytest.mark.skipif(NVIM is None, reason="nvim is not installed (scripts/ensure-editors.sh)")
 @pytest.mark.parametrize("mode", ["message", "document"])
 def test_neovim_runs_why_as_a_code_action_and_is_shown_the_root_cause(
     recording: Recording, tmp_path: Path, mode: str
