@@ -11,7 +11,7 @@ A document over `INLINE_CHARS` characters is parsed in one worker thread of its 
 the event loop: `resolve` and `definition_line` are awaited, and a request cancelled meanwhile
 (`$/cancelRequest`) stops waiting for it. A document over `MAX_ANALYSED` characters is not
 analysed at all (its diagnostics and their hovers come from the recorder and stay fast).
-May import the standard library only.
+May import the standard library and the server's `lru` cache.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import ast
 import asyncio
 import re
 import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+from flux_lsp.lsp.lru import Lru
 
 MAX_ANALYSED = 1_000_000
 """Characters beyond which a document gets no syntax-tree work."""
@@ -139,27 +140,23 @@ def _scanned_names(lines: list[str]) -> _Names:
     return _Names(defs, frozenset(ctx_lines), ())
 
 
-_CACHE: OrderedDict[str, tuple[str, _Names]] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
+_CACHE: Lru[str, tuple[str, _Names]] = Lru(lambda: 0, per_file=0, least=CACHED_FILES)
+_CACHE_LOCK = threading.Lock()  # parsed on the worker thread, read from the event loop
 
 
 def _names(text: str, path: str) -> _Names:
     """The names of `text` (the document at `path`), parsed once per text."""
     with _CACHE_LOCK:
         cached = _CACHE.get(path)
-        if cached is not None and cached[0] == text:
-            _CACHE.move_to_end(path)
-            return cached[1]
+    if cached is not None and cached[0] == text:
+        return cached[1]
     lines = text.splitlines()
     try:
         names = _parsed_names(ast.parse(text), lines)
     except (SyntaxError, ValueError, RecursionError):
         names = _scanned_names(lines)
     with _CACHE_LOCK:
-        _CACHE[path] = (text, names)
-        _CACHE.move_to_end(path)
-        while len(_CACHE) > CACHED_FILES:
-            _CACHE.popitem(last=False)
+        _CACHE.put(path, (text, names))
     return names
 
 
