@@ -145,7 +145,7 @@ def tail(
             await _follow(follower, json, out)
 
     try:
-        where.run(work)
+        where.run(work, blocking=not follow)  # following waits for the writer's signal
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 
@@ -192,7 +192,7 @@ def why(
 
         _print_report(await explain(store, await store.get(execution_id)), json, "render_why")
 
-    where.run(work)
+    where.run(work, blocking=True)
 
 
 # -- trace ---------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def _trace(execution_id: str, json: bool, debug: bool, where: StoreOptions) -> N
         report = trace_report(await store.get(execution_id))
         _print_report(report, json, "render_debug" if debug else "render_trace")
 
-    where.run(work)
+    where.run(work, blocking=True)
 
 
 @trace_app.command("show")
@@ -263,7 +263,7 @@ def trace_diff(
 
         _print_report(diff_of(await store.get(a), await store.get(b)), json, "render_diff")
 
-    where.run(work)
+    where.run(work, blocking=True)
 
 
 # -- state history -------------------------------------------------------------------------
@@ -304,7 +304,7 @@ def state_history(
         report = await load_state_history(store, table, pk=id, execution_ident=ident)
         _print_report(report, json, "render_history")
 
-    where.run(work)
+    where.run(work, blocking=True)
 
 
 # -- status --------------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def status(
         if unreachable is not None:  # what the local writer saw while it could not write
             _print_report(unreachable, json, "render_status")
             raise typer.Exit(1)
-    where.run(work)
+    where.run(work, blocking=True)
 
 
 def _unreachable_database(project_dir: Path) -> StatusReport | None:

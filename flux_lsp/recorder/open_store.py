@@ -4,7 +4,9 @@ a `flux serve` URL.
 `open_store` opens one location; `open_project_store` picks the location the way every front
 end offers it (`--server` URL, else `--recorder` file or URL, else the project's own recorder:
 `FLUX_RECORDER_URL`, `[recorder] url` or its file), so the CLI and the agent tools read the
-same recorder from the same options.
+same recorder from the same options. `project_recorder` is that choice alone, for a caller
+that decides how to run before it opens (a local file can be read `blocking`, without an event
+loop).
 """
 
 from __future__ import annotations
@@ -22,11 +24,17 @@ def is_url(location: str) -> bool:
 
 
 async def open_store(
-    location: str | Path, *, token: str | None = None, health: Path | None = None
+    location: str | Path,
+    *,
+    token: str | None = None,
+    health: Path | None = None,
+    blocking: bool = False,
 ) -> Store:
     """A Store for a local recorder file, a PostgreSQL recorder, or a Flux server's recorder API.
 
-    `health`: the local writer's health file, for a PostgreSQL recorder's `stats()`."""
+    `health`: the local writer's health file, for a PostgreSQL recorder's `stats()`.
+    `blocking`: a recorder file is read in the caller's thread (see `SQLiteStore.open`); a
+    server or a database always needs an event loop."""
     text = str(location)
     if is_remote(text):
         from flux_lsp.recorder.remote_store import RemoteStore  # type: ignore[import-not-found,unused-ignore]
@@ -37,7 +45,27 @@ async def open_store(
         from flux_lsp.recorder.postgres_store import PostgresStore
 
         return await PostgresStore.open(text, health=health)
-    return await SQLiteStore.open(Path(text))
+    return await SQLiteStore.open(Path(text), blocking=blocking)
+
+
+def project_recorder(
+    project: Path | str = ".",
+    recorder: Path | str | None = None,
+    server: str | None = None,
+) -> tuple[str, Path | None]:
+    """Where to read, and the local writer's health file (None when not the project's own):
+    `server` (a `flux serve` URL), else `recorder` (a file or a PostgreSQL URL), else the
+    recorder of the project at `project`. A server URL that is not http(s) is a RecorderError."""
+    if server is not None:
+        if not is_remote(server):
+            raise RecorderError(f"bad server URL {server!r}: expected http://… or https://…")
+        return server, None
+    if recorder is not None:
+        return str(recorder), None
+    from flux_lsp.project import Project
+
+    loaded = Project.load(project)
+    return loaded.recorder_location, loaded.recorder_health_path
 
 
 async def open_project_store(
@@ -46,16 +74,6 @@ async def open_project_store(
     server: str | None = None,
     token: str | None = None,
 ) -> Store:
-    """The store to read: `server` (a `flux serve` URL), else `recorder` (a file or a
-    PostgreSQL URL), else the recorder of the project at `project` (with its writer's health
-    file). A server URL that is not http(s) is a RecorderError."""
-    if server is not None:
-        if not is_remote(server):
-            raise RecorderError(f"bad server URL {server!r}: expected http://… or https://…")
-        return await open_store(server, token=token)
-    if recorder is not None:
-        return await open_store(recorder)
-    from flux_lsp.project import Project
-
-    loaded = Project.load(project)
-    return await open_store(loaded.recorder_location, health=loaded.recorder_health_path)
+    """The store `project_recorder` chooses, opened (with `token` for `server`)."""
+    location, health = project_recorder(project, recorder, server)
+    return await open_store(location, token=token if server is not None else None, health=health)

@@ -1,5 +1,9 @@
 """`SQLiteStore`: the `Store` over a local recorder file, read through aiosqlite.
 
+Opened `blocking`, it reads through sqlite3 directly instead: every call is answered before it
+returns, so a one-shot command runs its work without an event loop, and neither asyncio nor
+aiosqlite is imported (they are most of what `flux tail` would otherwise spend starting).
+
 Opening checks the file before anything else: a missing file, a file that is not SQLite, a
 SQLite file that is not a recorder and a recorder of a newer schema each raise their own
 `RecorderError`. A reader never writes: a recorder of an older schema is refused in one line
@@ -12,10 +16,8 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import aiosqlite
 
 from flux_lsp.recorder.retention import COUNTS_SQL, recorder_stats
 from flux_lsp.recorder.schema import (
@@ -25,7 +27,6 @@ from flux_lsp.recorder.schema import (
     older_schema,
     schema_version,
 )
-from flux_lsp.recorder.signal import recorder_changes
 from flux_lsp.recorder.sql import SqlReads
 from flux_lsp.recorder.store import (
     RecorderCorrupt,
@@ -33,7 +34,9 @@ from flux_lsp.recorder.store import (
     RecorderStats,
     RecorderTooNew,
 )
-from flux_lsp.recorder.writer import health_path
+
+if TYPE_CHECKING:
+    import aiosqlite
 
 
 def read_only_uri(path: Path) -> str:
@@ -80,24 +83,36 @@ def check_recorder_file(path: Path) -> str:
 class SQLiteStore(SqlReads):
     """Read access to a local recorder file."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection | sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> SQLiteStore:
+    async def open(cls, path: str | os.PathLike[str], *, blocking: bool = False) -> SQLiteStore:
+        """Check and open the recorder file; `blocking`: read through sqlite3 in the caller's
+        thread (for a command without an event loop), else through aiosqlite's thread."""
         file = Path(path)
         uri = check_recorder_file(file)
+        conn: aiosqlite.Connection | sqlite3.Connection
         try:
-            conn = await aiosqlite.connect(uri, uri=True, timeout=5)
-            await conn.execute("PRAGMA query_only = 1")
+            if blocking:
+                conn = sqlite3.connect(uri, uri=True, timeout=5)
+                conn.execute("PRAGMA query_only = 1")
+            else:
+                import aiosqlite
+
+                conn = await aiosqlite.connect(uri, uri=True, timeout=5)
+                await conn.execute("PRAGMA query_only = 1")
         except sqlite3.Error as exc:
             raise RecorderCorrupt(f"{file}: {exc}") from None
         conn.row_factory = sqlite3.Row
         return cls(conn, file)
 
     async def close(self) -> None:
-        await self._conn.close()
+        if isinstance(self._conn, sqlite3.Connection):
+            self._conn.close()
+        else:
+            await self._conn.close()
 
     async def __aenter__(self) -> SQLiteStore:
         return self
@@ -107,6 +122,8 @@ class SQLiteStore(SqlReads):
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
+            if isinstance(self._conn, sqlite3.Connection):
+                return self._conn.execute(sql, params).fetchall()
             async with self._conn.execute(sql, params) as cur:
                 return list(await cur.fetchall())
         except sqlite3.DatabaseError as exc:
@@ -115,6 +132,8 @@ class SQLiteStore(SqlReads):
     # -- health --------------------------------------------------------------------------
 
     async def stats(self) -> RecorderStats:
+        from flux_lsp.recorder.writer import health_path
+
         rows = await self._all(COUNTS_SQL)
         size = sum(
             p.stat().st_size for p in (self.path, Path(str(self.path) + "-wal")) if p.exists()
@@ -128,4 +147,6 @@ class SQLiteStore(SqlReads):
         return int(rows[0][0])
 
     def changes(self, fallback: float) -> AsyncIterator[bool]:
+        from flux_lsp.recorder.signal import recorder_changes
+
         return recorder_changes(self.path, fallback)  # the writer's signal file
