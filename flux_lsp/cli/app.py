@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from flux_lsp.cli.reading import discover_project
+
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
@@ -37,15 +39,6 @@ def _main(
     ] = False,
 ) -> None:
     """Run backend functions, record every execution, and debug them from here or the editor."""
-
-
-def discover_project(value: Path) -> Path:
-    """Without `--project`, the project is found from any of its subfolders, as git does."""
-    if value != Path("."):
-        return value
-    from flux_lsp.project import find_root
-
-    return find_root(Path.cwd()) or value
 
 
 ProjectOption = Annotated[

@@ -2,13 +2,14 @@
 
 Each command opens the store (`cli/stores.py`), asks `flux_lsp.analysis` for a report and
 renders it (`cli/render.py`), or prints the report's JSON (`encode.to_json`) with `--json`.
-Imports beyond typer happen inside the commands, so `flux tail` starts quickly.
+Imports beyond typer happen inside the commands, so they start quickly; `flux tail`'s work is
+`cli/tail_command.py`, which the entry point also runs without typer.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -20,11 +21,7 @@ if TYPE_CHECKING:
     from typer._click.core import Context
 
     from flux_lsp.analysis.status import StatusReport
-    from flux_lsp.recorder.follow import Follower
     from flux_lsp.recorder.store import Store
-
-FOLLOW_POLL_SECONDS = 0.2
-"""How often `--follow` looks whether the recorder changed (see `recorder.follow`)."""
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -102,69 +99,9 @@ def tail(
 
       flux tail -f -n 1 --server https://flux.example.com
     """
-    from flux_lsp.cli.user_errors import fail, user_errors
-    from flux_lsp.recorder.query import live_only, parse_filters, parse_time
+    from flux_lsp.cli.tail_command import run_tail
 
-    if limit < 1:
-        fail(f"bad limit {limit}: use a number of executions, 1 or more")
-    with user_errors():
-        query = live_only(parse_filters(filter or []))
-        if since is not None:
-            query = query.with_(since=parse_time(since))
-        query = query.with_(limit=limit, newest_first=True)
-
-    async def work(store: Store) -> None:
-        from flux_lsp.analysis.tail import tail_lines
-        from flux_lsp.cli import render_json
-
-        follower = None
-        if follow:
-            from flux_lsp.recorder.follow import Follower
-
-            # What the store holds now is not news; what is recorded from here on is.
-            follower = Follower(store, query)
-            await follower.mark_recorded()
-        lines = tail_lines(await store.executions(query))
-        out: Any = None
-        if not json:
-            from flux_lsp.cli import render
-
-            out = render.console()
-        if json and not follow:
-            render_json.print_json({"executions": lines})
-        elif json:
-            for line in lines:
-                render_json.print_json_line(line)
-        elif lines:
-            assert out is not None
-            render.render_tail(out, lines)
-        elif not follow and out is not None:
-            out.print("  No executions match." if filter or since else "  No executions yet.")
-        if follower is not None:
-            follower.mark_shown((line.execution.id, line.execution.started_at) for line in lines)
-            await _follow(follower, json, out)
-
-    try:
-        where.run(work, blocking=not follow)  # following waits for the writer's signal
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
-
-
-async def _follow(follower: Follower, json: bool, out: Any) -> None:
-    """Print executions as they are recorded: at once when the writer's commit signal is heard
-    (a recorder file's signal file, a PostgreSQL recorder's NOTIFY), else polling the store's
-    change token."""
-    from flux_lsp.analysis.tail import tail_lines
-    from flux_lsp.cli import render_json
-
-    async for _heard in follower.store.changes(FOLLOW_POLL_SECONDS):
-        for line in tail_lines(await follower.poll()):
-            if json:
-                render_json.print_json_line(line)
-            else:
-                from flux_lsp.cli import render
-
-                render.render_tail(out, [line])
+    run_tail(filter, since, limit, follow, json, where)
 
 
 # -- why -----------------------------------------------------------------------------------
@@ -356,7 +293,7 @@ def _unreachable_database(project_dir: Path) -> StatusReport | None:
     finish (a full disk): where, why, and the writer's and the app's counts; None when the
     recorder answers (or nothing went wrong), for the command to read it as usual."""
     from flux_lsp.analysis.status import status_report
-    from flux_lsp.cli.stores import run
+    from flux_lsp.cli.reading import run
     from flux_lsp.project import ConfigError, Project, is_database_url
     from flux_lsp.recorder.open_store import open_store
     from flux_lsp.recorder.postgres_schema import redact

@@ -3,7 +3,9 @@
 Command modules keep their heavy imports inside the command bodies so `flux` starts fast, and
 `main()` imports only the module of the command asked for (`flux tail` needs neither deploy
 nor debug nor replay): every module is imported for `--help`, completion, or a name it does
-not know. `app` (for tests and tools) is the app with every command registered.
+not know. `flux tail` with plain options does not even import typer: `cli/tail_command.py`
+reads its command line as typer would and runs it (anything else goes to typer). `app` (for
+tests and tools) is the app with every command registered.
 """
 
 from __future__ import annotations
@@ -70,8 +72,13 @@ def _command(args: list[str]) -> str | None:
 
 
 def main() -> None:
-    module = COMMANDS.get(_command(sys.argv[1:]) or "")
     completing = "_FLUX_COMPLETE" in os.environ
+    if sys.argv[1:2] == ["tail"] and not completing:
+        from flux_lsp.cli.tail_command import fast_tail
+
+        if fast_tail(sys.argv[2:]):
+            return
+    module = COMMANDS.get(_command(sys.argv[1:]) or "")
     register((module,) if module is not None and not completing else MODULES)()
 
 

@@ -5,25 +5,24 @@ Every command that reads recordings (`tail`, `why`, `trace`, `state history`, `s
 `--server` (a `flux serve` URL) and `--token` (or `FLUX_TOKEN`): `@store_options` adds the four
 to a command, which receives them as one `StoreOptions` and opens its store through
 `recorder.open_store.open_project_store`, so that files, databases and remote servers behave
-the same. `StoreOptions.run(work, blocking=True)` runs a command's work without an event loop
-when the store is a local file (asyncio's import alone is a third of a short command's start).
+the same. `StoreOptions` itself, and running a command's work on its store, live in
+`cli/reading.py`, which imports no typer.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from flux_lsp.cli.app import ProjectOption
+from flux_lsp.cli.reading import StoreOptions
 
-if TYPE_CHECKING:
-    from flux_lsp.recorder.store import Store
+__all__ = ["JsonOpt", "ProjectOpt", "RecorderOpt", "ServerOpt", "StoreOptions", "TokenOpt"]
 
 T = TypeVar("T")
 
@@ -44,43 +43,6 @@ TokenOpt = Annotated[
     typer.Option("--token", envvar="FLUX_TOKEN", help="The server's access token."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document instead.")]
-
-
-@dataclass(frozen=True)
-class StoreOptions:
-    """The store a command reads: the project, or the recorder or server named instead."""
-
-    project: Path
-    recorder: str | None
-    server: str | None
-    token: str | None
-
-    async def open(self) -> Store:
-        from flux_lsp.recorder.open_store import open_project_store
-
-        return await open_project_store(self.project, self.recorder, self.server, self.token)
-
-    def run(self, work: Callable[[Store], Awaitable[T]], *, blocking: bool = False) -> T:
-        """Open the store, run `work` on it, close it; user errors become one line and exit 1.
-
-        `blocking`: `work` awaits nothing but the store, so a local recorder file is read
-        without an event loop (a server or a database still gets one)."""
-        from flux_lsp.cli.user_errors import user_errors
-        from flux_lsp.recorder.open_store import is_url, open_store, project_recorder
-
-        with user_errors():
-            location, health = project_recorder(self.project, self.recorder, self.server)
-            blocking = blocking and not is_url(location)
-            token = self.token if self.server is not None else None
-
-            async def main() -> T:
-                store = await open_store(location, token=token, health=health, blocking=blocking)
-                try:
-                    return await work(store)
-                finally:
-                    await store.close()
-
-            return run_to_end(main()) if blocking else run(main())
 
 
 _STORE_PARAMETERS = [
@@ -112,20 +74,3 @@ def store_options(command: Callable[..., T]) -> Callable[..., T]:
     )
     with_store.__annotations__ = {p.name: p.annotation for p in parameters + _STORE_PARAMETERS}
     return with_store
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    import asyncio
-
-    return asyncio.run(coro)
-
-
-def run_to_end(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never waits (its store answers every call at once) to its end
-    without an event loop; one that does wait is a mistake in the command, said as such."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    coro.close()
-    raise RuntimeError("a blocking command awaited something that needs an event loop")

@@ -1,4 +1,8 @@
-"""How the CLI reports a user's mistake: one line on stderr, exit code 1, no traceback."""
+"""How the CLI reports a user's mistake: one line on stderr, exit code 1, no traceback.
+
+It exits with `SystemExit`, which typer lets through as it is (the exit code a `typer.Exit`
+would give), so that it serves the commands typer runs and `flux tail`'s fast path alike
+without importing typer."""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
-import typer
-
 
 class UserError(Exception):
     """A problem the user can fix; its message is printed as it is."""
@@ -16,7 +18,7 @@ class UserError(Exception):
 
 def fail(message: str) -> NoReturn:
     sys.stderr.write(f"flux: {message}\n")
-    raise typer.Exit(1)
+    raise SystemExit(1)
 
 
 @contextmanager

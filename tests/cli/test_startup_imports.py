@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from flux_lsp.cli.stores import run_to_end
+from flux_lsp.cli.reading import run_to_end
 from flux_lsp.model import Execution, new_execution_id
 from flux_lsp.recorder.writer import open_for_writing, write_batch
 
-NOT_FOR_TAIL = ("asyncio", "aiosqlite", "psycopg", "pydantic", "httpx", "pygls", "watchfiles")
+NOT_FOR_TAIL = (
+    "asyncio", "aiosqlite", "psycopg", "pydantic", "httpx", "pygls", "watchfiles", "typer", "click"
+)  # fmt: skip
 
 PROBE = """
 import json, sys
