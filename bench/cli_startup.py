@@ -2,7 +2,7 @@
 
 Synthesises the recorder through the recorder's own write path (`open_for_writing` +
 `write_batch`), then runs `flux tail --limit 20` as a subprocess several times and prints the
-median wall time beside the median of `python -c pass` measured in the same run (the floor any
+median wall time beside the median of `python -c pass` run in turn with it (the floor any
 Python command pays), and their ratio. Targets: under 0.3 s, and at most 11× `python -c pass`.
 
 It measures what an installed Flux does: pip compiles an installed package's bytecode, so the
@@ -126,15 +126,18 @@ def installed_environment() -> dict[str, str]:
     return env
 
 
-def median_wall(command: list[str], runs: int, env: dict[str, str]) -> float:
-    times = []
+def medians(commands: list[list[str]], runs: int, env: dict[str, str]) -> list[float]:
+    """The median wall seconds of each command, run in turn `runs` times (interleaved, so
+    that what else the machine does weighs on every command alike)."""
+    times: list[list[float]] = [[] for _ in commands]
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(
-            command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-        )
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for command, spent in zip(commands, times, strict=True):
+            started = time.perf_counter()
+            subprocess.run(
+                command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+            )
+            spent.append(time.perf_counter() - started)
+    return [statistics.median(spent) for spent in times]
 
 
 def main() -> None:
@@ -155,9 +158,9 @@ def main() -> None:
         env = installed_environment()
         # warm the OS cache and the bytecode cache once, as any second invocation would be
         subprocess.run(tail, check=True, stdout=subprocess.DEVNULL, env=env)
-        baseline = median_wall([sys.executable, "-c", "pass"], args.runs, env)
-        tail_s = median_wall(tail, args.runs, env)
-        json_s = median_wall([*tail, "--json"], args.runs, env)
+        baseline, tail_s, json_s = medians(
+            [[sys.executable, "-c", "pass"], tail, [*tail, "--json"]], args.runs, env
+        )
         why_id = (
             "req:"
             + subprocess.run(
@@ -169,7 +172,7 @@ def main() -> None:
             ).stdout.split('"id": "')[1][:8]
         )
         why = [*flux_command(), "why", why_id, "--recorder", str(recorder)]
-        why_s = median_wall(why, 5, env)
+        (why_s,) = medians([why], 5, env)
         print(f"python -c pass             median {baseline * 1000:6.0f} ms  ({args.runs} runs)")
         print(f"flux tail --limit 20       median {tail_s * 1000:6.0f} ms  ({args.runs} runs)")
         print(f"flux tail --limit 20 --json median {json_s * 1000:5.0f} ms  ({args.runs} runs)")

@@ -9,7 +9,6 @@ imports nothing else from Flux but `settings`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +153,8 @@ class Project:
 
     def code_version(self, overlay: dict[str, str] | None = None) -> str:
         """A short hash of functions/ and migrations/ (with unsaved `overlay` texts applied)."""
+        import hashlib  # only here: loading OpenSSL costs every command's start
+
         digest = hashlib.sha256()
         overlay = overlay or {}
         seen: set[str] = set()

@@ -19,10 +19,8 @@ Like `model` and `project`, this module is shared by every layer and imports not
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-import tomllib
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -461,6 +459,8 @@ def _check_keys(
             message = f"{_where(source, text, where)}: unknown {what} {shown}"
             if path:
                 message += f" in {place}"
+            import difflib  # only for a mistake
+
             close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.6)
             if close:
                 hint = f"[{'.'.join((*path, close[0]))}]" if what == "section" else f"`{close[0]}`"
@@ -511,6 +511,8 @@ def load_settings(
     text = ""
     data: dict[str, Any] = {}
     if config_file.is_file():
+        import tomllib  # not imported when there is no flux.toml to read
+
         try:
             text = config_file.read_text(encoding="utf-8")
             data = tomllib.loads(text)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from flux_lsp.recorder.retention import COUNTS_SQL, recorder_stats
 from flux_lsp.recorder.schema import (
     FIRST_VERSION,
     SCHEMA_VERSION,
@@ -132,6 +131,7 @@ class SQLiteStore(SqlReads):
     # -- health --------------------------------------------------------------------------
 
     async def stats(self) -> RecorderStats:
+        from flux_lsp.recorder.retention import COUNTS_SQL, recorder_stats
         from flux_lsp.recorder.writer import health_path
 
         rows = await self._all(COUNTS_SQL)
