@@ -3,7 +3,8 @@
 JSON shape (`encode.to_json(report)`):
 
     {"location": ".flux/recorder.db" | "https://flux.example.com", "size_bytes": 18234,
-     "size": "17.8 KB", "executions": 1204, "replays": 36, "schema_version": 1,
+     "size": "17.8 KB", "executions": 1204, "replays": 36, "executions_estimated": false,
+     "schema_version": 1,
      "oldest": 1773130462.0 | null, "oldest_iso": "..." | null,
      "newest": 1773134062.0 | null, "newest_iso": "..." | null,
      "dropped": 0, "dropped_estimated": 0, "dropped_note": "≈ 39 lost when the writer was
@@ -19,6 +20,8 @@ a password; null when the status is a remote server's.
 
 `executions` counts live traffic (HTTP requests and job runs); `replays` counts the replays
 recorded beside it, kept apart so that replaying an incident does not look like traffic.
+`executions_estimated` is true when `executions` is an estimate (a PostgreSQL recorder past
+100,000 executions answers from its statistics instead of counting every row).
 `healthy` is false when the writer reported a problem or dropped records. `dropped` adds
 what the app could not hand over, what the writer could not write, and (`dropped_estimated`)
 what was lost when the writer or the app was killed, estimated from the hand-off counts.
@@ -57,6 +60,7 @@ class StatusReport:
     dropped_estimated: int = 0
     """The part of `dropped` estimated when a process was killed (see `dropped_note`)."""
     dropped_note: str | None = None
+    executions_estimated: bool = False
 
     derived: ClassVar[tuple[str, ...]] = (
         "size",
@@ -111,4 +115,5 @@ def status_report(stats: RecorderStats, database: str | None = None) -> StatusRe
         database=database,
         dropped_estimated=stats.dropped_estimated,
         dropped_note=stats.dropped_note,
+        executions_estimated=stats.executions_estimated,
     )

@@ -281,7 +281,13 @@ def render_status(out: Console, report: StatusReport) -> None:
             "Recorder",
             f"{report.location}  ({size(report.size_bytes)}, schema v{report.schema_version})",
         ),
-        ("Executions", f"{report.executions:,}" + _replays_note(report.replays)),
+        (
+            "Executions",
+            ("≈ " if report.executions_estimated else "")
+            + f"{report.executions:,}"
+            + _replays_note(report.replays)
+            + ("  (estimated from PostgreSQL's statistics)" if report.executions_estimated else ""),
+        ),
         ("Oldest", _stamp(report.oldest)),
         ("Newest", _stamp(report.newest)),
         (

@@ -285,6 +285,26 @@ SIZE_SQL = (
 """Bytes the recorder's tables take, indexes and TOAST included."""
 
 
+ROWS_ESTIMATE_SQL = (
+    "SELECT coalesce(sum(CASE WHEN coalesce(s.n_live_tup, 0) > 0 THEN s.n_live_tup "
+    "ELSE greatest(c.reltuples, 0) END), 0)::bigint AS n "
+    f"FROM pg_partition_tree('{SCHEMA}.executions'::regclass) t "
+    "JOIN pg_class c ON c.oid = t.relid "
+    "LEFT JOIN pg_stat_user_tables s ON s.relid = t.relid WHERE t.isleaf"
+)
+"""About how many executions there are, from PostgreSQL's own figures, without reading them:
+per partition the live rows the statistics count as rows are written and removed
+(`n_live_tup`), or else the rows the last ANALYZE or VACUUM found (`reltuples`)."""
+
+ESTIMATED_COUNTS_SQL = (
+    "SELECT (SELECT min(started_at) FROM executions) AS oldest, "
+    "(SELECT max(started_at) FROM executions) AS newest, "
+    "(SELECT count(*) FROM executions WHERE kind = 'replay') AS replays"
+)
+"""The rest of `COUNTS_SQL` without counting every row: the oldest and newest starts (an index
+scan at each end) and the replays (counted in their partial index)."""
+
+
 def total_size(conn: psycopg.Connection) -> int:
     row = conn.execute(SIZE_SQL).fetchone()
     return int(row[0]) if row else 0

@@ -7,6 +7,11 @@ line, with the password left out of the URL. A reader never writes: an older sch
 in one line naming the commands whose writer upgrades it, as the file is. A connection lost
 later (the server restarted) is reopened on the next call.
 
+`stats()` counts the executions exactly while PostgreSQL's statistics put them under
+`EXACT_COUNT_BELOW`; past that, counting every row took seconds, so the count is the
+statistics' estimate, marked as such (`executions_estimated`), beside exact oldest, newest and
+replays.
+
 The change token is the `changes` sequence, which the writer advances after every committed
 batch: reading it is one cheap query, so the language server's live diagnostics poll it.
 """
@@ -21,7 +26,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from flux_lsp.recorder.postgres_schema import (
+    ESTIMATED_COUNTS_SQL,
     LONGEST_KEY,
+    ROWS_ESTIMATE_SQL,
     SCHEMA,
     SCHEMA_VERSION,
     SIZE_SQL,
@@ -40,6 +47,8 @@ from flux_lsp.recorder.store import (
 )
 
 CONNECT_SECONDS = 5
+EXACT_COUNT_BELOW = 100_000
+"""Executions (as PostgreSQL's statistics estimate them) below which `stats()` counts them."""
 BOUND_SLACK = 60.0
 """Seconds added to the longest execution when bounding its start (clocks and rounding)."""
 
@@ -143,10 +152,18 @@ class PostgresStore(SqlReads):
     # -- health --------------------------------------------------------------------------
 
     async def stats(self) -> RecorderStats:
-        rows = await self._all(COUNTS_SQL)
+        estimate = int((await self._all(ROWS_ESTIMATE_SQL))[0]["n"])
+        estimated = estimate >= EXACT_COUNT_BELOW
+        if estimated:
+            counts = (await self._all(ESTIMATED_COUNTS_SQL))[0]
+            counts["n"] = max(estimate, counts["replays"])
+        else:
+            counts = (await self._all(COUNTS_SQL))[0]
         size = int((await self._all(SIZE_SQL))[0]["bytes"])
         meta = await self._all("SELECT key, value FROM meta")
-        return recorder_stats(self.location, size, rows[0], meta, self._health, SCHEMA_VERSION)
+        stats = recorder_stats(self.location, size, counts, meta, self._health, SCHEMA_VERSION)
+        stats.executions_estimated = estimated
+        return stats
 
     async def _started_after(self, since: float | None) -> float | None:
         """Mutations and call sites are partitioned by their execution's start; one at or

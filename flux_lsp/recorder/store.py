@@ -73,6 +73,8 @@ class RecorderStats:
     schema_version: int
     replays: int = 0
     """How many of `executions` are replays."""
+    executions_estimated: bool = False
+    """`executions` is the database's estimate, not a count (a large PostgreSQL recorder)."""
     dropped: int = 0
     """Records lost: counted by the app and the writer, plus `dropped_estimated`."""
     dropped_estimated: int = 0

@@ -6,7 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
-from flux_lsp.project import Project
+import psycopg
+import pytest
+
+from flux_lsp.project import Project, is_database_url
+from flux_lsp.recorder import postgres_store
+from flux_lsp.recorder.postgres_schema import SCHEMA
 from tests.cli.flux import flux
 from tests.cli.incident import Incident
 
@@ -37,3 +42,24 @@ def test_status_shows_dropped_records_and_the_writer_problem(
     assert "  Dropped      3" in r.out and "  Problem      disk full" in r.out
     doc = flux("status", "-p", str(project), "--json").json()
     assert (doc["dropped"], doc["problem"], doc["healthy"]) == (3, "disk full", False)
+
+
+def test_status_past_the_exact_count_estimates_on_postgresql_and_counts_a_file(
+    incident: Incident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `EXACT_COUNT_BELOW` a PostgreSQL recorder answers from its statistics (here made
+    current by ANALYZE), marked as an estimate; a file is still counted."""
+    monkeypatch.setattr(postgres_store, "EXACT_COUNT_BELOW", 0)
+    database = is_database_url(incident.recorder)
+    if database:
+        with psycopg.connect(incident.recorder, autocommit=True) as conn:
+            conn.execute(f"ANALYZE {SCHEMA}.executions")
+    doc = flux("status", "--recorder", incident.recorder, "--json").json()
+    assert (doc["executions"], doc["executions_estimated"]) == (17, database)
+    r = flux("status", "--recorder", incident.recorder)
+    rows = {line[2:15].strip(): line[15:] for line in r.out.splitlines()}
+    if database:
+        assert rows["Executions"] == "≈ 17  (estimated from PostgreSQL's statistics)"
+    else:
+        assert rows["Executions"] == "17"
+    assert doc["oldest"] <= doc["newest"]
