@@ -108,11 +108,17 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def serve_on_loopback(app: Any) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1; yields the base URL."""
+    """Serve `app` with uvicorn on 127.0.0.1; yields the base URL.
+
+    Idle keep-alive connections are kept for a minute: the client shares the server's event
+    loop, and on a loaded machine a pooled connection can sit idle past uvicorn's 5 s default
+    and be closed just as the client reuses it (a `ReadError` that is the test's, not Flux's).
+    """
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_keep_alive=60
     )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
