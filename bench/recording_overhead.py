@@ -15,6 +15,13 @@ a Flux span against an OpenTelemetry SDK span (target: Flux <= 1/3 of OTel).
         [--recorder-url postgresql://…] [--hand-off]
 
 With `--recorder-url` the "on" mode records into that PostgreSQL recorder instead of a file.
+
+With `--alternate SECONDS`, two more figures come from one continuous stream of traffic each,
+where the rounds' separate runs cannot cancel a virtual machine whose speed drifts within
+seconds: the real recorder is switched on and off every `SLOT_SECONDS`, requests are counted in
+each slot once it has settled, and each "on" slot is divided by the mean of its two "off"
+neighbours. A control run does the same with a recorder that is never on, which gives the
+instrument's own scatter: an on/off figure is only as good as its distance from the control's.
 """
 
 from __future__ import annotations
@@ -132,6 +139,72 @@ async def throughput(
     return requests / (marks[WARM + requests] - marks[WARM])
 
 
+SLOT_SECONDS = 1.0
+"""How long recording stays on (or off) in an alternating run: several hand-offs long."""
+SLOT_SETTLE = 0.3
+"""Requests that finish this early in a slot are not counted: the switch's last hand-off and
+the writer's catch-up belong to the slot before."""
+
+
+class Alternating:
+    """A recorder that passes records to `inner` only while `on`."""
+
+    def __init__(self, inner: Recorder) -> None:
+        self.inner = inner
+        self.on = False
+
+    def record(self, execution: Execution) -> None:
+        if self.on:
+            self.inner.record(execution)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+async def alternating(project: Project, inner: Recorder, seconds: float) -> list[float]:
+    """One stream of traffic for `seconds`, recording through `inner` in every other slot;
+    the ratio of each "on" slot's requests to the mean of its "off" neighbours."""
+    recorder = Alternating(inner)
+    runtime = Runtime(project, recorder)
+    await runtime.start()
+    app = create_app(runtime)
+    counts: dict[int, int] = {}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://b"
+    ) as client:
+        for i in range(WARM):  # imports, module load, SQLite caches, the writer's start
+            await client.post("/item", json={"name": "warm", "n": i})
+        t0 = time.perf_counter()
+
+        async def worker() -> None:
+            i = 0
+            while (elapsed := time.perf_counter() - t0) < seconds:
+                recorder.on = int(elapsed / SLOT_SECONDS) % 2 == 1
+                r = await client.post("/item", json={"name": f"item {i}", "n": i})
+                assert r.status_code == 200
+                i += 1
+                elapsed = time.perf_counter() - t0
+                if elapsed % SLOT_SECONDS >= SLOT_SETTLE:
+                    slot = int(elapsed / SLOT_SECONDS)
+                    counts[slot] = counts.get(slot, 0) + 1
+
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    recorder.close()
+    await runtime.stop()
+    last = int(seconds / SLOT_SECONDS) - 1  # the last slot is cut short
+    return [
+        counts[s] / ((counts[s - 1] + counts[s + 1]) / 2)
+        for s in range(1, last, 2)
+        if s - 1 in counts and s + 1 in counts and s in counts
+    ]
+
+
+def spread(ratios: list[float]) -> str:
+    """The median of slot ratios with their quartiles."""
+    q1, median, q3 = statistics.quantiles(ratios, n=4)
+    return f"{median:.3f}   (quartiles {q1:.3f}–{q3:.3f}, {len(ratios)} slots)"
+
+
 def span_cost(iterations: int) -> tuple[float, float]:
     """(Flux ns per span, OpenTelemetry SDK ns per span)."""
     from opentelemetry.sdk.trace import TracerProvider
@@ -173,6 +246,13 @@ async def main() -> None:
     parser.add_argument(
         "--hand-off", action="store_true", help="also run the app side into a discarding process"
     )
+    parser.add_argument(
+        "--alternate",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="also measure on/off in one stream, switching every second (and a control)",
+    )
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="flux-bench-"))
     results: dict[str, list[float]] = {"off": [], "on": [], "serialise": []}
@@ -193,7 +273,6 @@ async def main() -> None:
                 recorder = NullRecorder() if mode == "off" else SerialiseOnly()
             await asyncio.sleep(SETTLE_SECONDS)
             results[mode].append(await throughput(project, recorder, args.requests, cpu[mode]))
-    shutil.rmtree(base, ignore_errors=True)
     medians = {mode: statistics.median(rounds) for mode, rounds in results.items()}
     where = "a PostgreSQL recorder" if args.recorder_url else "the recorder file"
     print(
@@ -218,6 +297,17 @@ async def main() -> None:
             a / b for a, b in zip(results["hand-off"], results["off"], strict=True)
         )
         print(f"ratio hand-off/off:  {hand_ratio:.3f}   (app side of recording, no writer work)")
+    if args.alternate:
+        project = make_project(base / "alternate-on")
+        location = args.recorder_url or project.recorder_path
+        real = RecorderWriter(location, health=project.recorder_health_path)
+        on = await alternating(project, real, args.alternate)
+        control = await alternating(
+            make_project(base / "alternate-off"), NullRecorder(), args.alternate
+        )
+        print(f"alternating on/off:  {spread(on)}   (target >= 0.97)")
+        print(f"control off/off:     {spread(control)}   (the instrument's scatter)")
+    shutil.rmtree(base, ignore_errors=True)
     flux_ns, otel_ns = span_cost(100_000)
     print(f"span open+close: Flux {flux_ns:.0f} ns, OpenTelemetry SDK {otel_ns:.0f} ns")
     print(f"ratio Flux/OTel: {flux_ns / otel_ns:.3f}   (target <= 0.333)")
