@@ -308,8 +308,15 @@ def _key(f: Any) -> str:
     return str(f.metadata.get("key") or f.name)
 
 
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
 def _hints(kind: type[Any]) -> dict[str, Any]:
-    return typing.get_type_hints(kind)
+    """The evaluated annotations of a section (once: every load walks every section)."""
+    hints = _HINTS.get(kind)
+    if hints is None:
+        hints = _HINTS[kind] = typing.get_type_hints(kind)
+    return hints
 
 
 def iter_settings(

@@ -34,9 +34,7 @@ from flux_lsp.recorder.postgres_schema import (
     SIZE_SQL,
     redact,
 )
-from flux_lsp.recorder.retention import COUNTS_SQL, recorder_stats
 from flux_lsp.recorder.schema import SchemaTooNew, older_schema
-from flux_lsp.recorder.signal import recorder_changes
 from flux_lsp.recorder.sql import SqlReads
 from flux_lsp.recorder.store import (
     RecorderCorrupt,
@@ -152,6 +150,8 @@ class PostgresStore(SqlReads):
     # -- health --------------------------------------------------------------------------
 
     async def stats(self) -> RecorderStats:
+        from flux_lsp.recorder.retention import COUNTS_SQL, recorder_stats
+
         estimate = int((await self._all(ROWS_ESTIMATE_SQL))[0]["n"])
         estimated = estimate >= EXACT_COUNT_BELOW
         if estimated:
@@ -184,4 +184,6 @@ class PostgresStore(SqlReads):
         return int(rows[0]["last_value"]) if rows[0]["is_called"] else 0
 
     def changes(self, fallback: float) -> AsyncIterator[bool]:
+        from flux_lsp.recorder.signal import recorder_changes
+
         return recorder_changes(self.url, fallback)  # LISTEN for every commit's NOTIFY

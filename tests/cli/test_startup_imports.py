@@ -1,8 +1,9 @@
 """What `flux tail` imports: only what it uses, so that the command starts quickly.
 
-Not a timing: the modules a `flux tail` on a recorder file leaves in `sys.modules`, read in a
-fresh interpreter. The heavy ones it has no use for (an event loop, the other recorders'
-drivers, the language server, the HTTP client) must stay out; `bench/cli_startup.py` times it.
+Not a timing: the modules a `flux tail` leaves in `sys.modules`, read in a fresh interpreter,
+on the file and on PostgreSQL. The heavy ones it has no use for (typer, an event loop on a
+file, the other recorder's driver, the language server, the HTTP client) must stay out;
+`bench/cli_startup.py` times it.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from flux_lsp.cli.reading import run_to_end
-from flux_lsp.model import Execution, new_execution_id
-from flux_lsp.recorder.writer import open_for_writing, write_batch
+from flux_lsp.project import is_database_url
+from tests.cli.incident import Incident
 
 NOT_FOR_TAIL = (
     "asyncio", "aiosqlite", "psycopg", "pydantic", "httpx", "pygls", "watchfiles", "typer", "click"
@@ -38,28 +37,6 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
 
-def recorder_file(folder: Path) -> Path:
-    path = folder / "recorder.db"
-    conn = open_for_writing(path)
-    write_batch(
-        conn,
-        [
-            Execution(
-                id=new_execution_id(),
-                kind="http",
-                function="hello",
-                method="GET",
-                path="/hello",
-                status="200",
-                started_at=time.time(),
-                duration_ms=1.0,
-            )
-        ],
-    )
-    conn.close()
-    return path
-
-
 def tail_modules(*args: str) -> tuple[int, str, set[str]]:
     done = subprocess.run(
         [sys.executable, "-c", PROBE, "tail", *args], capture_output=True, text=True, check=True
@@ -69,14 +46,22 @@ def tail_modules(*args: str) -> tuple[int, str, set[str]]:
     return result["code"], "\n".join(printed), set(result["modules"])
 
 
-def test_tail_on_a_file_imports_no_event_loop_and_no_other_recorder(tmp_path: Path) -> None:
-    recorder = recorder_file(tmp_path)
+def test_tail_imports_only_its_own_recorder_and_no_typer(incident: Incident) -> None:
+    """On a file: no event loop and no database driver; on PostgreSQL: psycopg and the event
+    loop it needs, and nothing else of the list."""
+    database = is_database_url(incident.recorder)
+    needed = {"asyncio", "psycopg"} if database else set()
     for args in (["--limit", "20"], ["-n", "5", "--json"]):
-        code, out, modules = tail_modules(*args, "--recorder", str(recorder))
-        assert code == 0, out
-        assert "GET /hello" in out or '"target": "GET /hello"' in out
-        pulled = sorted(name for name in modules if name.split(".")[0] in NOT_FOR_TAIL)
-        assert pulled == [], f"flux tail {' '.join(args)} imported {pulled}"
+        for where in (["--recorder", incident.recorder], ["-p", str(incident.project)]):
+            code, out, modules = tail_modules(*args, *where)
+            assert code == 0, out
+            assert "POST /" in out
+            pulled = sorted(
+                name
+                for name in modules
+                if name.split(".")[0] in NOT_FOR_TAIL and name.split(".")[0] not in needed
+            )
+            assert pulled == [], f"flux tail {' '.join(args + where)} imported {pulled}"
 
 
 def test_a_blocking_command_that_waits_is_told_so() -> None:
