@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from flux_lsp.project import is_database_url, is_remote
-from flux_lsp.recorder.sqlite_store import SQLiteStore
 from flux_lsp.recorder.store import RecorderError, Store
 
 
@@ -45,6 +44,8 @@ async def open_store(
         from flux_lsp.recorder.postgres_store import PostgresStore
 
         return await PostgresStore.open(text, health=health)
+    from flux_lsp.recorder.sqlite_store import SQLiteStore  # each backend imports its own
+
     return await SQLiteStore.open(Path(text), blocking=blocking)
 
 

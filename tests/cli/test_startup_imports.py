@@ -51,6 +51,7 @@ def test_tail_imports_only_its_own_recorder_and_no_typer(incident: Incident) -> 
     loop it needs, and nothing else of the list."""
     database = is_database_url(incident.recorder)
     needed = {"asyncio", "psycopg"} if database else set()
+    other_store = "sqlite_store" if database else "postgres_store"
     for args in (["--limit", "20"], ["-n", "5", "--json"]):
         for where in (["--recorder", incident.recorder], ["-p", str(incident.project)]):
             code, out, modules = tail_modules(*args, *where)
@@ -62,6 +63,7 @@ def test_tail_imports_only_its_own_recorder_and_no_typer(incident: Incident) -> 
                 if name.split(".")[0] in NOT_FOR_TAIL and name.split(".")[0] not in needed
             )
             assert pulled == [], f"flux tail {' '.join(args + where)} imported {pulled}"
+            assert f"flux_lsp.recorder.{other_store}" not in modules
 
 
 def test_a_blocking_command_that_waits_is_told_so() -> None:
