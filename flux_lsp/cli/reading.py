@@ -46,14 +46,14 @@ class StoreOptions:
     def run(self, work: Callable[[Store], Awaitable[T]], *, blocking: bool = False) -> T:
         """Open the store, run `work` on it, close it; user errors become one line and exit 1.
 
-        `blocking`: `work` awaits nothing but the store, so a local recorder file is read
-        without an event loop (a server or a database still gets one)."""
+        `blocking`: `work` awaits nothing but the store, so a recorder file or database is
+        read without an event loop (a server still gets one; see `open_store.can_block`)."""
         from flux_lsp.cli.user_errors import user_errors
-        from flux_lsp.recorder.open_store import is_url, open_store, project_recorder
+        from flux_lsp.recorder.open_store import can_block, open_store, project_recorder
 
         with user_errors():
             location, health = project_recorder(self.project, self.recorder, self.server)
-            blocking = blocking and not is_url(location)
+            blocking = blocking and can_block(location)
             token = self.token if self.server is not None else None
 
             async def main() -> T:

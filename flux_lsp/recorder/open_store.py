@@ -22,6 +22,18 @@ def is_url(location: str) -> bool:
     return is_remote(location) or is_database_url(location)
 
 
+def can_block(location: str) -> bool:
+    """Whether `open_store(location, blocking=True)` reads without an event loop: a file
+    always, a database when libpq can be loaded, a server never."""
+    if is_remote(location):
+        return False
+    if is_database_url(location):
+        from flux_lsp.recorder.libpq import load
+
+        return load() is not None
+    return True
+
+
 async def open_store(
     location: str | Path,
     *,
@@ -32,8 +44,8 @@ async def open_store(
     """A Store for a local recorder file, a PostgreSQL recorder, or a Flux server's recorder API.
 
     `health`: the local writer's health file, for a PostgreSQL recorder's `stats()`.
-    `blocking`: a recorder file is read in the caller's thread (see `SQLiteStore.open`); a
-    server or a database always needs an event loop."""
+    `blocking`: a recorder file or database is read in the caller's thread (see
+    `SQLiteStore.open`, `PostgresStore.open`); a server always needs an event loop."""
     text = str(location)
     if is_remote(text):
         from flux_lsp.recorder.remote_store import RemoteStore  # type: ignore[import-not-found,unused-ignore]
@@ -43,7 +55,7 @@ async def open_store(
     if is_database_url(text):
         from flux_lsp.recorder.postgres_store import PostgresStore
 
-        return await PostgresStore.open(text, health=health)
+        return await PostgresStore.open(text, health=health, blocking=blocking)
     from flux_lsp.recorder.sqlite_store import SQLiteStore  # each backend imports its own
 
     return await SQLiteStore.open(Path(text), blocking=blocking)

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-
 from flux_lsp.recorder.schema import SchemaTooNew
+
+if TYPE_CHECKING:  # imported where used: a one-shot reader goes through libpq alone
+    import psycopg
 
 SCHEMA = "flux_recorder"
 SCHEMA_VERSION = 3
@@ -137,7 +139,7 @@ RAISE_LONGEST = (
 )
 """Run by the writer with a batch's longest duration, in the batch's transaction."""
 
-Migration = Callable[[psycopg.Connection], None]
+Migration = Callable[["psycopg.Connection"], None]
 
 
 def _script(sql: str) -> Migration:
@@ -189,6 +191,8 @@ def ensure_schema(conn: psycopg.Connection) -> None:
 
 def connect(url: str, *, timeout: float = 5.0, autocommit: bool = False) -> psycopg.Connection:
     """A connection whose unqualified table names are the recorder's."""
+    import psycopg
+
     return psycopg.connect(
         url,
         connect_timeout=max(1, int(timeout)),

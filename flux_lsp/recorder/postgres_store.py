@@ -12,6 +12,10 @@ later (the server restarted) is reopened on the next call.
 statistics' estimate, marked as such (`executions_estimated`), beside exact oldest, newest and
 replays.
 
+Opened `blocking` (a one-shot command without an event loop), it asks through libpq directly
+(`recorder.libpq`) and never imports psycopg, which was most of such a command's start; where
+no libpq can be loaded it falls back to psycopg. Both ways raise the same errors.
+
 The change token is the `changes` sequence, which the writer advances after every committed
 batch: reading it is one cheap query, so the language server's live diagnostics poll it.
 """
@@ -20,10 +24,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import psycopg
-from psycopg.rows import dict_row
+from typing import TYPE_CHECKING, Any
 
 from flux_lsp.recorder.postgres_schema import (
     ESTIMATED_COUNTS_SQL,
@@ -44,6 +45,11 @@ from flux_lsp.recorder.store import (
     RecorderTooNew,
 )
 
+if TYPE_CHECKING:
+    import psycopg
+
+    from flux_lsp.recorder.libpq import Connection as LibpqConnection
+
 CONNECT_SECONDS = 5
 EXACT_COUNT_BELOW = 100_000
 """Executions (as PostgreSQL's statistics estimate them) below which `stats()` counts them."""
@@ -56,6 +62,9 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+UNDEFINED_TABLE = "42P01"
+
+
 def _pg(sql: str) -> str:
     """The shared SQL (`?` placeholders) in psycopg's style."""
     return sql.replace("?", "%s")
@@ -66,19 +75,37 @@ class PostgresStore(SqlReads):
 
     dialect = "postgres"
 
-    def __init__(self, url: str, conn: psycopg.AsyncConnection[Any], health: Path | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        conn: psycopg.AsyncConnection[Any] | None,
+        health: Path | None,
+        *,
+        pq: LibpqConnection | None = None,
+    ) -> None:
         self.url = url
         self.location = redact(url)
-        self._conn: psycopg.AsyncConnection[Any] | None = conn
+        self._conn = conn
+        self._pq = pq
+        """The blocking connection, when opened `blocking` (then `_conn` stays None)."""
         self._health = health
 
     @classmethod
-    async def open(cls, url: str, *, health: Path | None = None) -> PostgresStore:
-        """Connect and check the schema; `health`: the local writer's health file, if any.
+    async def open(
+        cls, url: str, *, health: Path | None = None, blocking: bool = False
+    ) -> PostgresStore:
+        """Connect and check the schema; `health`: the local writer's health file, if any;
+        `blocking`: ask through libpq in the caller's thread (for a command without an event
+        loop), when libpq can be loaded.
 
         One connection does both (a new backend's first look at the partitioned tables is
         most of what opening costs)."""
-        store = cls(url, await cls._connect(url), health)
+        from flux_lsp.recorder import libpq
+
+        if blocking and libpq.load() is not None:
+            store = cls(url, None, health, pq=cls._connect_blocking(url))
+        else:
+            store = cls(url, await cls._connect(url), health)
         try:
             version = await store._version()
             if version == 0:
@@ -105,7 +132,26 @@ class PostgresStore(SqlReads):
         return int(rows[0]["value"]) if rows else 0
 
     @staticmethod
+    def _connect_blocking(url: str) -> LibpqConnection:
+        from flux_lsp.recorder.libpq import Connection, PgError
+
+        try:
+            return Connection.connect(
+                url,
+                connect_timeout=str(CONNECT_SECONDS),
+                options=f"-c search_path={SCHEMA}",
+                application_name="flux reader",
+            )
+        except PgError as exc:
+            raise RecorderMissing(
+                f"cannot reach the recorder at {redact(url)}: {_reason(exc)}"
+            ) from None
+
+    @staticmethod
     async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
+        import psycopg
+        from psycopg.rows import dict_row
+
         try:
             return await psycopg.AsyncConnection.connect(
                 url,
@@ -121,9 +167,11 @@ class PostgresStore(SqlReads):
             ) from None
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if self._pq is not None:
+            self._pq.close()
+        if conn is not None:
+            await conn.close()
 
     async def __aenter__(self) -> PostgresStore:
         return self
@@ -132,10 +180,15 @@ class PostgresStore(SqlReads):
         await self.close()
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = await self._connect(self.url)
+        if self._pq is not None:
+            return self._ask(self._pq, sql, params)
+        import psycopg
+
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            conn = self._conn = await self._connect(self.url)
         try:
-            cur = await self._conn.execute(_pg(sql).encode(), params)
+            cur = await conn.execute(_pg(sql).encode(), params)
             return await cur.fetchall()
         except psycopg.OperationalError as exc:
             await self.close()
@@ -145,6 +198,25 @@ class PostgresStore(SqlReads):
         except psycopg.errors.UndefinedTable:
             raise RecorderMissing(f"no recorder in {self.location}") from None
         except psycopg.Error as exc:
+            raise RecorderError(f"{self.location}: {_reason(exc)}") from None
+
+    def _ask(self, conn: LibpqConnection, sql: str, params: Sequence[Any]) -> list[Any]:
+        """`_all` through libpq, with the same errors as through psycopg."""
+        from flux_lsp.recorder.libpq import PgError, numbered
+
+        try:
+            if conn.closed or conn.broken:
+                conn.close()
+                conn = self._pq = self._connect_blocking(self.url)
+            return conn.query(numbered(sql), params)
+        except PgError as exc:
+            if not exc.connected:
+                conn.close()
+                raise RecorderMissing(
+                    f"cannot reach the recorder at {self.location}: {_reason(exc)}"
+                ) from None
+            if exc.sqlstate == UNDEFINED_TABLE:
+                raise RecorderMissing(f"no recorder in {self.location}") from None
             raise RecorderError(f"{self.location}: {_reason(exc)}") from None
 
     # -- health --------------------------------------------------------------------------

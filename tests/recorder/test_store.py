@@ -1,10 +1,17 @@
 """The Store on every backend (a SQLite file, PostgreSQL): id prefixes, filters, paging,
 mutations, call sites, and the same clear errors for recorders that are missing, unreachable,
-not recorders, or newer than this Flux."""
+not recorders, or newer than this Flux.
+
+Each test also runs on both ways a store is read (`driver`): through an event loop, as the
+language server and `flux serve` read it (aiosqlite, psycopg), and blocking, as a one-shot
+command reads it (sqlite3 in the caller's thread, libpq for PostgreSQL).
+"""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +66,15 @@ def make(
         mutations=[Mutation(id_, 0, "users", "insert", "u_1", None, {"id": "u_1"}, 1, started)],
         logs=logs or [],
     )
+
+
+@pytest.fixture(params=["event loop", "blocking"], autouse=True)
+def driver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How this module's `open_store` reads: every test runs both ways."""
+    if request.param == "blocking":
+        blocking = functools.partial(open_store, blocking=True)
+        monkeypatch.setattr(sys.modules[__name__], "open_store", blocking)
+    return str(request.param)
 
 
 @pytest.fixture
