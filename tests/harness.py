@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import signal
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -107,6 +108,13 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
+def terminal_signals() -> None:
+    """`preexec_fn` for a child a test stops with Ctrl-C (SIGINT): it takes it as in a terminal,
+    even when the tests run where SIGINT is ignored (a background job without job control),
+    which the child would otherwise inherit and so never stop."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def serve_on_loopback(app: Any) -> AsyncIterator[str]:
     """Serve `app` with uvicorn on 127.0.0.1; yields the base URL.
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from flux_lsp.model import short_id
-from tests.harness import FluxApp
+from tests.harness import FluxApp, terminal_signals
 
 WAIT = 20.0
 
@@ -32,6 +32,7 @@ async def test_follow_streams_new_executions_until_interrupted(shop: Path) -> No
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "flux_lsp", "tail", "--follow", "--json", "-p", str(shop),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            preexec_fn=terminal_signals,
         )  # fmt: skip
         assert proc.stdout is not None and proc.stderr is not None
         try:
@@ -60,6 +61,7 @@ async def test_follow_renders_lines_as_tail_does(shop: Path) -> None:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "flux_lsp", "tail", "--follow", "-p", str(shop),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            preexec_fn=terminal_signals,
         )  # fmt: skip
         assert proc.stdout is not None
         try:

@@ -15,7 +15,7 @@ import httpx
 from flux_lsp.model import Execution, new_execution_id
 from flux_lsp.project import Project
 from flux_lsp.recorder.writer import open_for_writing, write_batch
-from tests.harness import FluxApp
+from tests.harness import FluxApp, terminal_signals
 from tests.serve.helpers import TOKEN, ServeProcess, env
 
 WAIT = 20.0
@@ -49,6 +49,7 @@ async def start_tail(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "flux_lsp", "tail", "-f", "-n", "1", "--json", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env(TOKEN),
+        preexec_fn=terminal_signals,
     )  # fmt: skip
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.harness import REPO, free_port
+from tests.harness import REPO, free_port, terminal_signals
 
 WAIT = 30.0
 
@@ -61,7 +61,7 @@ def test_first_steps_run_as_written(tmp_path: Path) -> None:
             if words[:2] == ["flux", "dev"]:
                 dev = subprocess.Popen(
                     words, cwd=cwd, env=env, text=True,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=terminal_signals,
                 )  # fmt: skip
                 wait_for_port(port, dev)
                 continue

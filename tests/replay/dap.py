@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.harness import terminal_signals
 
 FLUX = [sys.executable, "-m", "flux_lsp"]
 
@@ -230,9 +231,7 @@ async def start_debug(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **({"TMPDIR": str(tmpdir)} if tmpdir else {})},
-        # Ctrl-C as in a terminal, even when this test runs where SIGINT is ignored (a
-        # background job), which the child would inherit.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=terminal_signals,
     )
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(json.dumps(buffers or {}).encode())
