@@ -107,7 +107,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextlib.asynccontextmanager
 def terminal_signals() -> None:
     """`preexec_fn` for a child a test stops with Ctrl-C (SIGINT): it takes it as in a terminal,
     even when the tests run where SIGINT is ignored (a background job without job control),
@@ -115,6 +114,7 @@ def terminal_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@contextlib.asynccontextmanager
 async def serve_on_loopback(app: Any) -> AsyncIterator[str]:
     """Serve `app` with uvicorn on 127.0.0.1; yields the base URL.
 
