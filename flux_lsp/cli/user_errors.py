@@ -27,15 +27,9 @@ def user_errors() -> Iterator[None]:
     from flux_lsp.project import ConfigError
     from flux_lsp.recorder.query import QueryError
     from flux_lsp.recorder.store import RecorderError
+    from flux_lsp.runtime.database_errors import DatabaseError  # not the database: no asyncio
 
     try:
         yield
-    except (UserError, ConfigError, QueryError, RecorderError) as exc:
+    except (UserError, ConfigError, QueryError, RecorderError, DatabaseError) as exc:
         fail(str(exc))
-    except Exception as exc:
-        # A DatabaseError can only come from the app database's module once it is imported;
-        # importing it here for the check would cost every command asyncio's import.
-        database = sys.modules.get("flux_lsp.runtime.database")
-        if database is not None and isinstance(exc, database.DatabaseError):
-            fail(str(exc))
-        raise

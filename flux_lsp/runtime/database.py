@@ -11,7 +11,8 @@ Both backends behave alike: `insert/update/delete/query` with `$1` placeholders,
 write recorded as a `Mutation` with its row before and after, taken in the write's own
 transaction. `transaction()` makes every write inside it commit together or not at all; the
 mutations it made reach the trace only when it commits. This module holds what the backends
-share; it may import `model`, `project` and `runtime.trace`.
+share (its errors are `database_errors`); it may import `model`, `project`, `runtime.trace`
+and `runtime.database_errors`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from flux_lsp.model import JSON, Mutation, describe_where
+from flux_lsp.model import JSON, Mutation
+from flux_lsp.runtime.database_errors import DatabaseBusy as DatabaseBusy
+from flux_lsp.runtime.database_errors import DatabaseError as DatabaseError
+from flux_lsp.runtime.database_errors import RowNotFound as RowNotFound
 from flux_lsp.runtime.inflight import Trace
 
 if TYPE_CHECKING:
@@ -51,29 +55,6 @@ def stop_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
-
-
-class DatabaseError(Exception):
-    """A `ctx.db` call that cannot be carried out as asked (unknown table, bad column, ...)."""
-
-
-class DatabaseBusy(DatabaseError):
-    """The database stayed locked by someone else for longer than the bounded wait.
-
-    The gateway answers 503 with `Retry-After` instead of a 500."""
-
-    def __init__(self, message: str, retry_after: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class RowNotFound(DatabaseError):
-    """An update or delete matched no row."""
-
-    def __init__(self, table: str, where: Mapping[str, Any]) -> None:
-        self.table = table
-        self.where = dict(where)
-        super().__init__(f"Row not found: {table} WHERE {describe_where(where)}")
 
 
 class Row(dict[str, Any]):
