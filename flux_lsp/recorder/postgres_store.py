@@ -65,6 +65,22 @@ def _reason(exc: BaseException) -> str:
 UNDEFINED_TABLE = "42P01"
 
 
+def _unreachable(location: str, exc: BaseException) -> RecorderMissing:
+    return RecorderMissing(f"cannot reach the recorder at {location}: {_reason(exc)}")
+
+
+def _failed(
+    location: str, exc: BaseException, *, connected: bool, sqlstate: str | None
+) -> RecorderError:
+    """A failed query as the store says it, whichever driver asked (psycopg or libpq): the
+    server gone, no recorder schema, or anything else in one line."""
+    if not connected:
+        return _unreachable(location, exc)
+    if sqlstate == UNDEFINED_TABLE:
+        return RecorderMissing(f"no recorder in {location}")
+    return RecorderError(f"{location}: {_reason(exc)}")
+
+
 def _pg(sql: str) -> str:
     """The shared SQL (`?` placeholders) in psycopg's style."""
     return sql.replace("?", "%s")
@@ -143,9 +159,7 @@ class PostgresStore(SqlReads):
                 application_name="flux reader",
             )
         except PgError as exc:
-            raise RecorderMissing(
-                f"cannot reach the recorder at {redact(url)}: {_reason(exc)}"
-            ) from None
+            raise _unreachable(redact(url), exc) from None
 
     @staticmethod
     async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
@@ -162,9 +176,7 @@ class PostgresStore(SqlReads):
                 application_name="flux reader",
             )
         except psycopg.OperationalError as exc:
-            raise RecorderMissing(
-                f"cannot reach the recorder at {redact(url)}: {_reason(exc)}"
-            ) from None
+            raise _unreachable(redact(url), exc) from None
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -190,15 +202,11 @@ class PostgresStore(SqlReads):
         try:
             cur = await conn.execute(_pg(sql).encode(), params)
             return await cur.fetchall()
-        except psycopg.OperationalError as exc:
-            await self.close()
-            raise RecorderMissing(
-                f"cannot reach the recorder at {self.location}: {_reason(exc)}"
-            ) from None
-        except psycopg.errors.UndefinedTable:
-            raise RecorderMissing(f"no recorder in {self.location}") from None
         except psycopg.Error as exc:
-            raise RecorderError(f"{self.location}: {_reason(exc)}") from None
+            lost = isinstance(exc, psycopg.OperationalError)
+            if lost:
+                await self.close()
+            raise _failed(self.location, exc, connected=not lost, sqlstate=exc.sqlstate) from None
 
     def _ask(self, conn: LibpqConnection, sql: str, params: Sequence[Any]) -> list[Any]:
         """`_all` through libpq, with the same errors as through psycopg."""
@@ -212,12 +220,8 @@ class PostgresStore(SqlReads):
         except PgError as exc:
             if not exc.connected:
                 conn.close()
-                raise RecorderMissing(
-                    f"cannot reach the recorder at {self.location}: {_reason(exc)}"
-                ) from None
-            if exc.sqlstate == UNDEFINED_TABLE:
-                raise RecorderMissing(f"no recorder in {self.location}") from None
-            raise RecorderError(f"{self.location}: {_reason(exc)}") from None
+            connected, state = exc.connected, exc.sqlstate
+            raise _failed(self.location, exc, connected=connected, sqlstate=state) from None
 
     # -- health --------------------------------------------------------------------------
 
