@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import fcntl
 import shutil
 import statistics
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -97,6 +99,21 @@ def make_project(root: Path) -> Project:
     return Project.load(root)
 
 
+@contextlib.asynccontextmanager
+async def serving(project: Project, recorder: Recorder) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the project's app, served in process with `recorder`, which is closed
+    (its writer process finishing) when the block ends."""
+    runtime = Runtime(project, recorder)
+    await runtime.start()
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            yield client
+    finally:
+        recorder.close()
+        await runtime.stop()
+
+
 async def throughput(
     project: Project, recorder: Recorder, requests: int, cpu: list[float] | None = None
 ) -> float:
@@ -109,14 +126,10 @@ async def throughput(
     still runs: the writer's work during the window is what recording costs, neither its
     start-up nor the last hand-off after the traffic stops.
     """
-    runtime = Runtime(project, recorder)
-    await runtime.start()
-    app = create_app(runtime)
-    transport = httpx.ASGITransport(app=app)
     marks: dict[int, float] = {}
     cpu_marks: dict[int, float] = {}
     completed = 0
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+    async with serving(project, recorder) as client:
         for i in range(50):  # imports, module load, SQLite caches
             await client.post("/item", json={"name": "warm", "n": i})
         counter = iter(range(WARM + requests + 2 * CONCURRENCY))
@@ -132,8 +145,6 @@ async def throughput(
                     cpu_marks[completed] = time.process_time()
 
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    recorder.close()
-    await runtime.stop()
     if cpu is not None:
         cpu.append((cpu_marks[WARM + requests] - cpu_marks[WARM]) / requests * 1e6)
     return requests / (marks[WARM + requests] - marks[WARM])
@@ -165,13 +176,8 @@ async def alternating(project: Project, inner: Recorder, seconds: float) -> list
     """One stream of traffic for `seconds`, recording through `inner` in every other slot;
     the ratio of each "on" slot's requests to the mean of its "off" neighbours."""
     recorder = Alternating(inner)
-    runtime = Runtime(project, recorder)
-    await runtime.start()
-    app = create_app(runtime)
     counts: dict[int, int] = {}
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://b"
-    ) as client:
+    async with serving(project, recorder) as client:
         for i in range(WARM):  # imports, module load, SQLite caches, the writer's start
             await client.post("/item", json={"name": "warm", "n": i})
         t0 = time.perf_counter()
@@ -189,8 +195,6 @@ async def alternating(project: Project, inner: Recorder, seconds: float) -> list
                     counts[slot] = counts.get(slot, 0) + 1
 
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    recorder.close()
-    await runtime.stop()
     last = int(seconds / SLOT_SECONDS) - 1  # the last slot is cut short
     return [
         counts[s] / ((counts[s - 1] + counts[s + 1]) / 2)
@@ -282,21 +286,20 @@ async def main() -> None:
     for mode, rounds in results.items():
         shown = ", ".join(f"{x:.0f}" for x in rounds)
         print(f"recording {mode + ':':10} {medians[mode]:6.0f} req/s (median; rounds: {shown})")
-    # Each round runs the modes back to back, so a per-round ratio cancels the machine's drift
-    # (other tenants, frequency changes) that moves whole rounds up or down.
-    on_ratio = statistics.median(a / b for a, b in zip(results["on"], results["off"], strict=True))
-    ser_ratio = statistics.median(
-        a / b for a, b in zip(results["serialise"], results["off"], strict=True)
-    )
+
+    def ratio(mode: str) -> float:
+        """The median of `mode`'s per-round ratios to "off": each round runs the modes back to
+        back, so this cancels the machine's drift (other tenants, frequency changes) that
+        moves whole rounds up or down."""
+        return statistics.median(a / b for a, b in zip(results[mode], results["off"], strict=True))
+
     for mode, rounds in cpu.items():
         print(f"app CPU {mode + ':':10} {statistics.median(rounds):6.0f} µs per request (median)")
-    print(f"ratio on/off:        {on_ratio:.3f}   (median of per-round ratios; target >= 0.97)")
-    print(f"ratio serialise/off: {ser_ratio:.3f}   (request path only)")
+    print(f"ratio on/off:        {ratio('on'):.3f}   (median of per-round ratios; target >= 0.97)")
+    print(f"ratio serialise/off: {ratio('serialise'):.3f}   (request path only)")
     if args.hand_off:
-        hand_ratio = statistics.median(
-            a / b for a, b in zip(results["hand-off"], results["off"], strict=True)
-        )
-        print(f"ratio hand-off/off:  {hand_ratio:.3f}   (app side of recording, no writer work)")
+        hand = ratio("hand-off")
+        print(f"ratio hand-off/off:  {hand:.3f}   (app side of recording, no writer work)")
     if args.alternate:
         project = make_project(base / "alternate-on")
         location = args.recorder_url or project.recorder_path
