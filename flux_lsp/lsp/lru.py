@@ -1,6 +1,7 @@
 """`Lru`: the language server's bounded caches, which evict one entry at a time.
 
-A cache holds a few entries per open file (`per_file`, at least `least`): when it is full the
+A cache holds a few entries per open file (`per_file`, at least `least`), or a fixed number
+(`Lru.fixed`): when it is full the
 entry used longest ago goes, never the whole cache, so hovering over many open files does not
 throw away what the next hover needs. `get_or_compute` works a missing value out once however
 many ask for it meanwhile (a hover arriving while the file's hover state is being prepared
@@ -27,6 +28,11 @@ class Lru(Generic[K, V]):
         self._least = least
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._pending: dict[K, asyncio.Future[V]] = {}
+
+    @classmethod
+    def fixed(cls, capacity: int) -> Lru[K, V]:
+        """A cache of `capacity` entries, whatever the number of open files."""
+        return cls(lambda: 0, per_file=0, least=capacity)
 
     @property
     def capacity(self) -> int:

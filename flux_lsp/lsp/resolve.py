@@ -140,7 +140,7 @@ def _scanned_names(lines: list[str]) -> _Names:
     return _Names(defs, frozenset(ctx_lines), ())
 
 
-_CACHE: Lru[str, tuple[str, _Names]] = Lru(lambda: 0, per_file=0, least=CACHED_FILES)
+_CACHE: Lru[str, tuple[str, _Names]] = Lru.fixed(CACHED_FILES)
 _CACHE_LOCK = threading.Lock()  # parsed on the worker thread, read from the event loop
 
 

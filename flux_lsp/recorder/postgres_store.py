@@ -65,6 +65,10 @@ def _reason(exc: BaseException) -> str:
 UNDEFINED_TABLE = "42P01"
 
 
+class NoRecorderSchema(RecorderMissing):
+    """The server answered, and holds no recorder tables."""
+
+
 def _unreachable(location: str, exc: BaseException) -> RecorderMissing:
     return RecorderMissing(f"cannot reach the recorder at {location}: {_reason(exc)}")
 
@@ -77,7 +81,7 @@ def _failed(
     if not connected:
         return _unreachable(location, exc)
     if sqlstate == UNDEFINED_TABLE:
-        return RecorderMissing(f"no recorder in {location}")
+        return NoRecorderSchema(f"no recorder in {location}")
     return RecorderError(f"{location}: {_reason(exc)}")
 
 
@@ -141,9 +145,7 @@ class PostgresStore(SqlReads):
         """The schema version in the database; 0 when there is no recorder schema."""
         try:
             rows = await self._all("SELECT value FROM meta WHERE key = 'schema_version'")
-        except RecorderMissing as exc:
-            if str(exc).startswith("cannot reach"):
-                raise
+        except NoRecorderSchema:
             return 0
         return int(rows[0]["value"]) if rows else 0
 

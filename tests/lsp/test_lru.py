@@ -29,6 +29,14 @@ def test_capacity_follows_the_open_files() -> None:
     assert cache.get(9) is None and cache.get(10) == 10
 
 
+def test_a_fixed_cache_keeps_its_capacity() -> None:
+    cache: Lru[int, int] = Lru.fixed(4)
+    for i in range(10):
+        cache.put(i, i)
+    assert cache.capacity == 4 and len(cache) == 4
+    assert [cache.get(i) for i in range(10)] == [None] * 6 + [6, 7, 8, 9]
+
+
 async def test_a_value_asked_for_twice_meanwhile_is_computed_once() -> None:
     cache: Lru[str, int] = Lru(lambda: 1, per_file=2, least=3)
     calls = []
