@@ -19,7 +19,6 @@ from flux_lsp.recorder.writer import (
     WAL_BYTES,
     RecorderWriter,
     encode,
-    frame,
     open_for_writing,
     write_message,
 )
@@ -54,7 +53,7 @@ def test_a_message_larger_than_one_gathered_write_arrives_whole(tmp_path: Path) 
     records = [f"record {i}".encode() * (i % 7 + 1) for i in range(2 * GATHER_WRITE + 5)]
     path = tmp_path / "message"
     with path.open("wb") as out:
-        write_message(out.fileno(), [frame(r) for r in records])
+        write_message(out.fileno(), records)
     data = path.read_bytes()
     (size,) = FRAME.unpack_from(data)
     assert size == len(data) - FRAME.size
