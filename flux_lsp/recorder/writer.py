@@ -1,8 +1,9 @@
 """The recorder's write side: records leave the request path at once, for another process.
 
-`RecorderWriter.record()` serialises the execution (orjson, a few microseconds) and appends
-the bytes to a bounded in-memory queue; that is all a request pays. A sender thread hands the
-queue in large framed messages to the writer process (`writer_process.py`, started as
+`RecorderWriter.record()` serialises the execution (orjson) and appends the bytes to a bounded
+in-memory queue; that is all a request pays (in a running app, 20–30 µs: about 2% of what the
+request costs, the encoding half of it). A sender thread hands the queue in large framed
+messages to the writer process (`writer_process.py`, started as
 `python -m flux_lsp.recorder.writer_process`), which turns them into rows and writes them in
 batches, on the machine's other core and away from the app's GIL. The writer process answers
 each message with its running counts (recorded, dropped, the last problem), so the app always
