@@ -298,7 +298,7 @@ def _unreachable_database(project_dir: Path) -> StatusReport | None:
     from flux_lsp.recorder.open_store import open_store
     from flux_lsp.recorder.postgres_schema import redact
     from flux_lsp.recorder.retention import read_health
-    from flux_lsp.recorder.store import RecorderError, RecorderMissing, RecorderStats
+    from flux_lsp.recorder.store import RecorderError, RecorderStats, RecorderUnreachable
 
     try:
         project = Project.load(project_dir)
@@ -314,15 +314,15 @@ def _unreachable_database(project_dir: Path) -> StatusReport | None:
     async def probe() -> str | None:
         try:
             store = await open_store(location)
-        except RecorderMissing as exc:
+        except RecorderUnreachable as exc:
             return str(exc)
-        except RecorderError as exc:
+        except RecorderError as exc:  # for a database, only an unreachable one is news here
             return None if database else str(exc)
         await store.close()
         return None
 
     reason = run(probe())
-    if reason is None or (database and not reason.startswith("cannot reach")):
+    if reason is None:
         return None
     if database:
         stats.problem = reason + (f"; the writer said: {stats.problem}" if stats.problem else "")

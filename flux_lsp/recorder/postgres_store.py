@@ -43,6 +43,7 @@ from flux_lsp.recorder.store import (
     RecorderMissing,
     RecorderStats,
     RecorderTooNew,
+    RecorderUnreachable,
 )
 
 if TYPE_CHECKING:
@@ -65,12 +66,8 @@ def _reason(exc: BaseException) -> str:
 UNDEFINED_TABLE = "42P01"
 
 
-class NoRecorderSchema(RecorderMissing):
-    """The server answered, and holds no recorder tables."""
-
-
-def _unreachable(location: str, exc: BaseException) -> RecorderMissing:
-    return RecorderMissing(f"cannot reach the recorder at {location}: {_reason(exc)}")
+def _unreachable(location: str, exc: BaseException) -> RecorderUnreachable:
+    return RecorderUnreachable(f"cannot reach the recorder at {location}: {_reason(exc)}")
 
 
 def _failed(
@@ -81,7 +78,7 @@ def _failed(
     if not connected:
         return _unreachable(location, exc)
     if sqlstate == UNDEFINED_TABLE:
-        return NoRecorderSchema(f"no recorder in {location}")
+        return RecorderMissing(f"no recorder in {location}")
     return RecorderError(f"{location}: {_reason(exc)}")
 
 
@@ -145,7 +142,9 @@ class PostgresStore(SqlReads):
         """The schema version in the database; 0 when there is no recorder schema."""
         try:
             rows = await self._all("SELECT value FROM meta WHERE key = 'schema_version'")
-        except NoRecorderSchema:
+        except RecorderUnreachable:
+            raise
+        except RecorderMissing:  # the server answered: no recorder tables
             return 0
         return int(rows[0]["value"]) if rows else 0
 
@@ -222,8 +221,9 @@ class PostgresStore(SqlReads):
         except PgError as exc:
             if not exc.connected:
                 conn.close()
-            connected, state = exc.connected, exc.sqlstate
-            raise _failed(self.location, exc, connected=connected, sqlstate=state) from None
+            raise _failed(
+                self.location, exc, connected=exc.connected, sqlstate=exc.sqlstate
+            ) from None
 
     # -- health --------------------------------------------------------------------------
 

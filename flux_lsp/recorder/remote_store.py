@@ -41,6 +41,7 @@ from flux_lsp.recorder.store import (
     RecorderMissing,
     RecorderStats,
     RecorderTooNew,
+    RecorderUnreachable,
     UnknownExecution,
 )
 
@@ -160,6 +161,7 @@ def error_payload(exc: Exception) -> dict[str, JSON]:
 
 _SIMPLE_ERRORS: dict[str, type[Exception]] = {
     "RecorderMissing": RecorderMissing,
+    "RecorderUnreachable": RecorderUnreachable,
     "RecorderCorrupt": RecorderCorrupt,
     "RecorderTooNew": RecorderTooNew,
     "QueryError": QueryError,
@@ -235,7 +237,7 @@ class RemoteStore:
 
     def _transport_error(self, exc: httpx.HTTPError) -> RecorderError:
         if isinstance(exc, httpx.ConnectError):
-            return RecorderMissing(f"cannot reach the Flux server at {self.url}: {exc}")
+            return RecorderUnreachable(f"cannot reach the Flux server at {self.url}: {exc}")
         if isinstance(exc, httpx.TimeoutException):
             return RecorderError(f"the Flux server at {self.url} did not answer in time")
         return RecorderError(f"talking to the Flux server at {self.url} failed: {exc}")

@@ -25,6 +25,10 @@ class RecorderMissing(RecorderError):
     """No recorder there: no file, no schema in the database, or the server is unreachable."""
 
 
+class RecorderUnreachable(RecorderMissing):
+    """The recorder's server (PostgreSQL, or `flux serve`) could not be reached, or went away."""
+
+
 class RecorderCorrupt(RecorderError):
     pass
 

@@ -205,3 +205,19 @@ def test_wire_rejects_a_corrupt_file_as_the_local_store_does(tmp_path: Path) -> 
     with pytest.raises(RecorderCorrupt) as remote_error:
         raise_payload(error_payload(local_error.value))
     assert str(remote_error.value) == str(local_error.value)
+
+
+def test_every_recorder_error_crosses_the_wire_as_its_own_class() -> None:
+    """What a server's store raises, its remote client raises again: same class, same words."""
+    from flux_lsp.recorder.remote_store import error_payload, raise_payload
+    from flux_lsp.recorder.store import (
+        RecorderCorrupt,
+        RecorderMissing,
+        RecorderTooNew,
+        RecorderUnreachable,
+    )
+
+    for cls in (RecorderMissing, RecorderUnreachable, RecorderCorrupt, RecorderTooNew):
+        with pytest.raises(cls) as raised:
+            raise_payload(error_payload(cls(f"{cls.__name__}: one line")))
+        assert type(raised.value) is cls and str(raised.value) == f"{cls.__name__}: one line"
