@@ -149,10 +149,15 @@ def excess_rows(size: int, rows: int, max_size: int) -> int:
 
 
 COUNTS_SQL = (
-    "SELECT count(*) AS n, min(started_at) AS oldest, max(started_at) AS newest, "
-    "COALESCE(sum(CASE WHEN kind = 'replay' THEN 1 ELSE 0 END), 0) AS replays FROM executions"
+    "SELECT (SELECT count(*) FROM executions) AS n, "
+    "(SELECT min(started_at) FROM executions) AS oldest, "
+    "(SELECT max(started_at) FROM executions) AS newest, "
+    "(SELECT count(*) FROM executions WHERE kind = 'replay') AS replays"
 )
-"""The counts `recorder_stats` reads, in SQL both backends speak."""
+"""The counts `recorder_stats` reads, in SQL both backends speak. Each is its own query so
+that each reads an index: the count and the ends of the time index, the replays in their
+partial index. As one query over the table, they read every row (0.7 s warm and 5.6 s cold
+for `flux status` on a million executions in a file)."""
 
 
 def recorder_stats(

@@ -107,6 +107,17 @@ def recorder(location: str) -> str:
     return location
 
 
+async def test_stats_count_the_executions_their_span_and_the_replays(recorder: str) -> None:
+    write_executions(
+        recorder,
+        [make("e6f7080900000000", started=1010.0, kind="replay"), make("f708090a00000000")],
+    )
+    async with await open_store(recorder) as store:
+        stats = await store.stats()
+    assert (stats.executions, stats.replays) == (8, 1)
+    assert (stats.oldest, stats.newest) == (1000.0, 1010.0)
+
+
 async def test_ids_resolve_by_full_id_prefix_and_req_form(recorder: str) -> None:
     async with await open_store(recorder) as store:
         assert (await store.get("1a2b3c4d00000000")).id == "1a2b3c4d00000000"

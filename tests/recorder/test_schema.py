@@ -1,0 +1,58 @@
+"""The recorder file's schema: indexes that only make reads faster are added by a writer to
+a file that lacks them, and a file without them reads the same."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from flux_lsp.model import Execution
+from flux_lsp.recorder.open_store import open_store
+from flux_lsp.recorder.schema import SCHEMA_VERSION
+from flux_lsp.recorder.writer import open_for_writing, write_batch
+
+
+def run(id_: str, kind: str, started: float) -> Execution:
+    return Execution(
+        id=id_,
+        kind=kind,
+        function="checkout",
+        method="POST",
+        path="/checkout",
+        status="200",
+        started_at=started,
+        duration_ms=1.0,
+    )
+
+
+def indexes(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    finally:
+        conn.close()
+
+
+async def test_a_file_without_the_read_indexes_reads_the_same_and_a_writer_adds_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "recorder.db"
+    conn = open_for_writing(path)
+    write_batch(conn, [run("a1", "http", 1.0), run("a2", "replay", 2.0)])
+    conn.execute("DROP INDEX ix_executions_replays")  # as a Flux before the index left it
+    conn.close()
+    assert "ix_executions_replays" not in indexes(path)
+
+    async with await open_store(path) as store:
+        stats = await store.stats()
+    assert (stats.executions, stats.replays, stats.schema_version) == (2, 1, SCHEMA_VERSION)
+    assert "ix_executions_replays" not in indexes(path)  # a reader changes nothing
+
+    open_for_writing(path).close()
+    assert "ix_executions_replays" in indexes(path)
+    conn = sqlite3.connect(path)
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT count(*) FROM executions WHERE kind = 'replay'"
+    ).fetchall()
+    conn.close()
+    assert "ix_executions_replays" in str(plan)
