@@ -396,6 +396,57 @@ def test_replays_are_never_exported() -> None:
     assert export_request([record("http")], "flux")[1] == 2
 
 
+def test_an_https_collectors_certificate_is_verified(tmp_path: Path, collector: Loopback) -> None:
+    """Certificates are loaded only for an https collector, and checked there: one that
+    presents a certificate no authority signed gets no span, and says why."""
+    import ssl
+
+    from flux_lsp.model import Execution
+    from flux_lsp.model import Span as FluxSpan
+    from flux_lsp.recorder.export import ExportTarget, OtlpExporter
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    tls = Loopback()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    tls.server.socket = context.wrap_socket(tls.server.socket, server_side=True)
+    record = to_json(
+        Execution(
+            id="ab" * 8,
+            kind="http",
+            function="f",
+            method="POST",
+            path="/f",
+            status="200",
+            started_at=1.0,
+            duration_ms=1.0,
+            spans=[FluxSpan(id=0, name="gateway"), FluxSpan(id=1, name="function")],
+            trace_id="cd" * 16,
+        )
+    )
+    try:
+        for url, exported in ((tls.url.replace("http:", "https:"), 0), (collector.url, 2)):
+            exporter = OtlpExporter(ExportTarget(url + "/v1/traces"), attempts=1)
+            exporter.offer([json.dumps(record).encode()])
+            assert exporter.flush()
+            assert exporter.exported == exported
+            if not exported:
+                assert exporter.problem is not None
+                assert "CERTIFICATE_VERIFY_FAILED" in exporter.problem
+            exporter.close()
+    finally:
+        tls.close()
+    assert len(collector.received) == 1
+
+
 def test_the_standard_otel_variables_set_the_target(tmp_path: Path) -> None:
     from flux_lsp.recorder.export import export_target
     from flux_lsp.settings import load_settings
