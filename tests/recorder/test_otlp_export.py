@@ -372,25 +372,28 @@ async def test_an_invalid_traceparent_starts_a_trace_of_its_own(shop: Path) -> N
     assert len(e.trace_id) == 32 and e.trace_id != "0" * 32 and e.trace_parent is None
 
 
-def test_replays_are_never_exported() -> None:
+def record(kind: str) -> dict[str, Any]:
+    """A recorded execution of `kind` with two spans, as the writer process reads it."""
     from flux_lsp.model import Execution
     from flux_lsp.model import Span as FluxSpan
-    from flux_lsp.recorder.otlp import export_request
 
-    def record(kind: str) -> dict[str, Any]:
-        execution = Execution(
-            id="ab" * 8,
-            kind=kind,
-            function="f",
-            method="POST",
-            path="/f",
-            status="200",
-            started_at=1.0,
-            duration_ms=1.0,
-            spans=[FluxSpan(id=0, name="gateway"), FluxSpan(id=1, name="function")],
-            trace_id="cd" * 16,
-        )
-        return to_json(execution)
+    execution = Execution(
+        id="ab" * 8,
+        kind=kind,
+        function="f",
+        method="POST",
+        path="/f",
+        status="200",
+        started_at=1.0,
+        duration_ms=1.0,
+        spans=[FluxSpan(id=0, name="gateway"), FluxSpan(id=1, name="function")],
+        trace_id="cd" * 16,
+    )
+    return to_json(execution)
+
+
+def test_replays_are_never_exported() -> None:
+    from flux_lsp.recorder.otlp import export_request
 
     assert export_request([record("replay")], "flux")[1] == 0
     assert export_request([record("http")], "flux")[1] == 2
@@ -401,8 +404,6 @@ def test_an_https_collectors_certificate_is_verified(tmp_path: Path, collector: 
     presents a certificate no authority signed gets no span, and says why."""
     import ssl
 
-    from flux_lsp.model import Execution
-    from flux_lsp.model import Span as FluxSpan
     from flux_lsp.recorder.export import ExportTarget, OtlpExporter
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -418,24 +419,10 @@ def test_an_https_collectors_certificate_is_verified(tmp_path: Path, collector: 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     tls.server.socket = context.wrap_socket(tls.server.socket, server_side=True)
-    record = to_json(
-        Execution(
-            id="ab" * 8,
-            kind="http",
-            function="f",
-            method="POST",
-            path="/f",
-            status="200",
-            started_at=1.0,
-            duration_ms=1.0,
-            spans=[FluxSpan(id=0, name="gateway"), FluxSpan(id=1, name="function")],
-            trace_id="cd" * 16,
-        )
-    )
     try:
         for url, exported in ((tls.url.replace("http:", "https:"), 0), (collector.url, 2)):
             exporter = OtlpExporter(ExportTarget(url + "/v1/traces"), attempts=1)
-            exporter.offer([json.dumps(record).encode()])
+            exporter.offer([json.dumps(record("http")).encode()])
             assert exporter.flush()
             assert exporter.exported == exported
             if not exported:
