@@ -156,8 +156,8 @@ COUNTS_SQL = (
 )
 """The counts `recorder_stats` reads, in SQL both backends speak. Each is its own query so
 that each reads an index: the count and the ends of the time index, the replays in their
-partial index. As one query over the table, they read every row (0.7 s warm and 5.6 s cold
-for `flux status` on a million executions in a file)."""
+partial index. As one query over the table, they read every row: 718 ms warm on a million
+executions in a file, and `flux status` took 5.6 s there with a cold cache."""
 
 
 def recorder_stats(

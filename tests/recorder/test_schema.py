@@ -6,23 +6,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from flux_lsp.model import Execution
 from flux_lsp.recorder.open_store import open_store
 from flux_lsp.recorder.schema import SCHEMA_VERSION
-from flux_lsp.recorder.writer import open_for_writing, write_batch
-
-
-def run(id_: str, kind: str, started: float) -> Execution:
-    return Execution(
-        id=id_,
-        kind=kind,
-        function="checkout",
-        method="POST",
-        path="/checkout",
-        status="200",
-        started_at=started,
-        duration_ms=1.0,
-    )
+from flux_lsp.recorder.writer import open_for_writing
+from tests.recorder.test_store import make
+from tests.recorders import write_executions
 
 
 def indexes(path: Path) -> set[str]:
@@ -37,8 +25,8 @@ async def test_a_file_without_the_read_indexes_reads_the_same_and_a_writer_adds_
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "recorder.db"
-    conn = open_for_writing(path)
-    write_batch(conn, [run("a1", "http", 1.0), run("a2", "replay", 2.0)])
+    write_executions(path, [make("a1", started=1.0), make("a2", started=2.0, kind="replay")])
+    conn = sqlite3.connect(path)
     conn.execute("DROP INDEX ix_executions_replays")  # as a Flux before the index left it
     conn.close()
     assert "ix_executions_replays" not in indexes(path)
