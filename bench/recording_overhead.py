@@ -12,7 +12,12 @@ the other core costs it. Then times opening and closing
 a Flux span against an OpenTelemetry SDK span (target: Flux <= 1/3 of OTel).
 
     .venv/bin/python bench/recording_overhead.py [--requests 2000] [--rounds 30]
-        [--recorder-url postgresql://…] [--hand-off]
+        [--recorder-url postgresql://…] [--hand-off] [--control]
+
+With `--control`, a mode that is "off" again (the same app, recording off, a run of its own in
+every round) is measured beside the others: its ratio to "off" is the instrument's own scatter
+in that run, 1.000 on a steady machine, and an on/off figure means only as much as the control
+stays near it.
 
 With `--recorder-url` the "on" mode records into that PostgreSQL recorder instead of a file.
 
@@ -303,6 +308,9 @@ async def main() -> None:
         "--hand-off", action="store_true", help="also run the app side into a discarding process"
     )
     parser.add_argument(
+        "--control", action="store_true", help='also run "off" again: the instrument\'s scatter'
+    )
+    parser.add_argument(
         "--alternate",
         type=float,
         default=0,
@@ -314,11 +322,17 @@ async def main() -> None:
     results: dict[str, list[float]] = {"off": [], "on": [], "serialise": []}
     if args.hand_off:
         results["hand-off"] = []
+    if args.control:
+        results["off again"] = []
     cpu: dict[str, list[float]] = {mode: [] for mode in results}
     accounts: list[tuple[float, float, float]] = []
     """Per "on" round: µs of record(), µs of the recorder's threads, µs of process CPU."""
+    sequence = list(results)
+    if args.control:  # "on" and the control each beside "off": the same distance in time
+        rest = [m for m in results if m not in ("on", "off", "off again")]
+        sequence = ["on", "off", "off again", *rest]
     for round_ in range(args.rounds):
-        order = list(results) if round_ % 2 == 0 else list(reversed(results))
+        order = sequence if round_ % 2 == 0 else list(reversed(sequence))
         for mode in order:
             project = make_project(base / f"{mode}-{round_}")
             recorder: Recorder
@@ -328,7 +342,7 @@ async def main() -> None:
                     args.recorder_url or project.recorder_path, health=project.recorder_health_path
                 )
             else:
-                recorder = NullRecorder() if mode == "off" else SerialiseOnly()
+                recorder = SerialiseOnly() if mode == "serialise" else NullRecorder()
             await asyncio.sleep(SETTLE_SECONDS)
             results[mode].append(await throughput(project, recorder, args.requests, cpu[mode]))
             if isinstance(recorder, Accounted):  # closed: its threads have added their CPU
@@ -364,6 +378,9 @@ async def main() -> None:
     if args.hand_off:
         hand = ratio("hand-off")
         print(f"ratio hand-off/off:  {hand:.3f}   (app side of recording, no writer work)")
+    if args.control:
+        again = ratio("off again")
+        print(f"control off/off:     {again:.3f}   (the instrument's scatter; 1.000 when steady)")
     if args.alternate:
         project = make_project(base / "alternate-on")
         location = args.recorder_url or project.recorder_path
