@@ -5,7 +5,8 @@ format that shipped, and upgraded from there; a file of an older version upgrade
 newer version (written by a newer Flux), or a development build's version 1, is refused with a
 clear error rather than misread. Indexes that only make reads faster (`READ_INDEXES`) are not
 part of a version: a writer adds any that are missing each time it opens the file, and a file
-without them reads the same, only slower.
+without them reads the same, only slower. A writer that finds the file held by another (which
+may be building them) leaves them to a later open rather than fail to open.
 """
 
 from __future__ import annotations
@@ -165,4 +166,16 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-    _script(READ_INDEXES)(conn)  # a no-op once they exist; built once on an older file
+    add_read_indexes(conn)
+
+
+def add_read_indexes(conn: sqlite3.Connection) -> None:
+    """Build the read indexes the file lacks (once, on a file an older Flux wrote; a no-op that
+    takes no lock once they exist). When another process holds the file's write lock past
+    the busy timeout (another writer building the same index on a large file, say), they are
+    left for a later open: the writer still opens, and reads are only slower meanwhile."""
+    try:
+        _script(READ_INDEXES)(conn)
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise

@@ -296,8 +296,10 @@ def open_for_writing(path: Path, busy_timeout: float = 1.0) -> sqlite3.Connectio
     conn = sqlite3.connect(
         str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout
     )
-    conn.execute(f"PRAGMA page_size={PAGE_BYTES}")  # a new file only; a no-op on others
-    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # likewise: pruning gives pages back
+    if conn.execute("PRAGMA page_count").fetchone()[0] == 0:  # a new file: its layout
+        conn.execute(f"PRAGMA page_size={PAGE_BYTES}")
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # pruning gives pages back
+        # (on a file that exists, setting it would wait for the write lock, for nothing)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     page = conn.execute("PRAGMA page_size").fetchone()[0]

@@ -44,3 +44,22 @@ async def test_a_file_without_the_read_indexes_reads_the_same_and_a_writer_adds_
     ).fetchall()
     conn.close()
     assert "ix_executions_replays" in str(plan)
+
+
+def test_a_writer_opens_a_file_another_holds_and_leaves_the_read_indexes_for_later(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "recorder.db"
+    write_executions(path, [make("a1", started=1.0)])
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("DROP INDEX ix_executions_replays")
+    other.execute("BEGIN IMMEDIATE")  # another writer mid-transaction, building it perhaps
+    try:
+        open_for_writing(path, busy_timeout=0.05).close()  # opens: it does not need the index
+        assert "ix_executions_replays" not in indexes(path)
+    finally:
+        other.execute("COMMIT")
+        other.close()
+
+    open_for_writing(path, busy_timeout=0.05).close()
+    assert "ix_executions_replays" in indexes(path)

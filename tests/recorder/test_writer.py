@@ -40,9 +40,10 @@ def test_a_new_recorder_has_large_pages_an_old_one_keeps_its_own_and_both_keep_a
     conn.execute("PRAGMA page_size=4096")
     conn.execute("CREATE TABLE t (x)")
     conn.close()
-    for path, expected in ((tmp_path / "new.db", PAGE_BYTES), (old, 4096)):
+    for path, expected, vacuum in ((tmp_path / "new.db", PAGE_BYTES, 2), (old, 4096, 0)):
         conn = open_for_writing(path)
         assert conn.execute("PRAGMA page_size").fetchone()[0] == expected
+        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == vacuum  # 2: incremental
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         checkpoint_pages = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         assert checkpoint_pages * expected == WAL_BYTES
