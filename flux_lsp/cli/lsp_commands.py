@@ -16,10 +16,13 @@ def run_server(tcp: bool, host: str, port: int) -> None:
 
     logging.basicConfig(level=logging.WARNING, format="flux-lsp: %(levelname)s %(message)s")
     server = create_server()
-    if tcp:
-        server.start_tcp(host, port)
-    else:
-        server.start_io()
+    try:
+        if tcp:
+            server.start_tcp(host, port)
+        else:
+            server.start_io()
+    finally:
+        server.release()
 
 
 @app.command()

@@ -25,6 +25,8 @@ NAME = "flux"
 VERSION = __version__
 
 log = logging.getLogger("flux.lsp")
+RELEASE_SECONDS = 10.0
+"""How long closing may take once the client has gone away (debug sessions end in 5 s)."""
 
 
 class FluxLanguageServer(LanguageServer):
@@ -60,6 +62,36 @@ class FluxLanguageServer(LanguageServer):
         """The client said it renders Flux's reports itself (`initializationOptions`)."""
         self.debug_sessions = DebugSessions()
         self.warm_up: asyncio.Task[None] | None = None
+        self.closed = False
+
+    async def close(self) -> None:
+        """Stop following the recorders and the background work, close every project's
+        recorder, and end the debug sessions (once; on `shutdown`, or when the client went
+        away). A step that fails is logged and the next still runs."""
+        if self.closed:
+            return
+        self.closed = True
+        for step in (
+            self.live.stop,
+            self.background.stop,
+            self.projects.close,
+            self.debug_sessions.close,
+        ):
+            try:
+                await step()
+            except Exception as exc:
+                log.warning("closing: %s failed: %s", step.__qualname__, exc)
+
+    def release(self) -> None:
+        """After the connection ended: close what a client that went away without `shutdown`
+        (an editor that crashed, or quit without asking) left open. A recorder file's
+        connection holds a thread that would keep the process alive, holding the file."""
+        if self.closed:
+            return
+        try:  # the old event loop is gone: close on a new one
+            asyncio.run(asyncio.wait_for(self.close(), RELEASE_SECONDS))
+        except Exception as exc:  # nobody is listening any more: say it on stderr, and exit
+            log.warning("closing after the client went away failed: %r", exc)
 
     def prepare_hovers(self, uri: str) -> None:
         """Work out what hovering `uri` shows (`hover.prepare`) while the editor waits for
@@ -131,9 +163,6 @@ def create_server() -> FluxLanguageServer:
 
     @ls.feature(types.SHUTDOWN)
     async def shutdown(ls: FluxLanguageServer, params: None) -> None:
-        await ls.live.stop()
-        await ls.background.stop()
-        await ls.debug_sessions.close()
-        await ls.projects.close()
+        await ls.close()
 
     return ls

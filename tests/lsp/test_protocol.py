@@ -1,6 +1,7 @@
 """The language server never leaves a request hanging and never freezes: a request before
 `initialize` gets -32002, params of the wrong shape get -32602, a hover on a file that was never
-opened gets an empty answer, and a 50 MB document does not slow the next hover. Spoken over
+opened gets an empty answer, a 50 MB document does not slow the next hover, and a client that
+goes away without `shutdown` does not leave the server running. Spoken over
 stdio as raw JSON-RPC, since a typed client cannot send malformed params."""
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ async def raw(recording: Recording) -> AsyncIterator[RawClient]:
         limit=64 * 1024 * 1024,
     )
     yield RawClient(process)
-    process.kill()
+    if process.returncode is None:
+        process.kill()
     await process.wait()
 
 
@@ -164,3 +166,15 @@ async def test_a_50_mb_document_does_not_freeze_the_server(
     answer, _ = await raw.request("textDocument/hover", hover_params(huge_uri, 5))
     assert answer["result"] is None  # no syntax-tree work on a document this size
     assert await normal_hover(raw, recording) < 2
+
+
+async def test_the_server_exits_when_its_client_goes_away_without_shutdown(
+    raw: RawClient, recording: Recording
+) -> None:
+    """An editor that crashes, or quits without `shutdown` (Emacs's `kill-emacs`), only
+    closes the server's stdin: the server closes the recorder it opened and exits, rather than
+    linger holding the file."""
+    await initialize(raw, recording)  # its hover opened the recorder
+    assert raw.process.stdin is not None
+    raw.process.stdin.close()
+    assert await asyncio.wait_for(raw.process.wait(), 30) == 0
