@@ -23,6 +23,27 @@ def run_server(tcp: bool, host: str, port: int) -> None:
             server.start_io()
     finally:
         server.release()
+        exit_if_held()
+
+
+def exit_if_held() -> None:
+    """Exit now if a thread is still running once the server has closed everything: a
+    connection nobody closed would otherwise keep the process alive after its client has
+    gone. The threads are named on stderr, as this is a Flux bug."""
+    import contextlib
+    import logging
+    import os
+    import sys
+    import threading
+
+    main = threading.main_thread()
+    held = [t.name for t in threading.enumerate() if t is not main and not t.daemon]
+    if held:
+        logging.getLogger("flux.lsp").warning("exiting with threads held: %s", ", ".join(held))
+        logging.shutdown()
+        with contextlib.suppress(OSError, ValueError):  # the client may be gone
+            sys.stdout.flush()
+        os._exit(0)
 
 
 @app.command()

@@ -45,6 +45,9 @@ class FluxProject:
     """When the live watcher last looked for new records (see `live`)."""
     open_uris: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while the store is opened or dropped, so a store opened meanwhile is not lost."""
+    closed: bool = False
+    """The server is shutting down: the recorder is not opened again."""
     function_names: dict[str, str | None] = field(default_factory=dict)
     """File path → the function it defines (see `function_name`)."""
     uri_paths: dict[str, str | None] = field(default_factory=dict)
@@ -89,7 +92,7 @@ class FluxProject:
         if self.store is not None:
             return self.store
         async with self.lock:
-            if self.store is not None:
+            if self.store is not None or self.closed:
                 return self.store
             try:
                 self.store = await open_store(self.recorder)
@@ -102,8 +105,10 @@ class FluxProject:
         return self.store
 
     async def drop_store(self, problem: str) -> None:
-        """Forget a store that stopped working (e.g. the file was replaced by garbage)."""
-        store, self.store, self.problem = self.store, None, problem
+        """Forget a store that stopped working (e.g. the file was replaced by garbage); one
+        that is being opened is waited for, and closed."""
+        async with self.lock:
+            store, self.store, self.problem = self.store, None, problem
         if store is not None:
             try:
                 await store.close()
@@ -286,5 +291,7 @@ class Projects:
                 await project.open()
 
     async def close(self) -> None:
+        """Close every project's recorder, and open none again (the server is shutting down)."""
         for project in self._projects.values():
+            project.closed = True
             await project.drop_store("server shutting down")

@@ -62,15 +62,12 @@ class FluxLanguageServer(LanguageServer):
         """The client said it renders Flux's reports itself (`initializationOptions`)."""
         self.debug_sessions = DebugSessions()
         self.warm_up: asyncio.Task[None] | None = None
-        self.closed = False
 
     async def close(self) -> None:
         """Stop following the recorders and the background work, close every project's
-        recorder, and end the debug sessions (once; on `shutdown`, or when the client went
-        away). A step that fails is logged and the next still runs."""
-        if self.closed:
-            return
-        self.closed = True
+        recorder, and end the debug sessions (on `shutdown`, and again once the connection
+        has ended; each step is a no-op the second time). A step that fails is logged and the
+        next still runs."""
         for step in (
             self.live.stop,
             self.background.stop,
@@ -83,11 +80,11 @@ class FluxLanguageServer(LanguageServer):
                 log.warning("closing: %s failed: %s", step.__qualname__, exc)
 
     def release(self) -> None:
-        """After the connection ended: close what a client that went away without `shutdown`
-        (an editor that crashed, or quit without asking) left open. A recorder file's
-        connection holds a thread that would keep the process alive, holding the file."""
-        if self.closed:
-            return
+        """After the connection ended: close what is still open. A client that went away
+        without `shutdown` (an editor that crashed, or quit without asking) left everything
+        open, and a request in flight at `shutdown` may have opened a recorder after it. A
+        recorder file's connection holds a thread that would keep the process alive, holding
+        the file."""
         try:  # the old event loop is gone: close on a new one
             asyncio.run(asyncio.wait_for(self.close(), RELEASE_SECONDS))
         except Exception as exc:  # nobody is listening any more: say it on stderr, and exit
