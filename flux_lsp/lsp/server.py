@@ -88,7 +88,7 @@ class FluxLanguageServer(LanguageServer):
         try:  # the old event loop is gone: close on a new one
             asyncio.run(asyncio.wait_for(self.close(), RELEASE_SECONDS))
         except Exception as exc:  # nobody is listening any more: say it on stderr, and exit
-            log.warning("closing after the client went away failed: %r", exc)
+            log.warning("closing after the connection ended failed: %r", exc)
 
     def prepare_hovers(self, uri: str) -> None:
         """Work out what hovering `uri` shows (`hover.prepare`) while the editor waits for
