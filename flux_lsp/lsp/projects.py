@@ -115,6 +115,12 @@ class FluxProject:
             except Exception:
                 log.debug("closing a broken store failed", exc_info=True)
 
+    async def close(self) -> None:
+        """Close the recorder, one being opened included, and open none again (the server is
+        shutting down)."""
+        self.closed = True
+        await self.drop_store("server shutting down")
+
 
 def _project_root(path: Path, folder: Path | None) -> Path:
     """The nearest ancestor of `path` holding flux.toml or a default functions/; else the folder."""
@@ -293,5 +299,4 @@ class Projects:
     async def close(self) -> None:
         """Close every project's recorder, and open none again (the server is shutting down)."""
         for project in self._projects.values():
-            project.closed = True
-            await project.drop_store("server shutting down")
+            await project.close()

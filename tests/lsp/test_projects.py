@@ -41,8 +41,7 @@ async def test_a_recorder_being_opened_at_shutdown_is_closed_and_none_is_opened_
     before = connection_threads()
     opening = asyncio.create_task(project.open())
     await asyncio.sleep(0)  # the open holds the project's lock now
-    project.closed = True
-    await project.drop_store("server shutting down")
+    await project.close()
     await opening
     assert len(opened) == 1 and project.store is None
     await asyncio.sleep(0.05)  # the closed connection's thread ends
